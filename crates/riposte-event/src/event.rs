@@ -86,6 +86,8 @@ pub struct FieldRef<'a> {
     pub symbol: Symbol,
     pub name: &'a str,
     pub value: Value<'a>,
+    /// Added by a field mapping rather than by the source.
+    pub alias: bool,
 }
 
 /// One event from any source.
@@ -216,6 +218,58 @@ impl Event {
         }
     }
 
+    /// Adds a hidden field (like an alias) with a text of its own, for values a
+    /// mapping translates.
+    pub fn push_hidden_str(&mut self, symbol: Symbol, value: &str) {
+        if !self.has_room() {
+            return;
+        }
+        let value = self.push_text(value);
+        let name = self.push_text(symbol.as_str());
+        self.fields.push(Field {
+            symbol,
+            name,
+            value: Slot::String(value),
+            alias: true,
+        });
+    }
+
+    /// The number of fields, aliases included (indexes for the decoders).
+    pub(crate) fn raw_len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub(crate) fn symbol_at(&self, index: usize) -> Symbol {
+        self.fields[index].symbol
+    }
+
+    pub(crate) fn name_at(&self, index: usize) -> &str {
+        &self.text[self.fields[index].name.range()]
+    }
+
+    /// Gives the field at `index` another name.
+    pub(crate) fn rename_at(&mut self, index: usize, symbol: Symbol, name: &str) {
+        let name = self.push_text(name);
+        let field = &mut self.fields[index];
+        field.symbol = symbol;
+        field.name = name;
+    }
+
+    /// Makes the field at `index` readable under another name too (hidden).
+    pub(crate) fn alias_at(&mut self, index: usize, symbol: Symbol, name: &str) {
+        if !self.has_room() {
+            return;
+        }
+        let value = self.fields[index].value;
+        let name = self.push_text(name);
+        self.fields.push(Field {
+            symbol,
+            name,
+            value,
+            alias: true,
+        });
+    }
+
     fn value_of(&self, slot: Slot) -> Value<'_> {
         match slot {
             Slot::Null => Value::Null,
@@ -230,6 +284,7 @@ impl Event {
             symbol: field.symbol,
             name: &self.text[field.name.range()],
             value: self.value_of(field.value),
+            alias: field.alias,
         }
     }
 

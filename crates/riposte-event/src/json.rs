@@ -23,6 +23,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::error::{DecodeError, Result};
 use crate::event::{Event, MAX_FIELDS};
+use crate::logsource::LogSource;
 use crate::symbol::{Symbol, SymbolCache};
 use crate::timestamp;
 
@@ -32,6 +33,7 @@ pub struct JsonDecoder {
     symbols: SymbolCache,
     path: Path,
     name: String,
+    sections: Sections,
 }
 
 /// Field names that carry an event's time, in order of preference.
@@ -55,11 +57,13 @@ impl JsonDecoder {
     pub fn decode_into(&mut self, json: &[u8], event: &mut Event) -> Result<()> {
         event.clear();
         self.path.clear();
+        self.sections.clear();
         let mut walker = Walker {
             event,
             symbols: &mut self.symbols,
             path: &mut self.path,
             name: &mut self.name,
+            sections: &mut self.sections,
             overflow: false,
         };
         let mut deserializer = serde_json::Deserializer::from_slice(json);
@@ -68,6 +72,7 @@ impl JsonDecoder {
         if walker.overflow {
             return Err(DecodeError::TooManyFields { limit: MAX_FIELDS });
         }
+        self.finish_windows(event);
         fill_metadata(event);
         Ok(())
     }
@@ -82,11 +87,13 @@ impl JsonDecoder {
     pub fn decode_value(&mut self, value: &serde_json::Value, event: &mut Event) -> Result<()> {
         event.clear();
         self.path.clear();
+        self.sections.clear();
         let mut walker = Walker {
             event,
             symbols: &mut self.symbols,
             path: &mut self.path,
             name: &mut self.name,
+            sections: &mut self.sections,
             overflow: false,
         };
         Root(&mut walker)
@@ -95,9 +102,76 @@ impl JsonDecoder {
         if walker.overflow {
             return Err(DecodeError::TooManyFields { limit: MAX_FIELDS });
         }
+        self.finish_windows(event);
         fill_metadata(event);
         Ok(())
     }
+}
+
+impl JsonDecoder {
+    /// Windows naming rules that need the whole record:
+    /// - event data shadows System: a System field whose name event data also
+    ///   uses is renamed `System_<name>` (the System 104 event's `Channel` is
+    ///   the cleared log, in UserData);
+    /// - names with spaces (Defender's `Threat Name`) are also readable without
+    ///   the spaces and with `_` for them;
+    /// - `Data` is the container of every EventData value when the event has
+    ///   no `Data` element of its own.
+    fn finish_windows(&mut self, event: &mut Event) {
+        if self.sections.system.is_empty()
+            && self.sections.event_data.is_empty()
+            && self.sections.other_data.is_empty()
+        {
+            return;
+        }
+        if event.logsource.is_none() {
+            event.logsource = Some(windows_source());
+        }
+        let data: Vec<usize> = self
+            .sections
+            .event_data
+            .iter()
+            .chain(&self.sections.other_data)
+            .copied()
+            .collect();
+        for &index in &self.sections.system {
+            let symbol = event.symbol_at(index);
+            if data.iter().any(|&other| event.symbol_at(other) == symbol) {
+                self.name.clear();
+                self.name.push_str("System_");
+                self.name.push_str(event.name_at(index));
+                let renamed = self.symbols.get(&self.name);
+                event.rename_at(index, renamed, &self.name);
+            }
+        }
+        for &index in &data {
+            if event.name_at(index).contains(' ') {
+                let original = event.name_at(index).to_owned();
+                for replacement in ["", "_"] {
+                    let name = original.replace(' ', replacement);
+                    let symbol = self.symbols.get(&name);
+                    event.alias_at(index, symbol, &name);
+                }
+            }
+        }
+        let data_symbol = self.symbols.get("Data");
+        if !data
+            .iter()
+            .any(|&index| event.symbol_at(index) == data_symbol)
+        {
+            for &index in &self.sections.event_data {
+                event.alias_at(index, data_symbol, "Data");
+            }
+        }
+    }
+}
+
+/// The decoder's log source for Windows events.
+fn windows_source() -> std::sync::Arc<LogSource> {
+    static WINDOWS: std::sync::OnceLock<std::sync::Arc<LogSource>> = std::sync::OnceLock::new();
+    WINDOWS
+        .get_or_init(|| std::sync::Arc::new(LogSource::product("windows")))
+        .clone()
 }
 
 /// Sets the event's time and record number from its fields when the source
@@ -235,7 +309,24 @@ struct Walker<'a> {
     symbols: &'a mut SymbolCache,
     path: &'a mut Path,
     name: &'a mut String,
+    sections: &'a mut Sections,
     overflow: bool,
+}
+
+/// Where the fields of a Windows event came from, by index.
+#[derive(Default)]
+struct Sections {
+    system: Vec<usize>,
+    event_data: Vec<usize>,
+    other_data: Vec<usize>,
+}
+
+impl Sections {
+    fn clear(&mut self) {
+        self.system.clear();
+        self.event_data.clear();
+        self.other_data.clear();
+    }
 }
 
 enum Leaf<'v> {
@@ -260,6 +351,14 @@ impl Walker<'_> {
             return;
         }
         let symbol = self.symbols.get(name);
+        if let Some(root) = self.path.windows_root {
+            let index = self.event.raw_len();
+            match self.path.segment(root) {
+                "System" => self.sections.system.push(index),
+                "EventData" => self.sections.event_data.push(index),
+                _ => self.sections.other_data.push(index),
+            }
+        }
         match value {
             Leaf::Null => self.event.push_null(symbol, name),
             Leaf::Bool(value) => self.event.push_bool(symbol, name, value),
@@ -484,6 +583,42 @@ mod tests {
             (time.year(), time.hour(), time.nanosecond()),
             (2019, 23, 185_218_100)
         );
+    }
+
+    #[test]
+    fn windows_event_data_shadows_system_fields() {
+        let json = r##"{"Event":{"System":{"Channel":"System","EventID":104,"Provider":{"#attributes":{"Name":"Microsoft-Windows-Eventlog"}}},
+          "UserData":{"LogFileCleared":{"SubjectUserName":"bob","Channel":"Security"}}}}"##;
+        let event = decode(json);
+        assert_eq!(get(&event, "Channel"), Some(Value::String("Security")));
+        assert_eq!(get(&event, "System_Channel"), Some(Value::String("System")));
+        assert_eq!(
+            event
+                .logsource
+                .as_ref()
+                .and_then(|source| source.product.as_deref()),
+            Some("windows")
+        );
+    }
+
+    #[test]
+    fn windows_names_with_spaces_and_the_data_container() {
+        let json = r##"{"Event":{"System":{"Channel":"Microsoft-Windows-Windows Defender/Operational","EventID":1116},
+          "EventData":{"Threat Name":"EICAR","Process Name":"C:\\x.exe"}}}"##;
+        let event = decode(json);
+        assert_eq!(get(&event, "Threat Name"), Some(Value::String("EICAR")));
+        assert_eq!(get(&event, "ThreatName"), Some(Value::String("EICAR")));
+        assert_eq!(get(&event, "Threat_Name"), Some(Value::String("EICAR")));
+        assert_eq!(
+            event.values(Symbol::intern("Data")).count(),
+            2,
+            "Data holds every EventData value"
+        );
+        assert_eq!(event.len(), 4, "aliases are not shown");
+        let unnamed = decode(
+            r##"{"Event":{"System":{"EventID":400},"EventData":{"Data":{"#text":["a","HostApplication=x"]}}}}"##,
+        );
+        assert_eq!(unnamed.values(Symbol::intern("Data")).count(), 2);
     }
 
     #[test]

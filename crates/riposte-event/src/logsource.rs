@@ -2,13 +2,19 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// What a decoder knows of an event's origin: the Sigma `product`, `category`
 /// and `service`. Any part may be unknown; the Sigma log-source mapping fills
 /// in the rest from the event's fields (for Windows, its channel and event id).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
 }
 

@@ -1,0 +1,366 @@
+//! What one detection item checks, and its direct evaluation on an event.
+//!
+//! Direct evaluation is the reference meaning of every matcher. The engine
+//! answers most text matchers from its Aho-Corasick scan instead (see
+//! `engine`), and a test checks that both always agree.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use regex::Regex;
+use riposte_event::{Event, Symbol, Value, timestamp};
+
+use crate::text::{TextKind, TextPattern, fold_into};
+
+/// The id of a text pattern in the engine's index.
+pub(crate) type PatternId = u32;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CompareOp {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Eq,
+}
+
+impl CompareOp {
+    fn holds(self, left: f64, right: f64) -> bool {
+        match self {
+            CompareOp::Lt => left < right,
+            CompareOp::Lte => left <= right,
+            CompareOp::Gt => left > right,
+            CompareOp::Gte => left >= right,
+            CompareOp::Eq => left == right,
+        }
+    }
+}
+
+/// A part of a timestamp (the time modifiers).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    /// ISO 8601 week number, 1 to 53.
+    Week,
+    Month,
+    Year,
+}
+
+impl TimePart {
+    fn of(self, text: &str) -> Option<f64> {
+        let time = timestamp::parse(text)?;
+        Some(f64::from(match self {
+            TimePart::Minute => i32::from(time.minute()),
+            TimePart::Hour => i32::from(time.hour()),
+            TimePart::Day => i32::from(time.day()),
+            TimePart::Week => i32::from(time.iso_week()),
+            TimePart::Month => i32::from(u8::from(time.month())),
+            TimePart::Year => time.year(),
+        }))
+    }
+}
+
+/// A text comparison with its place in the engine's index.
+#[derive(Clone, Debug)]
+pub(crate) struct TextMatcher {
+    pub pattern: TextPattern,
+    /// Set when the rule set is built; `None` for patterns the index cannot hold
+    /// (empty ones).
+    pub index: Option<PatternId>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Matcher {
+    Text(TextMatcher),
+    Regex {
+        regex: Regex,
+        /// Literals every match contains (lower-cased), for the index.
+        required: Vec<Vec<u8>>,
+        /// Their ids, set when the rule set is built.
+        index: Vec<PatternId>,
+    },
+    /// `null`: the field is absent, null or empty.
+    Null,
+    /// `''`: the field is present and empty (or null).
+    Empty,
+    /// `exists: true|false`.
+    Exists(bool),
+    Compare {
+        op: CompareOp,
+        value: f64,
+        part: Option<TimePart>,
+    },
+    Cidr(IpNet),
+    /// `fieldref`: compares with the value of another field of the same event.
+    FieldRef {
+        other: Symbol,
+        kind: TextKind,
+        cased: bool,
+    },
+}
+
+/// Scratch space for direct evaluation.
+#[derive(Default)]
+pub(crate) struct Buffers {
+    pub folded: String,
+    pub other: String,
+}
+
+impl Matcher {
+    /// Evaluates on the values of `field` (all fields' values for keywords).
+    pub(crate) fn eval(&self, event: &Event, field: Option<Symbol>, buffers: &mut Buffers) -> bool {
+        match self {
+            Matcher::Null => match field {
+                Some(field) => event
+                    .values(field)
+                    .all(|value| value.as_text().is_none_or(str::is_empty)),
+                None => false,
+            },
+            Matcher::Empty => match field {
+                Some(field) => event
+                    .values(field)
+                    .any(|value| value.as_text().is_none_or(str::is_empty)),
+                None => false,
+            },
+            Matcher::Exists(expected) => match field {
+                Some(field) => event.contains(field) == *expected,
+                None => false,
+            },
+            Matcher::FieldRef { other, kind, cased } => {
+                let Some(field) = field else { return false };
+                fieldref(event, field, *other, *kind, *cased, buffers)
+            }
+            _ => any_text(event, field, |text| self.eval_text(text, buffers)),
+        }
+    }
+
+    /// Evaluates a value-level matcher on one value's text.
+    fn eval_text(&self, text: &str, buffers: &mut Buffers) -> bool {
+        match self {
+            Matcher::Text(text_matcher) => text_matcher.pattern.matches(text, &mut buffers.folded),
+            Matcher::Regex { regex, .. } => regex.is_match(text),
+            Matcher::Compare { op, value, part } => {
+                let actual = match part {
+                    Some(part) => part.of(text),
+                    None => parse_number(text),
+                };
+                actual.is_some_and(|actual| op.holds(actual, *value))
+            }
+            Matcher::Cidr(network) => parse_ip(text).is_some_and(|ip| network.contains(&ip)),
+            Matcher::Null | Matcher::Empty | Matcher::Exists(_) | Matcher::FieldRef { .. } => false,
+        }
+    }
+}
+
+/// Whether any text value of `field` (of any field for keywords) satisfies `test`.
+pub(crate) fn any_text(
+    event: &Event,
+    field: Option<Symbol>,
+    mut test: impl FnMut(&str) -> bool,
+) -> bool {
+    match field {
+        Some(field) => event
+            .values(field)
+            .filter_map(|value| value.as_text())
+            .any(test),
+        None => event
+            .fields()
+            .filter_map(|field| field.value.as_text())
+            .any(&mut test),
+    }
+}
+
+fn fieldref(
+    event: &Event,
+    field: Symbol,
+    other: Symbol,
+    kind: TextKind,
+    cased: bool,
+    buffers: &mut Buffers,
+) -> bool {
+    let Buffers {
+        folded,
+        other: other_folded,
+    } = buffers;
+    event
+        .values(field)
+        .filter_map(|value| value.as_text())
+        .any(|text| {
+            event
+                .values(other)
+                .filter_map(|value: Value<'_>| value.as_text())
+                .any(|reference| {
+                    let (text, reference) = if cased {
+                        (text, reference)
+                    } else {
+                        fold_into(text, folded);
+                        fold_into(reference, other_folded);
+                        (folded.as_str(), other_folded.as_str())
+                    };
+                    match kind {
+                        TextKind::Equals | TextKind::Glob => text == reference,
+                        TextKind::StartsWith => text.starts_with(reference),
+                        TextKind::EndsWith => text.ends_with(reference),
+                        TextKind::Contains => text.contains(reference),
+                    }
+                })
+        })
+}
+
+/// Numbers as logs write them: decimal, with a fraction, or `0x` hexadecimal.
+pub(crate) fn parse_number(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).ok().map(|value| value as f64);
+    }
+    text.parse::<f64>().ok().filter(|value| value.is_finite())
+}
+
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    // IPv6 literals may come bracketed or with a zone (`fe80::1%eth0`).
+    let text = text.trim_start_matches('[').trim_end_matches(']');
+    let text = text.split('%').next().unwrap_or(text);
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::SigmaString;
+
+    fn text(pattern: &str) -> Matcher {
+        Matcher::Text(TextMatcher {
+            pattern: SigmaString::parse(pattern).compile(false),
+            index: None,
+        })
+    }
+
+    fn eval(matcher: &Matcher, event: &Event, field: &str) -> bool {
+        matcher.eval(event, Some(Symbol::intern(field)), &mut Buffers::default())
+    }
+
+    #[test]
+    fn null_empty_and_exists() {
+        let event = Event::new()
+            .with("a", "")
+            .with("b", None::<&str>)
+            .with("c", "x");
+        assert!(eval(&Matcher::Null, &event, "a"));
+        assert!(eval(&Matcher::Null, &event, "b"));
+        assert!(eval(&Matcher::Null, &event, "missing"));
+        assert!(!eval(&Matcher::Null, &event, "c"));
+        assert!(eval(&Matcher::Empty, &event, "a"));
+        assert!(eval(&Matcher::Empty, &event, "b"));
+        assert!(!eval(&Matcher::Empty, &event, "missing"));
+        assert!(eval(&Matcher::Exists(true), &event, "b"));
+        assert!(eval(&Matcher::Exists(false), &event, "missing"));
+        assert!(!eval(&Matcher::Exists(true), &event, "missing"));
+    }
+
+    #[test]
+    fn numbers_times_and_networks() {
+        let event = Event::new()
+            .with("port", 445)
+            .with("hex", "0x1F")
+            .with("when", "2024-03-05T22:15:00Z")
+            .with("ip", "10.1.2.3")
+            .with("ip6", "2001:db8::42");
+        let compare = |op, value, part| Matcher::Compare { op, value, part };
+        assert!(eval(&compare(CompareOp::Gt, 100.0, None), &event, "port"));
+        assert!(!eval(&compare(CompareOp::Lt, 100.0, None), &event, "port"));
+        assert!(eval(&compare(CompareOp::Eq, 31.0, None), &event, "hex"));
+        assert!(eval(
+            &compare(CompareOp::Gte, 22.0, Some(TimePart::Hour)),
+            &event,
+            "when"
+        ));
+        assert!(eval(
+            &compare(CompareOp::Eq, 10.0, Some(TimePart::Week)),
+            &event,
+            "when"
+        ));
+        assert!(eval(
+            &compare(CompareOp::Eq, 3.0, Some(TimePart::Month)),
+            &event,
+            "when"
+        ));
+        assert!(
+            !eval(
+                &compare(CompareOp::Eq, 1.0, Some(TimePart::Hour)),
+                &event,
+                "port"
+            ),
+            "not a time"
+        );
+        assert!(eval(
+            &Matcher::Cidr("10.0.0.0/8".parse().unwrap()),
+            &event,
+            "ip"
+        ));
+        assert!(!eval(
+            &Matcher::Cidr("192.168.0.0/16".parse().unwrap()),
+            &event,
+            "ip"
+        ));
+        assert!(eval(
+            &Matcher::Cidr("2001:db8::/32".parse().unwrap()),
+            &event,
+            "ip6"
+        ));
+        assert!(!eval(
+            &Matcher::Cidr("2001:db8::/32".parse().unwrap()),
+            &event,
+            "ip"
+        ));
+    }
+
+    #[test]
+    fn fieldref_compares_two_fields() {
+        let event = Event::new()
+            .with("User", "CORP\\Bob")
+            .with("ParentUser", "corp\\bob")
+            .with("Image", "C:\\a\\b.exe");
+        let reference = |other: &str, kind, cased| Matcher::FieldRef {
+            other: Symbol::intern(other),
+            kind,
+            cased,
+        };
+        assert!(eval(
+            &reference("ParentUser", TextKind::Equals, false),
+            &event,
+            "User"
+        ));
+        assert!(!eval(
+            &reference("ParentUser", TextKind::Equals, true),
+            &event,
+            "User"
+        ));
+        assert!(!eval(
+            &reference("Missing", TextKind::Equals, false),
+            &event,
+            "User"
+        ));
+        assert!(!eval(
+            &reference("User", TextKind::Equals, false),
+            &event,
+            "Missing"
+        ));
+        assert!(eval(
+            &reference("User", TextKind::StartsWith, false),
+            &event,
+            "ParentUser"
+        ));
+    }
+
+    #[test]
+    fn keywords_search_every_value() {
+        let event = Event::new()
+            .with("a", "nothing here")
+            .with("b", "Invoke-Mimikatz -DumpCreds");
+        assert!(text("*mimikatz*").eval(&event, None, &mut Buffers::default()));
+        assert!(!text("*lsadump*").eval(&event, None, &mut Buffers::default()));
+    }
+}
