@@ -133,20 +133,12 @@ impl Event {
     fn push_text(&mut self, text: &str) -> Span {
         let start = self.text.len();
         self.text.push_str(text);
-        Span {
-            start: to_u32(start),
-            end: to_u32(self.text.len()),
-        }
+        Span { start: to_u32(start), end: to_u32(self.text.len()) }
     }
 
     fn push_field(&mut self, symbol: Symbol, name: &str, value: Slot) {
         let name = self.push_text(name);
-        self.fields.push(Field {
-            symbol,
-            name,
-            value,
-            alias: false,
-        });
+        self.fields.push(Field { symbol, name, value, alias: false });
     }
 
     pub fn push_null(&mut self, symbol: Symbol, name: &str) {
@@ -208,12 +200,7 @@ impl Event {
             let field = self.fields[index];
             if field.symbol == from && !field.alias && self.has_room() {
                 let name = self.push_text(name);
-                self.fields.push(Field {
-                    symbol: to,
-                    name,
-                    value: field.value,
-                    alias: true,
-                });
+                self.fields.push(Field { symbol: to, name, value: field.value, alias: true });
             }
         }
     }
@@ -226,12 +213,7 @@ impl Event {
         }
         let value = self.push_text(value);
         let name = self.push_text(symbol.as_str());
-        self.fields.push(Field {
-            symbol,
-            name,
-            value: Slot::String(value),
-            alias: true,
-        });
+        self.fields.push(Field { symbol, name, value: Slot::String(value), alias: true });
     }
 
     /// The number of fields, aliases included (indexes for the decoders).
@@ -262,12 +244,7 @@ impl Event {
         }
         let value = self.fields[index].value;
         let name = self.push_text(name);
-        self.fields.push(Field {
-            symbol,
-            name,
-            value,
-            alias: true,
-        });
+        self.fields.push(Field { symbol, name, value, alias: true });
     }
 
     fn value_of(&self, slot: Slot) -> Value<'_> {
@@ -291,19 +268,13 @@ impl Event {
     /// The first value of a field.
     #[inline]
     pub fn get(&self, symbol: Symbol) -> Option<Value<'_>> {
-        self.fields
-            .iter()
-            .find(|field| field.symbol == symbol)
-            .map(|field| self.value_of(field.value))
+        self.fields.iter().find(|field| field.symbol == symbol).map(|field| self.value_of(field.value))
     }
 
     /// Every value of a field (more than one when the source had an array).
     #[inline]
     pub fn values(&self, symbol: Symbol) -> impl Iterator<Item = Value<'_>> + '_ {
-        self.fields
-            .iter()
-            .filter(move |field| field.symbol == symbol)
-            .map(|field| self.value_of(field.value))
+        self.fields.iter().filter(move |field| field.symbol == symbol).map(|field| self.value_of(field.value))
     }
 
     /// Whether the field is present (with any value, null included).
@@ -325,10 +296,7 @@ impl Event {
 
     /// The fields as the source gave them, in order, aliases left out.
     pub fn fields(&self) -> impl Iterator<Item = FieldRef<'_>> + '_ {
-        self.fields
-            .iter()
-            .filter(|field| !field.alias)
-            .map(|field| self.field_ref(field))
+        self.fields.iter().filter(|field| !field.alias).map(|field| self.field_ref(field))
     }
 
     /// Every field a matcher sees: the source's fields and the aliases.
@@ -365,11 +333,7 @@ fn json_number(text: &str) -> serde_json::Value {
     if let Ok(value) = text.parse::<u64>() {
         return value.into();
     }
-    match text
-        .parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-    {
+    match text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
         Some(number) => serde_json::Value::Number(number),
         None => serde_json::Value::String(text.to_owned()),
     }
@@ -395,14 +359,11 @@ impl Serialize for Event {
             if done[index] {
                 continue;
             }
-            let repeats: Vec<usize> = (index..fields.len())
-                .filter(|&other| fields[other].name == field.name)
-                .collect();
+            let repeats: Vec<usize> = (index..fields.len()).filter(|&other| fields[other].name == field.name).collect();
             if repeats.len() == 1 {
                 map.serialize_entry(field.name, &field.value)?;
             } else {
-                let values: Vec<Value<'_>> =
-                    repeats.iter().map(|&other| fields[other].value).collect();
+                let values: Vec<Value<'_>> = repeats.iter().map(|&other| fields[other].value).collect();
                 for other in repeats {
                     done[other] = true;
                 }
@@ -480,16 +441,10 @@ mod tests {
 
     #[test]
     fn repeated_names_are_all_values_and_serialise_as_arrays() {
-        let event = Event::new()
-            .with("Data", "a")
-            .with("Other", 1)
-            .with("Data", "b");
+        let event = Event::new().with("Data", "a").with("Other", 1).with("Data", "b");
         let data: Vec<_> = event.values(Symbol::intern("Data")).collect();
         assert_eq!(data, vec![Value::String("a"), Value::String("b")]);
-        assert_eq!(
-            event.to_json(),
-            serde_json::json!({"Data": ["a", "b"], "Other": 1})
-        );
+        assert_eq!(event.to_json(), serde_json::json!({"Data": ["a", "b"], "Other": 1}));
     }
 
     #[test]
@@ -498,10 +453,7 @@ mod tests {
         let image = Symbol::intern("Image");
         event.add_alias(Symbol::intern("NewProcessName"), image);
         assert_eq!(event.text(image), Some("C:\\x.exe"));
-        assert_eq!(
-            event.to_json(),
-            serde_json::json!({"NewProcessName": "C:\\x.exe"})
-        );
+        assert_eq!(event.to_json(), serde_json::json!({"NewProcessName": "C:\\x.exe"}));
         assert_eq!(event.matchable_fields().count(), 2);
         // An alias never shadows a real field of that name.
         let mut event = Event::new().with("NewProcessName", "a").with("Image", "b");

@@ -37,16 +37,8 @@ pub struct JsonDecoder {
 }
 
 /// Field names that carry an event's time, in order of preference.
-const TIME_FIELDS: &[&str] = &[
-    "TimeCreated_SystemTime",
-    "@timestamp",
-    "timestamp",
-    "time",
-    "ts",
-    "UtcTime",
-    "EventTime",
-    "date",
-];
+const TIME_FIELDS: &[&str] =
+    &["TimeCreated_SystemTime", "@timestamp", "timestamp", "time", "ts", "UtcTime", "EventTime", "date"];
 
 impl JsonDecoder {
     pub fn new() -> Self {
@@ -96,9 +88,7 @@ impl JsonDecoder {
             sections: &mut self.sections,
             overflow: false,
         };
-        Root(&mut walker)
-            .deserialize(value)
-            .map_err(DecodeError::Json)?;
+        Root(&mut walker).deserialize(value).map_err(DecodeError::Json)?;
         if walker.overflow {
             return Err(DecodeError::TooManyFields { limit: MAX_FIELDS });
         }
@@ -118,22 +108,14 @@ impl JsonDecoder {
     /// - `Data` is the container of every EventData value when the event has
     ///   no `Data` element of its own.
     fn finish_windows(&mut self, event: &mut Event) {
-        if self.sections.system.is_empty()
-            && self.sections.event_data.is_empty()
-            && self.sections.other_data.is_empty()
+        if self.sections.system.is_empty() && self.sections.event_data.is_empty() && self.sections.other_data.is_empty()
         {
             return;
         }
         if event.logsource.is_none() {
             event.logsource = Some(windows_source());
         }
-        let data: Vec<usize> = self
-            .sections
-            .event_data
-            .iter()
-            .chain(&self.sections.other_data)
-            .copied()
-            .collect();
+        let data: Vec<usize> = self.sections.event_data.iter().chain(&self.sections.other_data).copied().collect();
         for &index in &self.sections.system {
             let symbol = event.symbol_at(index);
             if data.iter().any(|&other| event.symbol_at(other) == symbol) {
@@ -155,10 +137,7 @@ impl JsonDecoder {
             }
         }
         let data_symbol = self.symbols.get("Data");
-        if !data
-            .iter()
-            .any(|&index| event.symbol_at(index) == data_symbol)
-        {
+        if !data.iter().any(|&index| event.symbol_at(index) == data_symbol) {
             for &index in &self.sections.event_data {
                 event.alias_at(index, data_symbol, "Data");
             }
@@ -169,9 +148,7 @@ impl JsonDecoder {
 /// The decoder's log source for Windows events.
 fn windows_source() -> std::sync::Arc<LogSource> {
     static WINDOWS: std::sync::OnceLock<std::sync::Arc<LogSource>> = std::sync::OnceLock::new();
-    WINDOWS
-        .get_or_init(|| std::sync::Arc::new(LogSource::product("windows")))
-        .clone()
+    WINDOWS.get_or_init(|| std::sync::Arc::new(LogSource::product("windows"))).clone()
 }
 
 /// Sets the event's time and record number from its fields when the source
@@ -222,20 +199,14 @@ impl Path {
                 self.text.clear();
             }
         }
-        if self
-            .windows_root
-            .is_some_and(|depth| depth > self.starts.len())
-        {
+        if self.windows_root.is_some_and(|depth| depth > self.starts.len()) {
             self.windows_root = None;
         }
     }
 
     fn segment(&self, index: usize) -> &str {
         let start = self.starts[index];
-        let end = self
-            .starts
-            .get(index + 1)
-            .map_or(self.text.len(), |next| next - 1);
+        let end = self.starts.get(index + 1).map_or(self.text.len(), |next| next - 1);
         &self.text[start..end]
     }
 
@@ -271,11 +242,7 @@ impl Path {
                 }
                 scratch.push_str(part);
             }
-            return Some(if scratch.is_empty() {
-                "System"
-            } else {
-                scratch.as_str()
-            });
+            return Some(if scratch.is_empty() { "System" } else { scratch.as_str() });
         }
         // EventData, UserData and other sections: the innermost element's name.
         let mut element = section;
@@ -507,23 +474,17 @@ mod tests {
 
     #[test]
     fn nested_objects_become_dotted_paths() {
-        let event = decode(
-            r#"{"process": {"name": "cmd.exe", "pid": 42, "parent": {"name": "x"}}, "ok": true}"#,
-        );
+        let event = decode(r#"{"process": {"name": "cmd.exe", "pid": 42, "parent": {"name": "x"}}, "ok": true}"#);
         assert_eq!(get(&event, "process.name"), Some(Value::String("cmd.exe")));
         assert_eq!(get(&event, "process.pid"), Some(Value::Number("42")));
-        assert_eq!(
-            event.get_path("process.parent.name"),
-            Some(Value::String("x"))
-        );
+        assert_eq!(event.get_path("process.parent.name"), Some(Value::String("x")));
         assert_eq!(get(&event, "ok"), Some(Value::Bool(true)));
     }
 
     #[test]
     fn arrays_repeat_the_field() {
-        let event = decode(
-            r#"{"tags": ["a", "b"], "hosts": [{"ip": "1.1.1.1"}, {"ip": "2.2.2.2"}], "e": [], "n": null}"#,
-        );
+        let event =
+            decode(r#"{"tags": ["a", "b"], "hosts": [{"ip": "1.1.1.1"}, {"ip": "2.2.2.2"}], "e": [], "n": null}"#);
         let tags: Vec<_> = event.values(Symbol::intern("tags")).collect();
         assert_eq!(tags, vec![Value::String("a"), Value::String("b")]);
         assert_eq!(event.values(Symbol::intern("hosts.ip")).count(), 2);
@@ -533,15 +494,11 @@ mod tests {
 
     #[test]
     fn escaped_keys_and_values_and_numbers() {
-        let event =
-            decode(r#"{"a\"b": "line\nbreak", "f": 1.5, "neg": -3, "big": 18446744073709551615}"#);
+        let event = decode(r#"{"a\"b": "line\nbreak", "f": 1.5, "neg": -3, "big": 18446744073709551615}"#);
         assert_eq!(get(&event, "a\"b"), Some(Value::String("line\nbreak")));
         assert_eq!(get(&event, "f"), Some(Value::Number("1.5")));
         assert_eq!(get(&event, "neg"), Some(Value::Number("-3")));
-        assert_eq!(
-            get(&event, "big"),
-            Some(Value::Number("18446744073709551615"))
-        );
+        assert_eq!(get(&event, "big"), Some(Value::Number("18446744073709551615")));
     }
 
     #[test]
@@ -555,34 +512,19 @@ mod tests {
           "UserData":{"LogFileCleared":{"#attributes":{"xmlns":"http://manifests"},"SubjectUserName":"bob"}}}}"##;
         let event = decode(json);
         assert_eq!(get(&event, "EventID"), Some(Value::Number("4688")));
-        assert_eq!(
-            get(&event, "EventID_Qualifiers"),
-            Some(Value::Number("16384"))
-        );
-        assert_eq!(
-            get(&event, "Provider_Name"),
-            Some(Value::String("Microsoft-Windows-Security-Auditing"))
-        );
+        assert_eq!(get(&event, "EventID_Qualifiers"), Some(Value::Number("16384")));
+        assert_eq!(get(&event, "Provider_Name"), Some(Value::String("Microsoft-Windows-Security-Auditing")));
         assert_eq!(get(&event, "Channel"), Some(Value::String("Security")));
         assert_eq!(get(&event, "Execution_ProcessID"), Some(Value::Number("4")));
-        assert_eq!(
-            get(&event, "Security_UserID"),
-            Some(Value::String("S-1-5-18"))
-        );
+        assert_eq!(get(&event, "Security_UserID"), Some(Value::String("S-1-5-18")));
         assert_eq!(get(&event, "Correlation"), Some(Value::Null));
-        assert_eq!(
-            get(&event, "NewProcessName"),
-            Some(Value::String("C:\\Windows\\System32\\whoami.exe"))
-        );
+        assert_eq!(get(&event, "NewProcessName"), Some(Value::String("C:\\Windows\\System32\\whoami.exe")));
         assert_eq!(event.values(Symbol::intern("Data")).count(), 2);
         assert_eq!(get(&event, "SubjectUserName"), Some(Value::String("bob")));
         assert!(!event.fields().any(|field| field.name.contains("xmlns")));
         assert_eq!(event.record_id, Some(452821));
         let time = event.timestamp.unwrap();
-        assert_eq!(
-            (time.year(), time.hour(), time.nanosecond()),
-            (2019, 23, 185_218_100)
-        );
+        assert_eq!((time.year(), time.hour(), time.nanosecond()), (2019, 23, 185_218_100));
     }
 
     #[test]
@@ -592,13 +534,7 @@ mod tests {
         let event = decode(json);
         assert_eq!(get(&event, "Channel"), Some(Value::String("Security")));
         assert_eq!(get(&event, "System_Channel"), Some(Value::String("System")));
-        assert_eq!(
-            event
-                .logsource
-                .as_ref()
-                .and_then(|source| source.product.as_deref()),
-            Some("windows")
-        );
+        assert_eq!(event.logsource.as_ref().and_then(|source| source.product.as_deref()), Some("windows"));
     }
 
     #[test]
@@ -609,11 +545,7 @@ mod tests {
         assert_eq!(get(&event, "Threat Name"), Some(Value::String("EICAR")));
         assert_eq!(get(&event, "ThreatName"), Some(Value::String("EICAR")));
         assert_eq!(get(&event, "Threat_Name"), Some(Value::String("EICAR")));
-        assert_eq!(
-            event.values(Symbol::intern("Data")).count(),
-            2,
-            "Data holds every EventData value"
-        );
+        assert_eq!(event.values(Symbol::intern("Data")).count(), 2, "Data holds every EventData value");
         assert_eq!(event.len(), 4, "aliases are not shown");
         let unnamed = decode(
             r##"{"Event":{"System":{"EventID":400},"EventData":{"Data":{"#text":["a","HostApplication=x"]}}}}"##,
@@ -624,49 +556,21 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         let mut decoder = JsonDecoder::new();
-        for bad in [
-            "",
-            "[1,2]",
-            "{\"a\":",
-            "{\"a\": 1} trailing",
-            "\"text\"",
-            "{\"a\": tru}",
-        ] {
-            assert!(
-                decoder.decode(bad.as_bytes()).is_err(),
-                "{bad:?} should fail"
-            );
+        for bad in ["", "[1,2]", "{\"a\":", "{\"a\": 1} trailing", "\"text\"", "{\"a\": tru}"] {
+            assert!(decoder.decode(bad.as_bytes()).is_err(), "{bad:?} should fail");
         }
         let deep = format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200));
-        assert!(
-            decoder.decode(deep.as_bytes()).is_err(),
-            "nesting is bounded"
-        );
-        let wide = format!(
-            "{{{}}}",
-            (0..5000)
-                .map(|i| format!("\"k{i}\":1"))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        assert!(matches!(
-            decoder.decode(wide.as_bytes()),
-            Err(DecodeError::TooManyFields { .. })
-        ));
+        assert!(decoder.decode(deep.as_bytes()).is_err(), "nesting is bounded");
+        let wide = format!("{{{}}}", (0..5000).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(","));
+        assert!(matches!(decoder.decode(wide.as_bytes()), Err(DecodeError::TooManyFields { .. })));
     }
 
     #[test]
     fn decoder_is_reusable_after_errors() {
         let mut decoder = JsonDecoder::new();
         let mut event = Event::new();
-        assert!(
-            decoder
-                .decode_into(b"{\"Event\": {\"System\": {\"X\": ", &mut event)
-                .is_err()
-        );
-        decoder
-            .decode_into(b"{\"a\": {\"b\": 1}}", &mut event)
-            .unwrap();
+        assert!(decoder.decode_into(b"{\"Event\": {\"System\": {\"X\": ", &mut event).is_err());
+        decoder.decode_into(b"{\"a\": {\"b\": 1}}", &mut event).unwrap();
         assert_eq!(get(&event, "a.b"), Some(Value::Number("1")));
     }
 }

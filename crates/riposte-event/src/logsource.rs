@@ -20,33 +20,22 @@ pub struct LogSource {
 
 impl LogSource {
     pub fn product(product: &str) -> Self {
-        LogSource {
-            product: Some(product.to_owned()),
-            ..Self::default()
-        }
+        LogSource { product: Some(product.to_owned()), ..Self::default() }
     }
 
     /// Parses `product=windows,service=security` (also with `:`), as given on a
     /// command line. Unknown keys are an error naming them.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut source = LogSource::default();
-        for part in text
-            .split(',')
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-        {
-            let (key, value) = part
-                .split_once(['=', ':'])
-                .ok_or_else(|| format!("expected key=value in {part:?}"))?;
+        for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+            let (key, value) = part.split_once(['=', ':']).ok_or_else(|| format!("expected key=value in {part:?}"))?;
             let value = Some(value.trim().to_owned());
             match key.trim() {
                 "product" => source.product = value,
                 "category" => source.category = value,
                 "service" => source.service = value,
                 other => {
-                    return Err(format!(
-                        "unknown log source key {other:?} (expected product, category or service)"
-                    ));
+                    return Err(format!("unknown log source key {other:?} (expected product, category or service)"));
                 }
             }
         }
@@ -56,11 +45,7 @@ impl LogSource {
 
 impl fmt::Display for LogSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts = [
-            ("product", &self.product),
-            ("category", &self.category),
-            ("service", &self.service),
-        ];
+        let parts = [("product", &self.product), ("category", &self.category), ("service", &self.service)];
         let mut first = true;
         for (key, value) in parts {
             if let Some(value) = value {

@@ -13,22 +13,15 @@ pub fn parse(text: &str) -> Option<OffsetDateTime> {
     if text.is_empty() || text.len() > 64 {
         return None;
     }
-    if text.as_bytes()[0].is_ascii_digit()
-        && text
-            .bytes()
-            .all(|byte| byte.is_ascii_digit() || byte == b'.')
-    {
+    if text.as_bytes()[0].is_ascii_digit() && text.bytes().all(|byte| byte.is_ascii_digit() || byte == b'.') {
         return parse_epoch(text);
     }
     if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(time);
     }
     let local = text.strip_suffix('Z').unwrap_or(text);
-    let with_fraction = format_description!(
-        "[year]-[month]-[day][first [T] [ ]][hour]:[minute]:[second].[subsecond]"
-    );
-    let without_fraction =
-        format_description!("[year]-[month]-[day][first [T] [ ]][hour]:[minute]:[second]");
+    let with_fraction = format_description!("[year]-[month]-[day][first [T] [ ]][hour]:[minute]:[second].[subsecond]");
+    let without_fraction = format_description!("[year]-[month]-[day][first [T] [ ]][hour]:[minute]:[second]");
     PrimitiveDateTime::parse(local, with_fraction)
         .or_else(|_| PrimitiveDateTime::parse(local, without_fraction))
         .ok()
@@ -43,11 +36,8 @@ fn parse_epoch(text: &str) -> Option<OffsetDateTime> {
     let whole: i128 = integer.parse().ok()?;
     // Nine fractional digits at most matter: nanoseconds.
     let digits = &fraction[..fraction.len().min(9)];
-    let fraction_nanos: i128 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse::<i128>().ok()? * 10_i128.pow(9 - digits.len() as u32)
-    };
+    let fraction_nanos: i128 =
+        if digits.is_empty() { 0 } else { digits.parse::<i128>().ok()? * 10_i128.pow(9 - digits.len() as u32) };
     // Twelve or more integer digits are milliseconds (seconds would be past the year 5138).
     let nanos = if integer.len() >= 12 {
         whole * 1_000_000 + fraction_nanos / 1_000
@@ -64,17 +54,11 @@ mod tests {
     #[test]
     fn common_forms() {
         let rfc = parse("2019-03-19T23:35:15.1852181Z").unwrap();
-        assert_eq!(
-            (rfc.hour(), rfc.minute(), rfc.nanosecond()),
-            (23, 35, 185_218_100)
-        );
+        assert_eq!((rfc.hour(), rfc.minute(), rfc.nanosecond()), (23, 35, 185_218_100));
         let offset = parse("2024-01-02T03:04:05+02:00").unwrap();
         assert_eq!(offset.offset().whole_hours(), 2);
         let sysmon = parse("2025-11-26 05:11:27.908").unwrap();
-        assert_eq!(
-            (sysmon.day(), sysmon.second(), sysmon.millisecond()),
-            (26, 27, 908)
-        );
+        assert_eq!((sysmon.day(), sysmon.second(), sysmon.millisecond()), (26, 27, 908));
         assert_eq!(parse("2025-11-26 05:11:27").unwrap().minute(), 11);
         assert_eq!(parse("1700000000").unwrap().year(), 2023);
         assert_eq!(parse("1700000000123").unwrap().millisecond(), 123);
@@ -83,14 +67,7 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_time() {
-        for text in [
-            "",
-            "yesterday",
-            "2024-13-01T00:00:00Z",
-            "12:00",
-            "1.2.3",
-            "99999999999999999999999999",
-        ] {
+        for text in ["", "yesterday", "2024-13-01T00:00:00Z", "12:00", "1.2.3", "99999999999999999999999999"] {
             assert_eq!(parse(text), None, "{text}");
         }
     }

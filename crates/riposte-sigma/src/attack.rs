@@ -44,9 +44,7 @@ fn table() -> &'static Table {
         let mut tactics = HashMap::new();
         for line in TABLE.lines().filter(|line| !line.starts_with('#')) {
             let mut columns = line.split('\t');
-            let (Some(kind), Some(id), Some(name)) =
-                (columns.next(), columns.next(), columns.next())
-            else {
+            let (Some(kind), Some(id), Some(name)) = (columns.next(), columns.next(), columns.next()) else {
                 continue;
             };
             let extra = columns.next().unwrap_or_default();
@@ -57,20 +55,13 @@ fn table() -> &'static Table {
                 "tactic" => {
                     tactics.insert(
                         extra.to_owned(),
-                        Tactic {
-                            id: id.to_owned(),
-                            name: name.to_owned(),
-                            short_name: extra.to_owned(),
-                        },
+                        Tactic { id: id.to_owned(), name: name.to_owned(), short_name: extra.to_owned() },
                     );
                 }
                 _ => {}
             }
         }
-        Table {
-            techniques,
-            tactics,
-        }
+        Table { techniques, tactics }
     })
 }
 
@@ -100,10 +91,7 @@ pub fn resolve(tags: &[String]) -> (Vec<Technique>, Vec<Tactic>) {
         if is_technique_id(&value) {
             let id = value.to_ascii_uppercase();
             if !techniques.iter().any(|technique| technique.id == id) {
-                techniques.push(Technique {
-                    name: technique_name(&id),
-                    id,
-                });
+                techniques.push(Technique { name: technique_name(&id), id });
             }
         } else if let Some(tactic) = table().tactics.get(&value.replace('_', "-"))
             && !tactics.contains(tactic)
@@ -120,12 +108,7 @@ fn is_technique_id(value: &str) -> bool {
         return false;
     };
     let (main, sub) = digits.split_once('.').unwrap_or((digits, "000"));
-    main.len() == 4
-        && sub.len() == 3
-        && main
-            .bytes()
-            .chain(sub.bytes())
-            .all(|byte| byte.is_ascii_digit())
+    main.len() == 4 && sub.len() == 3 && main.bytes().chain(sub.bytes()).all(|byte| byte.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -149,26 +132,13 @@ mod tests {
         let (techniques, tactics) = resolve(&tags);
         assert_eq!(
             techniques[0],
-            Technique {
-                id: "T1003.001".into(),
-                name: Some("OS Credential Dumping: LSASS Memory".into())
-            }
+            Technique { id: "T1003.001".into(), name: Some("OS Credential Dumping: LSASS Memory".into()) }
         );
         assert_eq!(techniques[1].name.as_deref(), Some("OS Credential Dumping"));
-        assert_eq!(
-            techniques[2],
-            Technique {
-                id: "T9999".into(),
-                name: None
-            }
-        );
+        assert_eq!(techniques[2], Technique { id: "T9999".into(), name: None });
         assert_eq!(techniques.len(), 3);
         let names: Vec<&str> = tactics.iter().map(|tactic| tactic.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["Credential Access", "Defense Evasion"],
-            "v1 underscores are accepted"
-        );
+        assert_eq!(names, ["Credential Access", "Defense Evasion"], "v1 underscores are accepted");
         assert_eq!(tactics[0].id, "TA0006");
     }
 

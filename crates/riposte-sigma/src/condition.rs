@@ -56,10 +56,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                 tokens.push(Token::Word(text[start..end].to_owned()));
             }
             '|' => {
-                return Err(
-                    "aggregations (`| count() ...`) are Sigma 1 syntax: write a correlation rule"
-                        .into(),
-                );
+                return Err("aggregations (`| count() ...`) are Sigma 1 syntax: write a correlation rule".into());
             }
             other => return Err(format!("unexpected character {other:?} in condition")),
         }
@@ -84,19 +81,13 @@ struct Parser {
 impl Condition {
     pub(crate) fn parse(text: &str) -> Result<Condition, String> {
         if text.len() > MAX_CONDITION_LEN {
-            return Err(format!(
-                "condition is longer than {MAX_CONDITION_LEN} characters"
-            ));
+            return Err(format!("condition is longer than {MAX_CONDITION_LEN} characters"));
         }
         let tokens = tokenize(text)?;
         if tokens.is_empty() {
             return Err("condition is empty".into());
         }
-        let mut parser = Parser {
-            tokens,
-            at: 0,
-            depth: 0,
-        };
+        let mut parser = Parser { tokens, at: 0, depth: 0 };
         let condition = parser.or()?;
         if let Some(token) = parser.tokens.get(parser.at) {
             return Err(format!("unexpected {} in condition", describe(token)));
@@ -127,11 +118,7 @@ impl Parser {
             self.at += 1;
             terms.push(self.and()?);
         }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            Condition::Or(terms)
-        })
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Condition::Or(terms) })
     }
 
     fn and(&mut self) -> Result<Condition, String> {
@@ -140,11 +127,7 @@ impl Parser {
             self.at += 1;
             terms.push(self.not()?);
         }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            Condition::And(terms)
-        })
+        Ok(if terms.len() == 1 { terms.remove(0) } else { Condition::And(terms) })
     }
 
     fn not(&mut self) -> Result<Condition, String> {
@@ -161,19 +144,13 @@ impl Parser {
     fn enter(&mut self) -> Result<(), String> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(format!(
-                "condition is nested more than {MAX_DEPTH} levels deep"
-            ));
+            return Err(format!("condition is nested more than {MAX_DEPTH} levels deep"));
         }
         Ok(())
     }
 
     fn primary(&mut self) -> Result<Condition, String> {
-        let token = self
-            .tokens
-            .get(self.at)
-            .cloned()
-            .ok_or("condition ends where an identifier was expected")?;
+        let token = self.tokens.get(self.at).cloned().ok_or("condition ends where an identifier was expected")?;
         self.at += 1;
         match token {
             Token::Open => {
@@ -201,29 +178,16 @@ impl Parser {
                     && self.peek_word().is_some_and(|next| is_keyword(next, "of"))
                 {
                     self.at += 1;
-                    let pattern = self
-                        .peek_word()
-                        .ok_or("\"of\" must be followed by a pattern or \"them\"")?
-                        .to_owned();
+                    let pattern =
+                        self.peek_word().ok_or("\"of\" must be followed by a pattern or \"them\"")?.to_owned();
                     self.at += 1;
-                    return Ok(if one {
-                        Condition::OneOf(pattern)
-                    } else {
-                        Condition::AllOf(pattern)
-                    });
+                    return Ok(if one { Condition::OneOf(pattern) } else { Condition::AllOf(pattern) });
                 }
-                if ["and", "or", "not", "of"]
-                    .iter()
-                    .any(|keyword| is_keyword(&word, keyword))
-                {
-                    return Err(format!(
-                        "unexpected {word:?} where an identifier was expected"
-                    ));
+                if ["and", "or", "not", "of"].iter().any(|keyword| is_keyword(&word, keyword)) {
+                    return Err(format!("unexpected {word:?} where an identifier was expected"));
                 }
                 if word.contains('*') {
-                    return Err(format!(
-                        "{word:?}: wildcards are only allowed after \"1 of\" or \"all of\""
-                    ));
+                    return Err(format!("{word:?}: wildcards are only allowed after \"1 of\" or \"all of\""));
                 }
                 Ok(Condition::Identifier(word))
             }
@@ -261,41 +225,17 @@ mod tests {
 
     #[test]
     fn precedence_and_grouping() {
-        assert_eq!(
-            Condition::parse("a or b and c").unwrap(),
-            Or(vec![id("a"), And(vec![id("b"), id("c")])])
-        );
-        assert_eq!(
-            Condition::parse("not a and b").unwrap(),
-            And(vec![Not(Box::new(id("a"))), id("b")])
-        );
-        assert_eq!(
-            Condition::parse("(a or b) and c").unwrap(),
-            And(vec![Or(vec![id("a"), id("b")]), id("c")])
-        );
-        assert_eq!(
-            Condition::parse("not not a").unwrap(),
-            Not(Box::new(Not(Box::new(id("a")))))
-        );
-        assert_eq!(
-            Condition::parse("a and(b)").unwrap(),
-            And(vec![id("a"), id("b")])
-        );
+        assert_eq!(Condition::parse("a or b and c").unwrap(), Or(vec![id("a"), And(vec![id("b"), id("c")])]));
+        assert_eq!(Condition::parse("not a and b").unwrap(), And(vec![Not(Box::new(id("a"))), id("b")]));
+        assert_eq!(Condition::parse("(a or b) and c").unwrap(), And(vec![Or(vec![id("a"), id("b")]), id("c")]));
+        assert_eq!(Condition::parse("not not a").unwrap(), Not(Box::new(Not(Box::new(id("a"))))));
+        assert_eq!(Condition::parse("a and(b)").unwrap(), And(vec![id("a"), id("b")]));
         assert_eq!(
             Condition::parse("1 of sel* and not 1 of filter*").unwrap(),
-            And(vec![
-                OneOf("sel*".into()),
-                Not(Box::new(OneOf("filter*".into())))
-            ])
+            And(vec![OneOf("sel*".into()), Not(Box::new(OneOf("filter*".into())))])
         );
-        assert_eq!(
-            Condition::parse("all of them").unwrap(),
-            AllOf("them".into())
-        );
-        assert_eq!(
-            Condition::parse("any of them").unwrap(),
-            OneOf("them".into())
-        );
+        assert_eq!(Condition::parse("all of them").unwrap(), AllOf("them".into()));
+        assert_eq!(Condition::parse("any of them").unwrap(), OneOf("them".into()));
         assert_eq!(
             Condition::parse("selection\n  and not\n  filter").unwrap(),
             And(vec![id("selection"), Not(Box::new(id("filter")))])
@@ -305,14 +245,8 @@ mod tests {
     #[test]
     fn identifiers_that_start_like_keywords() {
         assert_eq!(Condition::parse("notepad").unwrap(), id("notepad"));
-        assert_eq!(
-            Condition::parse("android or order").unwrap(),
-            Or(vec![id("android"), id("order")])
-        );
-        assert_eq!(
-            Condition::parse("sel-1 and sel.2").unwrap(),
-            And(vec![id("sel-1"), id("sel.2")])
-        );
+        assert_eq!(Condition::parse("android or order").unwrap(), Or(vec![id("android"), id("order")]));
+        assert_eq!(Condition::parse("sel-1 and sel.2").unwrap(), And(vec![id("sel-1"), id("sel.2")]));
     }
 
     #[test]
@@ -340,16 +274,10 @@ mod tests {
         assert!(selects("sel*", "selection"));
         assert!(selects("sel*", "sel"));
         assert!(!selects("sel*", "filter"));
-        assert!(
-            !selects("selection", "selection_2"),
-            "patterns are anchored at both ends"
-        );
+        assert!(!selects("selection", "selection_2"), "patterns are anchored at both ends");
         assert!(selects("*_img", "sel_img"));
         assert!(selects("them", "anything"));
         assert!(!selects("them", "_hidden"));
-        assert!(
-            !selects("_*", "_hidden"),
-            "underscore identifiers are never selected"
-        );
+        assert!(!selects("_*", "_hidden"), "underscore identifiers are never selected");
     }
 }

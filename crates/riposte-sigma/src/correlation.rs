@@ -122,24 +122,16 @@ pub struct CorrelationMeta {
 
 impl fmt::Display for Correlation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({:?} over {:?})",
-            self.meta.title, self.kind, self.timespan
-        )
+        write!(f, "{} ({:?} over {:?})", self.meta.title, self.kind, self.timespan)
     }
 }
 
 /// Parses `90m`, `1h`, `2d` (also `s`, `w`, `M` months and `y` years).
 pub fn parse_timespan(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|ch: char| !ch.is_ascii_digit())
-        .ok_or_else(|| format!("timespan {text:?} has no unit"))?;
+    let split = text.find(|ch: char| !ch.is_ascii_digit()).ok_or_else(|| format!("timespan {text:?} has no unit"))?;
     let (count, unit) = text.split_at(split);
-    let count: u64 = count
-        .parse()
-        .map_err(|_| format!("timespan {text:?} does not start with a number"))?;
+    let count: u64 = count.parse().map_err(|_| format!("timespan {text:?} does not start with a number"))?;
     if count == 0 {
         return Err(format!("timespan {text:?} is zero"));
     }
@@ -152,31 +144,21 @@ pub fn parse_timespan(text: &str) -> Result<Duration, String> {
         "M" => 2_629_746,
         "y" => 31_556_952,
         other => {
-            return Err(format!(
-                "timespan unit {other:?} is not one of s, m, h, d, w, M, y"
-            ));
+            return Err(format!("timespan unit {other:?} is not one of s, m, h, d, w, M, y"));
         }
     };
-    count
-        .checked_mul(unit_seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("timespan {text:?} is too long"))
+    count.checked_mul(unit_seconds).map(Duration::from_secs).ok_or_else(|| format!("timespan {text:?} is too long"))
 }
 
 fn text_or_list(value: Option<&Yaml>, what: &str) -> Result<Vec<String>, String> {
     match value {
         None | Some(Yaml::Null) => Ok(Vec::new()),
-        Some(Yaml::Seq(items)) => items
-            .iter()
-            .map(|item| {
-                item.scalar_text()
-                    .ok_or_else(|| format!("{what} must hold strings"))
-            })
-            .collect(),
-        Some(scalar) => scalar
-            .scalar_text()
-            .map(|text| vec![text])
-            .ok_or_else(|| format!("{what} must be a string or a list")),
+        Some(Yaml::Seq(items)) => {
+            items.iter().map(|item| item.scalar_text().ok_or_else(|| format!("{what} must hold strings"))).collect()
+        }
+        Some(scalar) => {
+            scalar.scalar_text().map(|text| vec![text]).ok_or_else(|| format!("{what} must be a string or a list"))
+        }
     }
 }
 
@@ -192,31 +174,19 @@ impl Correlation {
             level: optional("level").map(|text| text.parse()).transpose()?,
             tags: text_or_list(document.get("tags"), "tags")?,
         };
-        let section = document
-            .get("correlation")
-            .ok_or("no correlation section")?;
+        let section = document.get("correlation").ok_or("no correlation section")?;
         if !matches!(section, Yaml::Map(_)) {
-            return Err(format!(
-                "correlation must be a map, found {}",
-                section.kind()
-            ));
+            return Err(format!("correlation must be a map, found {}", section.kind()));
         }
-        let kind: CorrelationType = section
-            .get("type")
-            .and_then(Yaml::as_str)
-            .ok_or("correlation has no type")?
-            .parse()?;
+        let kind: CorrelationType =
+            section.get("type").and_then(Yaml::as_str).ok_or("correlation has no type")?.parse()?;
         let rules = text_or_list(section.get("rules"), "rules")?;
         if rules.is_empty() {
             return Err("correlation references no rules".into());
         }
         let group_by = text_or_list(section.get("group-by"), "group-by")?;
-        let timespan = parse_timespan(
-            &section
-                .get("timespan")
-                .and_then(Yaml::scalar_text)
-                .ok_or("correlation has no timespan")?,
-        )?;
+        let timespan =
+            parse_timespan(&section.get("timespan").and_then(Yaml::scalar_text).ok_or("correlation has no timespan")?)?;
         let mut condition = Vec::new();
         let mut field = None;
         let mut percentile = None;
@@ -238,13 +208,7 @@ impl Correlation {
                         "lte" => condition.push((Comparison::Lte, number()?)),
                         "eq" => condition.push((Comparison::Eq, number()?)),
                         "neq" => condition.push((Comparison::Neq, number()?)),
-                        "field" => {
-                            field = Some(
-                                value
-                                    .scalar_text()
-                                    .ok_or("condition field must be a field name")?,
-                            )
-                        }
+                        "field" => field = Some(value.scalar_text().ok_or("condition field must be a field name")?),
                         "percentile" => percentile = Some(number()?),
                         other => {
                             return Err(format!("unknown correlation condition key {other:?}"));
@@ -253,10 +217,7 @@ impl Correlation {
                 }
             }
             Some(other) => {
-                return Err(format!(
-                    "correlation condition must be a map, found {}",
-                    other.kind()
-                ));
+                return Err(format!("correlation condition must be a map, found {}", other.kind()));
             }
         }
         if condition.is_empty() {
@@ -266,15 +227,12 @@ impl Correlation {
                     condition.push((Comparison::Gte, rules.len() as f64))
                 }
                 _ => {
-                    return Err(
-                        "correlation condition needs one of gt, gte, lt, lte, eq, neq".into(),
-                    );
+                    return Err("correlation condition needs one of gt, gte, lt, lte, eq, neq".into());
                 }
             }
         }
         if kind.needs_field() && field.is_none() {
-            return Err(format!("a {kind:?} correlation needs condition.field")
-                .replace("ValueCount", "value_count"));
+            return Err(format!("a {kind:?} correlation needs condition.field").replace("ValueCount", "value_count"));
         }
         if let Some(percentile) = percentile
             && !(0.0..=100.0).contains(&percentile)
@@ -293,9 +251,7 @@ impl Correlation {
                         field
                             .scalar_text()
                             .map(|field| (rule.clone(), field))
-                            .ok_or_else(|| {
-                                format!("alias {alias:?}: field for {rule:?} must be a name")
-                            })
+                            .ok_or_else(|| format!("alias {alias:?}: field for {rule:?} must be a name"))
                     })
                     .collect::<Result<_, _>>()?;
                 aliases.push((alias.clone(), pairs));
@@ -305,10 +261,7 @@ impl Correlation {
             None => false,
             Some(Yaml::Bool(value)) => *value,
             Some(other) => {
-                return Err(format!(
-                    "generate must be true or false, found {}",
-                    other.kind()
-                ));
+                return Err(format!("generate must be true or false, found {}", other.kind()));
             }
         };
         Ok(Correlation {
@@ -362,19 +315,12 @@ mod tests {
         assert_eq!(values.field.as_deref(), Some("User"));
         assert_eq!(values.group_by.len(), 2);
         let temporal = parse("title: Recon\ncorrelation:\n  type: temporal\n  rules: [recon_cmd_a, recon_cmd_b, recon_cmd_c]\n  group-by: [ComputerName, User]\n  timespan: 5m\n").unwrap();
-        assert_eq!(
-            temporal.condition,
-            vec![(Comparison::Gte, 3.0)],
-            "temporal defaults to all rules"
-        );
+        assert_eq!(temporal.condition, vec![(Comparison::Gte, 3.0)], "temporal defaults to all rules");
         let aliased = parse(
             "title: x\ncorrelation:\n  type: temporal\n  rules: [internal_error, new_network_connection]\n  group-by: [internal_ip, remote_ip]\n  timespan: 10s\n  aliases:\n    internal_ip:\n      internal_error: destination.ip\n      new_network_connection: source.ip\n    remote_ip:\n      internal_error: source.ip\n      new_network_connection: destination.ip\n",
         )
         .unwrap();
-        assert_eq!(
-            aliased.aliases[0].1[1],
-            ("new_network_connection".into(), "source.ip".into())
-        );
+        assert_eq!(aliased.aliases[0].1[1], ("new_network_connection".into(), "source.ip".into()));
         let range = parse("title: r\ncorrelation:\n  type: event_count\n  rules: a\n  timespan: 1m\n  condition:\n    gt: 100\n    lte: 200\n  generate: true\n").unwrap();
         assert_eq!(range.condition.len(), 2);
         assert!(range.generate);
@@ -385,14 +331,8 @@ mod tests {
     #[test]
     fn invalid_correlations_are_explained() {
         for (yaml, expected) in [
-            (
-                "title: x\ncorrelation:\n  type: sometimes\n  rules: a\n  timespan: 1m\n",
-                "unknown correlation type",
-            ),
-            (
-                "title: x\ncorrelation:\n  type: event_count\n  timespan: 1m\n  condition: {gte: 1}\n",
-                "no rules",
-            ),
+            ("title: x\ncorrelation:\n  type: sometimes\n  rules: a\n  timespan: 1m\n", "unknown correlation type"),
+            ("title: x\ncorrelation:\n  type: event_count\n  timespan: 1m\n  condition: {gte: 1}\n", "no rules"),
             (
                 "title: x\ncorrelation:\n  type: event_count\n  rules: a\n  timespan: 0m\n  condition: {gte: 1}\n",
                 "zero",
@@ -401,10 +341,7 @@ mod tests {
                 "title: x\ncorrelation:\n  type: event_count\n  rules: a\n  timespan: 5q\n  condition: {gte: 1}\n",
                 "unit",
             ),
-            (
-                "title: x\ncorrelation:\n  type: event_count\n  rules: a\n  timespan: 5m\n",
-                "condition needs",
-            ),
+            ("title: x\ncorrelation:\n  type: event_count\n  rules: a\n  timespan: 5m\n", "condition needs"),
             (
                 "title: x\ncorrelation:\n  type: value_count\n  rules: a\n  timespan: 5m\n  condition: {gte: 1}\n",
                 "needs condition.field",

@@ -31,10 +31,7 @@ pub(crate) struct DetectionError {
 
 impl DetectionError {
     fn new(reason: impl Into<String>, near: Option<&str>) -> Self {
-        DetectionError {
-            reason: reason.into(),
-            near: near.map(str::to_owned),
-        }
+        DetectionError { reason: reason.into(), near: near.map(str::to_owned) }
     }
 }
 
@@ -46,10 +43,7 @@ pub(crate) fn compile(
     placeholders: &Placeholders,
 ) -> Result<Detection, DetectionError> {
     let Yaml::Map(entries) = section else {
-        return Err(DetectionError::new(
-            format!("detection must be a map, found {}", section.kind()),
-            None,
-        ));
+        return Err(DetectionError::new(format!("detection must be a map, found {}", section.kind()), None));
     };
     let mut items = Vec::new();
     let mut identifiers: Vec<(&str, Expr)> = Vec::new();
@@ -65,27 +59,24 @@ pub(crate) fn compile(
             }
             reserved_key if reserved.contains(&reserved_key) => {}
             name => {
-                let expr = search_identifier(value, &mut items, placeholders).map_err(|error| {
-                    DetectionError {
-                        near: error.near.or_else(|| Some(format!("{name}:"))),
-                        ..error
-                    }
+                let expr = search_identifier(value, &mut items, placeholders).map_err(|error| DetectionError {
+                    near: error.near.or_else(|| Some(format!("{name}:"))),
+                    ..error
                 })?;
                 identifiers.push((name, expr));
             }
         }
     }
-    let condition =
-        condition.ok_or_else(|| DetectionError::new("detection has no condition", None))?;
+    let condition = condition.ok_or_else(|| DetectionError::new("detection has no condition", None))?;
     let texts: Vec<String> = match condition {
         Yaml::String(text) => vec![text.clone()],
         // A list of conditions means any of them.
         Yaml::Seq(list) if !list.is_empty() => list
             .iter()
             .map(|item| {
-                item.as_str().map(str::to_owned).ok_or_else(|| {
-                    DetectionError::new("condition list must hold strings", Some("condition"))
-                })
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| DetectionError::new("condition list must hold strings", Some("condition")))
             })
             .collect::<Result<_, _>>()?,
         other => {
@@ -97,17 +88,11 @@ pub(crate) fn compile(
     };
     let mut alternatives = Vec::with_capacity(texts.len());
     for text in &texts {
-        let parsed = Condition::parse(text)
-            .map_err(|reason| DetectionError::new(reason, Some("condition")))?;
-        let expr = resolve(&parsed, &identifiers)
-            .map_err(|reason| DetectionError::new(reason, Some("condition")))?;
+        let parsed = Condition::parse(text).map_err(|reason| DetectionError::new(reason, Some("condition")))?;
+        let expr = resolve(&parsed, &identifiers).map_err(|reason| DetectionError::new(reason, Some("condition")))?;
         alternatives.push(expr.unwrap_or(Expr::Const(false)));
     }
-    let expr = if alternatives.len() == 1 {
-        alternatives.remove(0)
-    } else {
-        Expr::Or(alternatives)
-    };
+    let expr = if alternatives.len() == 1 { alternatives.remove(0) } else { Expr::Or(alternatives) };
     Ok(Detection { items, expr })
 }
 
@@ -118,61 +103,41 @@ fn push_item(items: &mut Vec<Item>, item: Item) -> Expr {
 
 /// A search identifier: a map (all of its items), a list of maps (any of
 /// them), or a list of plain values (keywords, any of them).
-fn search_identifier(
-    value: &Yaml,
-    items: &mut Vec<Item>,
-    placeholders: &Placeholders,
-) -> Result<Expr, DetectionError> {
+fn search_identifier(value: &Yaml, items: &mut Vec<Item>, placeholders: &Placeholders) -> Result<Expr, DetectionError> {
     match value {
         Yaml::Map(entries) => {
             if entries.is_empty() {
-                return Err(DetectionError::new(
-                    "a search identifier is an empty map",
-                    None,
-                ));
+                return Err(DetectionError::new("a search identifier is an empty map", None));
             }
             let mut all = Vec::with_capacity(entries.len());
             for (key, value) in entries {
-                let item = compile_item(key, value, placeholders)
-                    .map_err(|reason| DetectionError::new(reason, Some(key)))?;
+                let item =
+                    compile_item(key, value, placeholders).map_err(|reason| DetectionError::new(reason, Some(key)))?;
                 all.push(push_item(items, item));
             }
-            Ok(if all.len() == 1 {
-                all.remove(0)
-            } else {
-                Expr::And(all)
-            })
+            Ok(if all.len() == 1 { all.remove(0) } else { Expr::And(all) })
         }
         Yaml::Seq(elements) => {
             if elements.is_empty() {
-                return Err(DetectionError::new(
-                    "a search identifier is an empty list",
-                    None,
-                ));
+                return Err(DetectionError::new("a search identifier is an empty list", None));
             }
-            let (maps, scalars): (Vec<&Yaml>, Vec<&Yaml>) = elements
-                .iter()
-                .partition(|element| matches!(element, Yaml::Map(_)));
+            let (maps, scalars): (Vec<&Yaml>, Vec<&Yaml>) =
+                elements.iter().partition(|element| matches!(element, Yaml::Map(_)));
             let mut any = Vec::new();
             if !scalars.is_empty() {
                 let keywords = Yaml::Seq(scalars.into_iter().cloned().collect());
-                let item = compile_item("", &keywords, placeholders)
-                    .map_err(|reason| DetectionError::new(reason, None))?;
+                let item =
+                    compile_item("", &keywords, placeholders).map_err(|reason| DetectionError::new(reason, None))?;
                 any.push(push_item(items, item));
             }
             for map in maps {
                 any.push(search_identifier(map, items, placeholders)?);
             }
-            Ok(if any.len() == 1 {
-                any.remove(0)
-            } else {
-                Expr::Or(any)
-            })
+            Ok(if any.len() == 1 { any.remove(0) } else { Expr::Or(any) })
         }
         Yaml::Null => Err(DetectionError::new("a search identifier is empty", None)),
         scalar => {
-            let item = compile_item("", scalar, placeholders)
-                .map_err(|reason| DetectionError::new(reason, None))?;
+            let item = compile_item("", scalar, placeholders).map_err(|reason| DetectionError::new(reason, None))?;
             Ok(push_item(items, item))
         }
     }
@@ -202,11 +167,7 @@ fn resolve(condition: &Condition, identifiers: &[(&str, Expr)]) -> Result<Option
                 .iter()
                 .find(|(identifier, _)| identifier == name)
                 .map(|(_, expr)| expr.clone())
-                .ok_or_else(|| {
-                    format!(
-                        "condition names {name:?}, which is not a search identifier of this rule"
-                    )
-                })?,
+                .ok_or_else(|| format!("condition names {name:?}, which is not a search identifier of this rule"))?,
         ),
         Condition::Not(inner) => resolve(inner, identifiers)?.map(|expr| Expr::Not(Box::new(expr))),
         Condition::And(children) => group(list(children)?, true),
@@ -226,9 +187,7 @@ fn resolve(condition: &Condition, identifiers: &[(&str, Expr)]) -> Result<Option
 pub(crate) fn shift(expr: &Expr, offset: u32) -> Expr {
     match expr {
         Expr::Item(index) => Expr::Item(index + offset),
-        Expr::And(children) => {
-            Expr::And(children.iter().map(|child| shift(child, offset)).collect())
-        }
+        Expr::And(children) => Expr::And(children.iter().map(|child| shift(child, offset)).collect()),
         Expr::Or(children) => Expr::Or(children.iter().map(|child| shift(child, offset)).collect()),
         Expr::Not(inner) => Expr::Not(Box::new(shift(inner, offset))),
         Expr::Const(value) => Expr::Const(*value),
@@ -253,15 +212,8 @@ mod tests {
                 Expr::Item(index) => {
                     let item = &detection.items[*index as usize];
                     let mut buffers = Buffers::default();
-                    let mut results = item
-                        .matchers
-                        .iter()
-                        .map(|m| m.eval(event, item.field, &mut buffers));
-                    (if item.all {
-                        results.all(|r| r)
-                    } else {
-                        results.any(|r| r)
-                    }) != item.negate
+                    let mut results = item.matchers.iter().map(|m| m.eval(event, item.field, &mut buffers));
+                    (if item.all { results.all(|r| r) } else { results.any(|r| r) }) != item.negate
                 }
                 Expr::And(children) => children.iter().all(|c| go(c, detection, event)),
                 Expr::Or(children) => children.iter().any(|c| go(c, detection, event)),
@@ -278,28 +230,10 @@ mod tests {
             "sel_img:\n  - Image|endswith: '\\\\whoami.exe'\n  - OriginalFileName: whoami.exe\nsel_cli:\n  CommandLine|contains: '/all'\nkeywords:\n  - 'mimikatz'\n  - 'sekurlsa'\ncondition: all of sel_* or keywords\n",
         )
         .unwrap();
-        assert!(eval(
-            &rule,
-            &Event::new()
-                .with("Image", "C:\\Windows\\whoami.exe")
-                .with("CommandLine", "whoami /all")
-        ));
-        assert!(eval(
-            &rule,
-            &Event::new()
-                .with("OriginalFileName", "WHOAMI.EXE")
-                .with("CommandLine", "x /all")
-        ));
-        assert!(!eval(
-            &rule,
-            &Event::new()
-                .with("Image", "C:\\Windows\\whoami.exe")
-                .with("CommandLine", "whoami")
-        ));
-        assert!(eval(
-            &rule,
-            &Event::new().with("Whatever", "sekurlsa::logonpasswords")
-        ));
+        assert!(eval(&rule, &Event::new().with("Image", "C:\\Windows\\whoami.exe").with("CommandLine", "whoami /all")));
+        assert!(eval(&rule, &Event::new().with("OriginalFileName", "WHOAMI.EXE").with("CommandLine", "x /all")));
+        assert!(!eval(&rule, &Event::new().with("Image", "C:\\Windows\\whoami.exe").with("CommandLine", "whoami")));
+        assert!(eval(&rule, &Event::new().with("Whatever", "sekurlsa::logonpasswords")));
     }
 
     #[test]
@@ -315,11 +249,11 @@ mod tests {
 
     #[test]
     fn keyword_all_form_and_condition_lists() {
-        let rule = detection("keywords:\n  '|all':\n    - 'Set-Mailbox'\n    - 'DeliverToMailboxAndForward'\ncondition: keywords\n").unwrap();
-        assert!(eval(
-            &rule,
-            &Event::new().with("Data", "Set-Mailbox -DeliverToMailboxAndForward $true")
-        ));
+        let rule = detection(
+            "keywords:\n  '|all':\n    - 'Set-Mailbox'\n    - 'DeliverToMailboxAndForward'\ncondition: keywords\n",
+        )
+        .unwrap();
+        assert!(eval(&rule, &Event::new().with("Data", "Set-Mailbox -DeliverToMailboxAndForward $true")));
         assert!(!eval(&rule, &Event::new().with("Data", "Set-Mailbox")));
         let rule = detection("a:\n  x: 1\nb:\n  y: 2\ncondition:\n  - a\n  - b\n").unwrap();
         assert!(eval(&rule, &Event::new().with("y", 2)));
@@ -332,25 +266,12 @@ mod tests {
             ("sel:\n  x: 1\ncondition: other\n", "\"other\""),
             ("sel: {}\ncondition: sel\n", "empty map"),
             ("sel:\n  x|nope: 1\ncondition: sel\n", "unknown modifier"),
-            (
-                "sel:\n  x: 1\ntimeframe: 5m\ncondition: sel\n",
-                "correlation",
-            ),
+            ("sel:\n  x: 1\ntimeframe: 5m\ncondition: sel\n", "correlation"),
             ("sel:\n  x: 1\ncondition: 5\n", "must be a string"),
         ] {
             let error = detection(yaml).unwrap_err();
-            assert!(
-                error.reason.contains(expected),
-                "{yaml:?}: {}",
-                error.reason
-            );
+            assert!(error.reason.contains(expected), "{yaml:?}: {}", error.reason);
         }
-        assert_eq!(
-            detection("sel:\n  x|nope: 1\ncondition: sel\n")
-                .unwrap_err()
-                .near
-                .as_deref(),
-            Some("x|nope")
-        );
+        assert_eq!(detection("sel:\n  x|nope: 1\ncondition: sel\n").unwrap_err().near.as_deref(), Some("x|nope"));
     }
 }

@@ -51,11 +51,7 @@ pub(crate) enum Alias {
     Rename { sigma: Symbol, field: Symbol },
     /// The Sigma field is an event field's value translated (unknown values
     /// are kept as they are).
-    Translate {
-        sigma: Symbol,
-        field: Symbol,
-        map: Arc<HashMap<String, String>>,
-    },
+    Translate { sigma: Symbol, field: Symbol, map: Arc<HashMap<String, String>> },
 }
 
 #[derive(Clone, Debug)]
@@ -96,26 +92,14 @@ pub(crate) struct Classification {
 impl Classification {
     /// A stable text naming this class, for sharing compiled state.
     pub(crate) fn signature(&self) -> String {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}",
-            self.product, self.services, self.categories, self.matched
-        )
+        format!("{:?}|{:?}|{:?}|{:?}", self.product, self.services, self.categories, self.matched)
     }
 
     /// Whether a rule written for `logsource` applies to events of this class.
     pub(crate) fn covers(&self, logsource: &LogSource) -> bool {
-        let product = logsource
-            .product
-            .as_ref()
-            .is_none_or(|product| self.product.as_ref() == Some(product));
-        let service = logsource
-            .service
-            .as_ref()
-            .is_none_or(|service| self.services.contains(service));
-        let category = logsource
-            .category
-            .as_ref()
-            .is_none_or(|category| self.categories.contains(category));
+        let product = logsource.product.as_ref().is_none_or(|product| self.product.as_ref() == Some(product));
+        let service = logsource.service.as_ref().is_none_or(|service| self.services.contains(service));
+        let category = logsource.category.as_ref().is_none_or(|category| self.categories.contains(category));
         product && service && category
     }
 }
@@ -125,9 +109,7 @@ fn lower_list(value: &Yaml, what: &str) -> Result<Vec<String>, MappingError> {
         value
             .scalar_text()
             .map(|text| text.to_ascii_lowercase())
-            .ok_or_else(|| {
-                MappingError::Invalid(format!("{what}: expected a value or a list of values"))
-            })
+            .ok_or_else(|| MappingError::Invalid(format!("{what}: expected a value or a list of values")))
     };
     match value {
         Yaml::Seq(items) => items.iter().map(one).collect(),
@@ -138,10 +120,7 @@ fn lower_list(value: &Yaml, what: &str) -> Result<Vec<String>, MappingError> {
 fn entries<'a>(value: &'a Yaml, what: &str) -> Result<&'a [(String, Yaml)], MappingError> {
     match value {
         Yaml::Map(entries) => Ok(entries),
-        other => Err(MappingError::Invalid(format!(
-            "{what} must be a map, found {}",
-            other.kind()
-        ))),
+        other => Err(MappingError::Invalid(format!("{what} must be a map, found {}", other.kind()))),
     }
 }
 
@@ -149,24 +128,15 @@ impl Mapping {
     /// The mapping built into Riposte.
     pub fn builtin() -> Mapping {
         // The built-in file is checked by a test; failing here is a build defect.
-        Mapping::from_yaml(BUILTIN)
-            .unwrap_or_else(|error| panic!("built-in log-source mapping: {error}"))
+        Mapping::from_yaml(BUILTIN).unwrap_or_else(|error| panic!("built-in log-source mapping: {error}"))
     }
 
     /// Reads a mapping file (the format of `data/logsources.yml`).
     pub fn from_yaml(text: &str) -> Result<Mapping, MappingError> {
-        let document = yaml::parse_documents(text)
-            .map_err(MappingError::Yaml)?
-            .into_iter()
-            .next()
-            .unwrap_or(Yaml::Null);
-        let products = document
-            .get("products")
-            .ok_or_else(|| MappingError::Invalid("no products section".into()))?;
-        let mut mapping = Mapping {
-            products: Vec::new(),
-            discriminators: Vec::new(),
-        };
+        let document =
+            yaml::parse_documents(text).map_err(MappingError::Yaml)?.into_iter().next().unwrap_or(Yaml::Null);
+        let products = document.get("products").ok_or_else(|| MappingError::Invalid("no products section".into()))?;
+        let mut mapping = Mapping { products: Vec::new(), discriminators: Vec::new() };
         for (name, section) in entries(products, "products")? {
             let product = mapping.read_product(name, section)?;
             mapping.products.push(product);
@@ -185,26 +155,16 @@ impl Mapping {
         if let Some(keys) = section.get("keys") {
             for (key, fields) in entries(keys, "keys")? {
                 let fields: Vec<Symbol> = match fields {
-                    Yaml::Seq(items) => items
-                        .iter()
-                        .filter_map(Yaml::scalar_text)
-                        .map(|field| Symbol::intern(&field))
-                        .collect(),
-                    scalar => scalar
-                        .scalar_text()
-                        .map(|field| vec![Symbol::intern(&field)])
-                        .unwrap_or_default(),
+                    Yaml::Seq(items) => {
+                        items.iter().filter_map(Yaml::scalar_text).map(|field| Symbol::intern(&field)).collect()
+                    }
+                    scalar => scalar.scalar_text().map(|field| vec![Symbol::intern(&field)]).unwrap_or_default(),
                 };
                 if fields.is_empty() {
-                    return Err(MappingError::Invalid(format!(
-                        "{name}: key {key} names no field"
-                    )));
+                    return Err(MappingError::Invalid(format!("{name}: key {key} names no field")));
                 }
                 self.discriminators.extend(fields.iter().copied());
-                product.keys.push(Key {
-                    name: key.clone(),
-                    fields,
-                });
+                product.keys.push(Key { name: key.clone(), fields });
             }
         }
         if let Some(detect) = section.get("detect") {
@@ -213,19 +173,14 @@ impl Mapping {
                     .keys
                     .iter()
                     .position(|known| known.name.eq_ignore_ascii_case(&key))
-                    .ok_or_else(|| {
-                        MappingError::Invalid(format!("{name}: detect names unknown key {key}"))
-                    })?;
+                    .ok_or_else(|| MappingError::Invalid(format!("{name}: detect names unknown key {key}")))?;
                 product.detect.push(index);
             }
         }
         if let Some(services) = section.get("services") {
             for (service, condition) in entries(services, "services")? {
-                let condition =
-                    self.read_condition(&product, condition, false, &format!("service {service}"))?;
-                product
-                    .services
-                    .push((service.to_ascii_lowercase(), condition));
+                let condition = self.read_condition(&product, condition, false, &format!("service {service}"))?;
+                product.services.push((service.to_ascii_lowercase(), condition));
             }
         }
         if let Some(categories) = section.get("categories") {
@@ -236,12 +191,8 @@ impl Mapping {
                 };
                 for rule in rules {
                     let what = format!("category {category}");
-                    let condition = self.read_condition(
-                        &product,
-                        &without(rule, &["fields", "values"]),
-                        true,
-                        &what,
-                    )?;
+                    let condition =
+                        self.read_condition(&product, &without(rule, &["fields", "values"]), true, &what)?;
                     let aliases = read_aliases(rule, &what)?;
                     product.categories.push(CategoryRule {
                         category: category.to_ascii_lowercase(),
@@ -278,10 +229,7 @@ impl Mapping {
                     self.discriminators.push(field);
                     Subject::Field(field)
                 };
-                tests.push(Test {
-                    subject,
-                    values: lower_list(values, what)?,
-                });
+                tests.push(Test { subject, values: lower_list(values, what)? });
             }
             condition.clauses.push(tests);
         }
@@ -312,20 +260,14 @@ impl Mapping {
         let hint = event.logsource.as_deref();
         let hinted_product = hint.and_then(|source| source.product.clone());
         let product_index = match &hinted_product {
-            Some(name) => self
+            Some(name) => self.products.iter().position(|product| product.name == *name),
+            None => self
                 .products
                 .iter()
-                .position(|product| product.name == *name),
-            None => self.products.iter().position(|product| {
-                product
-                    .detect
-                    .iter()
-                    .any(|&key| key_text(&product.keys[key], event).is_some())
-            }),
+                .position(|product| product.detect.iter().any(|&key| key_text(&product.keys[key], event).is_some())),
         };
         let mut classification = Classification {
-            product: hinted_product
-                .or_else(|| product_index.map(|index| self.products[index].name.clone())),
+            product: hinted_product.or_else(|| product_index.map(|index| self.products[index].name.clone())),
             ..Classification::default()
         };
         if let Some(index) = product_index {
@@ -364,36 +306,24 @@ impl Mapping {
         classification
             .matched
             .iter()
-            .flat_map(|&(product, rule)| {
-                self.products[product].categories[rule]
-                    .aliases
-                    .iter()
-                    .cloned()
-            })
+            .flat_map(|&(product, rule)| self.products[product].categories[rule].aliases.iter().cloned())
             .collect()
     }
 
     /// Whether some event could ever be classified under `logsource` by this
     /// mapping (sources it does not know need their decoder to name them).
     pub fn knows(&self, logsource: &LogSource) -> bool {
-        let Some(product) = self.products.iter().find(|product| {
-            logsource
-                .product
-                .as_ref()
-                .is_none_or(|name| product.name == *name)
-        }) else {
+        let Some(product) =
+            self.products.iter().find(|product| logsource.product.as_ref().is_none_or(|name| product.name == *name))
+        else {
             return false;
         };
-        let service = logsource
-            .service
+        let service =
+            logsource.service.as_ref().is_none_or(|service| product.services.iter().any(|(name, _)| name == service));
+        let category = logsource
+            .category
             .as_ref()
-            .is_none_or(|service| product.services.iter().any(|(name, _)| name == service));
-        let category = logsource.category.as_ref().is_none_or(|category| {
-            product
-                .categories
-                .iter()
-                .any(|rule| rule.category == *category)
-        });
+            .is_none_or(|category| product.categories.iter().any(|rule| rule.category == *category));
         service && category
     }
 
@@ -402,16 +332,8 @@ impl Mapping {
         self.products
             .iter()
             .map(|product| {
-                let services = product
-                    .services
-                    .iter()
-                    .map(|(name, _)| name.clone())
-                    .collect();
-                let mut categories: Vec<String> = product
-                    .categories
-                    .iter()
-                    .map(|rule| rule.category.clone())
-                    .collect();
+                let services = product.services.iter().map(|(name, _)| name.clone()).collect();
+                let mut categories: Vec<String> = product.categories.iter().map(|rule| rule.category.clone()).collect();
                 categories.dedup();
                 (product.name.clone(), (services, categories))
             })
@@ -421,13 +343,9 @@ impl Mapping {
 
 fn without(value: &Yaml, keys: &[&str]) -> Yaml {
     match value {
-        Yaml::Map(entries) => Yaml::Map(
-            entries
-                .iter()
-                .filter(|(name, _)| !keys.contains(&name.as_str()))
-                .cloned()
-                .collect(),
-        ),
+        Yaml::Map(entries) => {
+            Yaml::Map(entries.iter().filter(|(name, _)| !keys.contains(&name.as_str())).cloned().collect())
+        }
         other => other.clone(),
     }
 }
@@ -436,13 +354,10 @@ fn read_aliases(rule: &Yaml, what: &str) -> Result<Vec<Alias>, MappingError> {
     let mut aliases = Vec::new();
     if let Some(fields) = rule.get("fields") {
         for (sigma, field) in entries(fields, what)? {
-            let field = field.scalar_text().ok_or_else(|| {
-                MappingError::Invalid(format!("{what}: field {sigma} must name an event field"))
-            })?;
-            aliases.push(Alias::Rename {
-                sigma: Symbol::intern(sigma),
-                field: Symbol::intern(&field),
-            });
+            let field = field
+                .scalar_text()
+                .ok_or_else(|| MappingError::Invalid(format!("{what}: field {sigma} must name an event field")))?;
+            aliases.push(Alias::Rename { sigma: Symbol::intern(sigma), field: Symbol::intern(&field) });
         }
     }
     if let Some(values) = rule.get("values") {
@@ -450,14 +365,12 @@ fn read_aliases(rule: &Yaml, what: &str) -> Result<Vec<Alias>, MappingError> {
             let field = spec
                 .get("from")
                 .and_then(Yaml::scalar_text)
-                .ok_or_else(|| {
-                    MappingError::Invalid(format!("{what}: values of {sigma} need `from`"))
-                })?;
+                .ok_or_else(|| MappingError::Invalid(format!("{what}: values of {sigma} need `from`")))?;
             let mut map = HashMap::new();
             for (raw, translated) in entries(spec.get("map").unwrap_or(&Yaml::Null), what)? {
-                let translated = translated.scalar_text().ok_or_else(|| {
-                    MappingError::Invalid(format!("{what}: values of {sigma} must be text"))
-                })?;
+                let translated = translated
+                    .scalar_text()
+                    .ok_or_else(|| MappingError::Invalid(format!("{what}: values of {sigma} must be text")))?;
                 map.insert(raw.to_ascii_lowercase(), translated);
             }
             aliases.push(Alias::Translate {
@@ -478,16 +391,11 @@ fn holds(condition: &Condition, product: &Product, event: &Event, services: &[St
     condition.clauses.iter().any(|clause| {
         clause.iter().all(|test| match test.subject {
             Subject::Service => test.values.iter().any(|value| services.contains(value)),
-            Subject::Key(index) => key_text(&product.keys[index], event).is_some_and(|text| {
-                test.values
-                    .iter()
-                    .any(|value| value.eq_ignore_ascii_case(text))
-            }),
-            Subject::Field(field) => event.text(field).is_some_and(|text| {
-                test.values
-                    .iter()
-                    .any(|value| value.eq_ignore_ascii_case(text))
-            }),
+            Subject::Key(index) => key_text(&product.keys[index], event)
+                .is_some_and(|text| test.values.iter().any(|value| value.eq_ignore_ascii_case(text))),
+            Subject::Field(field) => {
+                event.text(field).is_some_and(|text| test.values.iter().any(|value| value.eq_ignore_ascii_case(text)))
+            }
         })
     })
 }
@@ -501,11 +409,9 @@ pub(crate) fn apply_aliases(aliases: &[Alias], event: &mut Event) {
                 if event.contains(*sigma) {
                     continue;
                 }
-                let translated: Option<String> = event.text(*field).map(|raw| {
-                    map.get(&raw.to_ascii_lowercase())
-                        .cloned()
-                        .unwrap_or_else(|| raw.to_owned())
-                });
+                let translated: Option<String> = event
+                    .text(*field)
+                    .map(|raw| map.get(&raw.to_ascii_lowercase()).cloned().unwrap_or_else(|| raw.to_owned()));
                 if let Some(text) = translated {
                     event.push_hidden_str(*sigma, &text);
                 }
@@ -519,9 +425,7 @@ mod tests {
     use super::*;
 
     fn windows(channel: &str, event_id: u32) -> Event {
-        let mut event = Event::new()
-            .with("Channel", channel)
-            .with("EventID", event_id);
+        let mut event = Event::new().with("Channel", channel).with("EventID", event_id);
         event.logsource = Some(Arc::new(LogSource::product("windows")));
         event
     }
@@ -568,46 +472,32 @@ mod tests {
         let registry = mapping.classify(&windows("Microsoft-Windows-Sysmon/Operational", 13));
         assert_eq!(registry.categories, ["registry_event", "registry_set"]);
         // Sysmon events without a channel are known by their provider.
-        let mut no_channel = Event::new()
-            .with("Provider_Name", "Microsoft-Windows-Sysmon")
-            .with("EventID", 6);
+        let mut no_channel = Event::new().with("Provider_Name", "Microsoft-Windows-Sysmon").with("EventID", 6);
         no_channel.logsource = Some(Arc::new(LogSource::product("windows")));
         assert_eq!(mapping.classify(&no_channel).categories, ["driver_load"]);
         // Without a hint, a Channel makes an event a Windows event.
-        let unhinted = Event::new()
-            .with("Channel", "security")
-            .with("EventID", "4624");
+        let unhinted = Event::new().with("Channel", "security").with("EventID", "4624");
         assert_eq!(mapping.classify(&unhinted).services, ["security"]);
-        assert_eq!(
-            mapping.classify(&Event::new().with("foo", 1)),
-            Classification::default()
-        );
+        assert_eq!(mapping.classify(&Event::new().with("foo", 1)), Classification::default());
     }
 
     #[test]
     fn aliases_rename_and_translate() {
         let mapping = Mapping::builtin();
-        let mut event = windows("Security", 4688)
-            .with("NewProcessName", "C:\\x.exe")
-            .with("MandatoryLabel", "S-1-16-12288");
+        let mut event =
+            windows("Security", 4688).with("NewProcessName", "C:\\x.exe").with("MandatoryLabel", "S-1-16-12288");
         let classification = mapping.classify(&event);
         apply_aliases(&mapping.aliases(&classification), &mut event);
         assert_eq!(event.text(Symbol::intern("Image")), Some("C:\\x.exe"));
         assert_eq!(event.text(Symbol::intern("IntegrityLevel")), Some("High"));
-        assert_eq!(
-            event.to_json().get("Image"),
-            None,
-            "aliases stay out of the shown event"
-        );
+        assert_eq!(event.to_json().get("Image"), None, "aliases stay out of the shown event");
     }
 
     #[test]
     fn decoder_hints_and_unknown_sources() {
         let mapping = Mapping::builtin();
         let mut event = Event::new().with("type", "EXECVE");
-        event.logsource = Some(Arc::new(
-            LogSource::parse("product=linux,service=auditd").unwrap(),
-        ));
+        event.logsource = Some(Arc::new(LogSource::parse("product=linux,service=auditd").unwrap()));
         let classification = mapping.classify(&event);
         assert_eq!(classification.product.as_deref(), Some("linux"));
         assert_eq!(classification.services, ["auditd"]);
@@ -621,28 +511,18 @@ mod tests {
             category: Some("file_access".into()),
             service: None
         }));
-        assert!(!mapping.knows(&LogSource {
-            product: Some("linux".into()),
-            category: None,
-            service: None
-        }));
+        assert!(!mapping.knows(&LogSource { product: Some("linux".into()), category: None, service: None }));
     }
 
     #[test]
     fn bad_mappings_are_explained() {
-        assert!(matches!(
-            Mapping::from_yaml("nothing: here"),
-            Err(MappingError::Invalid(_))
-        ));
+        assert!(matches!(Mapping::from_yaml("nothing: here"), Err(MappingError::Invalid(_))));
         assert!(
             Mapping::from_yaml("products:\n  x:\n    keys: {a: [f]}\n    detect: [b]\n")
                 .unwrap_err()
                 .to_string()
                 .contains("unknown key b")
         );
-        assert!(matches!(
-            Mapping::from_yaml("products: [\n"),
-            Err(MappingError::Yaml(_))
-        ));
+        assert!(matches!(Mapping::from_yaml("products: [\n"), Err(MappingError::Yaml(_))));
     }
 }

@@ -1,8 +1,7 @@
 //! What one detection item checks, and its direct evaluation on an event.
 //!
-//! Direct evaluation is the reference meaning of every matcher. The engine
-//! answers most text matchers from its Aho-Corasick scan instead (see
-//! `engine`), and a test checks that both always agree.
+//! The engine's index only decides which rules to evaluate; every matcher is
+//! evaluated here.
 
 use std::net::IpAddr;
 
@@ -11,9 +10,6 @@ use regex::Regex;
 use riposte_event::{Event, Symbol, Value, timestamp};
 
 use crate::text::{TextKind, TextPattern, fold_into};
-
-/// The id of a text pattern in the engine's index.
-pub(crate) type PatternId = u32;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CompareOp {
@@ -62,24 +58,14 @@ impl TimePart {
     }
 }
 
-/// A text comparison with its place in the engine's index.
-#[derive(Clone, Debug)]
-pub(crate) struct TextMatcher {
-    pub pattern: TextPattern,
-    /// Set when the rule set is built; `None` for patterns the index cannot hold
-    /// (empty ones).
-    pub index: Option<PatternId>,
-}
-
 #[derive(Clone, Debug)]
 pub(crate) enum Matcher {
-    Text(TextMatcher),
+    Text(TextPattern),
     Regex {
         regex: Regex,
-        /// Literals every match contains (lower-cased), for the index.
+        /// Literals one of which every match contains (lower-cased), for the
+        /// index; empty when there is no such set.
         required: Vec<Vec<u8>>,
-        /// Their ids, set when the rule set is built.
-        index: Vec<PatternId>,
     },
     /// `null`: the field is absent, null or empty.
     Null,
@@ -101,11 +87,62 @@ pub(crate) enum Matcher {
     },
 }
 
-/// Scratch space for direct evaluation.
+/// Scratch space for evaluation, reused from event to event.
 #[derive(Default)]
 pub(crate) struct Buffers {
     pub folded: String,
     pub other: String,
+    /// Lower-cased values of the fields read so far in this event, so that a
+    /// field is folded once however many matchers read it.
+    folded_fields: Vec<FoldedField>,
+    used: usize,
+}
+
+#[derive(Default)]
+struct FoldedField {
+    /// The field, or `None` for every value of the event (keywords).
+    field: Option<Symbol>,
+    values: Vec<String>,
+    count: usize,
+}
+
+impl Buffers {
+    /// Forgets the previous event's folded values.
+    pub(crate) fn begin_event(&mut self) {
+        self.used = 0;
+    }
+
+    /// The lower-cased text values of `field` (of every field for keywords).
+    fn folded_values(&mut self, event: &Event, field: Option<Symbol>) -> &[String] {
+        let found = self.folded_fields[..self.used].iter().position(|folded| folded.field == field);
+        let index = match found {
+            Some(index) => index,
+            None => {
+                if self.used == self.folded_fields.len() {
+                    self.folded_fields.push(FoldedField::default());
+                }
+                let entry = &mut self.folded_fields[self.used];
+                entry.field = field;
+                entry.count = 0;
+                let values: Box<dyn Iterator<Item = Value<'_>>> = match field {
+                    Some(field) => Box::new(event.values(field)),
+                    None => Box::new(event.fields().map(|field| field.value)),
+                };
+                for text in values.filter_map(|value| value.as_text()) {
+                    if entry.count < entry.values.len() {
+                        fold_into(text, &mut entry.values[entry.count]);
+                    } else {
+                        entry.values.push(crate::text::fold(text));
+                    }
+                    entry.count += 1;
+                }
+                self.used += 1;
+                self.used - 1
+            }
+        };
+        let entry = &self.folded_fields[index];
+        &entry.values[..entry.count]
+    }
 }
 
 impl Matcher {
@@ -113,15 +150,11 @@ impl Matcher {
     pub(crate) fn eval(&self, event: &Event, field: Option<Symbol>, buffers: &mut Buffers) -> bool {
         match self {
             Matcher::Null => match field {
-                Some(field) => event
-                    .values(field)
-                    .all(|value| value.as_text().is_none_or(str::is_empty)),
+                Some(field) => event.values(field).all(|value| value.as_text().is_none_or(str::is_empty)),
                 None => false,
             },
             Matcher::Empty => match field {
-                Some(field) => event
-                    .values(field)
-                    .any(|value| value.as_text().is_none_or(str::is_empty)),
+                Some(field) => event.values(field).any(|value| value.as_text().is_none_or(str::is_empty)),
                 None => false,
             },
             Matcher::Exists(expected) => match field {
@@ -132,6 +165,9 @@ impl Matcher {
                 let Some(field) = field else { return false };
                 fieldref(event, field, *other, *kind, *cased, buffers)
             }
+            Matcher::Text(pattern) if !pattern.cased => {
+                buffers.folded_values(event, field).iter().any(|value| pattern.matches_prepared(value))
+            }
             _ => any_text(event, field, |text| self.eval_text(text, buffers)),
         }
     }
@@ -139,7 +175,7 @@ impl Matcher {
     /// Evaluates a value-level matcher on one value's text.
     fn eval_text(&self, text: &str, buffers: &mut Buffers) -> bool {
         match self {
-            Matcher::Text(text_matcher) => text_matcher.pattern.matches(text, &mut buffers.folded),
+            Matcher::Text(pattern) => pattern.matches(text, &mut buffers.folded),
             Matcher::Regex { regex, .. } => regex.is_match(text),
             Matcher::Compare { op, value, part } => {
                 let actual = match part {
@@ -155,58 +191,32 @@ impl Matcher {
 }
 
 /// Whether any text value of `field` (of any field for keywords) satisfies `test`.
-pub(crate) fn any_text(
-    event: &Event,
-    field: Option<Symbol>,
-    mut test: impl FnMut(&str) -> bool,
-) -> bool {
+pub(crate) fn any_text(event: &Event, field: Option<Symbol>, mut test: impl FnMut(&str) -> bool) -> bool {
     match field {
-        Some(field) => event
-            .values(field)
-            .filter_map(|value| value.as_text())
-            .any(test),
-        None => event
-            .fields()
-            .filter_map(|field| field.value.as_text())
-            .any(&mut test),
+        Some(field) => event.values(field).filter_map(|value| value.as_text()).any(test),
+        None => event.fields().filter_map(|field| field.value.as_text()).any(&mut test),
     }
 }
 
-fn fieldref(
-    event: &Event,
-    field: Symbol,
-    other: Symbol,
-    kind: TextKind,
-    cased: bool,
-    buffers: &mut Buffers,
-) -> bool {
-    let Buffers {
-        folded,
-        other: other_folded,
-    } = buffers;
-    event
-        .values(field)
-        .filter_map(|value| value.as_text())
-        .any(|text| {
-            event
-                .values(other)
-                .filter_map(|value: Value<'_>| value.as_text())
-                .any(|reference| {
-                    let (text, reference) = if cased {
-                        (text, reference)
-                    } else {
-                        fold_into(text, folded);
-                        fold_into(reference, other_folded);
-                        (folded.as_str(), other_folded.as_str())
-                    };
-                    match kind {
-                        TextKind::Equals | TextKind::Glob => text == reference,
-                        TextKind::StartsWith => text.starts_with(reference),
-                        TextKind::EndsWith => text.ends_with(reference),
-                        TextKind::Contains => text.contains(reference),
-                    }
-                })
+fn fieldref(event: &Event, field: Symbol, other: Symbol, kind: TextKind, cased: bool, buffers: &mut Buffers) -> bool {
+    let Buffers { folded, other: other_folded, .. } = buffers;
+    event.values(field).filter_map(|value| value.as_text()).any(|text| {
+        event.values(other).filter_map(|value: Value<'_>| value.as_text()).any(|reference| {
+            let (text, reference) = if cased {
+                (text, reference)
+            } else {
+                fold_into(text, folded);
+                fold_into(reference, other_folded);
+                (folded.as_str(), other_folded.as_str())
+            };
+            match kind {
+                TextKind::Equals | TextKind::Glob => text == reference,
+                TextKind::StartsWith => text.starts_with(reference),
+                TextKind::EndsWith => text.ends_with(reference),
+                TextKind::Contains => text.contains(reference),
+            }
         })
+    })
 }
 
 /// Numbers as logs write them: decimal, with a fraction, or `0x` hexadecimal.
@@ -232,10 +242,7 @@ mod tests {
     use crate::text::SigmaString;
 
     fn text(pattern: &str) -> Matcher {
-        Matcher::Text(TextMatcher {
-            pattern: SigmaString::parse(pattern).compile(false),
-            index: None,
-        })
+        Matcher::Text(SigmaString::parse(pattern).compile(false))
     }
 
     fn eval(matcher: &Matcher, event: &Event, field: &str) -> bool {
@@ -244,10 +251,7 @@ mod tests {
 
     #[test]
     fn null_empty_and_exists() {
-        let event = Event::new()
-            .with("a", "")
-            .with("b", None::<&str>)
-            .with("c", "x");
+        let event = Event::new().with("a", "").with("b", None::<&str>).with("c", "x");
         assert!(eval(&Matcher::Null, &event, "a"));
         assert!(eval(&Matcher::Null, &event, "b"));
         assert!(eval(&Matcher::Null, &event, "missing"));
@@ -272,95 +276,45 @@ mod tests {
         assert!(eval(&compare(CompareOp::Gt, 100.0, None), &event, "port"));
         assert!(!eval(&compare(CompareOp::Lt, 100.0, None), &event, "port"));
         assert!(eval(&compare(CompareOp::Eq, 31.0, None), &event, "hex"));
-        assert!(eval(
-            &compare(CompareOp::Gte, 22.0, Some(TimePart::Hour)),
-            &event,
-            "when"
-        ));
-        assert!(eval(
-            &compare(CompareOp::Eq, 10.0, Some(TimePart::Week)),
-            &event,
-            "when"
-        ));
-        assert!(eval(
-            &compare(CompareOp::Eq, 3.0, Some(TimePart::Month)),
-            &event,
-            "when"
-        ));
-        assert!(
-            !eval(
-                &compare(CompareOp::Eq, 1.0, Some(TimePart::Hour)),
-                &event,
-                "port"
-            ),
-            "not a time"
-        );
-        assert!(eval(
-            &Matcher::Cidr("10.0.0.0/8".parse().unwrap()),
-            &event,
-            "ip"
-        ));
-        assert!(!eval(
-            &Matcher::Cidr("192.168.0.0/16".parse().unwrap()),
-            &event,
-            "ip"
-        ));
-        assert!(eval(
-            &Matcher::Cidr("2001:db8::/32".parse().unwrap()),
-            &event,
-            "ip6"
-        ));
-        assert!(!eval(
-            &Matcher::Cidr("2001:db8::/32".parse().unwrap()),
-            &event,
-            "ip"
-        ));
+        assert!(eval(&compare(CompareOp::Gte, 22.0, Some(TimePart::Hour)), &event, "when"));
+        assert!(eval(&compare(CompareOp::Eq, 10.0, Some(TimePart::Week)), &event, "when"));
+        assert!(eval(&compare(CompareOp::Eq, 3.0, Some(TimePart::Month)), &event, "when"));
+        assert!(!eval(&compare(CompareOp::Eq, 1.0, Some(TimePart::Hour)), &event, "port"), "not a time");
+        assert!(eval(&Matcher::Cidr("10.0.0.0/8".parse().unwrap()), &event, "ip"));
+        assert!(!eval(&Matcher::Cidr("192.168.0.0/16".parse().unwrap()), &event, "ip"));
+        assert!(eval(&Matcher::Cidr("2001:db8::/32".parse().unwrap()), &event, "ip6"));
+        assert!(!eval(&Matcher::Cidr("2001:db8::/32".parse().unwrap()), &event, "ip"));
     }
 
     #[test]
     fn fieldref_compares_two_fields() {
-        let event = Event::new()
-            .with("User", "CORP\\Bob")
-            .with("ParentUser", "corp\\bob")
-            .with("Image", "C:\\a\\b.exe");
-        let reference = |other: &str, kind, cased| Matcher::FieldRef {
-            other: Symbol::intern(other),
-            kind,
-            cased,
-        };
-        assert!(eval(
-            &reference("ParentUser", TextKind::Equals, false),
-            &event,
-            "User"
-        ));
-        assert!(!eval(
-            &reference("ParentUser", TextKind::Equals, true),
-            &event,
-            "User"
-        ));
-        assert!(!eval(
-            &reference("Missing", TextKind::Equals, false),
-            &event,
-            "User"
-        ));
-        assert!(!eval(
-            &reference("User", TextKind::Equals, false),
-            &event,
-            "Missing"
-        ));
-        assert!(eval(
-            &reference("User", TextKind::StartsWith, false),
-            &event,
-            "ParentUser"
-        ));
+        let event =
+            Event::new().with("User", "CORP\\Bob").with("ParentUser", "corp\\bob").with("Image", "C:\\a\\b.exe");
+        let reference = |other: &str, kind, cased| Matcher::FieldRef { other: Symbol::intern(other), kind, cased };
+        assert!(eval(&reference("ParentUser", TextKind::Equals, false), &event, "User"));
+        assert!(!eval(&reference("ParentUser", TextKind::Equals, true), &event, "User"));
+        assert!(!eval(&reference("Missing", TextKind::Equals, false), &event, "User"));
+        assert!(!eval(&reference("User", TextKind::Equals, false), &event, "Missing"));
+        assert!(eval(&reference("User", TextKind::StartsWith, false), &event, "ParentUser"));
     }
 
     #[test]
     fn keywords_search_every_value() {
-        let event = Event::new()
-            .with("a", "nothing here")
-            .with("b", "Invoke-Mimikatz -DumpCreds");
+        let event = Event::new().with("a", "nothing here").with("b", "Invoke-Mimikatz -DumpCreds");
         assert!(text("*mimikatz*").eval(&event, None, &mut Buffers::default()));
         assert!(!text("*lsadump*").eval(&event, None, &mut Buffers::default()));
+    }
+
+    #[test]
+    fn folded_values_are_cached_per_event_only() {
+        let mut buffers = Buffers::default();
+        let image = Symbol::intern("Image");
+        let first = Event::new().with("Image", "C:\\A.EXE");
+        assert!(text("*a.exe").eval(&first, Some(image), &mut buffers));
+        assert!(text("c:*").eval(&first, Some(image), &mut buffers));
+        buffers.begin_event();
+        let second = Event::new().with("Image", "D:\\B.EXE");
+        assert!(!text("*a.exe").eval(&second, Some(image), &mut buffers), "a new event folds again");
+        assert!(text("*b.exe").eval(&second, Some(image), &mut buffers));
     }
 }

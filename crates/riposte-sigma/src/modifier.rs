@@ -16,12 +16,13 @@ use ipnet::IpNet;
 use regex::RegexBuilder;
 use riposte_event::Symbol;
 
-use crate::matcher::{CompareOp, Matcher, TextMatcher, TimePart};
+use crate::matcher::{CompareOp, Matcher, TimePart};
 use crate::text::{Piece, SigmaString, TextKind, fold};
 use crate::yaml::Yaml;
 
-/// Largest compiled regex, in bytes (the `regex` crate's size limit).
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Largest compiled regex, in bytes (the `regex` crate's default limit; Unicode
+/// classes under counted repetition, such as `\\w{1,64}`, need several MiB).
+pub const REGEX_SIZE_LIMIT: usize = 10 << 20;
 /// Most `windash` positions in one value (each multiplies the variants by 5).
 const WINDASH_MAX_POSITIONS: usize = 5;
 /// Most variants one value may expand to (placeholders, windash).
@@ -149,17 +150,12 @@ pub(crate) struct Item {
 
 /// Compiles `key: value` of a detection map. `key` is `field|mod|...` (an
 /// empty field means a keyword search).
-pub(crate) fn compile_item(
-    key: &str,
-    value: &Yaml,
-    placeholders: &Placeholders,
-) -> Result<Item, String> {
+pub(crate) fn compile_item(key: &str, value: &Yaml, placeholders: &Placeholders) -> Result<Item, String> {
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or_default().trim();
     let mut modifiers = Vec::new();
     for name in parts {
-        let modifier =
-            Modifier::parse(name).ok_or_else(|| format!("unknown modifier {name:?} in {key:?}"))?;
+        let modifier = Modifier::parse(name).ok_or_else(|| format!("unknown modifier {name:?} in {key:?}"))?;
         if modifiers.contains(&modifier) {
             return Err(format!("modifier {name:?} is repeated in {key:?}"));
         }
@@ -168,9 +164,7 @@ pub(crate) fn compile_item(
     let values: Vec<&Yaml> = match value {
         Yaml::Seq(items) => items.iter().collect(),
         Yaml::Map(_) => {
-            return Err(format!(
-                "the value of {key:?} is a map; expected a value or a list of values"
-            ));
+            return Err(format!("the value of {key:?} is a map; expected a value or a list of values"));
         }
         scalar => vec![scalar],
     };
@@ -187,20 +181,12 @@ pub(crate) fn compile_item(
     }
     if field_symbol.is_none()
         && matchers.iter().any(|matcher| {
-            matches!(
-                matcher,
-                Matcher::Null | Matcher::Empty | Matcher::Exists(_) | Matcher::FieldRef { .. }
-            )
+            matches!(matcher, Matcher::Null | Matcher::Empty | Matcher::Exists(_) | Matcher::FieldRef { .. })
         })
     {
         return Err(format!("{key:?}: a keyword search needs text values"));
     }
-    Ok(Item {
-        field: field_symbol,
-        matchers,
-        all: plan.all,
-        negate: plan.negate,
-    })
+    Ok(Item { field: field_symbol, matchers, all: plan.all, negate: plan.negate })
 }
 
 /// What the modifiers of one key ask for.
@@ -244,9 +230,7 @@ impl Plan {
                         plan.kind = Kind::Time(*part, *op);
                         Ok(())
                     }
-                    _ => Err(format!(
-                        "modifier {modifier} cannot be combined with the ones before it"
-                    )),
+                    _ => Err(format!("modifier {modifier} cannot be combined with the ones before it")),
                 }
             };
             match modifier {
@@ -266,24 +250,16 @@ impl Plan {
                 Modifier::Cased => plan.cased = true,
                 Modifier::Windash => plan.windash = true,
                 Modifier::Expand => plan.expand = true,
-                Modifier::Base64
-                | Modifier::Base64Offset
-                | Modifier::Utf16Le
-                | Modifier::Utf16Be
-                | Modifier::Utf16 => {
+                Modifier::Base64 | Modifier::Base64Offset | Modifier::Utf16Le | Modifier::Utf16Be | Modifier::Utf16 => {
                     if placed {
-                        return Err(format!(
-                            "{modifier} must come before contains, startswith and endswith"
-                        ));
+                        return Err(format!("{modifier} must come before contains, startswith and endswith"));
                     }
                     plan.encodings.push(modifier);
                 }
                 Modifier::Re => set_kind(&mut plan, Kind::Regex)?,
                 Modifier::ReIgnoreCase | Modifier::ReMultiLine | Modifier::ReDotAll => {
                     if plan.kind != Kind::Regex {
-                        return Err(format!(
-                            "regex flag {modifier} needs the re modifier before it"
-                        ));
+                        return Err(format!("regex flag {modifier} needs the re modifier before it"));
                     }
                     match modifier {
                         Modifier::ReIgnoreCase => plan.regex_flags.0 = true,
@@ -309,9 +285,7 @@ impl Plan {
         // What each kind of value accepts.
         let text_only = |plan: &Plan, what: &str| -> Result<(), String> {
             if plan.windash || !plan.encodings.is_empty() || plan.expand {
-                return Err(format!(
-                    "{what} values take no windash, expand or encoding modifiers"
-                ));
+                return Err(format!("{what} values take no windash, expand or encoding modifiers"));
             }
             Ok(())
         };
@@ -325,9 +299,7 @@ impl Plan {
             Kind::Cidr | Kind::Exists | Kind::Compare(_) | Kind::Time(..) => {
                 text_only(&plan, "these")?;
                 if plan.placement.is_some() || plan.cased {
-                    return Err(
-                        "contains, startswith, endswith and cased apply to text values only".into(),
-                    );
+                    return Err("contains, startswith, endswith and cased apply to text values only".into());
                 }
             }
             Kind::FieldRef => text_only(&plan, "fieldref")?,
@@ -350,28 +322,17 @@ impl Plan {
         match self.kind {
             Kind::Exists => {
                 let Yaml::Bool(expected) = value else {
-                    return Err(format!(
-                        "exists needs true or false, found {}",
-                        value.kind()
-                    ));
+                    return Err(format!("exists needs true or false, found {}", value.kind()));
                 };
                 out.push(Matcher::Exists(*expected));
                 Ok(())
             }
             Kind::Compare(op) => {
-                out.push(Matcher::Compare {
-                    op,
-                    value: number(value)?,
-                    part: None,
-                });
+                out.push(Matcher::Compare { op, value: number(value)?, part: None });
                 Ok(())
             }
             Kind::Time(part, op) => {
-                out.push(Matcher::Compare {
-                    op,
-                    value: number(value)?,
-                    part: Some(part),
-                });
+                out.push(Matcher::Compare { op, value: number(value)?, part: Some(part) });
                 Ok(())
             }
             Kind::Cidr => {
@@ -409,11 +370,7 @@ impl Plan {
     /// The raw string variants of a value after `expand`.
     fn expanded(&self, value: &Yaml, placeholders: &Placeholders) -> Result<Vec<String>, String> {
         let text = scalar(value)?;
-        if self.expand {
-            expand(&text, placeholders)
-        } else {
-            Ok(vec![text])
-        }
+        if self.expand { expand(&text, placeholders) } else { Ok(vec![text]) }
     }
 
     fn regex(&self, pattern: &str) -> Result<Matcher, String> {
@@ -430,18 +387,9 @@ impl Plan {
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map_err(|error| {
-                format!(
-                    "regex {pattern:?} does not compile: {}",
-                    one_line(&error.to_string())
-                )
-            })?;
+            .map_err(|error| format!("regex {pattern:?} does not compile: {}", one_line(&error.to_string())))?;
         let required = required_literals(&anchored, ignore_case).unwrap_or_default();
-        Ok(Matcher::Regex {
-            regex,
-            required,
-            index: Vec::new(),
-        })
+        Ok(Matcher::Regex { regex, required })
     }
 
     fn text_matchers(
@@ -454,54 +402,37 @@ impl Plan {
         let mut strings: Vec<SigmaString> = match value {
             Yaml::Null => {
                 if self.placement.is_some() || !self.encodings.is_empty() {
-                    return Err(
-                        "null cannot be combined with contains, startswith, endswith or encodings"
-                            .into(),
-                    );
+                    return Err("null cannot be combined with contains, startswith, endswith or encodings".into());
                 }
                 out.push(Matcher::Null);
                 return Ok(());
             }
             Yaml::String(text)
-                if text.is_empty()
-                    && self.placement.is_none()
-                    && !keyword
-                    && self.encodings.is_empty() =>
+                if text.is_empty() && self.placement.is_none() && !keyword && self.encodings.is_empty() =>
             {
                 out.push(Matcher::Empty);
                 return Ok(());
             }
-            Yaml::String(_) => self
-                .expanded(value, placeholders)?
-                .iter()
-                .map(|text| SigmaString::parse(text))
-                .collect(),
+            Yaml::String(_) => {
+                self.expanded(value, placeholders)?.iter().map(|text| SigmaString::parse(text)).collect()
+            }
             // Numbers and booleans are compared as the text they print as.
             other => vec![SigmaString::literal(&scalar(other)?)],
         };
         if self.windash {
-            strings = strings
-                .iter()
-                .map(windash)
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .flatten()
-                .collect();
+            strings = strings.iter().map(windash).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
         }
         let mut encoded_case_sensitive = false;
         if !self.encodings.is_empty() {
             let mut bytes: Vec<Vec<u8>> = Vec::with_capacity(strings.len());
             for string in &strings {
-                let text = string.as_literal().ok_or_else(|| {
-                    format!("{} needs a value without wildcards", self.encodings[0])
-                })?;
+                let text = string
+                    .as_literal()
+                    .ok_or_else(|| format!("{} needs a value without wildcards", self.encodings[0]))?;
                 bytes.push(text.into_bytes());
             }
             for encoding in &self.encodings {
-                bytes = bytes
-                    .iter()
-                    .flat_map(|data| encode(*encoding, data))
-                    .collect();
+                bytes = bytes.iter().flat_map(|data| encode(*encoding, data)).collect();
             }
             bytes.retain(|data| !data.is_empty());
             if bytes.is_empty() {
@@ -509,10 +440,7 @@ impl Plan {
             }
             // Base64 text is case-sensitive: folding it would match other bytes.
             encoded_case_sensitive = true;
-            strings = bytes
-                .into_iter()
-                .map(|data| SigmaString::literal(&String::from_utf8_lossy(&data)))
-                .collect();
+            strings = bytes.into_iter().map(|data| SigmaString::literal(&String::from_utf8_lossy(&data))).collect();
         }
         let cased = self.cased || encoded_case_sensitive;
         for mut string in strings {
@@ -530,10 +458,7 @@ impl Plan {
                 }
                 _ => {}
             }
-            out.push(Matcher::Text(TextMatcher {
-                pattern: string.compile(cased),
-                index: None,
-            }));
+            out.push(Matcher::Text(string.compile(cased)));
         }
         Ok(())
     }
@@ -544,9 +469,7 @@ fn one_line(text: &str) -> String {
 }
 
 fn scalar(value: &Yaml) -> Result<String, String> {
-    value
-        .scalar_text()
-        .ok_or_else(|| format!("expected a value, found {}", value.kind()))
+    value.scalar_text().ok_or_else(|| format!("expected a value, found {}", value.kind()))
 }
 
 fn number(value: &Yaml) -> Result<f64, String> {
@@ -568,21 +491,16 @@ pub(crate) fn expand(text: &str, placeholders: &Placeholders) -> Result<Vec<Stri
         if let Some(after) = rest.strip_prefix('%')
             && let Some(end) = after.find('%')
             && end > 0
-            && after[..end]
-                .chars()
-                .all(|ch| ch.is_alphanumeric() || ch == '_')
+            && after[..end].chars().all(|ch| ch.is_alphanumeric() || ch == '_')
         {
             let name = &after[..end];
-            let values = placeholders
-                .get(name)
-                .ok_or_else(|| format!("placeholder %{name}% has no values configured"))?;
+            let values =
+                placeholders.get(name).ok_or_else(|| format!("placeholder %{name}% has no values configured"))?;
             if values.is_empty() {
                 return Err(format!("placeholder %{name}% has an empty list of values"));
             }
             if variants.len() * values.len() > MAX_VARIANTS {
-                return Err(format!(
-                    "placeholders expand to more than {MAX_VARIANTS} values"
-                ));
+                return Err(format!("placeholders expand to more than {MAX_VARIANTS} values"));
             }
             variants = variants
                 .iter()
@@ -621,9 +539,7 @@ fn windash(string: &SigmaString) -> Result<Vec<SigmaString>, String> {
         }
     }
     if positions.len() > WINDASH_MAX_POSITIONS {
-        return Err(format!(
-            "windash: more than {WINDASH_MAX_POSITIONS} flag dashes in one value"
-        ));
+        return Err(format!("windash: more than {WINDASH_MAX_POSITIONS} flag dashes in one value"));
     }
     let count = DASHES.len().pow(positions.len() as u32);
     let mut variants = Vec::with_capacity(count);
@@ -633,11 +549,8 @@ fn windash(string: &SigmaString) -> Result<Vec<SigmaString>, String> {
             let dash = DASHES[combination % DASHES.len()];
             combination /= DASHES.len();
             if let Piece::Literal(text) = &mut pieces[piece_index] {
-                *text = text
-                    .chars()
-                    .enumerate()
-                    .map(|(index, ch)| if index == char_index { dash } else { ch })
-                    .collect();
+                *text =
+                    text.chars().enumerate().map(|(index, ch)| if index == char_index { dash } else { ch }).collect();
             }
         }
         variants.push(SigmaString::from_pieces(pieces));
@@ -653,11 +566,7 @@ fn encode(encoding: Modifier, data: &[u8]) -> Vec<Vec<u8>> {
             out.extend_from_slice(&[0xff, 0xfe]);
         }
         for unit in text.encode_utf16() {
-            out.extend_from_slice(&if big_endian {
-                unit.to_be_bytes()
-            } else {
-                unit.to_le_bytes()
-            });
+            out.extend_from_slice(&if big_endian { unit.to_be_bytes() } else { unit.to_le_bytes() });
         }
         out
     };
@@ -682,13 +591,8 @@ pub(crate) fn base64_offsets(data: &[u8]) -> Vec<Vec<u8>> {
             shifted.extend_from_slice(data);
             let encoded = BASE64.encode(&shifted).into_bytes();
             let start = START_CUT[shift];
-            let end = encoded
-                .len()
-                .saturating_sub(END_CUT[(data.len() + shift) % 3]);
-            encoded
-                .get(start..end.max(start))
-                .unwrap_or_default()
-                .to_vec()
+            let end = encoded.len().saturating_sub(END_CUT[(data.len() + shift) % 3]);
+            encoded.get(start..end.max(start)).unwrap_or_default().to_vec()
         })
         .collect()
 }
@@ -698,11 +602,7 @@ pub(crate) fn base64_offsets(data: &[u8]) -> Vec<Vec<u8>> {
 /// every event of its log source).
 fn required_literals(pattern: &str, ignore_case: bool) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new()
-        .case_insensitive(ignore_case)
-        .build()
-        .parse(pattern)
-        .ok()?;
+    let hir = regex_syntax::ParserBuilder::new().case_insensitive(ignore_case).build().parse(pattern).ok()?;
     let mut extractor = Extractor::new();
     extractor.kind(ExtractKind::Prefix);
     let mut seq = extractor.extract(&hir);
@@ -743,30 +643,19 @@ mod tests {
     use crate::matcher::Buffers;
 
     fn item(key: &str, yaml: &str) -> Item {
-        let value = crate::yaml::parse_documents(&format!("v: {yaml}"))
-            .unwrap()
-            .remove(0);
+        let value = crate::yaml::parse_documents(&format!("v: {yaml}")).unwrap().remove(0);
         compile_item(key, value.get("v").unwrap(), &Placeholders::new()).unwrap()
     }
 
     fn error(key: &str, yaml: &str) -> String {
-        let value = crate::yaml::parse_documents(&format!("v: {yaml}"))
-            .unwrap()
-            .remove(0);
+        let value = crate::yaml::parse_documents(&format!("v: {yaml}")).unwrap().remove(0);
         compile_item(key, value.get("v").unwrap(), &Placeholders::new()).unwrap_err()
     }
 
     fn eval(item: &Item, event: &Event) -> bool {
         let mut buffers = Buffers::default();
-        let mut results = item
-            .matchers
-            .iter()
-            .map(|matcher| matcher.eval(event, item.field, &mut buffers));
-        let hit = if item.all {
-            results.all(|hit| hit)
-        } else {
-            results.any(|hit| hit)
-        };
+        let mut results = item.matchers.iter().map(|matcher| matcher.eval(event, item.field, &mut buffers));
+        let hit = if item.all { results.all(|hit| hit) } else { results.any(|hit| hit) };
         hit != item.negate
     }
 
@@ -774,7 +663,7 @@ mod tests {
         item.matchers
             .iter()
             .map(|matcher| match matcher {
-                Matcher::Text(text) => String::from_utf8_lossy(&text.pattern.text).into_owned(),
+                Matcher::Text(text) => String::from_utf8_lossy(&text.text).into_owned(),
                 other => format!("{other:?}"),
             })
             .collect()
@@ -786,20 +675,11 @@ mod tests {
             ("foobar", ["Zm9vYmFy", "Zvb2Jhc", "mb29iYX"]),
             ("/bin/bash", ["L2Jpbi9iYXNo", "9iaW4vYmFza", "vYmluL2Jhc2"]),
             ("abcd", ["YWJjZ", "FiY2", "hYmNk"]),
-            (
-                "Invoke-Mimikatz",
-                [
-                    "SW52b2tlLU1pbWlrYXR6",
-                    "ludm9rZS1NaW1pa2F0e",
-                    "JbnZva2UtTWltaWthdH",
-                ],
-            ),
+            ("Invoke-Mimikatz", ["SW52b2tlLU1pbWlrYXR6", "ludm9rZS1NaW1pa2F0e", "JbnZva2UtTWltaWthdH"]),
         ];
         for (input, expected) in cases {
-            let got: Vec<String> = base64_offsets(input.as_bytes())
-                .into_iter()
-                .map(|v| String::from_utf8(v).unwrap())
-                .collect();
+            let got: Vec<String> =
+                base64_offsets(input.as_bytes()).into_iter().map(|v| String::from_utf8(v).unwrap()).collect();
             assert_eq!(got, expected, "{input}");
         }
         // A one-byte value has an empty variant, which must not match everything.
@@ -809,20 +689,11 @@ mod tests {
 
     #[test]
     fn utf16_encodings_before_base64() {
-        assert_eq!(
-            texts(&item("c|wide|base64offset|contains", "ping")),
-            ["cABpAG4AZw", "AAaQBuAGcA", "wAGkAbgBnA"]
-        );
+        assert_eq!(texts(&item("c|wide|base64offset|contains", "ping")), ["cABpAG4AZw", "AAaQBuAGcA", "wAGkAbgBnA"]);
         assert_eq!(texts(&item("c|utf16le|base64", "cmd")), ["YwBtAGQA"]);
         assert_eq!(texts(&item("c|utf16|base64", "cmd")), ["//5jAG0AZAA="]);
-        assert_eq!(
-            texts(&item("c|utf16be|base64offset|contains", "cmd")),
-            ["AGMAbQBk", "BjAG0AZ", "AYwBtAG"]
-        );
-        assert_eq!(
-            texts(&item("c|utf16|base64offset|contains", "cmd")),
-            ["//5jAG0AZA", "/+YwBtAGQA", "//mMAbQBkA"]
-        );
+        assert_eq!(texts(&item("c|utf16be|base64offset|contains", "cmd")), ["AGMAbQBk", "BjAG0AZ", "AYwBtAG"]);
+        assert_eq!(texts(&item("c|utf16|base64offset|contains", "cmd")), ["//5jAG0AZA", "/+YwBtAGQA", "//mMAbQBkA"]);
         assert!(error("c|wide", "cmd").contains("must be followed by base64"));
         assert!(error("c|contains|base64", "cmd").contains("must come before contains"));
         assert!(error("c|base64", "cm*d").contains("without wildcards"));
@@ -842,39 +713,22 @@ mod tests {
         let windash = item("CommandLine|windash|contains", "' -exec bypass'");
         assert_eq!(windash.matchers.len(), 5);
         for dash in ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'] {
-            let event = Event::new().with(
-                "CommandLine",
-                format!("powershell {dash}Exec Bypass").as_str(),
-            );
+            let event = Event::new().with("CommandLine", format!("powershell {dash}Exec Bypass").as_str());
             assert!(eval(&windash, &event), "{dash}");
         }
         let event = Event::new().with("CommandLine", "powershell +exec bypass");
         assert!(!eval(&windash, &event));
         assert_eq!(item("c|windash", "'-a -b'").matchers.len(), 25);
-        assert_eq!(
-            item("c|windash", "'a/b'").matchers.len(),
-            1,
-            "a slash after a word character is no flag"
-        );
+        assert_eq!(item("c|windash", "'a/b'").matchers.len(), 1, "a slash after a word character is no flag");
         assert_eq!(item("c|windash", "'-- x'").matchers.len(), 1);
-        assert_eq!(
-            item("c|windash", "'-param-name'").matchers.len(),
-            5,
-            "only the leading dash"
-        );
+        assert_eq!(item("c|windash", "'-param-name'").matchers.len(), 5, "only the leading dash");
     }
 
     #[test]
     fn all_with_contains_needs_every_value() {
         let all = item("CommandLine|contains|all", "['net', 'user', '/add']");
-        assert!(eval(
-            &all,
-            &Event::new().with("CommandLine", "net user bob P@ss /add")
-        ));
-        assert!(!eval(
-            &all,
-            &Event::new().with("CommandLine", "net user bob")
-        ));
+        assert!(eval(&all, &Event::new().with("CommandLine", "net user bob P@ss /add")));
+        assert!(!eval(&all, &Event::new().with("CommandLine", "net user bob")));
         let any = item("CommandLine|contains", "['net', 'nope']");
         assert!(eval(&any, &Event::new().with("CommandLine", "net user")));
     }
@@ -886,36 +740,17 @@ mod tests {
         assert!(!eval(&neq, &Event::new().with("User", "system")));
         assert!(eval(&neq, &Event::new()), "a missing field differs");
         let neq_ref = item("SubjectUserName|fieldref|neq", "TargetUserName");
-        assert!(eval(
-            &neq_ref,
-            &Event::new()
-                .with("SubjectUserName", "a")
-                .with("TargetUserName", "b")
-        ));
-        assert!(!eval(
-            &neq_ref,
-            &Event::new()
-                .with("SubjectUserName", "a")
-                .with("TargetUserName", "A")
-        ));
+        assert!(eval(&neq_ref, &Event::new().with("SubjectUserName", "a").with("TargetUserName", "b")));
+        assert!(!eval(&neq_ref, &Event::new().with("SubjectUserName", "a").with("TargetUserName", "A")));
     }
 
     #[test]
     fn regex_with_flags_and_limits() {
         let plain = item("CommandLine|re", "'\\s-[eE]nc\\s'");
-        assert!(eval(
-            &plain,
-            &Event::new().with("CommandLine", "ps -Enc abc")
-        ));
-        assert!(
-            !eval(&plain, &Event::new().with("CommandLine", "ps -ENC abc")),
-            "case-sensitive by default"
-        );
+        assert!(eval(&plain, &Event::new().with("CommandLine", "ps -Enc abc")));
+        assert!(!eval(&plain, &Event::new().with("CommandLine", "ps -ENC abc")), "case-sensitive by default");
         let insensitive = item("CommandLine|re|i", "'\\s-enc\\s'");
-        assert!(eval(
-            &insensitive,
-            &Event::new().with("CommandLine", "ps -ENC abc")
-        ));
+        assert!(eval(&insensitive, &Event::new().with("CommandLine", "ps -ENC abc")));
         let dot_all = item("x|re|s", "'a.b'");
         assert!(eval(&dot_all, &Event::new().with("x", "a\nb")));
         let not_dot_all = item("x|re", "'a.b'");
@@ -923,69 +758,39 @@ mod tests {
         let multi_line = item("x|re|m", "'^b$'");
         assert!(eval(&multi_line, &Event::new().with("x", "a\nb\nc")));
         assert!(error("x|re", "'(?=x)'").contains("does not compile"));
-        assert!(
-            error("x|re", "'a{1000}{1000}'").contains("does not compile"),
-            "size-bounded"
-        );
+        assert!(error("x|re", "'a{1000}{1000}'").contains("does not compile"), "size-bounded");
         assert!(error("x|i", "'a'").contains("needs the re modifier"));
         if let Matcher::Regex { required, .. } = &item("x|re|i", "'Mimi(katz|dogz)'").matchers[0] {
             // Any set is sound as long as every match starts with one of them.
             assert!(!required.is_empty());
-            assert!(required.iter().all(
-                |literal| b"mimikatz".starts_with(literal) || b"mimidogz".starts_with(literal)
-            ));
+            assert!(
+                required.iter().all(|literal| b"mimikatz".starts_with(literal) || b"mimidogz".starts_with(literal))
+            );
         } else {
             panic!("not a regex");
         }
         if let Matcher::Regex { required, .. } = &item("x|re", "'.*'").matchers[0] {
-            assert!(
-                required.is_empty(),
-                "nothing is required of an empty-matching regex"
-            );
+            assert!(required.is_empty(), "nothing is required of an empty-matching regex");
         }
     }
 
     #[test]
     fn cidr_numbers_times_exists() {
-        let cidr = item(
-            "DestinationIp|cidr",
-            "['10.0.0.0/8', '2a03:2880:f132:83:face:b00c::/96', '192.168.1.7']",
-        );
-        assert!(eval(
-            &cidr,
-            &Event::new().with("DestinationIp", "10.200.1.1")
-        ));
-        assert!(eval(
-            &cidr,
-            &Event::new().with("DestinationIp", "2a03:2880:f132:83:face:b00c:0:25de")
-        ));
-        assert!(eval(
-            &cidr,
-            &Event::new().with("DestinationIp", "192.168.1.7")
-        ));
-        assert!(!eval(
-            &cidr,
-            &Event::new().with("DestinationIp", "192.168.1.8")
-        ));
+        let cidr = item("DestinationIp|cidr", "['10.0.0.0/8', '2a03:2880:f132:83:face:b00c::/96', '192.168.1.7']");
+        assert!(eval(&cidr, &Event::new().with("DestinationIp", "10.200.1.1")));
+        assert!(eval(&cidr, &Event::new().with("DestinationIp", "2a03:2880:f132:83:face:b00c:0:25de")));
+        assert!(eval(&cidr, &Event::new().with("DestinationIp", "192.168.1.7")));
+        assert!(!eval(&cidr, &Event::new().with("DestinationIp", "192.168.1.8")));
         assert!(error("x|cidr", "'10.0.0.0/33'").contains("network"));
         let gt = item("Port|gte", "1024");
         assert!(eval(&gt, &Event::new().with("Port", 1024)));
         assert!(!eval(&gt, &Event::new().with("Port", "80")));
         assert!(error("Port|gt", "'abc'").contains("number"));
         let hour = item("Time|hour|gte", "20");
-        assert!(eval(
-            &hour,
-            &Event::new().with("Time", "2024-01-01T21:00:00Z")
-        ));
-        assert!(!eval(
-            &hour,
-            &Event::new().with("Time", "2024-01-01T08:00:00Z")
-        ));
+        assert!(eval(&hour, &Event::new().with("Time", "2024-01-01T21:00:00Z")));
+        assert!(!eval(&hour, &Event::new().with("Time", "2024-01-01T08:00:00Z")));
         let minute = item("Time|minute", "[0, 30]");
-        assert!(eval(
-            &minute,
-            &Event::new().with("Time", "2024-01-01T21:30:10Z")
-        ));
+        assert!(eval(&minute, &Event::new().with("Time", "2024-01-01T21:30:10Z")));
         let exists = item("x|exists", "true");
         assert!(eval(&exists, &Event::new().with("x", "")));
         assert!(error("x|exists", "'yes'").contains("true or false"));
@@ -996,51 +801,28 @@ mod tests {
     #[test]
     fn expand_uses_configured_placeholders() {
         let mut placeholders = Placeholders::new();
-        placeholders.insert(
-            "DomainControllers".into(),
-            vec!["DC1".into(), "DC2*".into()],
-        );
+        placeholders.insert("DomainControllers".into(), vec!["DC1".into(), "DC2*".into()]);
         let value = Yaml::String("%DomainControllers%".into());
         let expanded = compile_item("Computer|expand", &value, &placeholders).unwrap();
         assert!(eval(&expanded, &Event::new().with("Computer", "dc1")));
         assert!(eval(&expanded, &Event::new().with("Computer", "DC2.corp")));
         assert!(!eval(&expanded, &Event::new().with("Computer", "WS1")));
         assert!(
-            compile_item("Computer|expand", &value, &Placeholders::new())
-                .unwrap_err()
-                .contains("%DomainControllers%")
+            compile_item("Computer|expand", &value, &Placeholders::new()).unwrap_err().contains("%DomainControllers%")
         );
-        assert_eq!(
-            expand(r"\%plain%x%", &placeholders).unwrap_err(),
-            "placeholder %x% has no values configured"
-        );
+        assert_eq!(expand(r"\%plain%x%", &placeholders).unwrap_err(), "placeholder %x% has no values configured");
         assert_eq!(expand("100%", &placeholders).unwrap(), ["100%"]);
         // Without expand, percent signs are literal.
         let literal = item("Computer", "'%DomainControllers%'");
-        assert!(eval(
-            &literal,
-            &Event::new().with("Computer", "%DomainControllers%")
-        ));
+        assert!(eval(&literal, &Event::new().with("Computer", "%DomainControllers%")));
     }
 
     #[test]
     fn scalar_kinds_and_errors() {
-        assert!(eval(
-            &item("EventID", "4688"),
-            &Event::new().with("EventID", 4688)
-        ));
-        assert!(eval(
-            &item("EventID", "4688"),
-            &Event::new().with("EventID", "4688")
-        ));
-        assert!(eval(
-            &item("Initiated", "true"),
-            &Event::new().with("Initiated", "True")
-        ));
-        assert!(eval(
-            &item("Initiated", "'true'"),
-            &Event::new().with("Initiated", true)
-        ));
+        assert!(eval(&item("EventID", "4688"), &Event::new().with("EventID", 4688)));
+        assert!(eval(&item("EventID", "4688"), &Event::new().with("EventID", "4688")));
+        assert!(eval(&item("Initiated", "true"), &Event::new().with("Initiated", "True")));
+        assert!(eval(&item("Initiated", "'true'"), &Event::new().with("Initiated", true)));
         assert!(eval(&item("Image", "null"), &Event::new()));
         assert!(eval(&item("Image", "''"), &Event::new().with("Image", "")));
         assert!(eval(&item("Image", "[]"), &Event::new()));

@@ -27,13 +27,7 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [
-        Level::Informational,
-        Level::Low,
-        Level::Medium,
-        Level::High,
-        Level::Critical,
-    ];
+    pub const ALL: [Level; 5] = [Level::Informational, Level::Low, Level::Medium, Level::High, Level::Critical];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -53,11 +47,7 @@ impl FromStr for Level {
         Level::ALL
             .into_iter()
             .find(|level| level.as_str().eq_ignore_ascii_case(text.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown level {text:?} (expected informational, low, medium, high or critical)"
-                )
-            })
+            .ok_or_else(|| format!("unknown level {text:?} (expected informational, low, medium, high or critical)"))
     }
 }
 
@@ -79,13 +69,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Unsupported,
-        Status::Deprecated,
-        Status::Experimental,
-        Status::Test,
-        Status::Stable,
-    ];
+    pub const ALL: [Status; 5] =
+        [Status::Unsupported, Status::Deprecated, Status::Experimental, Status::Test, Status::Stable];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -102,10 +87,9 @@ impl FromStr for Status {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|status| status.as_str().eq_ignore_ascii_case(text.trim()))
-            .ok_or_else(|| format!("unknown status {text:?} (expected stable, test, experimental, deprecated or unsupported)"))
+        Status::ALL.into_iter().find(|status| status.as_str().eq_ignore_ascii_case(text.trim())).ok_or_else(|| {
+            format!("unknown status {text:?} (expected stable, test, experimental, deprecated or unsupported)")
+        })
     }
 }
 
@@ -148,6 +132,22 @@ pub struct Rule {
     pub(crate) detection: Detection,
 }
 
+impl Rule {
+    /// The fields the rule's detection reads, in rule order, without repeats.
+    pub fn detection_fields(&self) -> Vec<&'static str> {
+        let mut fields: Vec<&'static str> = Vec::new();
+        for item in &self.detection.items {
+            if let Some(field) = item.field {
+                let name = field.as_str();
+                if !fields.contains(&name) {
+                    fields.push(name);
+                }
+            }
+        }
+        fields
+    }
+}
+
 /// Which rules a filter applies to.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum FilterTargets {
@@ -185,20 +185,14 @@ pub fn parse_file(file: &str, text: &str, placeholders: &Placeholders) -> Parsed
     let error = |line: Option<usize>, meta: Option<&Yaml>, reason: String| LoadError {
         file: file.to_string(),
         line,
-        rule_id: meta
-            .and_then(|doc| doc.get("id"))
-            .and_then(Yaml::scalar_text),
-        rule_title: meta
-            .and_then(|doc| doc.get("title"))
-            .and_then(Yaml::scalar_text),
+        rule_id: meta.and_then(|doc| doc.get("id")).and_then(Yaml::scalar_text),
+        rule_title: meta.and_then(|doc| doc.get("title")).and_then(Yaml::scalar_text),
         reason,
     };
     let documents = match yaml::parse_documents(text) {
         Ok(documents) => documents,
         Err(reason) => {
-            parsed
-                .errors
-                .push(error(None, None, format!("invalid YAML: {reason}")));
+            parsed.errors.push(error(None, None, format!("invalid YAML: {reason}")));
             return parsed;
         }
     };
@@ -208,11 +202,7 @@ pub fn parse_file(file: &str, text: &str, placeholders: &Placeholders) -> Parsed
     let mut previous: Option<Yaml> = None;
     for document in documents {
         if !matches!(document, Yaml::Map(_)) {
-            parsed.errors.push(error(
-                None,
-                None,
-                format!("a rule document must be a map, found {}", document.kind()),
-            ));
+            parsed.errors.push(error(None, None, format!("a rule document must be a map, found {}", document.kind())));
             continue;
         }
         let document = match document.get("action").map(|action| action.as_str()) {
@@ -228,42 +218,28 @@ pub fn parse_file(file: &str, text: &str, placeholders: &Placeholders) -> Parsed
             Some(Some("repeat")) => match &previous {
                 Some(previous) => merged(previous, &without(&document, "action")),
                 None => {
-                    parsed.errors.push(error(
-                        None,
-                        Some(&document),
-                        "action: repeat with no rule before it".into(),
-                    ));
+                    parsed.errors.push(error(None, Some(&document), "action: repeat with no rule before it".into()));
                     continue;
                 }
             },
             Some(other) => {
-                parsed.errors.push(error(
-                    None,
-                    Some(&document),
-                    format!("unknown action {:?}", other.unwrap_or("?")),
-                ));
+                parsed.errors.push(error(None, Some(&document), format!("unknown action {:?}", other.unwrap_or("?"))));
                 continue;
             }
         };
         if document.get("correlation").is_some() {
             match Correlation::parse(&document, &file) {
                 Ok(correlation) => parsed.correlations.push(correlation),
-                Err(reason) => parsed.errors.push(error(
-                    yaml::line_of(text, "correlation:"),
-                    Some(&document),
-                    reason,
-                )),
+                Err(reason) => parsed.errors.push(error(yaml::line_of(text, "correlation:"), Some(&document), reason)),
             }
             continue;
         }
         if document.get("filter").is_some() {
             match parse_filter(&document, &file, placeholders) {
                 Ok(filter) => parsed.filters.push(filter),
-                Err((reason, near)) => parsed.errors.push(error(
-                    near.and_then(|near| yaml::line_of(text, &near)),
-                    Some(&document),
-                    reason,
-                )),
+                Err((reason, near)) => {
+                    parsed.errors.push(error(near.and_then(|near| yaml::line_of(text, &near)), Some(&document), reason))
+                }
             }
             continue;
         }
@@ -273,11 +249,9 @@ pub fn parse_file(file: &str, text: &str, placeholders: &Placeholders) -> Parsed
         };
         match parse_rule(&document, &file, placeholders) {
             Ok(rule) => parsed.rules.push(rule),
-            Err((reason, near)) => parsed.errors.push(error(
-                near.and_then(|near| yaml::line_of(text, &near)),
-                Some(&document),
-                reason,
-            )),
+            Err((reason, near)) => {
+                parsed.errors.push(error(near.and_then(|near| yaml::line_of(text, &near)), Some(&document), reason))
+            }
         }
         previous = Some(document);
     }
@@ -286,47 +260,45 @@ pub fn parse_file(file: &str, text: &str, placeholders: &Placeholders) -> Parsed
 
 type ParseError = (String, Option<String>);
 
-fn parse_rule(
-    document: &Yaml,
-    file: &Arc<str>,
-    placeholders: &Placeholders,
-) -> Result<Rule, ParseError> {
+fn parse_rule(document: &Yaml, file: &Arc<str>, placeholders: &Placeholders) -> Result<Rule, ParseError> {
     let meta = parse_meta(document).map_err(|reason| (reason, None))?;
-    let section = document
-        .get("detection")
-        .ok_or_else(|| ("rule has no detection section".to_owned(), None))?;
-    let detection = detection::compile(section, &[], placeholders)
-        .map_err(|error| (error.reason, error.near))?;
-    Ok(Rule {
-        meta,
-        file: file.clone(),
-        detection,
-    })
+    let section = document.get("detection").ok_or_else(|| ("rule has no detection section".to_owned(), None))?;
+    let detection = detection::compile(section, &[], placeholders).map_err(|error| (error.reason, error.near))?;
+    Ok(Rule { meta, file: file.clone(), detection })
 }
 
-fn parse_filter(
-    document: &Yaml,
-    file: &Arc<str>,
-    placeholders: &Placeholders,
-) -> Result<Filter, ParseError> {
+fn parse_filter(document: &Yaml, file: &Arc<str>, placeholders: &Placeholders) -> Result<Filter, ParseError> {
     let title = required_text(document, "title").map_err(|reason| (reason, None))?;
     let logsource = parse_logsource(document).map_err(|reason| (reason, None))?;
     let section = document.get("filter").unwrap_or(&Yaml::Null);
     let targets = match section.get("rules") {
-        None => return Err(("filter has no rules list (use `rules: any` to apply it to every rule of its log source)".into(), Some("filter:".into()))),
-        Some(Yaml::String(word)) if word.eq_ignore_ascii_case("any") || word.eq_ignore_ascii_case("all") => FilterTargets::Any,
+        None => {
+            return Err((
+                "filter has no rules list (use `rules: any` to apply it to every rule of its log source)".into(),
+                Some("filter:".into()),
+            ));
+        }
+        Some(Yaml::String(word)) if word.eq_ignore_ascii_case("any") || word.eq_ignore_ascii_case("all") => {
+            FilterTargets::Any
+        }
         Some(Yaml::String(reference)) => FilterTargets::Rules(vec![reference.clone()]),
         Some(Yaml::Seq(references)) if references.is_empty() => FilterTargets::Any,
         Some(Yaml::Seq(references)) => FilterTargets::Rules(
             references
                 .iter()
-                .map(|reference| reference.scalar_text().ok_or_else(|| ("filter rules must be ids or names".to_owned(), Some("rules:".to_owned()))))
+                .map(|reference| {
+                    reference
+                        .scalar_text()
+                        .ok_or_else(|| ("filter rules must be ids or names".to_owned(), Some("rules:".to_owned())))
+                })
                 .collect::<Result<_, _>>()?,
         ),
-        Some(other) => return Err((format!("filter rules must be a list, found {}", other.kind()), Some("rules:".into()))),
+        Some(other) => {
+            return Err((format!("filter rules must be a list, found {}", other.kind()), Some("rules:".into())));
+        }
     };
-    let detection = detection::compile(section, &["rules"], placeholders)
-        .map_err(|error| (error.reason, error.near))?;
+    let detection =
+        detection::compile(section, &["rules"], placeholders).map_err(|error| (error.reason, error.near))?;
     Ok(Filter {
         title,
         id: document.get("id").and_then(Yaml::scalar_text),
@@ -350,15 +322,11 @@ fn text_list(document: &Yaml, key: &str) -> Result<Vec<String>, String> {
         None | Some(Yaml::Null) => Ok(Vec::new()),
         Some(Yaml::Seq(items)) => items
             .iter()
-            .map(|item| {
-                item.scalar_text()
-                    .ok_or_else(|| format!("{key} must be a list of strings"))
-            })
+            .map(|item| item.scalar_text().ok_or_else(|| format!("{key} must be a list of strings")))
             .collect(),
-        Some(scalar) => scalar
-            .scalar_text()
-            .map(|text| vec![text])
-            .ok_or_else(|| format!("{key} must be a list of strings")),
+        Some(scalar) => {
+            scalar.scalar_text().map(|text| vec![text]).ok_or_else(|| format!("{key} must be a list of strings"))
+        }
     }
 }
 
@@ -374,11 +342,7 @@ pub(crate) fn parse_logsource(document: &Yaml) -> Result<LogSource, String> {
             .map(|text| text.trim().to_ascii_lowercase())
             .filter(|text| !text.is_empty())
     };
-    let logsource = LogSource {
-        product: part("product"),
-        category: part("category"),
-        service: part("service"),
-    };
+    let logsource = LogSource { product: part("product"), category: part("category"), service: part("service") };
     if logsource == LogSource::default() {
         return Err("logsource names no product, category or service".into());
     }
@@ -411,13 +375,7 @@ pub(crate) fn parse_meta(document: &Yaml) -> Result<RuleMeta, String> {
 
 fn without(document: &Yaml, key: &str) -> Yaml {
     match document {
-        Yaml::Map(entries) => Yaml::Map(
-            entries
-                .iter()
-                .filter(|(name, _)| name != key)
-                .cloned()
-                .collect(),
-        ),
+        Yaml::Map(entries) => Yaml::Map(entries.iter().filter(|(name, _)| name != key).cloned().collect()),
         other => other.clone(),
     }
 }
@@ -491,22 +449,18 @@ detection:
         let error = &parsed.errors[0];
         assert_eq!(error.line, Some(19));
         assert_eq!(error.rule_title.as_deref(), Some("Whoami"));
-        assert!(error.to_string().starts_with("bad.yml:19: rule \"Whoami\" (3c7c0c5c-7a44-4b2d-9d1c-2c1b6c5d7e01): unknown modifier \"endswyth\""), "{error}");
+        assert!(
+            error.to_string().starts_with(
+                "bad.yml:19: rule \"Whoami\" (3c7c0c5c-7a44-4b2d-9d1c-2c1b6c5d7e01): unknown modifier \"endswyth\""
+            ),
+            "{error}"
+        );
         for (broken, expected) in [
-            (
-                RULE.replace("level: medium", "level: severe"),
-                "unknown level",
-            ),
-            (
-                RULE.replace("status: test", "status: beta"),
-                "unknown status",
-            ),
+            (RULE.replace("level: medium", "level: severe"), "unknown level"),
+            (RULE.replace("status: test", "status: beta"), "unknown status"),
             (RULE.replace("title: Whoami\n", ""), "no title"),
             (
-                RULE.replace(
-                    "  product: Windows\n  category: process_creation\n",
-                    "  definition: x\n",
-                ),
+                RULE.replace("  product: Windows\n  category: process_creation\n", "  definition: x\n"),
                 "names no product",
             ),
             ("title: x\n  bad: [\n".to_owned(), "invalid YAML"),
@@ -514,10 +468,7 @@ detection:
         ] {
             let parsed = parse_file("bad.yml", &broken, &Placeholders::new());
             assert!(
-                parsed
-                    .errors
-                    .iter()
-                    .any(|error| error.reason.contains(expected)),
+                parsed.errors.iter().any(|error| error.reason.contains(expected)),
                 "{expected}: {:?}",
                 parsed.errors
             );
@@ -571,17 +522,8 @@ title: Repeated
 ";
         let parsed = parse_file("c.yml", collection, &Placeholders::new());
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
-        let titles: Vec<&str> = parsed
-            .rules
-            .iter()
-            .map(|rule| rule.meta.title.as_str())
-            .collect();
+        let titles: Vec<&str> = parsed.rules.iter().map(|rule| rule.meta.title.as_str()).collect();
         assert_eq!(titles, ["Logon", "Failed logon", "Repeated"]);
-        assert!(
-            parsed
-                .rules
-                .iter()
-                .all(|rule| rule.meta.logsource.service.as_deref() == Some("security"))
-        );
+        assert!(parsed.rules.iter().all(|rule| rule.meta.logsource.service.as_deref() == Some("security")));
     }
 }

@@ -91,9 +91,7 @@ impl SigmaString {
     }
 
     pub(crate) fn has_wildcards(&self) -> bool {
-        self.pieces
-            .iter()
-            .any(|piece| !matches!(piece, Piece::Literal(_)))
+        self.pieces.iter().any(|piece| !matches!(piece, Piece::Literal(_)))
     }
 
     /// The text when there are no wildcards.
@@ -102,16 +100,7 @@ impl SigmaString {
             return None;
         }
         Some(
-            self.pieces
-                .iter()
-                .map(|piece| {
-                    if let Piece::Literal(text) = piece {
-                        text.as_str()
-                    } else {
-                        ""
-                    }
-                })
-                .collect(),
+            self.pieces.iter().map(|piece| if let Piece::Literal(text) = piece { text.as_str() } else { "" }).collect(),
         )
     }
 
@@ -160,31 +149,15 @@ impl SigmaString {
             [single] => literal(single).map(|text| (TextKind::Equals, text)),
             [Piece::Any, last] => literal(last).map(|text| (TextKind::EndsWith, text)),
             [first, Piece::Any] => literal(first).map(|text| (TextKind::StartsWith, text)),
-            [Piece::Any, middle, Piece::Any] => {
-                literal(middle).map(|text| (TextKind::Contains, text))
-            }
+            [Piece::Any, middle, Piece::Any] => literal(middle).map(|text| (TextKind::Contains, text)),
             _ => None,
         };
         match shape {
-            Some((kind, text)) => TextPattern {
-                kind,
-                text: text.into_bytes().into_boxed_slice(),
-                glob: None,
-                cased,
-            },
+            Some((kind, text)) => TextPattern { kind, text: text.into_bytes().into_boxed_slice(), glob: None, cased },
             None => {
                 let glob = Glob::new(&pieces);
-                let text = glob
-                    .longest_literal()
-                    .to_owned()
-                    .into_bytes()
-                    .into_boxed_slice();
-                TextPattern {
-                    kind: TextKind::Glob,
-                    text,
-                    glob: Some(glob),
-                    cased,
-                }
+                let text = glob.longest_literal().to_owned().into_bytes().into_boxed_slice();
+                TextPattern { kind: TextKind::Glob, text, glob: Some(glob), cased }
             }
         }
     }
@@ -272,10 +245,7 @@ impl Glob {
         for piece in pieces {
             match piece {
                 Piece::Any => segments.push(Vec::new()),
-                other => segments
-                    .last_mut()
-                    .map(|segment| segment.push(other.clone()))
-                    .unwrap_or_default(),
+                other => segments.last_mut().map(|segment| segment.push(other.clone())).unwrap_or_default(),
             }
         }
         Glob {
@@ -289,13 +259,7 @@ impl Glob {
         self.segments
             .iter()
             .flatten()
-            .filter_map(|piece| {
-                if let Piece::Literal(text) = piece {
-                    Some(text.as_str())
-                } else {
-                    None
-                }
-            })
+            .filter_map(|piece| if let Piece::Literal(text) = piece { Some(text.as_str()) } else { None })
             .max_by_key(|text| text.len())
             .unwrap_or("")
     }
@@ -377,10 +341,7 @@ mod tests {
     fn escaping_follows_the_specification() {
         use Piece::{Any, One};
         let cases: Vec<(&str, Vec<Piece>)> = vec![
-            (
-                r"C:\Windows\System32\cmd.exe",
-                vec![lit(r"C:\Windows\System32\cmd.exe")],
-            ),
+            (r"C:\Windows\System32\cmd.exe", vec![lit(r"C:\Windows\System32\cmd.exe")]),
             (r"C:\\Windows", vec![lit(r"C:\Windows")]),
             (r"foo\*bar", vec![lit("foo*bar")]),
             (r"foo\\*bar", vec![lit(r"foo\"), Any, lit("bar")]),
@@ -399,52 +360,29 @@ mod tests {
     }
 
     fn matches(pattern: &str, value: &str) -> bool {
-        SigmaString::parse(pattern)
-            .compile(false)
-            .matches(value, &mut String::new())
+        SigmaString::parse(pattern).compile(false).matches(value, &mut String::new())
     }
 
     #[test]
     fn shapes_compile_to_plain_comparisons() {
-        assert_eq!(
-            SigmaString::parse("*abc*").compile(false).kind,
-            TextKind::Contains
-        );
-        assert_eq!(
-            SigmaString::parse("**abc").compile(false).kind,
-            TextKind::EndsWith
-        );
-        assert_eq!(
-            SigmaString::parse("ABC*").compile(false).kind,
-            TextKind::StartsWith
-        );
+        assert_eq!(SigmaString::parse("*abc*").compile(false).kind, TextKind::Contains);
+        assert_eq!(SigmaString::parse("**abc").compile(false).kind, TextKind::EndsWith);
+        assert_eq!(SigmaString::parse("ABC*").compile(false).kind, TextKind::StartsWith);
         assert_eq!(&*SigmaString::parse("ABC*").compile(false).text, b"abc");
         assert_eq!(&*SigmaString::parse("ABC*").compile(true).text, b"ABC");
-        assert_eq!(
-            SigmaString::parse("a*b").compile(false).kind,
-            TextKind::Glob
-        );
+        assert_eq!(SigmaString::parse("a*b").compile(false).kind, TextKind::Glob);
         assert_eq!(SigmaString::parse("a?").compile(false).kind, TextKind::Glob);
     }
 
     #[test]
     fn matching_is_case_insensitive_and_anchored() {
-        assert!(matches(
-            r"C:\Windows\System32\cmd.exe",
-            r"c:\windows\system32\CMD.EXE"
-        ));
-        assert!(
-            !matches(r"cmd.exe", r"C:\cmd.exe"),
-            "no wildcard means equality"
-        );
+        assert!(matches(r"C:\Windows\System32\cmd.exe", r"c:\windows\system32\CMD.EXE"));
+        assert!(!matches(r"cmd.exe", r"C:\cmd.exe"), "no wildcard means equality");
         assert!(matches(r"*\cmd.exe", r"C:\cmd.exe"));
         assert!(matches("prog?.exe", "progA.exe"));
         assert!(!matches("prog?.exe", "prog.exe"));
         assert!(!matches("prog?.exe", "progAB.exe"));
-        assert!(
-            matches("prog?.exe", "progÄ.exe"),
-            "? is one character, not one byte"
-        );
+        assert!(matches("prog?.exe", "progÄ.exe"), "? is one character, not one byte");
         assert!(matches("antivirus_V*.exe", "antivirus_V21.2.1.exe"));
         assert!(matches("a*b*c", "a-b-b-c"));
         assert!(!matches("a*b*c", "a-b-b-cd"));

@@ -25,10 +25,7 @@ pub enum Yaml {
 impl Yaml {
     pub fn get(&self, key: &str) -> Option<&Yaml> {
         match self {
-            Yaml::Map(entries) => entries
-                .iter()
-                .find(|(name, _)| name == key)
-                .map(|(_, value)| value),
+            Yaml::Map(entries) => entries.iter().find(|(name, _)| name == key).map(|(_, value)| value),
             _ => None,
         }
     }
@@ -77,12 +74,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Yaml>, String> {
         null_as_string: true,
     };
     serde_saphyr::from_multiple_with_options::<Yaml>(text, options)
-        .map(|documents| {
-            documents
-                .into_iter()
-                .filter(|document| *document != Yaml::Null)
-                .collect()
-        })
+        .map(|documents| documents.into_iter().filter(|document| *document != Yaml::Null).collect())
         .map_err(|error| error.to_string())
 }
 
@@ -183,34 +175,19 @@ mod tests {
     #[test]
     fn keeps_order_and_types() {
         let docs = parse_documents("b: 1\na: 'x'\nc: [true, null, 2.5]\nd:\n  e: -3\n").unwrap();
-        let Yaml::Map(entries) = &docs[0] else {
-            panic!("not a map")
-        };
+        let Yaml::Map(entries) = &docs[0] else { panic!("not a map") };
         let keys: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
         assert_eq!(keys, ["b", "a", "c", "d"]);
         assert_eq!(docs[0].get("b"), Some(&Yaml::Int("1".into())));
         assert_eq!(docs[0].get("a").and_then(Yaml::as_str), Some("x"));
-        assert_eq!(
-            docs[0].get("c"),
-            Some(&Yaml::Seq(vec![
-                Yaml::Bool(true),
-                Yaml::Null,
-                Yaml::Float(2.5)
-            ]))
-        );
-        assert_eq!(
-            docs[0].get("d").and_then(|d| d.get("e")),
-            Some(&Yaml::Int("-3".into()))
-        );
+        assert_eq!(docs[0].get("c"), Some(&Yaml::Seq(vec![Yaml::Bool(true), Yaml::Null, Yaml::Float(2.5)])));
+        assert_eq!(docs[0].get("d").and_then(|d| d.get("e")), Some(&Yaml::Int("-3".into())));
     }
 
     #[test]
     fn yaml_1_2_scalars_keep_their_spelling() {
-        let docs =
-            parse_documents("y: n\nyes: on\n010: 010\n1_000: x\nnull: 1\nt: true\n").unwrap();
-        let Yaml::Map(entries) = &docs[0] else {
-            panic!("not a map")
-        };
+        let docs = parse_documents("y: n\nyes: on\n010: 010\n1_000: x\nnull: 1\nt: true\n").unwrap();
+        let Yaml::Map(entries) = &docs[0] else { panic!("not a map") };
         let keys: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
         assert_eq!(keys, ["y", "yes", "010", "1_000", "null", "t"]);
         assert_eq!(docs[0].get("y"), Some(&Yaml::String("n".into())));
@@ -223,10 +200,7 @@ mod tests {
     fn several_documents_and_errors() {
         assert_eq!(parse_documents("a: 1\n---\nb: 2\n").unwrap().len(), 2);
         assert!(parse_documents("a: [1, 2\n").is_err());
-        assert!(
-            parse_documents("a: 1\na: 2\n").is_err(),
-            "duplicate keys are refused"
-        );
+        assert!(parse_documents("a: 1\na: 2\n").is_err(), "duplicate keys are refused");
         assert_eq!(line_of("x\ny: 1\nz|foo: 2\n", "|foo"), Some(3));
     }
 }

@@ -57,11 +57,7 @@ pub struct EngineBuilder {
 
 impl EngineBuilder {
     pub fn new(mapping: Mapping) -> Self {
-        EngineBuilder {
-            mapping: Arc::new(mapping),
-            placeholders: Placeholders::new(),
-            files: Vec::new(),
-        }
+        EngineBuilder { mapping: Arc::new(mapping), placeholders: Placeholders::new(), files: Vec::new() }
     }
 
     /// Values for `%name%` placeholders (the `expand` modifier).
@@ -115,12 +111,9 @@ impl EngineBuilder {
         }
         warn_duplicate_ids(&rules, &mut report);
         let correlations = check_correlations(correlations, &rules, &disabled, &mut report);
-        report.unmapped = rules
-            .iter()
-            .filter(|rule| !self.mapping.knows(&rule.meta.logsource))
-            .count();
+        report.unmapped = rules.iter().filter(|rule| !self.mapping.knows(&rule.meta.logsource)).count();
         report.loaded = rules.len();
-        let index = Index::build(&mut rules);
+        let index = Index::build(&rules);
         let engine = Engine {
             id: NEXT_ENGINE_ID.fetch_add(1, Ordering::Relaxed),
             rules,
@@ -148,17 +141,13 @@ fn apply_filter(filter: &Filter, rules: &mut [Rule], report: &mut LoadReport) {
     for rule in rules.iter_mut() {
         let targeted = match &filter.targets {
             FilterTargets::Any => true,
-            FilterTargets::Rules(references) => references
-                .iter()
-                .any(|reference| names_rule(&rule.meta, reference)),
+            FilterTargets::Rules(references) => references.iter().any(|reference| names_rule(&rule.meta, reference)),
         };
         if !targeted || !filter_covers(&filter.logsource, &rule.meta.logsource) {
             continue;
         }
         let offset = u32::try_from(rule.detection.items.len()).unwrap_or(u32::MAX);
-        rule.detection
-            .items
-            .extend(filter.detection.items.iter().cloned());
+        rule.detection.items.extend(filter.detection.items.iter().cloned());
         let original = std::mem::replace(&mut rule.detection.expr, Expr::Const(false));
         rule.detection.expr = Expr::And(vec![original, shift(&filter.detection.expr, offset)]);
         applied += 1;
@@ -186,10 +175,7 @@ fn warn_duplicate_ids(rules: &[Rule], report: &mut LoadReport) {
                 line: None,
                 rule_id: Some(id.to_owned()),
                 rule_title: Some(rule.meta.title.clone()),
-                reason: format!(
-                    "id is also used by {:?} in {}",
-                    first.meta.title, first.file
-                ),
+                reason: format!("id is also used by {:?} in {}", first.meta.title, first.file),
             });
         }
     }
@@ -290,40 +276,22 @@ impl Engine {
     }
 
     pub fn new_scratch(&self) -> Scratch {
-        Scratch {
-            engine: self.id,
-            classes: FxHashMap::default(),
-            key: String::new(),
-            state: State::default(),
-        }
+        Scratch { engine: self.id, classes: FxHashMap::default(), key: String::new(), state: State::default() }
     }
 
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             rules: self.rules.len(),
-            patterns: self.index.patterns.len(),
-            rules_without_trigger: self
-                .index
-                .triggers
-                .iter()
-                .filter(|set| set.is_none())
-                .count(),
-            classes: self
-                .classes
-                .lock()
-                .map(|classes| classes.len())
-                .unwrap_or_default(),
+            patterns: self.index.pattern_count(),
+            rules_without_trigger: self.index.triggers.iter().filter(|set| set.is_none()).count(),
+            classes: self.classes.lock().map(|classes| classes.len()).unwrap_or_default(),
         }
     }
 
     /// The log sources the mapping assigns to `event`: (product, services, categories).
     pub fn log_sources(&self, event: &Event) -> (Option<String>, Vec<String>, Vec<String>) {
         let classification = self.mapping.classify(event);
-        (
-            classification.product,
-            classification.services,
-            classification.categories,
-        )
+        (classification.product, classification.services, classification.categories)
     }
 
     fn class_of(&self, scratch: &mut Scratch, event: &Event) -> Arc<Class> {
@@ -339,10 +307,7 @@ impl Engine {
         let classification = self.mapping.classify(event);
         let signature = classification.signature();
         let class = {
-            let mut classes = self
-                .classes
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut classes = self.classes.lock().unwrap_or_else(|poison| poison.into_inner());
             match classes.get(&signature) {
                 Some(class) => class.clone(),
                 None => {
@@ -368,10 +333,7 @@ impl Engine {
             .map(|(index, _)| u32::try_from(index).unwrap_or(u32::MAX))
             .collect();
         let bucket = {
-            let mut buckets = self
-                .buckets
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut buckets = self.buckets.lock().unwrap_or_else(|poison| poison.into_inner());
             match buckets.get(&rules) {
                 Some(bucket) => bucket.clone(),
                 None => {
@@ -381,11 +343,7 @@ impl Engine {
                 }
             }
         };
-        Class {
-            aliases: self.mapping.aliases(&classification),
-            classification,
-            bucket,
-        }
+        Class { aliases: self.mapping.aliases(&classification), classification, bucket }
     }
 
     /// Finds the rules `event` matches, in rule order, into `out` (cleared
@@ -396,12 +354,7 @@ impl Engine {
 
     /// The same as [`Engine::matches`] without the index: every rule of the
     /// event's log source evaluated directly. For tests and comparisons.
-    pub fn matches_unindexed(
-        &self,
-        event: &mut Event,
-        scratch: &mut Scratch,
-        out: &mut Vec<usize>,
-    ) {
+    pub fn matches_unindexed(&self, event: &mut Event, scratch: &mut Scratch, out: &mut Vec<usize>) {
         self.run(event, scratch, out, false);
     }
 
@@ -411,8 +364,7 @@ impl Engine {
         apply_aliases(&class.aliases, event);
         let bucket = &class.bucket;
         let state = &mut scratch.state;
-        state.begin(self.index.patterns.len(), self.rules.len());
-        let indexed = indexed && bucket.indexed;
+        state.begin(self.rules.len());
         if indexed {
             state.collect_candidates(bucket, event);
         } else {
@@ -420,7 +372,7 @@ impl Engine {
         }
         let candidates = std::mem::take(&mut state.candidates);
         for &rule in &candidates {
-            if state.eval_rule(&self.rules[rule as usize], event, indexed) {
+            if state.eval_rule(&self.rules[rule as usize], event) {
                 out.push(rule as usize);
             }
         }
@@ -429,10 +381,7 @@ impl Engine {
 
     /// Rules of each class seen so far that have no trigger set, for tuning.
     pub fn class_report(&self) -> Vec<(String, usize, usize, usize)> {
-        let classes = self
-            .classes
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let classes = self.classes.lock().unwrap_or_else(|poison| poison.into_inner());
         let mut report: Vec<(String, usize, usize, usize)> = classes
             .values()
             .map(|class| {
@@ -442,12 +391,7 @@ impl Engine {
                     class.classification.services.join(","),
                     class.classification.categories.join(",")
                 );
-                (
-                    name,
-                    class.bucket.rules.len(),
-                    class.bucket.always.len(),
-                    class.bucket.pattern_count(),
-                )
+                (name, class.bucket.rules.len(), class.bucket.always.len(), class.bucket.pattern_count())
             })
             .collect();
         report.sort();

@@ -1,0 +1,200 @@
+//! Which files to read, and as what.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use crate::error::IngestError;
+
+/// How a file's records are encoded.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Windows event log.
+    Evtx,
+    /// JSON lines, NDJSON, or JSON documents (objects, arrays of objects).
+    Json,
+}
+
+/// What the user asked the inputs to be read as.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum FormatChoice {
+    /// Recognise each file by its first bytes.
+    #[default]
+    Auto,
+    Evtx,
+    Json,
+}
+
+/// A file to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    pub path: PathBuf,
+    pub format: Format,
+    /// Compressed with gzip (JSON only).
+    pub gzip: bool,
+    /// Size on disk, in bytes.
+    pub size: u64,
+}
+
+/// The inputs found under the paths given.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub inputs: Vec<Input>,
+    /// Paths that could not be read or recognised.
+    pub errors: Vec<IngestError>,
+    /// Files met while walking directories that are not logs (images, scripts...).
+    pub ignored: usize,
+}
+
+const EVTX_MAGIC: &[u8] = b"ElfFile\0";
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+
+/// What a file's first bytes say it is.
+fn sniff(head: &[u8]) -> Option<(Format, bool)> {
+    if head.starts_with(EVTX_MAGIC) {
+        return Some((Format::Evtx, false));
+    }
+    if head.starts_with(GZIP_MAGIC) {
+        return Some((Format::Json, true));
+    }
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    match text.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{' | b'[') => Some((Format::Json, false)),
+        _ => None,
+    }
+}
+
+fn read_head(path: &Path) -> Result<(Vec<u8>, u64), IngestError> {
+    let mut file = File::open(path).map_err(|error| IngestError::io(path, error))?;
+    let size = file.metadata().map_err(|error| IngestError::io(path, error))?.len();
+    let mut head = Vec::with_capacity(512);
+    file.by_ref().take(512).read_to_end(&mut head).map_err(|error| IngestError::io(path, error))?;
+    Ok((head, size))
+}
+
+/// Extensions of JSON logs picked up in directory walks (also with `.gz`);
+/// other JSON files (notebooks, configuration) are not events.
+const JSON_EXTENSIONS: &[&str] = &["json", "jsonl", "ndjson", "log"];
+
+fn has_json_extension(path: &Path) -> bool {
+    let name = path.file_name().map(|name| name.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    JSON_EXTENSIONS.iter().any(|extension| name.ends_with(&format!(".{extension}")))
+}
+
+/// Recognises one file. `named`: the user named it (not found in a walk), so an
+/// unrecognised file is an error rather than ignored.
+fn classify(path: &Path, choice: FormatChoice, named: bool) -> Result<Option<Input>, IngestError> {
+    let (head, size) = read_head(path)?;
+    let sniffed = sniff(&head).filter(|(format, _)| named || *format == Format::Evtx || has_json_extension(path));
+    let gzip = head.starts_with(GZIP_MAGIC);
+    let format = match choice {
+        FormatChoice::Evtx => Some(Format::Evtx),
+        FormatChoice::Json => Some(Format::Json),
+        FormatChoice::Auto => sniffed.map(|(format, _)| format),
+    };
+    match format {
+        // An empty file named by the user is an input with nothing in it.
+        Some(format) => {
+            Ok(Some(Input { path: path.to_path_buf(), format, gzip: gzip && format == Format::Json, size }))
+        }
+        None if named && size > 0 => Err(IngestError::UnknownFormat { path: path.to_path_buf() }),
+        None if named => Ok(Some(Input { path: path.to_path_buf(), format: Format::Json, gzip: false, size })),
+        None => Ok(None),
+    }
+}
+
+/// Finds the inputs under `paths`: files as given, directories walked
+/// recursively (in name order, symbolic links not followed).
+pub fn discover(paths: &[PathBuf], choice: FormatChoice) -> Discovery {
+    let mut discovery = Discovery::default();
+    for path in paths {
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                discovery.errors.push(IngestError::io(path, error));
+                continue;
+            }
+        };
+        if !metadata.is_dir() {
+            match classify(path, choice, true) {
+                Ok(Some(input)) => discovery.inputs.push(input),
+                Ok(None) => discovery.ignored += 1,
+                Err(error) => discovery.errors.push(error),
+            }
+            continue;
+        }
+        for entry in WalkDir::new(path).follow_links(false).sort_by_file_name() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    let at = error.path().unwrap_or(path).to_path_buf();
+                    discovery.errors.push(IngestError::io(at, error.into()));
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            // In a walk, EVTX files are recognised by content whatever the choice;
+            // other files only when they look like JSON.
+            let choice = if choice == FormatChoice::Evtx { FormatChoice::Auto } else { choice };
+            match classify(entry.path(), choice, false) {
+                Ok(Some(input)) => discovery.inputs.push(input),
+                Ok(None) => discovery.ignored += 1,
+                Err(error) => discovery.errors.push(error),
+            }
+        }
+    }
+    discovery
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_files_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+            path
+        };
+        write("a/log.evtx", b"ElfFile\0rest");
+        write("a/b/events.jsonl", b"{\"a\":1}\n");
+        write("a/b/doc.json", b"  [ {\"a\":1} ]");
+        write("a/b/events.json.gz", &[0x1f, 0x8b, 8, 0]);
+        write("a/readme.md", b"# notes");
+        write("a/picture.png", &[0x89, b'P', b'N', b'G']);
+        write("a/notebook.ipynb", b"{\"cells\": []}");
+        let found = discover(&[dir.path().join("a")], FormatChoice::Auto);
+        assert!(found.errors.is_empty(), "{:?}", found.errors);
+        let names: Vec<(String, Format, bool)> = found
+            .inputs
+            .iter()
+            .map(|input| (input.path.file_name().unwrap().to_string_lossy().into_owned(), input.format, input.gzip))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("doc.json".to_owned(), Format::Json, false),
+                ("events.json.gz".to_owned(), Format::Json, true),
+                ("events.jsonl".to_owned(), Format::Json, false),
+                ("log.evtx".to_owned(), Format::Evtx, false),
+            ]
+        );
+        assert_eq!(found.ignored, 3, "a JSON notebook in a walk is not a log");
+        // A file the user names must be something we can read.
+        let named = discover(&[dir.path().join("a/readme.md")], FormatChoice::Auto);
+        assert!(matches!(named.errors[0], IngestError::UnknownFormat { .. }));
+        assert!(named.errors[0].to_string().contains("--input-format"));
+        let missing = discover(&[dir.path().join("nope")], FormatChoice::Auto);
+        assert!(matches!(missing.errors[0], IngestError::Io { .. }));
+        let forced = discover(&[dir.path().join("a/readme.md")], FormatChoice::Json);
+        assert_eq!(forced.inputs[0].format, Format::Json);
+    }
+}

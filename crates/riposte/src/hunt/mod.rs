@@ -1,0 +1,264 @@
+//! `riposte hunt`: Sigma rules over log files, on all cores.
+//!
+//! Inputs are cut into work units (ranges of EVTX chunks, whole JSON files)
+//! that rayon spreads over its threads; each worker owns a decoder and a
+//! matcher scratch, so the hot loop shares nothing but the compiled rules.
+
+pub mod output;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use riposte_event::{Event, LogSource};
+use riposte_ingest::evtx::CHUNK_SIZE;
+use riposte_ingest::{
+    EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, RecordError, Sink, discover,
+};
+use riposte_sigma::{Engine, Scratch};
+use time::OffsetDateTime;
+
+/// EVTX chunks per work unit (1 MiB): small enough to balance, large enough
+/// that scheduling costs nothing.
+const CHUNKS_PER_UNIT: u64 = 16;
+/// Skipped records kept for the report (all are counted).
+const SKIPPED_SAMPLES: usize = 1_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct HuntOptions {
+    pub paths: Vec<PathBuf>,
+    pub format: FormatChoice,
+    /// The log source of JSON inputs, when their records do not say.
+    pub logsource: Option<LogSource>,
+}
+
+/// One rule matching one event.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    /// Index of the rule in the engine.
+    pub rule: usize,
+    /// Index of the input in [`HuntResult::inputs`].
+    pub input: usize,
+    pub record_id: Option<u64>,
+    pub timestamp: Option<OffsetDateTime>,
+    pub event: Event,
+}
+
+/// What a hunt read and how fast.
+#[derive(Clone, Debug, Default)]
+pub struct HuntStats {
+    pub events: u64,
+    /// Size of the inputs on disk.
+    pub bytes: u64,
+    pub skipped_records: u64,
+    /// The first skipped records, for the report.
+    pub skipped_samples: Vec<RecordError>,
+    /// Inputs that could not be read at all.
+    pub input_errors: Vec<String>,
+    /// Files met in directories that are not logs.
+    pub ignored_files: usize,
+    pub elapsed: Duration,
+}
+
+pub struct HuntResult {
+    pub inputs: Vec<Input>,
+    /// Sorted by time, then input and record.
+    pub detections: Vec<Detection>,
+    pub stats: HuntStats,
+}
+
+enum Unit {
+    Evtx { input: usize, first: u64, count: u64 },
+    Json { input: usize },
+}
+
+impl Unit {
+    /// Bytes of input the unit covers, for progress.
+    fn bytes(&self, inputs: &[Input]) -> u64 {
+        match self {
+            Unit::Evtx { count, .. } => count * CHUNK_SIZE,
+            Unit::Json { input } => inputs[*input].size,
+        }
+    }
+}
+
+/// A worker's share of the results.
+#[derive(Default)]
+struct Partial {
+    detections: Vec<Detection>,
+    events: u64,
+    skipped_records: u64,
+    skipped_samples: Vec<RecordError>,
+    input_errors: Vec<String>,
+}
+
+impl Partial {
+    fn merge(mut self, other: Partial) -> Partial {
+        self.detections.extend(other.detections);
+        self.events += other.events;
+        self.skipped_records += other.skipped_records;
+        let room = SKIPPED_SAMPLES.saturating_sub(self.skipped_samples.len());
+        self.skipped_samples.extend(other.skipped_samples.into_iter().take(room));
+        self.input_errors.extend(other.input_errors);
+        self
+    }
+}
+
+struct Worker<'a> {
+    engine: &'a Engine,
+    scratch: Scratch,
+    matched: Vec<usize>,
+    evtx: EvtxDecoder,
+    json: JsonReader,
+    partial: Partial,
+    input: usize,
+    chunk: Vec<u8>,
+}
+
+impl Sink for Worker<'_> {
+    fn event(&mut self, event: &mut Event, _bytes: u64) {
+        self.partial.events += 1;
+        self.engine.matches(event, &mut self.scratch, &mut self.matched);
+        for &rule in &self.matched {
+            self.partial.detections.push(Detection {
+                rule,
+                input: self.input,
+                record_id: event.record_id,
+                timestamp: event.timestamp,
+                event: event.clone(),
+            });
+        }
+    }
+
+    fn skipped(&mut self, error: RecordError) {
+        self.partial.skipped_records += 1;
+        if self.partial.skipped_samples.len() < SKIPPED_SAMPLES {
+            self.partial.skipped_samples.push(error);
+        }
+    }
+}
+
+impl<'a> Worker<'a> {
+    fn new(engine: &'a Engine, logsource: Option<Arc<LogSource>>) -> Self {
+        Worker {
+            engine,
+            scratch: engine.new_scratch(),
+            matched: Vec::new(),
+            evtx: EvtxDecoder::new(),
+            json: JsonReader::new(logsource),
+            partial: Partial::default(),
+            input: 0,
+            chunk: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, unit: &Unit, inputs: &[Input]) {
+        match *unit {
+            Unit::Evtx { input, first, count } => {
+                self.input = input;
+                let path = &inputs[input].path;
+                let file = match EvtxFile::open(path) {
+                    Ok(file) => file,
+                    Err(error) => {
+                        // Reported once, by the unit holding the first chunk.
+                        if first == 0 {
+                            self.partial.input_errors.push(error.to_string());
+                        }
+                        return;
+                    }
+                };
+                for index in first..first + count {
+                    let mut buffer = std::mem::take(&mut self.chunk);
+                    match file.read_chunk(index, &mut buffer) {
+                        Ok(true) => {
+                            let mut decoder = std::mem::take(&mut self.evtx);
+                            decoder.decode_chunk(path, index, buffer, self);
+                            self.evtx = decoder;
+                        }
+                        Ok(false) => self.chunk = buffer,
+                        Err(error) => {
+                            self.chunk = buffer;
+                            self.skipped(error);
+                        }
+                    }
+                }
+            }
+            Unit::Json { input } => {
+                self.input = input;
+                let mut reader = std::mem::take(&mut self.json);
+                if let Err(error) = reader.read(&inputs[input], self) {
+                    self.partial.input_errors.push(error.to_string());
+                }
+                self.json = reader;
+            }
+        }
+    }
+}
+
+/// Cuts the inputs into work units, largest first (for balance).
+fn units(inputs: &[Input], errors: &mut Vec<String>) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        match input.format {
+            Format::Evtx => match EvtxFile::open(&input.path) {
+                Ok(file) => {
+                    let chunks = file.chunk_count();
+                    let mut first = 0;
+                    while first < chunks {
+                        let count = CHUNKS_PER_UNIT.min(chunks - first);
+                        units.push(Unit::Evtx { input: index, first, count });
+                        first += count;
+                    }
+                }
+                Err(error) => errors.push(error.to_string()),
+            },
+            Format::Json => units.push(Unit::Json { input: index }),
+        }
+    }
+    units.sort_by_key(|unit| std::cmp::Reverse(unit.bytes(inputs)));
+    units
+}
+
+/// Runs `engine` over the inputs `options` names. `progress` advances by bytes.
+pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBar>) -> HuntResult {
+    let started = Instant::now();
+    let discovery = discover(&options.paths, options.format);
+    let inputs = discovery.inputs;
+    let mut input_errors: Vec<String> = discovery.errors.iter().map(IngestError::to_string).collect();
+    let units = units(&inputs, &mut input_errors);
+    let bytes: u64 = inputs.iter().map(|input| input.size).sum();
+    if let Some(progress) = progress {
+        progress.set_length(units.iter().map(|unit| unit.bytes(&inputs)).sum());
+    }
+    let logsource = options.logsource.clone().map(Arc::new);
+    let partial = units
+        .par_iter()
+        .fold(
+            || Worker::new(engine, logsource.clone()),
+            |mut worker, unit| {
+                worker.run(unit, &inputs);
+                if let Some(progress) = progress {
+                    progress.inc(unit.bytes(&inputs));
+                }
+                worker
+            },
+        )
+        .map(|worker| worker.partial)
+        .reduce(Partial::default, Partial::merge);
+    let mut detections = partial.detections;
+    detections
+        .sort_by(|a, b| (a.timestamp, a.input, a.record_id, a.rule).cmp(&(b.timestamp, b.input, b.record_id, b.rule)));
+    input_errors.extend(partial.input_errors);
+    let stats = HuntStats {
+        events: partial.events,
+        bytes,
+        skipped_records: partial.skipped_records,
+        skipped_samples: partial.skipped_samples,
+        input_errors,
+        ignored_files: discovery.ignored,
+        elapsed: started.elapsed(),
+    };
+    HuntResult { inputs, detections, stats }
+}

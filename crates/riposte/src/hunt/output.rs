@@ -1,0 +1,318 @@
+//! Detections for people (grouped by rule) and for machines (JSON, JSON
+//! lines, CSV).
+//!
+//! The JSON field names `rule_id`, `rule_title`, `level`, `status`,
+//! `techniques`, `file`, `record_id`, `timestamp`, `computer` and `event` are
+//! a public interface.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use riposte_event::{Event, Symbol};
+use riposte_sigma::{Engine, Level, Rule};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Detection, HuntResult};
+
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Grouped by rule, for a person.
+    #[default]
+    Text,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// How the text report looks.
+#[derive(Copy, Clone, Debug)]
+pub struct TextStyle {
+    pub color: bool,
+    /// Detections shown per rule; 0 shows all.
+    pub limit: usize,
+}
+
+/// Fields that name the host an event came from, in order of preference.
+const COMPUTER_FIELDS: &[&str] = &["System_Computer", "Computer", "host.name", "hostname", "host", "ComputerName"];
+
+/// Fields worth showing when a rule names few of its own.
+const KEY_FIELDS: &[&str] = &[
+    "Image",
+    "CommandLine",
+    "ParentImage",
+    "User",
+    "TargetUserName",
+    "SubjectUserName",
+    "TargetFilename",
+    "TargetObject",
+    "ServiceName",
+    "ImagePath",
+    "ScriptBlockText",
+    "IpAddress",
+    "DestinationIp",
+    "QueryName",
+];
+
+/// Fields that say where an event came from rather than what happened.
+const SOURCE_FIELDS: &[&str] =
+    &["EventID", "Channel", "Provider_Name", "System_Channel", "System_EventID", "System_Provider_Name"];
+
+const MAX_KEY_FIELDS: usize = 6;
+const MAX_VALUE_CHARS: usize = 160;
+
+pub fn computer(event: &Event) -> Option<&str> {
+    COMPUTER_FIELDS.iter().filter_map(|name| Symbol::lookup(name)).find_map(|symbol| event.text(symbol))
+}
+
+fn timestamp_text(timestamp: Option<OffsetDateTime>) -> Option<String> {
+    timestamp.and_then(|time| time.format(&Rfc3339).ok())
+}
+
+/// The fields to show for a detection of `rule`: the rule's own `fields`,
+/// then those its detection reads, then common ones.
+pub fn key_fields<'e>(rule: &Rule, event: &'e Event) -> Vec<(&'static str, &'e str)> {
+    let mut shown: Vec<(&'static str, &'e str)> = Vec::new();
+    let rule_fields: Vec<&'static str> = rule.meta.fields.iter().map(|name| Symbol::intern(name).as_str()).collect();
+    let candidates = rule_fields.into_iter().chain(rule.detection_fields()).chain(KEY_FIELDS.iter().copied());
+    for name in candidates {
+        if shown.len() >= MAX_KEY_FIELDS {
+            break;
+        }
+        if SOURCE_FIELDS.contains(&name) || shown.iter().any(|(shown_name, _)| *shown_name == name) {
+            continue;
+        }
+        if let Some(value) =
+            Symbol::lookup(name).and_then(|symbol| event.text(symbol)).filter(|value| !value.is_empty())
+        {
+            shown.push((name, value));
+        }
+    }
+    shown
+}
+
+fn one_line(value: &str, limit: usize) -> String {
+    let mut out = String::with_capacity(value.len().min(limit + 4));
+    for (count, ch) in value.chars().enumerate() {
+        if count >= limit {
+            out.push('…');
+            break;
+        }
+        match ch {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ch if ch.is_control() => out.push('\u{fffd}'),
+            ch => out.push(ch),
+        }
+    }
+    out
+}
+
+/// The machine form of one detection.
+#[derive(Serialize)]
+pub struct DetectionRecord<'a> {
+    pub rule_id: Option<&'a str>,
+    pub rule_title: &'a str,
+    pub level: Option<Level>,
+    pub status: Option<riposte_sigma::Status>,
+    pub techniques: Vec<&'a str>,
+    pub tactics: Vec<&'a str>,
+    pub tags: &'a [String],
+    pub file: String,
+    pub record_id: Option<u64>,
+    pub timestamp: Option<String>,
+    pub computer: Option<&'a str>,
+    pub event: &'a Event,
+}
+
+pub fn record<'a>(engine: &'a Engine, result: &'a HuntResult, detection: &'a Detection) -> DetectionRecord<'a> {
+    let meta = &engine.rule(detection.rule).meta;
+    DetectionRecord {
+        rule_id: meta.id.as_deref(),
+        rule_title: &meta.title,
+        level: meta.level,
+        status: meta.status,
+        techniques: meta.techniques.iter().map(|technique| technique.id.as_str()).collect(),
+        tactics: meta.tactics.iter().map(|tactic| tactic.short_name.as_str()).collect(),
+        tags: &meta.tags,
+        file: result.inputs[detection.input].path.display().to_string(),
+        record_id: detection.record_id,
+        timestamp: timestamp_text(detection.timestamp),
+        computer: computer(&detection.event),
+        event: &detection.event,
+    }
+}
+
+pub fn write(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    engine: &Engine,
+    result: &HuntResult,
+    style: TextStyle,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Text => write_text(out, engine, result, style),
+        OutputFormat::Json => {
+            let records: Vec<DetectionRecord<'_>> =
+                result.detections.iter().map(|detection| record(engine, result, detection)).collect();
+            serde_json::to_writer_pretty(&mut *out, &records)?;
+            writeln!(out)
+        }
+        OutputFormat::Jsonl => {
+            for detection in &result.detections {
+                serde_json::to_writer(&mut *out, &record(engine, result, detection))?;
+                writeln!(out)?;
+            }
+            Ok(())
+        }
+        OutputFormat::Csv => write_csv(out, engine, result),
+    }
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn write_csv(out: &mut dyn Write, engine: &Engine, result: &HuntResult) -> io::Result<()> {
+    writeln!(out, "timestamp,level,rule_title,rule_id,status,techniques,computer,file,record_id,details")?;
+    for detection in &result.detections {
+        let rule = engine.rule(detection.rule);
+        let record = record(engine, result, detection);
+        let details: Vec<String> =
+            key_fields(rule, &detection.event).iter().map(|(name, value)| format!("{name}={value}")).collect();
+        let row = [
+            record.timestamp.unwrap_or_default(),
+            record.level.map(|level| level.to_string()).unwrap_or_default(),
+            record.rule_title.to_owned(),
+            record.rule_id.unwrap_or_default().to_owned(),
+            record.status.map(|status| status.to_string()).unwrap_or_default(),
+            record.techniques.join(" "),
+            record.computer.unwrap_or_default().to_owned(),
+            record.file,
+            record.record_id.map(|id| id.to_string()).unwrap_or_default(),
+            details.join("; "),
+        ];
+        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
+        writeln!(out, "{}", row.join(","))?;
+    }
+    Ok(())
+}
+
+fn level_style(level: Option<Level>, color: bool) -> (&'static str, &'static str) {
+    if !color {
+        return ("", "");
+    }
+    let start = match level {
+        Some(Level::Critical) => "\x1b[1;97;41m",
+        Some(Level::High) => "\x1b[1;31m",
+        Some(Level::Medium) => "\x1b[1;33m",
+        Some(Level::Low) => "\x1b[36m",
+        Some(Level::Informational) | None => "\x1b[2m",
+    };
+    (start, "\x1b[0m")
+}
+
+fn write_text(out: &mut dyn Write, engine: &Engine, result: &HuntResult, style: TextStyle) -> io::Result<()> {
+    // Rules by level (highest first), then by number of detections.
+    let mut by_rule: BTreeMap<usize, Vec<&Detection>> = BTreeMap::new();
+    for detection in &result.detections {
+        by_rule.entry(detection.rule).or_default().push(detection);
+    }
+    let mut groups: Vec<(usize, Vec<&Detection>)> = by_rule.into_iter().collect();
+    groups.sort_by(|(a_rule, a), (b_rule, b)| {
+        let level = |rule: usize| engine.rule(rule).meta.level;
+        (level(*b_rule), b.len(), &engine.rule(*a_rule).meta.title).cmp(&(
+            level(*a_rule),
+            a.len(),
+            &engine.rule(*b_rule).meta.title,
+        ))
+    });
+    let (dim, reset) = if style.color { ("\x1b[2m", "\x1b[0m") } else { ("", "") };
+    for (rule_index, detections) in groups {
+        let rule = engine.rule(rule_index);
+        let meta = &rule.meta;
+        let (start, end) = level_style(meta.level, style.color);
+        let level = meta.level.map_or("none".to_owned(), |level| level.to_string().to_uppercase());
+        let count = detections.len();
+        let noun = if count == 1 { "detection" } else { "detections" };
+        writeln!(out, "{start}{level:<8}{end} {}  {dim}({count} {noun}){reset}", meta.title)?;
+        let mut attack: Vec<String> = meta
+            .techniques
+            .iter()
+            .map(|technique| match &technique.name {
+                Some(name) => format!("{} {name}", technique.id),
+                None => technique.id.clone(),
+            })
+            .collect();
+        attack.extend(meta.tactics.iter().map(|tactic| tactic.name.clone()));
+        if !attack.is_empty() {
+            writeln!(out, "  {dim}ATT&CK{reset}  {}", attack.join(" · "))?;
+        }
+        let status = meta.status.map_or("no status".to_owned(), |status| status.to_string());
+        writeln!(out, "  {dim}rule{reset}    {} · {status} · {}", meta.id.as_deref().unwrap_or("(no id)"), rule.file)?;
+        let shown = if style.limit == 0 { count } else { style.limit.min(count) };
+        for detection in &detections[..shown] {
+            let time = detection
+                .timestamp
+                .and_then(|time| {
+                    time.format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+                    ))
+                    .ok()
+                })
+                .unwrap_or_else(|| "(no time)".to_owned());
+            let computer = computer(&detection.event).unwrap_or("-");
+            let record = detection.record_id.map(|id| format!(" #{id}")).unwrap_or_default();
+            writeln!(
+                out,
+                "  {time}  {computer}  {dim}{}{record}{reset}",
+                result.inputs[detection.input].path.display()
+            )?;
+            let fields: Vec<String> = key_fields(rule, &detection.event)
+                .iter()
+                .map(|(name, value)| format!("{dim}{name}={reset}{}", one_line(value, MAX_VALUE_CHARS)))
+                .collect();
+            if !fields.is_empty() {
+                writeln!(out, "      {}", fields.join("  "))?;
+            }
+        }
+        if shown < count {
+            writeln!(
+                out,
+                "  {dim}… {} more (--limit 0 shows all, --format jsonl gives every detection){reset}",
+                count - shown
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_kept_on_one_line_and_bounded() {
+        assert_eq!(one_line("a\nb\tc", 10), "a\\nb\\tc");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(one_line("x\u{7}y", 10), "x\u{fffd}y");
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+}

@@ -1,0 +1,8 @@
+//! The `riposte` command, as a library so that tests and benchmarks drive the
+//! same code as the binary.
+
+pub mod cli;
+pub mod exit;
+pub mod hunt;
+pub mod rules;
+pub mod update;
