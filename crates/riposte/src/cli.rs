@@ -266,8 +266,6 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
         logsource: args.logsource.clone(),
     };
     let result = hunt(&loaded.engine, &options, progress.as_ref());
-        crate::hunt::debug_classes(&loaded.engine);
-    }
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
