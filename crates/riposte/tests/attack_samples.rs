@@ -31,13 +31,30 @@ fn expect(loaded: &riposte::rules::LoadedRules, evtx: &Path, file: &str, wanted:
 
 #[test]
 fn sigmahq_rules_find_the_known_attacks() {
-    let (Some(evtx), Some(sigma)) = (common::corpus_or_skip("evtx", "sigmahq_rules_find_the_known_attacks"), common::corpus("sigma/rules")) else {
+    let (Some(evtx), Some(sigma)) =
+        (common::corpus_or_skip("evtx", "sigmahq_rules_find_the_known_attacks"), common::corpus("sigma/rules"))
+    else {
         return;
     };
     let loaded = common::load_rules(&[sigma]);
-    expect(&loaded, &evtx, "Credential Access/CA_DCSync_4662.evtx", &["Active Directory Replication from Non Machine Account - DcSync Indicator"]);
-    expect(&loaded, &evtx, "Credential Access/CA_Mimikatz_Memssp_Default_Logs_Sysmon_11.evtx", &["HackTool - Mimikatz Kirbi File Creation"]);
-    expect(&loaded, &evtx, "Credential Access/sysmon_10_lsass_mimikatz_sekurlsa_logonpasswords.evtx", &["HackTool - Generic Process Access"]);
+    expect(
+        &loaded,
+        &evtx,
+        "Credential Access/CA_DCSync_4662.evtx",
+        &["Active Directory Replication from Non Machine Account - DcSync Indicator"],
+    );
+    expect(
+        &loaded,
+        &evtx,
+        "Credential Access/CA_Mimikatz_Memssp_Default_Logs_Sysmon_11.evtx",
+        &["HackTool - Mimikatz Kirbi File Creation"],
+    );
+    expect(
+        &loaded,
+        &evtx,
+        "Credential Access/sysmon_10_lsass_mimikatz_sekurlsa_logonpasswords.evtx",
+        &["HackTool - Generic Process Access"],
+    );
     expect(
         &loaded,
         &evtx,
@@ -69,11 +86,36 @@ fn sigmahq_rules_find_the_known_attacks() {
 fn starter_pack_finds_the_known_attacks() {
     let Some(evtx) = common::corpus_or_skip("evtx", "starter_pack_finds_the_known_attacks") else { return };
     let loaded = rules::load(&RuleOptions::default()).unwrap();
-    expect(&loaded, &evtx, "Credential Access/sysmon_10_1_memdump_comsvcs_minidump.evtx", &["LSASS Dumped With Comsvcs MiniDump"]);
-    expect(&loaded, &evtx, "Credential Access/CA_DCSync_4662.evtx", &["Directory Replication Requested by a User Account"]);
-    expect(&loaded, &evtx, "Credential Access/sysmon_10_lsass_mimikatz_sekurlsa_logonpasswords.evtx", &["LSASS Opened With Memory-Read Rights"]);
-    expect(&loaded, &evtx, "Lateral Movement/LM_4624_mimikatz_sekurlsa_pth_source_machine.evtx", &["New-Credentials Logon Through Seclogo"]);
-    expect(&loaded, &evtx, "Privilege Escalation/sysmon_privesc_psexec_dwell.evtx", &["PsExec Service Running a Command"]);
+    expect(
+        &loaded,
+        &evtx,
+        "Credential Access/sysmon_10_1_memdump_comsvcs_minidump.evtx",
+        &["LSASS Dumped With Comsvcs MiniDump"],
+    );
+    expect(
+        &loaded,
+        &evtx,
+        "Credential Access/CA_DCSync_4662.evtx",
+        &["Directory Replication Requested by a User Account"],
+    );
+    expect(
+        &loaded,
+        &evtx,
+        "Credential Access/sysmon_10_lsass_mimikatz_sekurlsa_logonpasswords.evtx",
+        &["LSASS Opened With Memory-Read Rights"],
+    );
+    expect(
+        &loaded,
+        &evtx,
+        "Lateral Movement/LM_4624_mimikatz_sekurlsa_pth_source_machine.evtx",
+        &["New-Credentials Logon Through Seclogo"],
+    );
+    expect(
+        &loaded,
+        &evtx,
+        "Privilege Escalation/sysmon_privesc_psexec_dwell.evtx",
+        &["PsExec Service Running a Command"],
+    );
     expect(&loaded, &evtx, "Execution/exec_sysmon_lobin_regsvr32_sct.evtx", &["Regsvr32 Running a Remote Scriptlet"]);
 }
 
@@ -82,10 +124,16 @@ fn starter_pack_finds_the_known_attacks() {
 /// the event's log source finds.
 #[test]
 fn index_finds_what_brute_force_finds() {
-    let (Some(evtx), Some(sigma)) = (common::corpus_or_skip("evtx", "index_finds_what_brute_force_finds"), common::corpus("sigma")) else {
+    let (Some(evtx), Some(sigma)) =
+        (common::corpus_or_skip("evtx", "index_finds_what_brute_force_finds"), common::corpus("sigma"))
+    else {
         return;
     };
-    let loaded = common::load_rules(&[sigma.join("rules"), sigma.join("rules-emerging-threats"), sigma.join("rules-threat-hunting")]);
+    let loaded = common::load_rules(&[
+        sigma.join("rules"),
+        sigma.join("rules-emerging-threats"),
+        sigma.join("rules-threat-hunting"),
+    ]);
     let mut files = common::evtx_files(&evtx);
     files.extend(common::evtx_files(&sigma.join("regression_data")));
     let mut scratch = loaded.engine.new_scratch();
