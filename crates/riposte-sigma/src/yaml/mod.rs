@@ -60,11 +60,21 @@ impl Yaml {
     }
 }
 
-/// Parses every YAML document of a file.
+mod subset;
+
+/// Parses every YAML document of a file (empty documents left out).
 pub fn parse_documents(text: &str) -> Result<Vec<Yaml>, String> {
     if text.len() > MAX_RULE_FILE_BYTES {
         return Err(format!("file is larger than {MAX_RULE_FILE_BYTES} bytes"));
     }
+    match subset::parse(text) {
+        Some(documents) => Ok(documents.into_iter().filter(|document| *document != Yaml::Null).collect()),
+        None => parse_full(text),
+    }
+}
+
+/// The full YAML parser: whatever the subset parser declines, errors included.
+fn parse_full(text: &str) -> Result<Vec<Yaml>, String> {
     let options = serde_saphyr::options! {
         // YAML 1.2: `yes`, `no`, `y`, `on` are text, not booleans.
         strict_booleans: true,
