@@ -37,6 +37,7 @@ mod error;
 pub mod mapping;
 mod matcher;
 mod modifier;
+mod pcre;
 mod rule;
 mod text;
 mod yaml;

@@ -380,7 +380,8 @@ impl Plan {
             Some(TextKind::EndsWith) => format!("(?:{pattern})$"),
             _ => pattern.to_owned(),
         };
-        let regex = RegexBuilder::new(&anchored)
+        let pcre = crate::pcre::ascii_perl_classes(&anchored);
+        let regex = RegexBuilder::new(pcre.as_deref().unwrap_or(&anchored))
             .case_insensitive(ignore_case)
             .multi_line(multi_line)
             .dot_matches_new_line(dot_all)
