@@ -106,6 +106,9 @@ fn bench_matcher(c: &mut Criterion) {
             events.len(),
             engine.stats()
         );
+        for row in engine.index_report().iter().filter(|row| row.0 == "*" || row.3 > 200) {
+            eprintln!("  {row:?}");
+        }
         group.bench_with_input(BenchmarkId::new("corpus_events", name), &engine, |b, engine| {
             b.iter(|| match_all(engine, &mut events, &mut scratch, &mut out))
         });

@@ -34,7 +34,8 @@ fn rewrite(tree: &mut Ast) {
     match tree {
         Ast::ClassPerl(perl) => {
             let class = ClassSetItem::Ascii(ascii(perl));
-            *tree = Ast::class_bracketed(ClassBracketed { span: perl.span, negated: false, kind: ClassSet::Item(class) });
+            *tree =
+                Ast::class_bracketed(ClassBracketed { span: perl.span, negated: false, kind: ClassSet::Item(class) });
         }
         Ast::ClassBracketed(class) => rewrite_set(&mut class.kind),
         Ast::Repetition(repetition) => rewrite(&mut repetition.ast),

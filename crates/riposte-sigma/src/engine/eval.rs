@@ -2,7 +2,7 @@
 
 use riposte_event::Event;
 
-use super::index::{Bucket, FieldScan};
+use super::index::{Bucket, Index, VALUE_SEPARATOR};
 use crate::detection::Expr;
 use crate::matcher::Buffers;
 use crate::modifier::Item;
@@ -18,6 +18,8 @@ pub(crate) struct State {
     rule_marks: Vec<u32>,
     pub candidates: Vec<u32>,
     folded: String,
+    /// The values of an event joined for the keyword scan.
+    joined: Vec<u8>,
     buffers: Buffers,
 }
 
@@ -44,43 +46,35 @@ impl State {
         }
     }
 
-    /// Scans one value, making candidates of the rules its hits trigger.
-    fn scan(&mut self, scan: &FieldScan, text: &str) {
-        let State { generation, rule_marks, candidates, folded, .. } = self;
-        // The automaton is ASCII case-insensitive over lower-cased patterns;
-        // other text is lower-cased first, the same way values are for matching.
-        let haystack: &[u8] = if text.is_ascii() {
-            text.as_bytes()
-        } else {
-            fold_into(text, folded);
-            folded.as_bytes()
-        };
-        for found in scan.automaton.find_overlapping_iter(haystack) {
-            for &rule in scan.triggers[found.pattern().as_usize()].iter() {
+    /// Collects the candidate rules of `bucket` for `event`, in rule order.
+    pub(crate) fn collect_candidates(&mut self, index: &Index, bucket: &Bucket, event: &Event) {
+        let State { generation, rule_marks, candidates, folded, joined, .. } = self;
+        let mut add = |atom: u32| {
+            for &rule in index.rules_of(atom) {
                 let mark = &mut rule_marks[rule as usize];
-                if *mark != *generation {
+                if *mark != *generation && bucket.applies(rule) {
                     *mark = *generation;
                     candidates.push(rule);
                 }
             }
-        }
-    }
-
-    /// Collects the candidate rules of `bucket` for `event`, in rule order.
-    pub(crate) fn collect_candidates(&mut self, bucket: &Bucket, event: &Event) {
-        if bucket.indexed {
-            for field in event.matchable_fields() {
-                let Some(text) = field.value.as_text() else { continue };
-                if let Some(scan) = bucket.scan_for(field.symbol) {
-                    self.scan(scan, text);
-                }
-                // Keyword searches read the event's own values, not aliases.
-                if !field.alias
-                    && let Some(keywords) = &bucket.keywords
-                {
-                    self.scan(keywords, text);
-                }
+        };
+        joined.clear();
+        for field in event.matchable_fields() {
+            let Some(text) = field.value.as_text() else { continue };
+            // Keyword searches read the event's own values, not aliases.
+            if bucket.keywords.is_some() && !field.alias {
+                fold_into(text, folded);
+                joined.extend_from_slice(folded.as_bytes());
+                joined.push(VALUE_SEPARATOR);
             }
+            if let Some(slot) = index.slot(field.symbol)
+                && bucket.reads(slot)
+            {
+                index.finder(slot).find(text, folded, &mut add);
+            }
+        }
+        if let Some(finder) = &bucket.keywords {
+            finder.scan(joined, &mut add);
         }
         for &rule in &bucket.always {
             self.add_candidate(rule);

@@ -1,16 +1,24 @@
 //! The rule index: which rules an event can possibly match, found with one
-//! Aho-Corasick scan per field.
+//! hash lookup or one Aho-Corasick scan per field value.
 //!
 //! Guarantee (an over-approximation): for every event, every rule that
-//! matches it is a candidate. Each rule gets a *trigger set*: text patterns of
-//! which at least one occurs (case-insensitively) in the event whenever the
-//! rule matches. Rules with no such set (conditions that are only negations,
-//! numeric comparisons, CIDR ranges...) are evaluated for every event of their
-//! log source. `tests/index.rs` checks the guarantee against brute-force
+//! matches it is a candidate. Each rule gets a *trigger set*: atoms of which
+//! at least one is found in the event whenever the rule matches. An atom is
+//! a lower-cased text that a field's value must
+//! - equal (`Image: C:\x.exe`): found with a hash lookup of the value;
+//! - end with after its last path separator (`Image|endswith: \x.exe`, whose
+//!   basename is `x.exe`): a hash lookup of the value's basename;
+//! - contain (everything else with a literal): an Aho-Corasick scan.
+//!
+//! Rules with no such set (conditions that are only negations, numeric
+//! comparisons, CIDR ranges...) are evaluated for every event of their log
+//! source. `tests/attack_samples.rs` checks the guarantee against brute-force
 //! evaluation on the whole corpus.
 //!
-//! Only trigger patterns go into the automata: candidates are then evaluated
-//! directly, so the automata stay small (fast to build, few hits to report).
+//! The structures are per field and shared by every log-source class (built
+//! on first use, once); a class only filters the rules a hit names.
+
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use riposte_event::Symbol;
@@ -20,51 +28,254 @@ use crate::detection::Expr;
 use crate::matcher::Matcher;
 use crate::modifier::fold_bytes;
 use crate::rule::Rule;
+use crate::text::{TextKind, fold_into};
 
-/// A text an event must contain (case-insensitively) in a field, or in any
-/// value for keyword searches (`field: None`).
+/// Separates values in the joined text of a keyword scan; no atom holds it.
+pub(crate) const VALUE_SEPARATOR: u8 = 0;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+enum AtomKind {
+    Equals,
+    Basename,
+    Contains,
+}
+
+/// A text an event must hold (lower-cased) in a field, or in any value for
+/// keyword searches (`field: None`, always `Contains`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Atom {
     field: Option<Symbol>,
-    /// Lower-cased.
+    kind: AtomKind,
     bytes: Box<[u8]>,
 }
 
-/// Trigger patterns of all rules, and each rule's trigger set.
+/// Trigger atoms of all rules, and the structures that find them.
 pub(crate) struct Index {
-    /// Patterns by id.
-    patterns: Vec<Atom>,
-    /// The trigger set of each rule (pattern ids); `None` when it has none.
+    atoms: Vec<Atom>,
+    /// Rules each atom triggers.
+    rules_of_atom: Vec<Box<[u32]>>,
+    /// The trigger set of each rule (atom ids); `None` when it has none.
     pub triggers: Vec<Option<Vec<u32>>>,
+    /// Per field with atoms: its atoms, and their finders once built.
+    slots: Vec<Slot>,
+    /// Slot of each field symbol (by `Symbol::index`), `NO_SLOT` when none.
+    slot_of: Vec<u32>,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+/// Most contains atoms for which a presence check runs first (the SIMD
+/// prefilter handles up to 64 patterns).
+const PRESENCE_CHECK_MAX_ATOMS: usize = 64;
+
+struct Slot {
+    atoms: Vec<u32>,
+    finder: OnceLock<Finder>,
+}
+
+/// Finds the atoms of one field in its values (or keyword atoms in all).
+pub(crate) struct Finder {
+    equals: FxHashMap<Box<[u8]>, Box<[u32]>>,
+    basenames: FxHashMap<Box<[u8]>, Box<[u32]>>,
+    /// Contains atoms, and the atom id of each automaton pattern.
+    automaton: Option<(AhoCorasick, Box<[u32]>)>,
+    /// For few atoms, a leftmost automaton that only says whether any occurs:
+    /// it can use SIMD prefilters (Teddy) that overlapping search cannot,
+    /// and most text holds no atom at all.
+    presence: Option<AhoCorasick>,
+    /// False when the automaton could not be built: its atoms' rules are
+    /// then candidates for every value.
+    complete: bool,
+    fallback: Box<[u32]>,
 }
 
 impl Index {
     pub(crate) fn build(rules: &[Rule]) -> Index {
         let mut ids: FxHashMap<Atom, u32> = FxHashMap::default();
-        let mut patterns: Vec<Atom> = Vec::new();
+        let mut atoms: Vec<Atom> = Vec::new();
+        let mut rules_of_atom: Vec<Vec<u32>> = Vec::new();
         let triggers = rules
             .iter()
-            .map(|rule| {
-                let atoms = trigger_set(rule, &rule.detection.expr)?;
-                let mut set: Vec<u32> = atoms
+            .enumerate()
+            .map(|(rule_index, rule)| {
+                let set = trigger_set(rule, &rule.detection.expr)?;
+                if set.iter().any(|atom| atom.field.is_none() && atom.bytes.contains(&VALUE_SEPARATOR)) {
+                    return None;
+                }
+                let mut set: Vec<u32> = set
                     .into_iter()
                     .map(|atom| {
                         *ids.entry(atom.clone()).or_insert_with(|| {
-                            patterns.push(atom);
-                            u32::try_from(patterns.len() - 1).unwrap_or(u32::MAX)
+                            atoms.push(atom);
+                            rules_of_atom.push(Vec::new());
+                            to_u32(atoms.len() - 1)
                         })
                     })
                     .collect();
                 set.sort_unstable();
                 set.dedup();
+                for &atom in &set {
+                    rules_of_atom[atom as usize].push(to_u32(rule_index));
+                }
                 Some(set)
             })
             .collect();
-        Index { patterns, triggers }
+        // Keyword atoms are found per class (see `Bucket`), field atoms here.
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut slot_of: Vec<u32> = Vec::new();
+        for (id, atom) in atoms.iter().enumerate() {
+            let Some(field) = atom.field else { continue };
+            if slot_of.len() <= field.index() {
+                slot_of.resize(field.index() + 1, NO_SLOT);
+            }
+            if slot_of[field.index()] == NO_SLOT {
+                slot_of[field.index()] = to_u32(slots.len());
+                slots.push(Slot { atoms: Vec::new(), finder: OnceLock::new() });
+            }
+            slots[slot_of[field.index()] as usize].atoms.push(to_u32(id));
+        }
+        Index {
+            atoms,
+            rules_of_atom: rules_of_atom.into_iter().map(Vec::into_boxed_slice).collect(),
+            triggers,
+            slots,
+            slot_of,
+        }
     }
 
     pub(crate) fn pattern_count(&self) -> usize {
-        self.patterns.len()
+        self.atoms.len()
+    }
+
+    /// Atoms by field (`*` for keywords): (field, equals, basenames, contains),
+    /// most first, for tuning.
+    pub(crate) fn field_report(&self) -> Vec<(String, usize, usize, usize)> {
+        let mut rows: FxHashMap<String, (usize, usize, usize)> = FxHashMap::default();
+        for atom in &self.atoms {
+            let row = rows.entry(atom.field.map_or("*", |field| field.as_str()).to_owned()).or_default();
+            match atom.kind {
+                AtomKind::Equals => row.0 += 1,
+                AtomKind::Basename => row.1 += 1,
+                AtomKind::Contains => row.2 += 1,
+            }
+        }
+        let mut report: Vec<_> = rows.into_iter().map(|(field, (e, b, c))| (field, e, b, c)).collect();
+        report.sort_by(|a, b| (b.1 + b.2 + b.3).cmp(&(a.1 + a.2 + a.3)).then_with(|| a.0.cmp(&b.0)));
+        report
+    }
+
+    pub(crate) fn rules_of(&self, atom: u32) -> &[u32] {
+        &self.rules_of_atom[atom as usize]
+    }
+
+    /// The slot of a field's atoms, if any rule has one there.
+    #[inline]
+    pub(crate) fn slot(&self, field: Symbol) -> Option<u32> {
+        match self.slot_of.get(field.index()) {
+            Some(&slot) if slot != NO_SLOT => Some(slot),
+            _ => None,
+        }
+    }
+
+    /// The finder of a slot, built on first use.
+    #[inline]
+    pub(crate) fn finder(&self, slot: u32) -> &Finder {
+        let slot = &self.slots[slot as usize];
+        slot.finder.get_or_init(|| Finder::build(&self.atoms, &slot.atoms))
+    }
+
+    /// Adds the slots in which `rule` has trigger atoms to `slots`, and its
+    /// keyword atoms to `keywords`.
+    fn trigger_places(&self, rule: u32, slots: &mut Vec<u32>, keywords: &mut Vec<u32>) {
+        for &atom in self.triggers[rule as usize].iter().flatten() {
+            match self.atoms[atom as usize].field {
+                Some(field) => slots.extend(self.slot(field)),
+                None => keywords.push(atom),
+            }
+        }
+    }
+}
+
+fn to_u32(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+impl Finder {
+    fn build(atoms: &[Atom], ids: &[u32]) -> Finder {
+        let mut equals: FxHashMap<Box<[u8]>, Vec<u32>> = FxHashMap::default();
+        let mut basenames: FxHashMap<Box<[u8]>, Vec<u32>> = FxHashMap::default();
+        let mut contains: Vec<u32> = Vec::new();
+        for &id in ids {
+            let atom = &atoms[id as usize];
+            match atom.kind {
+                AtomKind::Equals => equals.entry(atom.bytes.clone()).or_default().push(id),
+                AtomKind::Basename => basenames.entry(atom.bytes.clone()).or_default().push(id),
+                AtomKind::Contains => contains.push(id),
+            }
+        }
+        let boxed = |map: FxHashMap<Box<[u8]>, Vec<u32>>| {
+            map.into_iter().map(|(key, ids)| (key, ids.into_boxed_slice())).collect::<FxHashMap<_, _>>()
+        };
+        let mut finder = Finder {
+            equals: boxed(equals),
+            basenames: boxed(basenames),
+            automaton: None,
+            presence: None,
+            complete: true,
+            fallback: Box::default(),
+        };
+        if contains.is_empty() {
+            return finder;
+        }
+        let patterns = || contains.iter().map(|&id| &*atoms[id as usize].bytes);
+        match AhoCorasick::builder().match_kind(MatchKind::Standard).build(patterns()) {
+            Ok(automaton) => {
+                if contains.len() <= PRESENCE_CHECK_MAX_ATOMS {
+                    finder.presence =
+                        AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(patterns()).ok();
+                }
+                finder.automaton = Some((automaton, contains.into_boxed_slice()));
+            }
+            Err(_) => {
+                finder.complete = false;
+                finder.fallback = contains.into_boxed_slice();
+            }
+        }
+        finder
+    }
+
+    /// Calls `found` with every atom of this field that `value` holds.
+    /// `folded` is scratch space for the value lower-cased.
+    #[inline]
+    pub(crate) fn find(&self, value: &str, folded: &mut String, mut found: impl FnMut(u32)) {
+        fold_into(value, folded);
+        let folded = folded.as_bytes();
+        if let Some(ids) = self.equals.get(folded) {
+            ids.iter().copied().for_each(&mut found);
+        }
+        if !self.basenames.is_empty() {
+            let start = memchr::memrchr2(b'\\', b'/', folded).map_or(0, |at| at + 1);
+            if let Some(ids) = self.basenames.get(&folded[start..]) {
+                ids.iter().copied().for_each(&mut found);
+            }
+        }
+        self.scan(folded, found);
+    }
+
+    /// Scans lower-cased text for contains atoms. (Folding the text and
+    /// matching case-sensitively is much faster than a case-insensitive
+    /// automaton: prefilters such as Teddy only work on exact bytes.)
+    pub(crate) fn scan(&self, haystack: &[u8], mut found: impl FnMut(u32)) {
+        if let Some((automaton, ids)) = &self.automaton
+            && self.presence.as_ref().is_none_or(|presence| presence.is_match(haystack))
+        {
+            for hit in automaton.find_overlapping_iter(haystack) {
+                found(ids[hit.pattern().as_usize()]);
+            }
+        }
+        if !self.complete {
+            self.fallback.iter().copied().for_each(found);
+        }
     }
 }
 
@@ -88,12 +299,25 @@ fn trigger_set(rule: &Rule, expr: &Expr) -> Option<Vec<Atom>> {
 }
 
 fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> {
-    let atom = |bytes: &[u8]| Atom { field, bytes: fold_bytes(bytes).into_boxed_slice() };
+    let contains = |bytes: &[u8]| Atom { field, kind: AtomKind::Contains, bytes: fold_bytes(bytes).into_boxed_slice() };
     match matcher {
-        // For a glob, `text` is its longest literal run.
-        Matcher::Text(pattern) if !pattern.text.is_empty() => Some(vec![atom(&pattern.text)]),
+        Matcher::Text(pattern) if !pattern.text.is_empty() => {
+            let folded = fold_bytes(&pattern.text);
+            let atom = match (pattern.kind, field) {
+                (TextKind::Equals, Some(_)) => Atom { field, kind: AtomKind::Equals, bytes: folded.into_boxed_slice() },
+                (TextKind::EndsWith, Some(_)) => match memchr::memrchr2(b'\\', b'/', &folded) {
+                    Some(at) if at + 1 < folded.len() => {
+                        Atom { field, kind: AtomKind::Basename, bytes: folded[at + 1..].into() }
+                    }
+                    _ => contains(&pattern.text),
+                },
+                // For a glob, `text` is its longest literal run.
+                _ => contains(&pattern.text),
+            };
+            Some(vec![atom])
+        }
         Matcher::Regex { required, .. } if !required.is_empty() => {
-            Some(required.iter().map(|literal| atom(literal)).collect())
+            Some(required.iter().map(|literal| contains(literal)).collect())
         }
         _ => None,
     }
@@ -112,120 +336,80 @@ fn union(sets: impl Iterator<Item = Option<Vec<Atom>>>) -> Option<Vec<Atom>> {
 }
 
 /// The most selective of several sets that must all hold: the one whose
-/// weakest pattern is strongest, then the smallest.
+/// weakest atom is strongest, then the smallest.
 fn best(sets: Vec<Option<Vec<Atom>>>) -> Option<Vec<Atom>> {
     let strength = |set: &Vec<Atom>| {
-        let weakest = set.iter().map(|atom| selectivity(&atom.bytes)).min().unwrap_or(usize::MAX);
+        let weakest = set.iter().map(selectivity).min().unwrap_or(usize::MAX);
         (weakest, std::cmp::Reverse(set.len()))
     };
     sets.into_iter().flatten().max_by_key(strength)
 }
 
-/// How rare a pattern is likely to be: its length, except that short numbers
-/// (event ids, logon types) are common in the events of one log source.
-fn selectivity(bytes: &[u8]) -> usize {
-    if bytes.len() <= 5 && bytes.iter().all(u8::is_ascii_digit) { 1 } else { bytes.len().min(16) }
+/// How rare an atom is likely to be: its length, except that short numbers
+/// (event ids, logon types) are common in the events of one log source; a
+/// whole value or basename is rarer than the same text anywhere in a value.
+fn selectivity(atom: &Atom) -> usize {
+    let bytes = &atom.bytes;
+    if bytes.len() <= 5 && bytes.iter().all(u8::is_ascii_digit) {
+        return 1;
+    }
+    let length = bytes.len().min(16);
+    match atom.kind {
+        AtomKind::Equals | AtomKind::Basename => length + 4,
+        AtomKind::Contains => length,
+    }
 }
 
-/// The compiled index for the rules of one log-source class.
+/// The rules of one log-source class, and where their triggers are.
 pub(crate) struct Bucket {
     /// Rules that apply, by index in the engine.
     pub rules: Vec<u32>,
+    /// Whether each engine rule applies (a bit per rule).
+    applies: Box<[u64]>,
     /// Rules evaluated for every event (no trigger set).
     pub always: Vec<u32>,
-    scans: Vec<FieldScan>,
-    /// Scan of each field symbol (by `Symbol::index`), `NO_SCAN` when none.
-    slot_of: Vec<u16>,
-    /// The scan of keyword triggers, over every value of an event.
-    pub keywords: Option<FieldScan>,
-    /// False when an automaton could not be built: every rule is then
-    /// evaluated for every event.
-    pub indexed: bool,
-}
-
-const NO_SCAN: u16 = u16::MAX;
-
-/// One automaton over the trigger patterns of one field.
-pub(crate) struct FieldScan {
-    pub automaton: AhoCorasick,
-    /// Rules each automaton pattern triggers.
-    pub triggers: Vec<Box<[u32]>>,
+    /// Whether the class's rules have atoms in each slot.
+    slots: Box<[bool]>,
+    /// The keyword atoms of the class's rules: few, unlike field atoms, so
+    /// each class has its own finder.
+    pub keywords: Option<Finder>,
 }
 
 impl Bucket {
     pub(crate) fn build(index: &Index, rules: Vec<u32>) -> Bucket {
+        let mut applies = vec![0u64; index.triggers.len().div_ceil(64)].into_boxed_slice();
+        let mut slots = vec![false; index.slots.len()].into_boxed_slice();
         let mut always = Vec::new();
-        let mut by_pattern: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        let (mut fields, mut keywords) = (Vec::new(), Vec::new());
         for &rule in &rules {
-            match &index.triggers[rule as usize] {
-                None => always.push(rule),
-                Some(set) => {
-                    for &pattern in set {
-                        by_pattern.entry(pattern).or_default().push(rule);
-                    }
-                }
+            applies[rule as usize / 64] |= 1 << (rule % 64);
+            if index.triggers[rule as usize].is_none() {
+                always.push(rule);
             }
+            index.trigger_places(rule, &mut fields, &mut keywords);
         }
-        let mut by_field: FxHashMap<Option<Symbol>, Vec<(u32, Vec<u32>)>> = FxHashMap::default();
-        for (pattern, rules) in by_pattern {
-            by_field.entry(index.patterns[pattern as usize].field).or_default().push((pattern, rules));
+        for slot in fields {
+            slots[slot as usize] = true;
         }
-        let keyword_patterns = by_field.remove(&None);
-        let mut fields: Vec<(Symbol, Vec<(u32, Vec<u32>)>)> =
-            by_field.into_iter().filter_map(|(field, patterns)| field.map(|field| (field, patterns))).collect();
-        fields.sort_by_key(|(field, _)| *field);
-        let slots = fields.iter().map(|(field, _)| field.index()).max().map_or(0, |max| max + 1);
-        let mut slot_of = vec![NO_SCAN; slots];
-        let mut scans = Vec::with_capacity(fields.len());
-        if fields.len() >= usize::from(NO_SCAN) {
-            return Bucket::unindexed(rules);
-        }
-        for (field, patterns) in fields {
-            let Some(scan) = FieldScan::build(index, patterns) else {
-                return Bucket::unindexed(rules);
-            };
-            slot_of[field.index()] = u16::try_from(scans.len()).unwrap_or(NO_SCAN);
-            scans.push(scan);
-        }
-        let keywords = match keyword_patterns {
-            None => None,
-            Some(patterns) => match FieldScan::build(index, patterns) {
-                Some(scan) => Some(scan),
-                None => return Bucket::unindexed(rules),
-            },
-        };
-        Bucket { rules, always, scans, slot_of, keywords, indexed: true }
+        keywords.sort_unstable();
+        keywords.dedup();
+        let keywords = (!keywords.is_empty()).then(|| Finder::build(&index.atoms, &keywords));
+        Bucket { rules, applies, always, slots, keywords }
     }
 
-    /// A bucket that evaluates every rule for every event.
-    fn unindexed(rules: Vec<u32>) -> Bucket {
-        Bucket { always: rules.clone(), rules, scans: Vec::new(), slot_of: Vec::new(), keywords: None, indexed: false }
-    }
-
-    /// The scan for a field's values.
     #[inline]
-    pub(crate) fn scan_for(&self, field: Symbol) -> Option<&FieldScan> {
-        match self.slot_of.get(field.index()) {
-            Some(&slot) if slot != NO_SCAN => self.scans.get(slot as usize),
-            _ => None,
-        }
+    pub(crate) fn applies(&self, rule: u32) -> bool {
+        self.applies.get(rule as usize / 64).is_some_and(|word| word & (1 << (rule % 64)) != 0)
     }
 
-    /// How many patterns the bucket's automata hold, for statistics.
-    pub(crate) fn pattern_count(&self) -> usize {
-        self.scans.iter().chain(&self.keywords).map(|scan| scan.triggers.len()).sum()
+    /// Whether values of the slot's field can trigger a rule of this class.
+    #[inline]
+    pub(crate) fn reads(&self, slot: u32) -> bool {
+        self.slots.get(slot as usize).copied().unwrap_or(false)
     }
-}
 
-impl FieldScan {
-    fn build(index: &Index, mut patterns: Vec<(u32, Vec<u32>)>) -> Option<FieldScan> {
-        patterns.sort_unstable_by_key(|(pattern, _)| *pattern);
-        let automaton = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(patterns.iter().map(|(pattern, _)| &*index.patterns[*pattern as usize].bytes))
-            .ok()?;
-        let triggers = patterns.into_iter().map(|(_, rules)| rules.into_boxed_slice()).collect();
-        Some(FieldScan { automaton, triggers })
+    /// How many slots the class reads, for statistics.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.slots.iter().filter(|read| **read).count()
     }
 }

@@ -366,7 +366,7 @@ impl Engine {
         let state = &mut scratch.state;
         state.begin(self.rules.len());
         if indexed {
-            state.collect_candidates(bucket, event);
+            state.collect_candidates(&self.index, bucket, event);
         } else {
             state.candidates.extend_from_slice(&bucket.rules);
         }
@@ -379,7 +379,13 @@ impl Engine {
         state.candidates = candidates;
     }
 
-    /// Rules of each class seen so far that have no trigger set, for tuning.
+    /// Trigger atoms by field: (field, equals, basenames, contains), for tuning.
+    pub fn index_report(&self) -> Vec<(String, usize, usize, usize)> {
+        self.index.field_report()
+    }
+
+    /// Each class seen so far: its rules, those without a trigger set, and
+    /// the fields it scans, for tuning.
     pub fn class_report(&self) -> Vec<(String, usize, usize, usize)> {
         let classes = self.classes.lock().unwrap_or_else(|poison| poison.into_inner());
         let mut report: Vec<(String, usize, usize, usize)> = classes
@@ -391,7 +397,7 @@ impl Engine {
                     class.classification.services.join(","),
                     class.classification.categories.join(",")
                 );
-                (name, class.bucket.rules.len(), class.bucket.always.len(), class.bucket.pattern_count())
+                (name, class.bucket.rules.len(), class.bucket.always.len(), class.bucket.slot_count())
             })
             .collect();
         report.sort();
