@@ -2,6 +2,7 @@
 //! boolean expression over them.
 
 use crate::condition::{Condition, selects};
+use crate::matcher::ContainsAny;
 use crate::modifier::{Item, Placeholders, compile_item};
 use crate::yaml::Yaml;
 
@@ -96,7 +97,10 @@ pub(crate) fn compile(
     Ok(Detection { items, expr })
 }
 
-fn push_item(items: &mut Vec<Item>, item: Item) -> Expr {
+fn push_item(items: &mut Vec<Item>, mut item: Item) -> Expr {
+    if !item.all {
+        ContainsAny::merge(&mut item.matchers);
+    }
     items.push(item);
     Expr::Item(u32::try_from(items.len() - 1).unwrap_or(u32::MAX))
 }

@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use ipnet::IpNet;
 use regex::Regex;
 use riposte_event::{Event, Symbol, Value, timestamp};
@@ -61,6 +62,9 @@ impl TimePart {
 #[derive(Clone, Debug)]
 pub(crate) enum Matcher {
     Text(TextPattern),
+    /// Several case-insensitive `contains` values of one item (any of them),
+    /// found with one automaton scan instead of one search each.
+    ContainsAny(ContainsAny),
     Regex {
         regex: Regex,
         /// Literals one of which every match contains (lower-cased), for the
@@ -85,6 +89,50 @@ pub(crate) enum Matcher {
         kind: TextKind,
         cased: bool,
     },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ContainsAny {
+    automaton: AhoCorasick,
+    /// The values, folded (for the index).
+    pub texts: Vec<Box<[u8]>>,
+}
+
+/// Fewest `contains` values merged into one [`Matcher::ContainsAny`].
+const MERGE_MIN: usize = 3;
+
+impl ContainsAny {
+    /// Merges the case-insensitive, non-empty `contains` matchers of an item
+    /// whose matchers are alternatives (not `all`), when there are enough.
+    pub(crate) fn merge(matchers: &mut Vec<Matcher>) {
+        let mergeable = |matcher: &Matcher| {
+            matches!(matcher, Matcher::Text(pattern)
+                if pattern.kind == TextKind::Contains && !pattern.cased && !pattern.text.is_empty())
+        };
+        if matchers.iter().filter(|matcher| mergeable(matcher)).count() < MERGE_MIN {
+            return;
+        }
+        let (merged, kept): (Vec<Matcher>, Vec<Matcher>) = std::mem::take(matchers).into_iter().partition(mergeable);
+        let texts: Vec<Box<[u8]>> = merged
+            .into_iter()
+            .filter_map(|matcher| if let Matcher::Text(pattern) = matcher { Some(pattern.text) } else { None })
+            .collect();
+        // Leftmost semantics let the automaton use its SIMD prefilter; any
+        // match answers the question.
+        match AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(&texts) {
+            Ok(automaton) => {
+                *matchers = kept;
+                matchers.insert(0, Matcher::ContainsAny(ContainsAny { automaton, texts }));
+            }
+            Err(_) => {
+                // Too large to merge: keep every matcher as it was.
+                *matchers = kept;
+                matchers.extend(texts.into_iter().map(|text| {
+                    Matcher::Text(TextPattern { kind: TextKind::Contains, text, glob: None, cased: false })
+                }));
+            }
+        }
+    }
 }
 
 /// Scratch space for evaluation, reused from event to event.
@@ -168,6 +216,9 @@ impl Matcher {
             Matcher::Text(pattern) if !pattern.cased => {
                 buffers.folded_values(event, field).iter().any(|value| pattern.matches_prepared(value))
             }
+            Matcher::ContainsAny(any) => {
+                buffers.folded_values(event, field).iter().any(|value| any.automaton.is_match(value.as_bytes()))
+            }
             _ => any_text(event, field, |text| self.eval_text(text, buffers)),
         }
     }
@@ -185,6 +236,10 @@ impl Matcher {
                 actual.is_some_and(|actual| op.holds(actual, *value))
             }
             Matcher::Cidr(network) => parse_ip(text).is_some_and(|ip| network.contains(&ip)),
+            Matcher::ContainsAny(any) => {
+                fold_into(text, &mut buffers.folded);
+                any.automaton.is_match(buffers.folded.as_bytes())
+            }
             Matcher::Null | Matcher::Empty | Matcher::Exists(_) | Matcher::FieldRef { .. } => false,
         }
     }
@@ -240,6 +295,26 @@ fn parse_ip(text: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
     use crate::text::SigmaString;
+
+    proptest::proptest! {
+        /// Merging `contains` values into one automaton changes nothing but speed.
+        #[test]
+        fn merged_contains_agree_with_separate_searches(
+            needles in proptest::collection::vec("[aAbB\\\\ é]{1,4}", 1..8),
+            others in proptest::collection::vec("[ab]{0,3}\\*?", 0..3),
+            value in "[aAbBÉé\\\\ ]{0,12}",
+        ) {
+            let mut matchers: Vec<Matcher> =
+                needles.iter().map(|needle| text(&format!("*{}*", needle.replace('*', "")))).collect();
+            matchers.extend(others.iter().map(|other| text(other)));
+            let event = Event::new().with("f", value.as_str());
+            let field = Some(Symbol::intern("f"));
+            let separate = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::default()));
+            ContainsAny::merge(&mut matchers);
+            let merged = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::default()));
+            proptest::prop_assert_eq!(separate, merged);
+        }
+    }
 
     fn text(pattern: &str) -> Matcher {
         Matcher::Text(SigmaString::parse(pattern).compile(false))

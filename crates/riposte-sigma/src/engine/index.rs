@@ -316,6 +316,7 @@ fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> 
             };
             Some(vec![atom])
         }
+        Matcher::ContainsAny(any) => Some(any.texts.iter().map(|text| contains(text)).collect()),
         Matcher::Regex { required, .. } if !required.is_empty() => {
             Some(required.iter().map(|literal| contains(literal)).collect())
         }
