@@ -14,8 +14,11 @@ use crate::text::fold_into;
 #[derive(Default)]
 pub(crate) struct State {
     generation: u32,
-    /// The generation in which each rule last became a candidate.
+    /// The generation in which each rule was last touched.
     rule_marks: Vec<u32>,
+    /// The clauses of each rule found so far in this event (valid when its
+    /// mark is the current generation).
+    rule_masks: Vec<u8>,
     pub candidates: Vec<u32>,
     folded: String,
     /// The values of an event joined for the keyword scan.
@@ -28,6 +31,7 @@ impl State {
     pub(crate) fn begin(&mut self, rules: usize) {
         if self.rule_marks.len() < rules {
             self.rule_marks.resize(rules, 0);
+            self.rule_masks.resize(rules, 0);
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
@@ -38,6 +42,7 @@ impl State {
         self.buffers.begin_event();
     }
 
+    /// Makes a rule without clauses a candidate.
     fn add_candidate(&mut self, rule: u32) {
         let mark = &mut self.rule_marks[rule as usize];
         if *mark != self.generation {
@@ -48,13 +53,23 @@ impl State {
 
     /// Collects the candidate rules of `bucket` for `event`, in rule order.
     pub(crate) fn collect_candidates(&mut self, index: &Index, bucket: &Bucket, event: &Event) {
-        let State { generation, rule_marks, candidates, folded, joined, .. } = self;
+        let State { generation, rule_marks, rule_masks, candidates, folded, joined, .. } = self;
         let mut add = |atom: u32| {
-            for &rule in index.rules_of(atom) {
-                let mark = &mut rule_marks[rule as usize];
-                if *mark != *generation && bucket.applies(rule) {
-                    *mark = *generation;
-                    candidates.push(rule);
+            for posting in index.postings(atom) {
+                let rule = posting.rule as usize;
+                if !bucket.applies(posting.rule) {
+                    continue;
+                }
+                if rule_marks[rule] != *generation {
+                    rule_marks[rule] = *generation;
+                    rule_masks[rule] = 0;
+                }
+                let mask = rule_masks[rule] | (1 << posting.clause);
+                if mask != rule_masks[rule] {
+                    rule_masks[rule] = mask;
+                    if mask == index.full_mask(posting.rule) {
+                        candidates.push(posting.rule);
+                    }
                 }
             }
         };

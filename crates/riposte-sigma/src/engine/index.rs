@@ -2,9 +2,11 @@
 //! hash lookup or one Aho-Corasick scan per field value.
 //!
 //! Guarantee (an over-approximation): for every event, every rule that
-//! matches it is a candidate. Each rule gets a *trigger set*: atoms of which
-//! at least one is found in the event whenever the rule matches. An atom is
-//! a lower-cased text that a field's value must
+//! matches it is a candidate. Each rule gets *clauses*: sets of atoms such
+//! that, whenever the rule matches an event, every clause has an atom found
+//! in it (`Image|endswith: \x.exe` and `CommandLine|contains: [-a, -b]` in
+//! one selection are two clauses; a rule is a candidate only when both are
+//! found). An atom is a lower-cased text that a field's value must
 //! - equal (`Image: C:\x.exe`): found with a hash lookup of the value;
 //! - end with after its last path separator (`Image|endswith: \x.exe`, whose
 //!   basename is `x.exe`): a hash lookup of the value's basename;
@@ -52,10 +54,10 @@ struct Atom {
 /// Trigger atoms of all rules, and the structures that find them.
 pub(crate) struct Index {
     atoms: Vec<Atom>,
-    /// Rules each atom triggers.
-    rules_of_atom: Vec<Box<[u32]>>,
-    /// The trigger set of each rule (atom ids); `None` when it has none.
-    pub triggers: Vec<Option<Vec<u32>>>,
+    /// The rule clauses each atom satisfies.
+    postings: Vec<Box<[Posting]>>,
+    /// What each rule needs to be a candidate.
+    pub triggers: Vec<Trigger>,
     /// Per field with atoms: its atoms, and their finders once built.
     slots: Vec<Slot>,
     /// Slot of each field symbol (by `Symbol::index`), `NO_SLOT` when none.
@@ -63,6 +65,29 @@ pub(crate) struct Index {
 }
 
 const NO_SLOT: u32 = u32::MAX;
+
+/// Most clauses kept for one rule (the strongest; the rest is checked by
+/// evaluation).
+const MAX_CLAUSES: usize = 4;
+
+/// A clause of a rule that an atom satisfies.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Posting {
+    pub rule: u32,
+    pub clause: u8,
+}
+
+/// What an event must hold for a rule to be a candidate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// The rule matches no event.
+    Never,
+    /// No atoms: evaluated for every event of its log source.
+    Always,
+    /// Every clause (a set of atom ids) must have an atom found; the mask has
+    /// a bit per clause.
+    Clauses { clauses: Vec<Vec<u32>>, full: u8 },
+}
 
 /// Most contains atoms for which a presence check runs first (the SIMD
 /// prefilter handles up to 64 patterns).
@@ -93,31 +118,46 @@ impl Index {
     pub(crate) fn build(rules: &[Rule]) -> Index {
         let mut ids: FxHashMap<Atom, u32> = FxHashMap::default();
         let mut atoms: Vec<Atom> = Vec::new();
-        let mut rules_of_atom: Vec<Vec<u32>> = Vec::new();
+        let mut postings: Vec<Vec<Posting>> = Vec::new();
         let triggers = rules
             .iter()
             .enumerate()
             .map(|(rule_index, rule)| {
-                let set = trigger_set(rule, &rule.detection.expr)?;
-                if set.iter().any(|atom| atom.field.is_none() && atom.bytes.contains(&VALUE_SEPARATOR)) {
-                    return None;
+                let clauses = match need(rule, &rule.detection.expr) {
+                    Need::Never => return Trigger::Never,
+                    Need::Clauses(clauses) => strongest(clauses),
+                };
+                let separator = |clause: &Vec<Atom>| {
+                    clause.iter().any(|atom| atom.field.is_none() && atom.bytes.contains(&VALUE_SEPARATOR))
+                };
+                if clauses.is_empty() || clauses.iter().any(separator) {
+                    return Trigger::Always;
                 }
-                let mut set: Vec<u32> = set
+                let clauses: Vec<Vec<u32>> = clauses
                     .into_iter()
-                    .map(|atom| {
-                        *ids.entry(atom.clone()).or_insert_with(|| {
-                            atoms.push(atom);
-                            rules_of_atom.push(Vec::new());
-                            to_u32(atoms.len() - 1)
-                        })
+                    .enumerate()
+                    .map(|(clause_index, clause)| {
+                        let mut ids: Vec<u32> = clause
+                            .into_iter()
+                            .map(|atom| {
+                                *ids.entry(atom.clone()).or_insert_with(|| {
+                                    atoms.push(atom);
+                                    postings.push(Vec::new());
+                                    to_u32(atoms.len() - 1)
+                                })
+                            })
+                            .collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        for &atom in &ids {
+                            let clause = u8::try_from(clause_index).unwrap_or(u8::MAX);
+                            postings[atom as usize].push(Posting { rule: to_u32(rule_index), clause });
+                        }
+                        ids
                     })
                     .collect();
-                set.sort_unstable();
-                set.dedup();
-                for &atom in &set {
-                    rules_of_atom[atom as usize].push(to_u32(rule_index));
-                }
-                Some(set)
+                let full = u8::try_from((1u32 << clauses.len()) - 1).unwrap_or(u8::MAX);
+                Trigger::Clauses { clauses, full }
             })
             .collect();
         // Keyword atoms are found per class (see `Bucket`), field atoms here.
@@ -136,7 +176,7 @@ impl Index {
         }
         Index {
             atoms,
-            rules_of_atom: rules_of_atom.into_iter().map(Vec::into_boxed_slice).collect(),
+            postings: postings.into_iter().map(Vec::into_boxed_slice).collect(),
             triggers,
             slots,
             slot_of,
@@ -164,8 +204,17 @@ impl Index {
         report
     }
 
-    pub(crate) fn rules_of(&self, atom: u32) -> &[u32] {
-        &self.rules_of_atom[atom as usize]
+    pub(crate) fn postings(&self, atom: u32) -> &[Posting] {
+        &self.postings[atom as usize]
+    }
+
+    /// The mask of a rule whose clauses are all satisfied.
+    #[inline]
+    pub(crate) fn full_mask(&self, rule: u32) -> u8 {
+        match &self.triggers[rule as usize] {
+            Trigger::Clauses { full, .. } => *full,
+            Trigger::Never | Trigger::Always => 0,
+        }
     }
 
     /// The slot of a field's atoms, if any rule has one there.
@@ -187,7 +236,8 @@ impl Index {
     /// Adds the slots in which `rule` has trigger atoms to `slots`, and its
     /// keyword atoms to `keywords`.
     fn trigger_places(&self, rule: u32, slots: &mut Vec<u32>, keywords: &mut Vec<u32>) {
-        for &atom in self.triggers[rule as usize].iter().flatten() {
+        let Trigger::Clauses { clauses, .. } = &self.triggers[rule as usize] else { return };
+        for &atom in clauses.iter().flatten() {
             match self.atoms[atom as usize].field {
                 Some(field) => slots.extend(self.slot(field)),
                 None => keywords.push(atom),
@@ -279,24 +329,99 @@ impl Finder {
     }
 }
 
-/// Atoms of which one is found in every event the expression matches.
-fn trigger_set(rule: &Rule, expr: &Expr) -> Option<Vec<Atom>> {
+/// What every event matching an expression holds.
+enum Need {
+    /// No event matches it.
+    Never,
+    /// Clauses: sets of atoms, each with an atom found in the event; none
+    /// when nothing is known.
+    Clauses(Vec<Vec<Atom>>),
+}
+
+fn need(rule: &Rule, expr: &Expr) -> Need {
     match expr {
         Expr::Item(index) => {
             let item = &rule.detection.items[*index as usize];
             if item.negate {
-                return None;
+                return Need::Clauses(Vec::new());
             }
-            let sets = item.matchers.iter().map(|matcher| matcher_atoms(item.field, matcher));
-            if item.all { best(sets.collect()) } else { union(sets) }
+            let mut sets = item.matchers.iter().map(|matcher| matcher_atoms(item.field, matcher));
+            if item.all {
+                // Every value holds: each one that has atoms is a clause.
+                return Need::Clauses(sets.flatten().collect());
+            }
+            if item.matchers.is_empty() {
+                return Need::Never;
+            }
+            match sets.try_fold(Vec::new(), |mut union, set| {
+                merge_into(&mut union, set?);
+                Some(union)
+            }) {
+                Some(union) => Need::Clauses(vec![union]),
+                None => Need::Clauses(Vec::new()),
+            }
         }
-        Expr::And(children) => best(children.iter().map(|child| trigger_set(rule, child)).collect()),
-        Expr::Or(children) => union(children.iter().map(|child| trigger_set(rule, child))),
-        Expr::Not(_) | Expr::Const(true) => None,
-        // Never matches: no event needs to trigger it.
-        Expr::Const(false) => Some(Vec::new()),
+        Expr::And(children) => {
+            let mut clauses = Vec::new();
+            for child in children {
+                match need(rule, child) {
+                    Need::Never => return Need::Never,
+                    Need::Clauses(more) => clauses.extend(more),
+                }
+            }
+            Need::Clauses(clauses)
+        }
+        Expr::Or(children) => {
+            // One clause: the union of every child's strongest clause.
+            let mut union = Vec::new();
+            let mut possible = false;
+            for child in children {
+                match need(rule, child) {
+                    Need::Never => {}
+                    Need::Clauses(clauses) => {
+                        possible = true;
+                        match strongest(clauses).into_iter().next() {
+                            Some(best) => merge_into(&mut union, best),
+                            None => return Need::Clauses(Vec::new()),
+                        }
+                    }
+                }
+            }
+            if possible { Need::Clauses(vec![union]) } else { Need::Never }
+        }
+        Expr::Not(_) | Expr::Const(true) => Need::Clauses(Vec::new()),
+        Expr::Const(false) => Need::Never,
     }
 }
+
+fn merge_into(union: &mut Vec<Atom>, set: Vec<Atom>) {
+    for atom in set {
+        if !union.contains(&atom) {
+            union.push(atom);
+        }
+    }
+}
+
+/// The strongest clauses first, at most [`MAX_CLAUSES`]; weak ones (that
+/// would be found in most events) only when there is nothing better.
+fn strongest(mut clauses: Vec<Vec<Atom>>) -> Vec<Vec<Atom>> {
+    let strength = |clause: &Vec<Atom>| {
+        let weakest = clause.iter().map(selectivity).min().unwrap_or(usize::MAX);
+        (weakest, std::cmp::Reverse(clause.len()))
+    };
+    clauses.sort_by_key(|clause| std::cmp::Reverse(strength(clause)));
+    clauses.dedup();
+    clauses.truncate(MAX_CLAUSES);
+    if let Some(first) = clauses.first().map(strength) {
+        let keep = clauses.iter().take_while(|clause| clause == &&clauses[0] || strength(clause).0 >= WEAK.min(first.0)).count();
+        clauses.truncate(keep.max(1));
+    }
+    clauses
+}
+
+/// Clauses whose weakest atom is below this selectivity are not worth the
+/// hits they cause, unless they are a rule's best.
+const WEAK: usize = 4;
 
 fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> {
     let contains = |bytes: &[u8]| Atom { field, kind: AtomKind::Contains, bytes: fold_bytes(bytes).into_boxed_slice() };
@@ -322,28 +447,6 @@ fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> 
         }
         _ => None,
     }
-}
-
-fn union(sets: impl Iterator<Item = Option<Vec<Atom>>>) -> Option<Vec<Atom>> {
-    let mut all = Vec::new();
-    for set in sets {
-        for atom in set? {
-            if !all.contains(&atom) {
-                all.push(atom);
-            }
-        }
-    }
-    Some(all)
-}
-
-/// The most selective of several sets that must all hold: the one whose
-/// weakest atom is strongest, then the smallest.
-fn best(sets: Vec<Option<Vec<Atom>>>) -> Option<Vec<Atom>> {
-    let strength = |set: &Vec<Atom>| {
-        let weakest = set.iter().map(selectivity).min().unwrap_or(usize::MAX);
-        (weakest, std::cmp::Reverse(set.len()))
-    };
-    sets.into_iter().flatten().max_by_key(strength)
 }
 
 /// How rare an atom is likely to be: its length, except that short numbers
@@ -384,7 +487,7 @@ impl Bucket {
         let (mut fields, mut keywords) = (Vec::new(), Vec::new());
         for &rule in &rules {
             applies[rule as usize / 64] |= 1 << (rule % 64);
-            if index.triggers[rule as usize].is_none() {
+            if index.triggers[rule as usize] == Trigger::Always {
                 always.push(rule);
             }
             index.trigger_places(rule, &mut fields, &mut keywords);

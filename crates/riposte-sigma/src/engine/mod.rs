@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use self::eval::State;
-use self::index::{Bucket, Index};
+use self::index::{Bucket, Index, Trigger};
 use crate::correlation::{Correlation, names_rule};
 use crate::detection::{Expr, shift};
 use crate::error::LoadError;
@@ -283,7 +283,7 @@ impl Engine {
         EngineStats {
             rules: self.rules.len(),
             patterns: self.index.pattern_count(),
-            rules_without_trigger: self.index.triggers.iter().filter(|set| set.is_none()).count(),
+            rules_without_trigger: self.index.triggers.iter().filter(|trigger| **trigger == Trigger::Always).count(),
             classes: self.classes.lock().map(|classes| classes.len()).unwrap_or_default(),
         }
     }
