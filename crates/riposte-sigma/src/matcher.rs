@@ -5,7 +5,9 @@
 
 use std::net::IpAddr;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use std::sync::{Arc, OnceLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use ipnet::IpNet;
 use regex::Regex;
 use riposte_event::{Event, Symbol, Value, timestamp};
@@ -93,9 +95,11 @@ pub(crate) enum Matcher {
 
 #[derive(Clone, Debug)]
 pub(crate) struct ContainsAny {
-    automaton: AhoCorasick,
-    /// The values, folded (for the index).
+    /// The values, folded.
     pub texts: Vec<Box<[u8]>>,
+    /// Built on first use: most rules are never evaluated in a given run, and
+    /// building hundreds of automata would double the time to load a rule set.
+    automaton: Arc<OnceLock<Option<AhoCorasick>>>,
 }
 
 /// Fewest `contains` values merged into one [`Matcher::ContainsAny`].
@@ -117,20 +121,25 @@ impl ContainsAny {
             .into_iter()
             .filter_map(|matcher| if let Matcher::Text(pattern) = matcher { Some(pattern.text) } else { None })
             .collect();
+        *matchers = kept;
+        matchers.insert(0, Matcher::ContainsAny(ContainsAny { texts, automaton: Arc::default() }));
+    }
+
+    /// Whether a folded value contains any of the texts.
+    fn is_match(&self, folded: &[u8]) -> bool {
         // Leftmost semantics let the automaton use its SIMD prefilter; any
         // match answers the question.
-        match AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(&texts) {
-            Ok(automaton) => {
-                *matchers = kept;
-                matchers.insert(0, Matcher::ContainsAny(ContainsAny { automaton, texts }));
-            }
-            Err(_) => {
-                // Too large to merge: keep every matcher as it was.
-                *matchers = kept;
-                matchers.extend(texts.into_iter().map(|text| {
-                    Matcher::Text(TextPattern { kind: TextKind::Contains, text, glob: None, cased: false })
-                }));
-            }
+        let automaton = self.automaton.get_or_init(|| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(&self.texts)
+                .ok()
+        });
+        match automaton {
+            Some(automaton) => automaton.is_match(folded),
+            // Too large for an automaton: one search per text.
+            None => self.texts.iter().any(|text| memchr::memmem::find(folded, text).is_some()),
         }
     }
 }
@@ -217,7 +226,7 @@ impl Matcher {
                 buffers.folded_values(event, field).iter().any(|value| pattern.matches_prepared(value))
             }
             Matcher::ContainsAny(any) => {
-                buffers.folded_values(event, field).iter().any(|value| any.automaton.is_match(value.as_bytes()))
+                buffers.folded_values(event, field).iter().any(|value| any.is_match(value.as_bytes()))
             }
             _ => any_text(event, field, |text| self.eval_text(text, buffers)),
         }
@@ -238,7 +247,7 @@ impl Matcher {
             Matcher::Cidr(network) => parse_ip(text).is_some_and(|ip| network.contains(&ip)),
             Matcher::ContainsAny(any) => {
                 fold_into(text, &mut buffers.folded);
-                any.automaton.is_match(buffers.folded.as_bytes())
+                any.is_match(buffers.folded.as_bytes())
             }
             Matcher::Null | Matcher::Empty | Matcher::Exists(_) | Matcher::FieldRef { .. } => false,
         }

@@ -174,13 +174,7 @@ impl Index {
             }
             slots[slot_of[field.index()] as usize].atoms.push(to_u32(id));
         }
-        Index {
-            atoms,
-            postings: postings.into_iter().map(Vec::into_boxed_slice).collect(),
-            triggers,
-            slots,
-            slot_of,
-        }
+        Index { atoms, postings: postings.into_iter().map(Vec::into_boxed_slice).collect(), triggers, slots, slot_of }
     }
 
     pub(crate) fn pattern_count(&self) -> usize {
@@ -394,12 +388,15 @@ fn need(rule: &Rule, expr: &Expr) -> Need {
     }
 }
 
+/// Adds the atoms of `set` that `union` does not hold yet.
 fn merge_into(union: &mut Vec<Atom>, set: Vec<Atom>) {
-    for atom in set {
-        if !union.contains(&atom) {
-            union.push(atom);
-        }
+    if union.is_empty() {
+        *union = set;
+        return;
     }
+    let seen: rustc_hash::FxHashSet<&Atom> = union.iter().collect();
+    let fresh: Vec<Atom> = set.into_iter().filter(|atom| !seen.contains(atom)).collect();
+    union.extend(fresh);
 }
 
 /// The strongest clauses first, at most [`MAX_CLAUSES`]; weak ones (that
@@ -413,7 +410,10 @@ fn strongest(mut clauses: Vec<Vec<Atom>>) -> Vec<Vec<Atom>> {
     clauses.dedup();
     clauses.truncate(MAX_CLAUSES);
     if let Some(first) = clauses.first().map(strength) {
-        let keep = clauses.iter().take_while(|clause| clause == &&clauses[0] || strength(clause).0 >= WEAK.min(first.0)).count();
+        let keep = clauses
+            .iter()
+            .take_while(|clause| clause == &&clauses[0] || strength(clause).0 >= WEAK.min(first.0))
+            .count();
         clauses.truncate(keep.max(1));
     }
     clauses
