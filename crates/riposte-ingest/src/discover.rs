@@ -84,6 +84,10 @@ fn has_json_extension(path: &Path) -> bool {
     JSON_EXTENSIONS.iter().any(|extension| name.ends_with(&format!(".{extension}")))
 }
 
+fn has_evtx_extension(path: &Path) -> bool {
+    path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("evtx"))
+}
+
 /// Recognises one file. `named`: the user named it (not found in a walk), so an
 /// unrecognised file is an error rather than ignored.
 fn classify(path: &Path, choice: FormatChoice, named: bool) -> Result<Option<Input>, IngestError> {
@@ -101,6 +105,11 @@ fn classify(path: &Path, choice: FormatChoice, named: bool) -> Result<Option<Inp
             Ok(Some(Input { path: path.to_path_buf(), format, gzip: gzip && format == Format::Json, size }))
         }
         None if named && size > 0 => Err(IngestError::UnknownFormat { path: path.to_path_buf() }),
+        // A log by its name that is not one by its content is damage worth
+        // naming, even in a walk.
+        None if size > 0 && has_evtx_extension(path) => {
+            Err(IngestError::NotEvtx { path: path.to_path_buf(), reason: "no ElfFile signature".into() })
+        }
         None if named => Ok(Some(Input { path: path.to_path_buf(), format: Format::Json, gzip: false, size })),
         None => Ok(None),
     }
@@ -171,8 +180,10 @@ mod tests {
         write("a/readme.md", b"# notes");
         write("a/picture.png", &[0x89, b'P', b'N', b'G']);
         write("a/notebook.ipynb", b"{\"cells\": []}");
+        write("a/damaged.evtx", b"not an event log");
         let found = discover(&[dir.path().join("a")], FormatChoice::Auto);
-        assert!(found.errors.is_empty(), "{:?}", found.errors);
+        assert_eq!(found.errors.len(), 1, "{:?}", found.errors);
+        assert!(found.errors[0].to_string().contains("damaged.evtx"), "{}", found.errors[0]);
         let names: Vec<(String, Format, bool)> = found
             .inputs
             .iter()

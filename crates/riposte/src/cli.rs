@@ -243,7 +243,12 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
         }
     }
     if loaded.engine.rules().is_empty() {
-        bail_rules(report.errors.len())?;
+        eprintln!(
+            "error: no rule could be used ({} failed to load, {} were left out by the selection)",
+            report.errors.len(),
+            report.skipped.len()
+        );
+        return Ok(exit::RULE_ERROR);
     }
     let progress = (!args.no_progress && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
@@ -336,10 +341,6 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
         eprintln!("(--verbose lists every skipped rule and record)");
     }
     Ok(if result.detections.is_empty() { exit::OK } else { exit::FINDINGS })
-}
-
-fn bail_rules(failed: usize) -> Result<()> {
-    bail!("no rule could be used ({failed} failed to load, the rest were left out by the selection)")
 }
 
 fn run_check(args: CheckArgs) -> Result<u8> {

@@ -1,7 +1,7 @@
 //! The public attack samples in `../shared/corpus/evtx`, hunted with the
 //! SigmaHQ rules and with the built-in starter pack.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -4,13 +4,16 @@
 //! SigmaHQ rules match, except where a difference is listed below with the
 //! reason it is the oracle that is wrong, or a semantic choice we document.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use riposte::rules::LoadedRules;
 use riposte_event::{Event, Value};
+
+/// What the mapping says an event is: (product, services, categories).
+type LogSources = (Option<String>, Vec<String>, Vec<String>);
 
 /// A known difference: which side finds the rule, and why.
 struct Known {
@@ -118,7 +121,8 @@ fn agrees_with_rsigma_on_the_corpus() {
     // (rule id, side) -> the events where only that side found the rule.
     let mut differences: BTreeMap<(String, Side), Vec<String>> = BTreeMap::new();
     let (mut compared, mut agreed) = (0, 0);
-    let mut applicable: BTreeMap<(Option<String>, Vec<String>, Vec<String>), BTreeSet<String>> = BTreeMap::new();
+    // Rule ids by log source (product, services, categories).
+    let mut applicable: BTreeMap<LogSources, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
         for mut event in common::evtx_events(file).events {
             ours.engine.matches(&mut event, &mut scratch, &mut matched);
@@ -137,7 +141,7 @@ fn agrees_with_rsigma_on_the_corpus() {
                 let side = if our_ids.contains(id) { Side::Riposte } else { Side::Oracle };
                 let place = format!(
                     "{} record {:?}",
-                    file.strip_prefix(&sigma.parent().unwrap()).unwrap().display(),
+                    file.strip_prefix(sigma.parent().unwrap()).unwrap().display(),
                     event.record_id
                 );
                 differences.entry((id.clone(), side)).or_default().push(place);

@@ -2,7 +2,7 @@
 //! rule and an EVTX file (with the same events as JSON) on which the rule
 //! must match a given number of times.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

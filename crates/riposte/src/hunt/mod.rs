@@ -248,8 +248,7 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
         .map(|worker| worker.partial)
         .reduce(Partial::default, Partial::merge);
     let mut detections = partial.detections;
-    detections
-        .sort_by(|a, b| (a.timestamp, a.input, a.record_id, a.rule).cmp(&(b.timestamp, b.input, b.record_id, b.rule)));
+    detections.sort_by_key(|detection| (detection.timestamp, detection.input, detection.record_id, detection.rule));
     input_errors.extend(partial.input_errors);
     let stats = HuntStats {
         events: partial.events,

@@ -1,0 +1,313 @@
+//! The `riposte` command as a user runs it: real files in a temporary
+//! directory, the real binary, its output, messages and exit codes.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common;
+
+fn riposte() -> Command {
+    let mut command = Command::cargo_bin("riposte").expect("the riposte binary");
+    command.env("NO_COLOR", "1");
+    command
+}
+
+/// A Sysmon process creation event, as flat JSON the way forwarders write it.
+fn process_creation(record: u64, time: &str, image: &str, command_line: &str) -> String {
+    serde_json::json!({
+        "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Computer": "WS-042.corp.example",
+        "EventRecordID": record,
+        "UtcTime": time,
+        "Image": image,
+        "CommandLine": command_line,
+        "ParentImage": r"C:\Windows\System32\cmd.exe",
+        "User": r"CORP\alice",
+    })
+    .to_string()
+}
+
+/// JSON lines with two Mimikatz runs, an event that matches nothing, and
+/// (with `bad_line`) a line that is not JSON in the middle.
+fn write_logs(dir: &Path, bad_line: bool) -> PathBuf {
+    let mut lines = vec![
+        process_creation(
+            11,
+            "2026-11-02 10:00:01.000",
+            r"C:\Users\alice\m.exe",
+            r#"m.exe "privilege::debug" "sekurlsa::logonpasswords" exit"#,
+        ),
+        process_creation(12, "2026-11-02 10:00:02.000", r"C:\Windows\System32\notepad.exe", "notepad.exe report.txt"),
+    ];
+    if bad_line {
+        lines.push("{\"EventID\": 1, \"Channel\": oops".into());
+    }
+    lines.push(process_creation(
+        13,
+        "2026-11-02 10:05:00.000",
+        r"C:\Users\alice\m.exe",
+        r#"m.exe "lsadump::sam" exit"#,
+    ));
+    let path = dir.join("sysmon.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn hunt_reports_detections_for_people_and_machines() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), false);
+
+    // For a person: grouped by rule, with level, title, technique and the key fields.
+    let output = riposte().args(["hunt"]).arg(&logs).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "detections exit with 1: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("CRITICAL Mimikatz Commands on a Command Line  (2 detections)"), "{text}");
+    assert!(text.contains("T1003.001 OS Credential Dumping: LSASS Memory"), "{text}");
+    assert!(text.contains("WS-042.corp.example"), "{text}");
+    assert!(text.contains(r#"CommandLine=m.exe "lsadump::sam" exit"#), "{text}");
+    let summary = stderr(&output);
+    assert!(summary.contains("1 files, 3 events"), "{summary}");
+    assert!(summary.contains("2 detections from 1 rules"), "{summary}");
+    assert!(summary.contains("events/s") && summary.contains("MiB/s"), "{summary}");
+
+    // For machines: the public field names, in order of time.
+    let output = riposte().args(["hunt", "--format", "jsonl"]).arg(&logs).output().unwrap();
+    let detections: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(detections.len(), 2);
+    let first = &detections[0];
+    assert_eq!(first["rule_id"], "75fc646d-bebd-4bd8-b45b-6ea93c6f1094");
+    assert_eq!(first["rule_title"], "Mimikatz Commands on a Command Line");
+    assert_eq!(first["level"], "critical");
+    assert_eq!(first["status"], "stable");
+    assert_eq!(first["techniques"], serde_json::json!(["T1003.001"]));
+    assert_eq!(first["file"], logs.display().to_string());
+    assert_eq!(first["record_id"], 11);
+    assert_eq!(first["timestamp"], "2026-11-02T10:00:01Z");
+    assert_eq!(first["computer"], "WS-042.corp.example");
+    assert_eq!(first["event"]["Image"], r"C:\Users\alice\m.exe");
+    assert_eq!(detections[1]["record_id"], 13);
+
+    let output = riposte().args(["hunt", "--format", "json"]).arg(&logs).output().unwrap();
+    let array: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(array, detections, "json is the same detections as an array");
+
+    let output = riposte().args(["hunt", "--format", "csv"]).arg(&logs).output().unwrap();
+    let csv = stdout(&output);
+    let mut rows = csv.lines();
+    let header = rows.next().unwrap();
+    for column in
+        ["rule_id", "rule_title", "level", "status", "techniques", "file", "record_id", "timestamp", "computer"]
+    {
+        assert!(header.split(',').any(|name| name == column), "{column} missing from {header}");
+    }
+    assert_eq!(rows.count(), 2, "{csv}");
+
+    // --output writes there, and nothing to standard output.
+    let file = dir.path().join("detections.jsonl");
+    let output = riposte().args(["hunt", "--format", "jsonl", "--output"]).arg(&file).arg(&logs).output().unwrap();
+    assert!(stdout(&output).is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn nothing_found_exits_with_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("quiet.jsonl");
+    std::fs::write(&logs, process_creation(1, "2026-11-02 10:00:00.000", r"C:\x\notepad.exe", "notepad") + "\n")
+        .unwrap();
+    let output = riposte().args(["hunt", "--format", "jsonl"]).arg(&logs).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn rules_are_selected_by_level_status_and_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), false);
+    let count = |extra: &[&str]| {
+        let output = riposte().args(["hunt", "--format", "jsonl"]).args(extra).arg(&logs).output().unwrap();
+        stdout(&output).lines().count()
+    };
+    assert_eq!(count(&["--min-level", "critical"]), 2);
+    assert_eq!(count(&["--tag", "attack.t1003"]), 2, "a technique selects its sub-techniques");
+    assert_eq!(count(&["--tag", "attack.t1059"]), 0);
+    assert_eq!(count(&["--status", "stable"]), 2);
+    let output = riposte().args(["hunt", "--status", "experimental"]).arg(&logs).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "no rule left is a rule error");
+    assert!(stderr(&output).contains("no rule could be used"), "{}", stderr(&output));
+}
+
+#[test]
+fn bad_json_lines_are_named_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = write_logs(dir.path(), true);
+    let output = riposte().args(["hunt", "--format", "jsonl"]).arg(&logs).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let messages = stderr(&output);
+    assert!(messages.contains(&format!("{}", logs.display())) && messages.contains("line 3"), "{messages}");
+    assert!(messages.contains("3 events") && messages.contains("1 records skipped"), "{messages}");
+    assert_eq!(stdout(&output).lines().count(), 2, "the events after the bad line are read");
+}
+
+#[test]
+fn broken_evtx_files_are_named_and_every_other_file_is_read() {
+    let Some(evtx) = common::corpus_or_skip("evtx", "broken_evtx_files_are_named_and_every_other_file_is_read") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read(evtx.join("Credential Access/CA_DCSync_4662.evtx")).unwrap();
+    // A copy whose first chunk is scrambled past its header, and one cut short.
+    let mut corrupt = sample.clone();
+    for byte in &mut corrupt[4096 + 600..4096 + 9000] {
+        *byte = byte.wrapping_mul(31).wrapping_add(7);
+    }
+    std::fs::write(dir.path().join("corrupt.evtx"), &corrupt).unwrap();
+    std::fs::write(dir.path().join("truncated.evtx"), &sample[..4096 + 20_000]).unwrap();
+    std::fs::write(dir.path().join("intact.evtx"), &sample).unwrap();
+    std::fs::write(dir.path().join("not-a-log.evtx"), b"hello").unwrap();
+
+    let output = riposte()
+        .args(["hunt", "--format", "jsonl", "--rules"])
+        .arg(evtx.join("../sigma/rules/windows/builtin/security"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let messages = stderr(&output);
+    assert!(messages.contains("corrupt.evtx"), "{messages}");
+    assert!(messages.contains("truncated.evtx"), "{messages}");
+    assert!(messages.contains("not-a-log.evtx"), "{messages}");
+    // The intact copy is fully read: its DCSync detection is there.
+    let detections: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert!(
+        detections.iter().any(|detection| detection["file"].as_str().unwrap().ends_with("intact.evtx")
+            && detection["rule_title"].as_str().unwrap().contains("DcSync")),
+        "{messages}"
+    );
+    assert!(!messages.contains(" 0 records skipped"), "damage is counted: {messages}");
+}
+
+/// A rule directory with one good rule and three broken ones.
+fn write_rules(dir: &Path) {
+    std::fs::write(
+        dir.join("good.yml"),
+        "title: Notepad\nid: 2f0c7f5e-1b0b-4a53-9b7e-2f2f1d1a0a01\nstatus: test\nlevel: low\nlogsource: {product: windows, category: process_creation}\ndetection:\n  selection:\n    Image|endswith: '\\notepad.exe'\n  condition: selection\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("bad_yaml.yml"), "title: Broken\ndetection: [unclosed\n").unwrap();
+    std::fs::write(
+        dir.join("bad_modifier.yml"),
+        "title: Bad modifier\nlogsource: {product: windows}\ndetection:\n  selection:\n    Image|sortof: x\n  condition: selection\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad_regex.yml"),
+        "title: Bad regex\nlogsource: {product: windows}\ndetection:\n  selection:\n    CommandLine|re: '(unclosed'\n  condition: selection\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn broken_rules_are_named_and_the_others_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    write_rules(&rules);
+    let logs = write_logs(dir.path(), false);
+
+    let output = riposte().args(["hunt", "--format", "jsonl", "--rules"]).arg(&rules).arg(&logs).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let messages = stderr(&output);
+    for (file, reason) in [
+        ("bad_yaml.yml", ""),
+        ("bad_modifier.yml", "unknown modifier \"sortof\""),
+        ("bad_regex.yml", "does not compile"),
+    ] {
+        let line =
+            messages.lines().find(|line| line.contains(file)).unwrap_or_else(|| panic!("{file} not named: {messages}"));
+        assert!(line.contains(reason), "{line}");
+    }
+    assert_eq!(stdout(&output).lines().count(), 1, "the good rule still runs");
+
+    let output = riposte().args(["rules", "check"]).arg(&rules).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let report = stdout(&output);
+    assert_eq!(report.lines().last(), Some("4 rules, 1 loaded, 3 failed"), "{report}");
+
+    let output = riposte().args(["rules", "check", "--format", "json"]).arg(&rules).output().unwrap();
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!((json["rules"].as_u64(), json["loaded"].as_u64(), json["failed"].as_u64()), (Some(4), Some(1), Some(3)));
+    let errors = json["errors"].as_array().unwrap();
+    assert!(errors.iter().all(|error| error["file"].is_string() && error["reason"].is_string()), "{json}");
+}
+
+#[test]
+fn missing_inputs_are_an_error_with_the_path() {
+    let output = riposte().args(["hunt", "/nonexistent/logs"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stderr(&output).contains("/nonexistent/logs"), "{}", stderr(&output));
+}
+
+#[test]
+fn rules_update_downloads_and_unpacks_a_release() {
+    let archive = {
+        let mut buffer = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buffer);
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("rules/windows/notepad.yml", options).unwrap();
+        std::io::Write::write_all(&mut zip, b"title: Notepad\nlogsource: {product: windows}\ndetection:\n  s:\n    Image|endswith: '\\notepad.exe'\n  condition: s\n").unwrap();
+        zip.finish().unwrap();
+        buffer.into_inner()
+    };
+    let evil = {
+        let mut buffer = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut buffer);
+        zip.start_file("../escape.yml", zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut zip, b"title: x\n").unwrap();
+        zip.finish().unwrap();
+        buffer.into_inner()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/sigma.zip"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(archive))
+            .mount(&server)
+            .await;
+        wiremock::Mock::given(wiremock::matchers::path("/evil.zip"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_bytes(evil))
+            .mount(&server)
+            .await;
+        server
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("sigma");
+    let output = riposte()
+        .args(["rules", "update", "--url", &format!("{}/sigma.zip", server.uri()), "--dir"])
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(target.join("rules/windows/notepad.yml").is_file());
+    assert!(stdout(&output).contains("1 rules"), "{}", stdout(&output));
+
+    let output = riposte()
+        .args(["rules", "update", "--url", &format!("{}/evil.zip", server.uri()), "--dir"])
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(!dir.path().join("escape.yml").exists());
+    assert!(target.join("rules/windows/notepad.yml").is_file(), "a refused archive leaves the rules in place");
+}
