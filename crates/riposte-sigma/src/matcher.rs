@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -97,13 +98,25 @@ pub(crate) enum Matcher {
 pub(crate) struct ContainsAny {
     /// The values, folded.
     pub texts: Vec<Box<[u8]>>,
-    /// Built on first use: most rules are never evaluated in a given run, and
-    /// building hundreds of automata would double the time to load a rule set.
-    automaton: Arc<OnceLock<Option<AhoCorasick>>>,
+    searcher: Arc<Searcher>,
+}
+
+/// The automaton of a [`ContainsAny`], built once it has been used enough to
+/// pay for itself: most items are evaluated a few times or never in a run,
+/// and building hundreds of automata up front would double the time to load
+/// a rule set.
+#[derive(Debug, Default)]
+struct Searcher {
+    uses: AtomicU32,
+    automaton: OnceLock<Option<AhoCorasick>>,
 }
 
 /// Fewest `contains` values merged into one [`Matcher::ContainsAny`].
 const MERGE_MIN: usize = 3;
+/// Fewest values searched with an automaton rather than one by one.
+const AUTOMATON_MIN: usize = 8;
+/// Searches one by one before the automaton is built.
+const AUTOMATON_AFTER_USES: u32 = 32;
 
 impl ContainsAny {
     /// Merges the case-insensitive, non-empty `contains` matchers of an item
@@ -122,24 +135,33 @@ impl ContainsAny {
             .filter_map(|matcher| if let Matcher::Text(pattern) = matcher { Some(pattern.text) } else { None })
             .collect();
         *matchers = kept;
-        matchers.insert(0, Matcher::ContainsAny(ContainsAny { texts, automaton: Arc::default() }));
+        matchers.insert(0, Matcher::ContainsAny(ContainsAny { texts, searcher: Arc::default() }));
     }
 
     /// Whether a folded value contains any of the texts.
     fn is_match(&self, folded: &[u8]) -> bool {
-        // Leftmost semantics let the automaton use its SIMD prefilter; any
-        // match answers the question.
-        let automaton = self.automaton.get_or_init(|| {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostFirst)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .build(&self.texts)
-                .ok()
-        });
+        let one_by_one = || self.texts.iter().any(|text| memchr::memmem::find(folded, text).is_some());
+        if self.texts.len() < AUTOMATON_MIN {
+            return one_by_one();
+        }
+        let searcher = &*self.searcher;
+        let automaton = match searcher.automaton.get() {
+            Some(automaton) => automaton,
+            None if searcher.uses.fetch_add(1, Ordering::Relaxed) < AUTOMATON_AFTER_USES => return one_by_one(),
+            // Leftmost semantics let the automaton use its SIMD prefilter;
+            // any match answers the question.
+            None => searcher.automaton.get_or_init(|| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .build(&self.texts)
+                    .ok()
+            }),
+        };
         match automaton {
             Some(automaton) => automaton.is_match(folded),
-            // Too large for an automaton: one search per text.
-            None => self.texts.iter().any(|text| memchr::memmem::find(folded, text).is_some()),
+            // Too large for an automaton.
+            None => one_by_one(),
         }
     }
 }
