@@ -216,13 +216,35 @@ impl Event {
         self.fields.push(Field { symbol, name, value: Slot::String(value), alias: true });
     }
 
-    /// The number of fields, aliases included (indexes for the decoders).
-    pub(crate) fn raw_len(&self) -> usize {
+    /// The number of fields, aliases included: the positions of
+    /// [`Event::symbol_at`] and [`Event::values_between`].
+    pub fn raw_len(&self) -> usize {
         self.fields.len()
     }
 
-    pub(crate) fn symbol_at(&self, index: usize) -> Symbol {
+    /// The name of the field at a position (aliases included).
+    pub fn symbol_at(&self, index: usize) -> Symbol {
         self.fields[index].symbol
+    }
+
+    /// The value of the field at a position (aliases included).
+    #[inline]
+    pub fn value_at(&self, index: usize) -> Value<'_> {
+        self.value_of(self.fields[index].value)
+    }
+
+    /// Whether the field at a position was added by a mapping.
+    #[inline]
+    pub fn is_alias_at(&self, index: usize) -> bool {
+        self.fields[index].alias
+    }
+
+    /// The values of a field among the fields at positions `first..=last`
+    /// (for callers that index where each field is).
+    #[inline]
+    pub fn values_between(&self, first: usize, last: usize, symbol: Symbol) -> impl Iterator<Item = Value<'_>> + '_ {
+        let fields = self.fields.get(first..=last).unwrap_or_default();
+        fields.iter().filter(move |field| field.symbol == symbol).map(|field| self.value_of(field.value))
     }
 
     pub(crate) fn name_at(&self, index: usize) -> &str {

@@ -215,7 +215,7 @@ mod tests {
             match expr {
                 Expr::Item(index) => {
                     let item = &detection.items[*index as usize];
-                    let mut buffers = Buffers::default();
+                    let mut buffers = Buffers::for_event(event);
                     let mut results = item.matchers.iter().map(|m| m.eval(event, item.field, &mut buffers));
                     (if item.all { results.all(|r| r) } else { results.any(|r| r) }) != item.negate
                 }

@@ -98,6 +98,8 @@ pub(crate) enum Matcher {
 pub(crate) struct ContainsAny {
     /// The values, folded.
     pub texts: Vec<Box<[u8]>>,
+    /// A searcher for each, until the automaton is built.
+    finders: Vec<memchr::memmem::Finder<'static>>,
     searcher: Arc<Searcher>,
 }
 
@@ -135,12 +137,13 @@ impl ContainsAny {
             .filter_map(|matcher| if let Matcher::Text(pattern) = matcher { Some(pattern.text) } else { None })
             .collect();
         *matchers = kept;
-        matchers.insert(0, Matcher::ContainsAny(ContainsAny { texts, searcher: Arc::default() }));
+        let finders = texts.iter().map(|text| memchr::memmem::Finder::new(text).into_owned()).collect();
+        matchers.insert(0, Matcher::ContainsAny(ContainsAny { texts, finders, searcher: Arc::default() }));
     }
 
     /// Whether a folded value contains any of the texts.
     fn is_match(&self, folded: &[u8]) -> bool {
-        let one_by_one = || self.texts.iter().any(|text| memchr::memmem::find(folded, text).is_some());
+        let one_by_one = || self.finders.iter().any(|finder| finder.find(folded).is_some());
         if self.texts.len() < AUTOMATON_MIN {
             return one_by_one();
         }
@@ -175,6 +178,63 @@ pub(crate) struct Buffers {
     /// field is folded once however many matchers read it.
     folded_fields: Vec<FoldedField>,
     used: usize,
+    pub fields: FieldTable,
+}
+
+/// Where each field of the current event is, by name: built once per event,
+/// so that reading a field is a lookup rather than a scan of the event.
+#[derive(Default)]
+pub(crate) struct FieldTable {
+    generation: u32,
+    /// By `Symbol::index`: the event the entry is for, and the first and last
+    /// position of the field.
+    stamps: Vec<u32>,
+    spans: Vec<(u32, u32)>,
+}
+
+impl FieldTable {
+    /// Indexes `event` (a new one each time).
+    pub(crate) fn index(&mut self, event: &Event) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamps.fill(0);
+            self.generation = 1;
+        }
+        for position in 0..event.raw_len() {
+            let slot = event.symbol_at(position).index();
+            if slot >= self.stamps.len() {
+                self.stamps.resize(slot + 64, 0);
+                self.spans.resize(slot + 64, (0, 0));
+            }
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            if self.stamps[slot] == self.generation {
+                self.spans[slot].1 = position;
+            } else {
+                self.stamps[slot] = self.generation;
+                self.spans[slot] = (position, position);
+            }
+        }
+    }
+
+    #[inline]
+    fn span(&self, field: Symbol) -> Option<(usize, usize)> {
+        let slot = field.index();
+        (self.stamps.get(slot) == Some(&self.generation)).then(|| {
+            let (first, last) = self.spans[slot];
+            (first as usize, last as usize)
+        })
+    }
+
+    /// Every value of `field` in the indexed event.
+    #[inline]
+    pub(crate) fn values<'e>(&self, event: &'e Event, field: Symbol) -> impl Iterator<Item = Value<'e>> + 'e {
+        let (first, last) = self.span(field).unwrap_or((1, 0));
+        event.values_between(first, last, field)
+    }
+
+    pub(crate) fn contains(&self, field: Symbol) -> bool {
+        self.span(field).is_some()
+    }
 }
 
 #[derive(Default)]
@@ -186,9 +246,18 @@ struct FoldedField {
 }
 
 impl Buffers {
-    /// Forgets the previous event's folded values.
-    pub(crate) fn begin_event(&mut self) {
+    /// Buffers ready for `event` (for tests and one-off evaluations).
+    #[cfg(test)]
+    pub(crate) fn for_event(event: &Event) -> Buffers {
+        let mut buffers = Buffers::default();
+        buffers.begin_event(event);
+        buffers
+    }
+
+    /// Forgets the previous event's folded values and indexes `event`.
+    pub(crate) fn begin_event(&mut self, event: &Event) {
         self.used = 0;
+        self.fields.index(event);
     }
 
     /// The lower-cased text values of `field` (of every field for keywords).
@@ -204,7 +273,7 @@ impl Buffers {
                 entry.field = field;
                 entry.count = 0;
                 let values: Box<dyn Iterator<Item = Value<'_>>> = match field {
-                    Some(field) => Box::new(event.values(field)),
+                    Some(field) => Box::new(self.fields.values(event, field)),
                     None => Box::new(event.fields().map(|field| field.value)),
                 };
                 for text in values.filter_map(|value| value.as_text()) {
@@ -229,15 +298,19 @@ impl Matcher {
     pub(crate) fn eval(&self, event: &Event, field: Option<Symbol>, buffers: &mut Buffers) -> bool {
         match self {
             Matcher::Null => match field {
-                Some(field) => event.values(field).all(|value| value.as_text().is_none_or(str::is_empty)),
+                Some(field) => {
+                    buffers.fields.values(event, field).all(|value| value.as_text().is_none_or(str::is_empty))
+                }
                 None => false,
             },
             Matcher::Empty => match field {
-                Some(field) => event.values(field).any(|value| value.as_text().is_none_or(str::is_empty)),
+                Some(field) => {
+                    buffers.fields.values(event, field).any(|value| value.as_text().is_none_or(str::is_empty))
+                }
                 None => false,
             },
             Matcher::Exists(expected) => match field {
-                Some(field) => event.contains(field) == *expected,
+                Some(field) => buffers.fields.contains(field) == *expected,
                 None => false,
             },
             Matcher::FieldRef { other, kind, cased } => {
@@ -250,7 +323,21 @@ impl Matcher {
             Matcher::ContainsAny(any) => {
                 buffers.folded_values(event, field).iter().any(|value| any.is_match(value.as_bytes()))
             }
-            _ => any_text(event, field, |text| self.eval_text(text, buffers)),
+            _ => match field {
+                Some(field) => {
+                    // The table is read-only while values are tested.
+                    let table = std::mem::take(&mut buffers.fields);
+                    let hit = table
+                        .values(event, field)
+                        .filter_map(|value| value.as_text())
+                        .any(|text| self.eval_text(text, buffers));
+                    buffers.fields = table;
+                    hit
+                }
+                None => {
+                    event.fields().filter_map(|field| field.value.as_text()).any(|text| self.eval_text(text, buffers))
+                }
+            },
         }
     }
 
@@ -276,18 +363,10 @@ impl Matcher {
     }
 }
 
-/// Whether any text value of `field` (of any field for keywords) satisfies `test`.
-pub(crate) fn any_text(event: &Event, field: Option<Symbol>, mut test: impl FnMut(&str) -> bool) -> bool {
-    match field {
-        Some(field) => event.values(field).filter_map(|value| value.as_text()).any(test),
-        None => event.fields().filter_map(|field| field.value.as_text()).any(&mut test),
-    }
-}
-
 fn fieldref(event: &Event, field: Symbol, other: Symbol, kind: TextKind, cased: bool, buffers: &mut Buffers) -> bool {
-    let Buffers { folded, other: other_folded, .. } = buffers;
-    event.values(field).filter_map(|value| value.as_text()).any(|text| {
-        event.values(other).filter_map(|value: Value<'_>| value.as_text()).any(|reference| {
+    let Buffers { folded, other: other_folded, fields, .. } = buffers;
+    fields.values(event, field).filter_map(|value| value.as_text()).any(|text| {
+        fields.values(event, other).filter_map(|value: Value<'_>| value.as_text()).any(|reference| {
             let (text, reference) = if cased {
                 (text, reference)
             } else {
@@ -340,11 +419,11 @@ mod tests {
             matchers.extend(others.iter().map(|other| text(other)));
             let event = Event::new().with("f", value.as_str());
             let field = Some(Symbol::intern("f"));
-            let separate = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::default()));
+            let separate = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::for_event(&event)));
             ContainsAny::merge(&mut matchers);
             // Searched one by one at first, then with the automaton.
             for _ in 0..=AUTOMATON_AFTER_USES + 1 {
-                let merged = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::default()));
+                let merged = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::for_event(&event)));
                 proptest::prop_assert_eq!(separate, merged);
             }
         }
@@ -355,7 +434,7 @@ mod tests {
     }
 
     fn eval(matcher: &Matcher, event: &Event, field: &str) -> bool {
-        matcher.eval(event, Some(Symbol::intern(field)), &mut Buffers::default())
+        matcher.eval(event, Some(Symbol::intern(field)), &mut Buffers::for_event(event))
     }
 
     #[test]
@@ -410,19 +489,19 @@ mod tests {
     #[test]
     fn keywords_search_every_value() {
         let event = Event::new().with("a", "nothing here").with("b", "Invoke-Mimikatz -DumpCreds");
-        assert!(text("*mimikatz*").eval(&event, None, &mut Buffers::default()));
-        assert!(!text("*lsadump*").eval(&event, None, &mut Buffers::default()));
+        assert!(text("*mimikatz*").eval(&event, None, &mut Buffers::for_event(&event)));
+        assert!(!text("*lsadump*").eval(&event, None, &mut Buffers::for_event(&event)));
     }
 
     #[test]
     fn folded_values_are_cached_per_event_only() {
-        let mut buffers = Buffers::default();
         let image = Symbol::intern("Image");
         let first = Event::new().with("Image", "C:\\A.EXE");
+        let mut buffers = Buffers::for_event(&first);
         assert!(text("*a.exe").eval(&first, Some(image), &mut buffers));
         assert!(text("c:*").eval(&first, Some(image), &mut buffers));
-        buffers.begin_event();
         let second = Event::new().with("Image", "D:\\B.EXE");
+        buffers.begin_event(&second);
         assert!(!text("*a.exe").eval(&second, Some(image), &mut buffers), "a new event folds again");
         assert!(text("*b.exe").eval(&second, Some(image), &mut buffers));
     }

@@ -654,7 +654,7 @@ mod tests {
     }
 
     fn eval(item: &Item, event: &Event) -> bool {
-        let mut buffers = Buffers::default();
+        let mut buffers = Buffers::for_event(event);
         let mut results = item.matchers.iter().map(|matcher| matcher.eval(event, item.field, &mut buffers));
         let hit = if item.all { results.all(|hit| hit) } else { results.any(|hit| hit) };
         hit != item.negate

@@ -153,11 +153,11 @@ impl SigmaString {
             _ => None,
         };
         match shape {
-            Some((kind, text)) => TextPattern { kind, text: text.into_bytes().into_boxed_slice(), glob: None, cased },
+            Some((kind, text)) => TextPattern::new(kind, text.into_bytes().into_boxed_slice(), cased),
             None => {
                 let glob = Glob::new(&pieces);
                 let text = glob.longest_literal().to_owned().into_bytes().into_boxed_slice();
-                TextPattern { kind: TextKind::Glob, text, glob: Some(glob), cased }
+                TextPattern { kind: TextKind::Glob, text, glob: Some(glob), cased, searcher: None }
             }
         }
     }
@@ -193,16 +193,34 @@ pub(crate) enum TextKind {
 
 /// A compiled text comparison. For every kind but `Glob`, `text` is the whole
 /// pattern; for `Glob` it is its longest literal run (for the index).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) struct TextPattern {
     pub kind: TextKind,
     /// Folded unless `cased`.
     pub text: Box<[u8]>,
     pub glob: Option<Glob>,
     pub cased: bool,
+    /// For `Contains`: the searcher, prepared once (preparing one costs more
+    /// than most searches).
+    searcher: Option<Box<memmem::Finder<'static>>>,
 }
 
+impl PartialEq for TextPattern {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, &self.text, &self.glob, self.cased) == (other.kind, &other.text, &other.glob, other.cased)
+    }
+}
+
+impl Eq for TextPattern {}
+
 impl TextPattern {
+    /// A pattern of one of the plain kinds (not `Glob`).
+    pub(crate) fn new(kind: TextKind, text: Box<[u8]>, cased: bool) -> TextPattern {
+        let searcher =
+            (kind == TextKind::Contains && !text.is_empty()).then(|| Box::new(memmem::Finder::new(&text).into_owned()));
+        TextPattern { kind, text, glob: None, cased, searcher }
+    }
+
     /// Compares against a value that is already folded when the pattern is
     /// case-insensitive.
     pub(crate) fn matches_prepared(&self, value: &str) -> bool {
@@ -212,7 +230,10 @@ impl TextPattern {
             TextKind::Equals => value == text,
             TextKind::StartsWith => value.starts_with(text),
             TextKind::EndsWith => value.ends_with(text),
-            TextKind::Contains => text.is_empty() || memmem::find(value, text).is_some(),
+            TextKind::Contains => match &self.searcher {
+                Some(searcher) => searcher.find(value).is_some(),
+                None => text.is_empty() || memmem::find(value, text).is_some(),
+            },
             TextKind::Glob => self.glob.as_ref().is_some_and(|glob| glob.matches(value)),
         }
     }

@@ -28,7 +28,7 @@ pub(crate) struct State {
 
 impl State {
     /// Starts a new event.
-    pub(crate) fn begin(&mut self, rules: usize) {
+    pub(crate) fn begin(&mut self, rules: usize, event: &Event) {
         if self.rule_marks.len() < rules {
             self.rule_marks.resize(rules, 0);
             self.rule_masks.resize(rules, 0);
@@ -39,7 +39,7 @@ impl State {
             self.generation = 1;
         }
         self.candidates.clear();
-        self.buffers.begin_event();
+        self.buffers.begin_event(event);
     }
 
     /// Makes a rule without clauses a candidate.
@@ -74,17 +74,21 @@ impl State {
             }
         };
         joined.clear();
-        for field in event.matchable_fields() {
-            let Some(text) = field.value.as_text() else { continue };
+        let keywords = bucket.keywords.is_some();
+        for position in 0..event.raw_len() {
+            let slot = index.slot(event.symbol_at(position)).filter(|&slot| bucket.reads(slot));
             // Keyword searches read the event's own values, not aliases.
-            if bucket.keywords.is_some() && !field.alias {
+            let keyword = keywords && !event.is_alias_at(position);
+            if slot.is_none() && !keyword {
+                continue;
+            }
+            let Some(text) = event.value_at(position).as_text() else { continue };
+            if keyword {
                 fold_into(text, folded);
                 joined.extend_from_slice(folded.as_bytes());
                 joined.push(VALUE_SEPARATOR);
             }
-            if let Some(slot) = index.slot(field.symbol)
-                && bucket.reads(slot)
-            {
+            if let Some(slot) = slot {
                 index.finder(slot).find(text, folded, &mut add);
             }
         }

@@ -364,7 +364,7 @@ impl Engine {
         apply_aliases(&class.aliases, event);
         let bucket = &class.bucket;
         let state = &mut scratch.state;
-        state.begin(self.rules.len());
+        state.begin(self.rules.len(), event);
         if indexed {
             state.collect_candidates(&self.index, bucket, event);
         } else {
