@@ -116,7 +116,8 @@ fn classify(path: &Path, choice: FormatChoice, named: bool) -> Result<Option<Inp
 }
 
 /// Finds the inputs under `paths`: files as given, directories walked
-/// recursively (in name order, symbolic links not followed).
+/// recursively (in name order, symbolic links not followed, hidden entries
+/// left out).
 pub fn discover(paths: &[PathBuf], choice: FormatChoice) -> Discovery {
     let mut discovery = Discovery::default();
     for path in paths {
@@ -135,7 +136,10 @@ pub fn discover(paths: &[PathBuf], choice: FormatChoice) -> Discovery {
             }
             continue;
         }
-        for entry in WalkDir::new(path).follow_links(false).sort_by_file_name() {
+        // Hidden files and directories (`.git`, `.vscode`) are not logs.
+        let visible =
+            |entry: &walkdir::DirEntry| entry.depth() == 0 || !entry.file_name().to_string_lossy().starts_with('.');
+        for entry in WalkDir::new(path).follow_links(false).sort_by_file_name().into_iter().filter_entry(visible) {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(error) => {
@@ -181,6 +185,7 @@ mod tests {
         write("a/picture.png", &[0x89, b'P', b'N', b'G']);
         write("a/notebook.ipynb", b"{\"cells\": []}");
         write("a/damaged.evtx", b"not an event log");
+        write("a/.vscode/settings.json", b"{\"editor\": 1}");
         let found = discover(&[dir.path().join("a")], FormatChoice::Auto);
         assert_eq!(found.errors.len(), 1, "{:?}", found.errors);
         assert!(found.errors[0].to_string().contains("damaged.evtx"), "{}", found.errors[0]);
