@@ -24,6 +24,68 @@ pub(crate) struct State {
     /// The values of an event joined for the keyword scan.
     joined: Vec<u8>,
     buffers: Buffers,
+    pub values: ValueCache,
+}
+
+/// The atoms found in recently scanned field values. Log values repeat
+/// (the same images, command lines and hashes again and again), and a hash
+/// of a value is much cheaper than scanning it with a large automaton.
+/// Direct-mapped and bounded: a value displaces whatever was in its place.
+pub(crate) struct ValueCache {
+    entries: Vec<CachedValue>,
+}
+
+#[derive(Default)]
+struct CachedValue {
+    slot: u32,
+    hash: u64,
+    value: Vec<u8>,
+    atoms: Vec<u32>,
+}
+
+/// Entries in each thread's cache (a power of two).
+const VALUE_CACHE_ENTRIES: usize = 4096;
+/// Values shorter than this are scanned (hashing them would cost as much).
+const VALUE_CACHE_MIN_LEN: usize = 16;
+/// Values longer than this are scanned: it bounds the cache's memory.
+const VALUE_CACHE_MAX_LEN: usize = 1024;
+
+impl Default for ValueCache {
+    fn default() -> Self {
+        ValueCache { entries: Vec::new() }
+    }
+}
+
+impl ValueCache {
+    /// Forgets every value (for a new engine, or to measure a cold start).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Calls `add` with the atoms of the slot's finder in `value`, from the
+    /// cache or by running `find` (which reports to its argument).
+    #[inline]
+    fn find(&mut self, slot: u32, value: &str, find: impl FnOnce(&mut dyn FnMut(u32)), add: &mut impl FnMut(u32)) {
+        if self.entries.is_empty() {
+            self.entries.resize_with(VALUE_CACHE_ENTRIES, CachedValue::default);
+        }
+        let hash = {
+            let mut hasher = rustc_hash::FxHasher::default();
+            std::hash::Hasher::write(&mut hasher, value.as_bytes());
+            std::hash::Hasher::write_u32(&mut hasher, slot);
+            std::hash::Hasher::finish(&hasher)
+        };
+        let entry = &mut self.entries[(hash as usize) & (VALUE_CACHE_ENTRIES - 1)];
+        if entry.hash != hash || entry.slot != slot || entry.value != value.as_bytes() {
+            entry.atoms.clear();
+            find(&mut |atom| entry.atoms.push(atom));
+            entry.hash = hash;
+            entry.slot = slot;
+            entry.value.clear();
+            entry.value.extend_from_slice(value.as_bytes());
+        }
+        entry.atoms.iter().copied().for_each(add);
+    }
 }
 
 impl State {
@@ -53,7 +115,7 @@ impl State {
 
     /// Collects the candidate rules of `bucket` for `event`, in rule order.
     pub(crate) fn collect_candidates(&mut self, index: &Index, bucket: &Bucket, event: &Event) {
-        let State { generation, rule_marks, rule_masks, candidates, folded, joined, .. } = self;
+        let State { generation, rule_marks, rule_masks, candidates, folded, joined, values, .. } = self;
         let mut add = |atom: u32| {
             for posting in index.postings(atom) {
                 let rule = posting.rule as usize;
@@ -89,7 +151,12 @@ impl State {
                 joined.push(VALUE_SEPARATOR);
             }
             if let Some(slot) = slot {
-                index.finder(slot).find(text, folded, &mut add);
+                let finder = index.finder(slot);
+                if (VALUE_CACHE_MIN_LEN..=VALUE_CACHE_MAX_LEN).contains(&text.len()) {
+                    values.find(slot, text, |found| finder.find(text, folded, found), &mut add);
+                } else {
+                    finder.find(text, folded, &mut add);
+                }
             }
         }
         if let Some(finder) = &bucket.keywords {

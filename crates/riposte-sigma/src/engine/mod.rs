@@ -246,6 +246,15 @@ pub struct Scratch {
     state: State,
 }
 
+impl Scratch {
+    /// Forgets the field values it remembers scanning, so that the next
+    /// events are matched as if seen for the first time (for benchmarks
+    /// that replay the same events).
+    pub fn forget_values(&mut self) {
+        self.state.values.clear();
+    }
+}
+
 /// Most class keys one thread remembers before it starts over.
 const CLASS_CACHE_LIMIT: usize = 65_536;
 
