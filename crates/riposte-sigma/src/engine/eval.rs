@@ -31,6 +31,7 @@ pub(crate) struct State {
 /// (the same images, command lines and hashes again and again), and a hash
 /// of a value is much cheaper than scanning it with a large automaton.
 /// Direct-mapped and bounded: a value displaces whatever was in its place.
+#[derive(Default)]
 pub(crate) struct ValueCache {
     entries: Vec<CachedValue>,
 }
@@ -49,12 +50,6 @@ const VALUE_CACHE_ENTRIES: usize = 4096;
 const VALUE_CACHE_MIN_LEN: usize = 16;
 /// Values longer than this are scanned: it bounds the cache's memory.
 const VALUE_CACHE_MAX_LEN: usize = 1024;
-
-impl Default for ValueCache {
-    fn default() -> Self {
-        ValueCache { entries: Vec::new() }
-    }
-}
 
 impl ValueCache {
     /// Forgets every value (for a new engine, or to measure a cold start).
