@@ -34,10 +34,13 @@ pub(crate) struct State {
 #[derive(Default)]
 pub(crate) struct ValueCache {
     entries: Vec<CachedValue>,
+    /// Entries of another generation are empty (their buffers kept).
+    generation: u32,
 }
 
 #[derive(Default)]
 struct CachedValue {
+    generation: u32,
     slot: u32,
     hash: u64,
     value: Vec<u8>,
@@ -54,7 +57,11 @@ const VALUE_CACHE_MAX_LEN: usize = 1024;
 impl ValueCache {
     /// Forgets every value (for a new engine, or to measure a cold start).
     pub(crate) fn clear(&mut self) {
-        self.entries.clear();
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.entries.iter_mut().for_each(|entry| entry.generation = 0);
+            self.generation = 1;
+        }
     }
 
     /// Calls `add` with the atoms of the slot's finder in `value`, from the
@@ -63,6 +70,7 @@ impl ValueCache {
     fn find(&mut self, slot: u32, value: &str, find: impl FnOnce(&mut dyn FnMut(u32)), add: &mut impl FnMut(u32)) {
         if self.entries.is_empty() {
             self.entries.resize_with(VALUE_CACHE_ENTRIES, CachedValue::default);
+            self.generation = 1;
         }
         let hash = {
             let mut hasher = rustc_hash::FxHasher::default();
@@ -71,9 +79,14 @@ impl ValueCache {
             std::hash::Hasher::finish(&hasher)
         };
         let entry = &mut self.entries[(hash as usize) & (VALUE_CACHE_ENTRIES - 1)];
-        if entry.hash != hash || entry.slot != slot || entry.value != value.as_bytes() {
+        if entry.generation != self.generation
+            || entry.hash != hash
+            || entry.slot != slot
+            || entry.value != value.as_bytes()
+        {
             entry.atoms.clear();
             find(&mut |atom| entry.atoms.push(atom));
+            entry.generation = self.generation;
             entry.hash = hash;
             entry.slot = slot;
             entry.value.clear();
@@ -131,30 +144,41 @@ impl State {
             }
         };
         joined.clear();
-        let keywords = bucket.keywords.is_some();
         for position in 0..event.raw_len() {
             let slot = index.slot(event.symbol_at(position)).filter(|&slot| bucket.reads(slot));
             // Keyword searches read the event's own values, not aliases.
-            let keyword = keywords && !event.is_alias_at(position);
-            if slot.is_none() && !keyword {
+            let keywords = bucket.keywords.as_ref().filter(|_| !event.is_alias_at(position));
+            if slot.is_none() && keywords.is_none() {
                 continue;
             }
             let Some(text) = event.value_at(position).as_text() else { continue };
-            if keyword {
-                fold_into(text, folded);
-                joined.extend_from_slice(folded.as_bytes());
-                joined.push(VALUE_SEPARATOR);
+            let cached = (VALUE_CACHE_MIN_LEN..=VALUE_CACHE_MAX_LEN).contains(&text.len());
+            if let Some(finder) = keywords {
+                if cached {
+                    let scan = |found: &mut dyn FnMut(u32)| {
+                        fold_into(text, folded);
+                        finder.scan(folded.as_bytes(), found);
+                    };
+                    values.find(bucket.keyword_slot, text, scan, &mut add);
+                } else {
+                    // Short values are scanned together, after the loop.
+                    fold_into(text, folded);
+                    joined.extend_from_slice(folded.as_bytes());
+                    joined.push(VALUE_SEPARATOR);
+                }
             }
             if let Some(slot) = slot {
                 let finder = index.finder(slot);
-                if (VALUE_CACHE_MIN_LEN..=VALUE_CACHE_MAX_LEN).contains(&text.len()) {
+                if cached {
                     values.find(slot, text, |found| finder.find(text, folded, found), &mut add);
                 } else {
                     finder.find(text, folded, &mut add);
                 }
             }
         }
-        if let Some(finder) = &bucket.keywords {
+        if let Some(finder) = &bucket.keywords
+            && !joined.is_empty()
+        {
             finder.scan(joined, &mut add);
         }
         for &rule in &bucket.always {

@@ -492,7 +492,13 @@ pub(crate) struct Bucket {
     /// The keyword atoms of the class's rules: few, unlike field atoms, so
     /// each class has its own finder.
     pub keywords: Option<Finder>,
+    /// Names the keyword finder in the value cache (beside field slots).
+    pub keyword_slot: u32,
 }
+
+/// Keyword finders take value-cache slots from here up, field finders below.
+const KEYWORD_SLOTS: u32 = 1 << 31;
+static NEXT_KEYWORD_SLOT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(KEYWORD_SLOTS);
 
 impl Bucket {
     pub(crate) fn build(index: &Index, rules: Vec<u32>) -> Bucket {
@@ -513,7 +519,8 @@ impl Bucket {
         keywords.sort_unstable();
         keywords.dedup();
         let keywords = (!keywords.is_empty()).then(|| Finder::build(&index.atoms, &keywords));
-        Bucket { rules, applies, always, slots, keywords }
+        let keyword_slot = NEXT_KEYWORD_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Bucket { rules, applies, always, slots, keywords, keyword_slot }
     }
 
     #[inline]
