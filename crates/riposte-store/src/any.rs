@@ -1,0 +1,110 @@
+//! A store chosen at run time.
+
+use crate::audit::{AuditEntry, AuditKey, NewAudit};
+use crate::backend::{PostgresStore, SqliteStore, Store};
+use crate::error::{Result, StoreError};
+use crate::model::{
+    Alert, AlertChange, AlertFilter, NewDetection, NewEvent, Page, Recorded, RuleState, StoredEvent, Token,
+};
+
+/// The store a configuration names.
+#[derive(Clone, Debug)]
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl AnyStore {
+    /// Opens `sqlite:PATH` or `postgres://...` (also `postgresql://`).
+    pub async fn open(url: &str) -> Result<AnyStore> {
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            return Ok(AnyStore::Sqlite(SqliteStore::open(std::path::Path::new(path)).await?));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(AnyStore::Postgres(PostgresStore::connect(url).await?));
+        }
+        Err(StoreError::UnsupportedUrl(crate::backend::redact(url)))
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Sqlite($store) => $call.await,
+            AnyStore::Postgres($store) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn record(&self, detections: &[NewDetection], events: &[NewEvent]) -> Result<Recorded> {
+        dispatch!(self, store => store.record(detections, events))
+    }
+
+    async fn prune_events(&self, keep: u64) -> Result<u64> {
+        dispatch!(self, store => store.prune_events(keep))
+    }
+
+    async fn event(&self, seq: i64) -> Result<Option<StoredEvent>> {
+        dispatch!(self, store => store.event(seq))
+    }
+
+    async fn event_counts(&self) -> Result<(u64, u64)> {
+        dispatch!(self, store => store.event_counts())
+    }
+
+    async fn alerts(&self, filter: &AlertFilter) -> Result<Page<Alert>> {
+        dispatch!(self, store => store.alerts(filter))
+    }
+
+    async fn alert(&self, id: i64) -> Result<Option<Alert>> {
+        dispatch!(self, store => store.alert(id))
+    }
+
+    async fn change_alert(
+        &self,
+        id: i64,
+        change: &AlertChange,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<Option<(Alert, AuditEntry)>> {
+        dispatch!(self, store => store.change_alert(id, change, audit, key))
+    }
+
+    async fn create_token(
+        &self,
+        token: &Token,
+        secret_sha256: &str,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<AuditEntry> {
+        dispatch!(self, store => store.create_token(token, secret_sha256, audit, key))
+    }
+
+    async fn token(&self, id: &str) -> Result<Option<(Token, String)>> {
+        dispatch!(self, store => store.token(id))
+    }
+
+    async fn rule_states(&self) -> Result<Vec<RuleState>> {
+        dispatch!(self, store => store.rule_states())
+    }
+
+    async fn set_rule_state(
+        &self,
+        rule_id: &str,
+        enabled: bool,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<AuditEntry> {
+        dispatch!(self, store => store.set_rule_state(rule_id, enabled, audit, key))
+    }
+
+    async fn append_audit(&self, audit: &NewAudit, key: &AuditKey) -> Result<AuditEntry> {
+        dispatch!(self, store => store.append_audit(audit, key))
+    }
+
+    async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+        dispatch!(self, store => store.audit_log())
+    }
+}

@@ -1,0 +1,580 @@
+//! The two backends. Their SQL is the same text (both read `$N` parameters,
+//! `ON CONFLICT`, `RETURNING`), so one macro writes both implementations and
+//! the migrations are the only place where the dialects differ.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
+use crate::error::{Doing, Result, StoreError};
+use crate::model::{
+    Alert, AlertChange, AlertFilter, AlertStatus, Entities, Millis, NewDetection, NewEvent, Page, Recorded, RuleState,
+    Scope, StoredEvent, Token, Verdict,
+};
+
+/// Most alerts one page may hold.
+pub const MAX_PAGE: u32 = 1_000;
+
+/// Everything Riposte keeps. Both backends pass the same test suite.
+pub trait Store: Send + Sync {
+    /// Stores events and detections in one transaction. Detections whose key
+    /// is already stored are counted as duplicates and change nothing.
+    fn record(&self, detections: &[NewDetection], events: &[NewEvent])
+    -> impl Future<Output = Result<Recorded>> + Send;
+
+    /// Deletes the oldest unmatched events beyond `keep`; returns how many.
+    fn prune_events(&self, keep: u64) -> impl Future<Output = Result<u64>> + Send;
+
+    fn event(&self, seq: i64) -> impl Future<Output = Result<Option<StoredEvent>>> + Send;
+
+    /// (matched, unmatched) events stored.
+    fn event_counts(&self) -> impl Future<Output = Result<(u64, u64)>> + Send;
+
+    fn alerts(&self, filter: &AlertFilter) -> impl Future<Output = Result<Page<Alert>>> + Send;
+
+    fn alert(&self, id: i64) -> impl Future<Output = Result<Option<Alert>>> + Send;
+
+    /// Applies an analyst's change and records it in the audit trail, in one
+    /// transaction. `None` when there is no such alert.
+    fn change_alert(
+        &self,
+        id: i64,
+        change: &AlertChange,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<Option<(Alert, AuditEntry)>>> + Send;
+
+    /// Stores a new token (its secret only as a hash) and audits it.
+    fn create_token(
+        &self,
+        token: &Token,
+        secret_sha256: &str,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<AuditEntry>> + Send;
+
+    /// A token and the hash of its secret.
+    fn token(&self, id: &str) -> impl Future<Output = Result<Option<(Token, String)>>> + Send;
+
+    fn rule_states(&self) -> impl Future<Output = Result<Vec<RuleState>>> + Send;
+
+    /// Turns a rule on or off (kept across restarts) and audits it.
+    fn set_rule_state(
+        &self,
+        rule_id: &str,
+        enabled: bool,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<AuditEntry>> + Send;
+
+    fn append_audit(&self, audit: &NewAudit, key: &AuditKey) -> impl Future<Output = Result<AuditEntry>> + Send;
+
+    /// The whole audit trail, oldest first.
+    fn audit_log(&self) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+}
+
+pub(crate) fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn parse<T: FromStr<Err = String>>(what: &'static str, text: &str) -> Result<T> {
+    text.parse().map_err(|reason| StoreError::Corrupt { what, reason })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt { what, reason: error.to_string() })
+}
+
+/// The columns of an alert, as a literal for `concat!` (SQL text must be static).
+macro_rules! alert_columns {
+    () => {
+        "id, fingerprint, rule_id, rule_title, level, techniques, entities, first_seen_ms, last_seen_ms, count, \
+         status, verdict, event_seq, updated_ms"
+    };
+}
+
+macro_rules! backend {
+    ($store:ident, $pool:ty, $lock_audit:expr) => {
+        impl $store {
+            fn alert_from(row: &<<$pool as PoolDatabase>::Database as sqlx::Database>::Row) -> Result<Alert> {
+                let text = |name: &str| row.try_get::<String, _>(name).doing("reading an alert");
+                Ok(Alert {
+                    id: row.try_get("id").doing("reading an alert")?,
+                    fingerprint: text("fingerprint")?,
+                    rule_id: text("rule_id")?,
+                    rule_title: text("rule_title")?,
+                    level: text("level")?,
+                    techniques: parse_json("alert techniques", &text("techniques")?)?,
+                    entities: parse_json::<Entities>("alert entities", &text("entities")?)?,
+                    first_seen_ms: row.try_get("first_seen_ms").doing("reading an alert")?,
+                    last_seen_ms: row.try_get("last_seen_ms").doing("reading an alert")?,
+                    count: row.try_get("count").doing("reading an alert")?,
+                    status: parse::<AlertStatus>("alert status", &text("status")?)?,
+                    verdict: row
+                        .try_get::<Option<String>, _>("verdict")
+                        .doing("reading an alert")?
+                        .map(|verdict| parse::<Verdict>("alert verdict", &verdict))
+                        .transpose()?,
+                    event_seq: row.try_get("event_seq").doing("reading an alert")?,
+                    updated_ms: row.try_get("updated_ms").doing("reading an alert")?,
+                })
+            }
+
+            fn audit_from(row: &<<$pool as PoolDatabase>::Database as sqlx::Database>::Row) -> Result<AuditEntry> {
+                let text = |name: &str| row.try_get::<String, _>(name).doing("reading the audit log");
+                Ok(AuditEntry {
+                    seq: row.try_get("seq").doing("reading the audit log")?,
+                    time_ms: row.try_get("time_ms").doing("reading the audit log")?,
+                    actor: text("actor")?,
+                    action: text("action")?,
+                    target: text("target")?,
+                    detail: text("detail")?,
+                    prev_mac: text("prev_mac")?,
+                    mac: text("mac")?,
+                })
+            }
+
+            /// Appends to the audit trail inside a transaction.
+            async fn append_in(
+                transaction: &mut sqlx::Transaction<'_, <$pool as PoolDatabase>::Database>,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<AuditEntry> {
+                let lock: &str = $lock_audit;
+                if !lock.is_empty() {
+                    sqlx::query(lock).execute(&mut **transaction).await.doing("locking the audit log")?;
+                }
+                let last = sqlx::query("SELECT seq, mac FROM audit ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut **transaction)
+                    .await
+                    .doing("reading the audit log")?;
+                let (seq, prev_mac) = match last {
+                    Some(row) => (
+                        row.try_get::<i64, _>("seq").doing("reading the audit log")? + 1,
+                        row.try_get::<String, _>("mac").doing("reading the audit log")?,
+                    ),
+                    None => (1, GENESIS.to_owned()),
+                };
+                let time_ms = now_ms();
+                let mac = entry_mac(key, seq, time_ms, audit, &prev_mac);
+                sqlx::query(
+                    "INSERT INTO audit (seq, time_ms, actor, action, target, detail, prev_mac, mac) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(seq)
+                .bind(time_ms)
+                .bind(&audit.actor)
+                .bind(&audit.action)
+                .bind(&audit.target)
+                .bind(&audit.detail)
+                .bind(&prev_mac)
+                .bind(&mac)
+                .execute(&mut **transaction)
+                .await
+                .doing("appending to the audit log")?;
+                Ok(AuditEntry {
+                    seq,
+                    time_ms,
+                    actor: audit.actor.clone(),
+                    action: audit.action.clone(),
+                    target: audit.target.clone(),
+                    detail: audit.detail.clone(),
+                    prev_mac,
+                    mac,
+                })
+            }
+        }
+
+        impl Store for $store {
+            async fn record(&self, detections: &[NewDetection], events: &[NewEvent]) -> Result<Recorded> {
+                let mut recorded = Recorded::default();
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                for event in events {
+                    sqlx::query(
+                        "INSERT INTO events (seq, received_ms, source, matched, body) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (seq) DO NOTHING",
+                    )
+                    .bind(event.seq)
+                    .bind(event.received_ms)
+                    .bind(&event.source)
+                    .bind(event.matched)
+                    .bind(json_text(&event.body))
+                    .execute(&mut *transaction)
+                    .await
+                    .doing("storing an event")?;
+                }
+                let now = now_ms();
+                for detection in detections {
+                    let known = sqlx::query("SELECT alert_id FROM detections WHERE key = $1")
+                        .bind(&detection.key)
+                        .fetch_optional(&mut *transaction)
+                        .await
+                        .doing("looking up a detection")?;
+                    if known.is_some() {
+                        recorded.duplicates += 1;
+                        continue;
+                    }
+                    let open = sqlx::query(
+                        "SELECT id FROM alerts WHERE fingerprint = $1 AND first_seen_ms <= $2 AND window_end_ms >= $2 \
+                         ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(&detection.fingerprint)
+                    .bind(detection.time_ms)
+                    .fetch_optional(&mut *transaction)
+                    .await
+                    .doing("looking up an open alert")?;
+                    let alert_id: i64 = match open {
+                        Some(row) => {
+                            let id: i64 = row.try_get("id").doing("looking up an open alert")?;
+                            sqlx::query(
+                                "UPDATE alerts SET count = count + 1, \
+                                 last_seen_ms = CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END, \
+                                 updated_ms = $3 WHERE id = $1",
+                            )
+                            .bind(id)
+                            .bind(detection.time_ms)
+                            .bind(now)
+                            .execute(&mut *transaction)
+                            .await
+                            .doing("counting a detection into its alert")?;
+                            recorded.merged += 1;
+                            id
+                        }
+                        None => {
+                            let row = sqlx::query(
+                                "INSERT INTO alerts (fingerprint, rule_id, rule_title, level, techniques, entities, \
+                                 first_seen_ms, last_seen_ms, window_end_ms, count, status, event_seq, updated_ms) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, 1, 'new', $9, $10) RETURNING id",
+                            )
+                            .bind(&detection.fingerprint)
+                            .bind(&detection.rule_id)
+                            .bind(&detection.rule_title)
+                            .bind(&detection.level)
+                            .bind(json_text(&detection.techniques))
+                            .bind(json_text(&detection.entities))
+                            .bind(detection.time_ms)
+                            .bind(detection.time_ms.saturating_add(detection.window_ms.max(0)))
+                            .bind(detection.event_seq)
+                            .bind(now)
+                            .fetch_one(&mut *transaction)
+                            .await
+                            .doing("creating an alert")?;
+                            recorded.created += 1;
+                            row.try_get("id").doing("creating an alert")?
+                        }
+                    };
+                    sqlx::query("INSERT INTO detections (key, alert_id) VALUES ($1, $2)")
+                        .bind(&detection.key)
+                        .bind(alert_id)
+                        .execute(&mut *transaction)
+                        .await
+                        .doing("recording a detection")?;
+                }
+                transaction.commit().await.doing("committing events and detections")?;
+                Ok(recorded)
+            }
+
+            async fn prune_events(&self, keep: u64) -> Result<u64> {
+                let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+                let done = sqlx::query(
+                    "DELETE FROM events WHERE matched = $1 AND seq < \
+                     (SELECT seq FROM events WHERE matched = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+                )
+                .bind(false)
+                .bind(keep.saturating_sub(1).max(0))
+                .execute(&self.pool)
+                .await
+                .doing("pruning old events")?;
+                Ok(done.rows_affected())
+            }
+
+            async fn event(&self, seq: i64) -> Result<Option<StoredEvent>> {
+                let row = sqlx::query("SELECT seq, received_ms, source, matched, body FROM events WHERE seq = $1")
+                    .bind(seq)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .doing("reading an event")?;
+                row.map(|row| {
+                    Ok(StoredEvent {
+                        seq: row.try_get("seq").doing("reading an event")?,
+                        received_ms: row.try_get("received_ms").doing("reading an event")?,
+                        source: row.try_get("source").doing("reading an event")?,
+                        matched: row.try_get("matched").doing("reading an event")?,
+                        body: parse_json("event body", &row.try_get::<String, _>("body").doing("reading an event")?)?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn event_counts(&self) -> Result<(u64, u64)> {
+                let count = |matched: bool| {
+                    sqlx::query("SELECT COUNT(*) AS n FROM events WHERE matched = $1").bind(matched).fetch_one(&self.pool)
+                };
+                let matched: i64 = count(true).await.doing("counting events")?.try_get("n").doing("counting events")?;
+                let unmatched: i64 = count(false).await.doing("counting events")?.try_get("n").doing("counting events")?;
+                Ok((matched.max(0) as u64, unmatched.max(0) as u64))
+            }
+
+            async fn alerts(&self, filter: &AlertFilter) -> Result<Page<Alert>> {
+                let limit = filter.limit.clamp(1, MAX_PAGE);
+                let mut query = sqlx::QueryBuilder::new(concat!("SELECT ", alert_columns!(), " FROM alerts WHERE 1 = 1"));
+                if let Some(status) = filter.status {
+                    query.push(" AND status = ").push_bind(status.as_str());
+                }
+                if !filter.levels.is_empty() {
+                    query.push(" AND level IN (");
+                    let mut levels = query.separated(", ");
+                    for level in &filter.levels {
+                        levels.push_bind(level.clone());
+                    }
+                    query.push(")");
+                }
+                if let Some(rule_id) = &filter.rule_id {
+                    query.push(" AND rule_id = ").push_bind(rule_id.clone());
+                }
+                if let Some(since) = filter.since_ms {
+                    query.push(" AND last_seen_ms >= ").push_bind(since);
+                }
+                if let Some(before) = filter.before {
+                    query.push(" AND id < ").push_bind(before);
+                }
+                query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit) + 1);
+                let rows = query.build().fetch_all(&self.pool).await.doing("listing alerts")?;
+                let mut items = rows.iter().map(Self::alert_from).collect::<Result<Vec<_>>>()?;
+                let next = if items.len() > limit as usize {
+                    items.truncate(limit as usize);
+                    items.last().map(|alert| alert.id)
+                } else {
+                    None
+                };
+                Ok(Page { items, next })
+            }
+
+            async fn alert(&self, id: i64) -> Result<Option<Alert>> {
+                let row = sqlx::query(concat!("SELECT ", alert_columns!(), " FROM alerts WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .doing("reading an alert")?;
+                row.as_ref().map(Self::alert_from).transpose()
+            }
+
+            async fn change_alert(
+                &self,
+                id: i64,
+                change: &AlertChange,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<Option<(Alert, AuditEntry)>> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let now = now_ms();
+                let mut query = sqlx::QueryBuilder::new("UPDATE alerts SET updated_ms = ");
+                query.push_bind(now);
+                if let Some(status) = change.status {
+                    query.push(", status = ").push_bind(status.as_str());
+                }
+                if let Some(verdict) = change.verdict {
+                    query.push(", verdict = ").push_bind(verdict.as_str());
+                }
+                query.push(" WHERE id = ").push_bind(id);
+                let done = query.build().execute(&mut *transaction).await.doing("changing an alert")?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                let row = sqlx::query(concat!("SELECT ", alert_columns!(), " FROM alerts WHERE id = $1"))
+                    .bind(id)
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .doing("reading an alert")?;
+                let alert = Self::alert_from(&row)?;
+                transaction.commit().await.doing("committing an alert change")?;
+                Ok(Some((alert, entry)))
+            }
+
+            async fn create_token(
+                &self,
+                token: &Token,
+                secret_sha256: &str,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<AuditEntry> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                sqlx::query(
+                    "INSERT INTO tokens (id, name, scope, secret_sha256, created_ms) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&token.id)
+                .bind(&token.name)
+                .bind(token.scope.as_str())
+                .bind(secret_sha256)
+                .bind(token.created_ms)
+                .execute(&mut *transaction)
+                .await
+                .doing("storing a token")?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing a token")?;
+                Ok(entry)
+            }
+
+            async fn token(&self, id: &str) -> Result<Option<(Token, String)>> {
+                let row = sqlx::query("SELECT id, name, scope, secret_sha256, created_ms FROM tokens WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .doing("reading a token")?;
+                row.map(|row| {
+                    let token = Token {
+                        id: row.try_get("id").doing("reading a token")?,
+                        name: row.try_get("name").doing("reading a token")?,
+                        scope: parse::<Scope>("token scope", &row.try_get::<String, _>("scope").doing("reading a token")?)?,
+                        created_ms: row.try_get("created_ms").doing("reading a token")?,
+                    };
+                    Ok((token, row.try_get("secret_sha256").doing("reading a token")?))
+                })
+                .transpose()
+            }
+
+            async fn rule_states(&self) -> Result<Vec<RuleState>> {
+                let rows = sqlx::query("SELECT rule_id, enabled, updated_ms FROM rule_states ORDER BY rule_id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .doing("reading rule states")?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(RuleState {
+                            rule_id: row.try_get("rule_id").doing("reading rule states")?,
+                            enabled: row.try_get("enabled").doing("reading rule states")?,
+                            updated_ms: row.try_get("updated_ms").doing("reading rule states")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn set_rule_state(
+                &self,
+                rule_id: &str,
+                enabled: bool,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<AuditEntry> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                sqlx::query(
+                    "INSERT INTO rule_states (rule_id, enabled, updated_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (rule_id) DO UPDATE SET enabled = $2, updated_ms = $3",
+                )
+                .bind(rule_id)
+                .bind(enabled)
+                .bind(now_ms())
+                .execute(&mut *transaction)
+                .await
+                .doing("storing a rule state")?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing a rule state")?;
+                Ok(entry)
+            }
+
+            async fn append_audit(&self, audit: &NewAudit, key: &AuditKey) -> Result<AuditEntry> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing an audit entry")?;
+                Ok(entry)
+            }
+
+            async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
+                let rows = sqlx::query("SELECT seq, time_ms, actor, action, target, detail, prev_mac, mac FROM audit ORDER BY seq")
+                    .fetch_all(&self.pool)
+                    .await
+                    .doing("reading the audit log")?;
+                rows.iter().map(Self::audit_from).collect()
+            }
+        }
+    };
+}
+
+/// The database type of a pool, for the macro.
+trait PoolDatabase {
+    type Database: sqlx::Database;
+}
+
+impl PoolDatabase for SqlitePool {
+    type Database = sqlx::Sqlite;
+}
+
+impl PoolDatabase for PgPool {
+    type Database = sqlx::Postgres;
+}
+
+/// The default store: one SQLite file in WAL mode.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) and migrates the database at `path`.
+    pub async fn open(path: &std::path::Path) -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses no committed transaction on a process
+            // crash (only on a power loss, the last ones).
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { url: format!("sqlite:{}", path.display()), source })?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+backend!(SqliteStore, SqlitePool, "");
+
+/// PostgreSQL, for several workers or more than one machine.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` and migrates the database.
+    pub async fn connect(url: &str) -> Result<PostgresStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Open { url: redact(url), source })?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+backend!(PostgresStore, PgPool, "LOCK TABLE audit IN EXCLUSIVE MODE");
+
+/// A URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,208 @@
+//! What the store keeps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch (UTC).
+pub type Millis = i64;
+
+/// A detection on its way into the store: one rule matching one event.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewDetection {
+    /// Unique per (event, rule): replays of the same event add nothing.
+    pub key: String,
+    /// Identical detections share it (rule and entities), and are counted in
+    /// one alert while within the rule's suppression window.
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub rule_title: String,
+    pub level: String,
+    pub techniques: Vec<String>,
+    pub entities: Entities,
+    /// When the event happened (or arrived, when it does not say).
+    pub time_ms: Millis,
+    /// How long after an alert's first detection identical ones join it.
+    pub window_ms: Millis,
+    /// The matched event's sequence number (see [`NewEvent`]).
+    pub event_seq: i64,
+}
+
+/// An event to keep: every matched one, and recent raw ones.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewEvent {
+    /// Its position in the write-ahead spool: unique and increasing.
+    pub seq: i64,
+    pub received_ms: Millis,
+    pub source: String,
+    pub matched: bool,
+    pub body: serde_json::Value,
+}
+
+/// The things a detection is about, by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entities {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hashes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+}
+
+/// An alert as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub rule_title: String,
+    pub level: String,
+    pub techniques: Vec<String>,
+    pub entities: Entities,
+    pub first_seen_ms: Millis,
+    pub last_seen_ms: Millis,
+    /// Detections counted in it.
+    pub count: i64,
+    pub status: AlertStatus,
+    pub verdict: Option<Verdict>,
+    /// The first matched event's sequence number.
+    pub event_seq: i64,
+    pub updated_ms: Millis,
+}
+
+/// Where an analyst is with an alert.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    New,
+    Acknowledged,
+    InProgress,
+    Closed,
+}
+
+/// An analyst's judgement of an alert.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    TruePositive,
+    FalsePositive,
+}
+
+macro_rules! text_enum {
+    ($type:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $type {
+            pub const ALL: &'static [$type] = &[$($type::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($type::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $type {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok($type::$variant),)+
+                    other => Err(format!(
+                        "{other:?} is not one of {}",
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(AlertStatus { New = "new", Acknowledged = "acknowledged", InProgress = "in_progress", Closed = "closed" });
+text_enum!(Verdict { TruePositive = "true_positive", FalsePositive = "false_positive" });
+text_enum!(Scope { Read = "read", Write = "write", Admin = "admin" });
+
+/// Which alerts to list. Alerts come newest first; `before` is the cursor
+/// (the id of the last alert of the previous page).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    /// Only these levels (empty: all).
+    pub levels: Vec<String>,
+    pub rule_id: Option<String>,
+    pub since_ms: Option<Millis>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// One page of a list, and the cursor of the next one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<i64>,
+}
+
+/// An analyst's change to an alert.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertChange {
+    pub status: Option<AlertStatus>,
+    pub verdict: Option<Verdict>,
+}
+
+/// What an API token may do: `read` < `write` < `admin`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+/// An API token, without its secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub created_ms: Millis,
+}
+
+/// An event as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub received_ms: Millis,
+    pub source: String,
+    pub matched: bool,
+    pub body: serde_json::Value,
+}
+
+/// What one call to [`crate::Store::record`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Alerts created.
+    pub created: u64,
+    /// Detections counted into existing alerts.
+    pub merged: u64,
+    /// Detections already recorded (replays).
+    pub duplicates: u64,
+}
+
+/// A rule turned on or off through the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleState {
+    pub rule_id: String,
+    pub enabled: bool,
+    pub updated_ms: Millis,
+}

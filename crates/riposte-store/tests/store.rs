@@ -1,0 +1,189 @@
+//! One test suite, run on SQLite (a temporary file) and on PostgreSQL (a
+//! fresh database on the server `RIPOSTE_TEST_POSTGRES_URL` names; skipped,
+//! saying so, when it is not set).
+
+use riposte_store::{
+    AlertChange, AlertFilter, AlertStatus, AnyStore, AuditBreak, AuditKey, Entities, NewAudit, NewDetection, NewEvent,
+    PostgresStore, Scope, SqliteStore, Store, Token, Verdict, verify,
+};
+
+fn detection(key: &str, fingerprint: &str, time_ms: i64, seq: i64) -> NewDetection {
+    NewDetection {
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        rule_id: "rule-1".into(),
+        rule_title: "Mimikatz Commands".into(),
+        level: "critical".into(),
+        techniques: vec!["T1003.001".into()],
+        entities: Entities { hosts: vec!["WS-1".into()], users: vec!["alice".into()], ..Entities::default() },
+        time_ms,
+        window_ms: 60_000,
+        event_seq: seq,
+    }
+}
+
+fn event(seq: i64, matched: bool) -> NewEvent {
+    NewEvent {
+        seq,
+        received_ms: 1_000 + seq,
+        source: "http".into(),
+        matched,
+        body: serde_json::json!({"EventID": 1, "seq": seq}),
+    }
+}
+
+fn audit(action: &str, target: &str) -> NewAudit {
+    NewAudit { actor: "test".into(), action: action.into(), target: target.into(), detail: "{}".into() }
+}
+
+async fn suite(store: impl Store) {
+    let key = AuditKey::new(b"test key".to_vec());
+
+    // Detections become alerts; identical ones within the window are counted.
+    let recorded = store
+        .record(
+            &[
+                detection("1:rule-1", "fp-a", 10_000, 1),
+                detection("2:rule-1", "fp-a", 20_000, 2),
+                detection("3:rule-1", "fp-b", 20_000, 3),
+                detection("4:rule-1", "fp-a", 90_000, 4),
+            ],
+            &[event(1, true), event(2, true), event(3, true), event(4, true), event(5, false)],
+        )
+        .await
+        .unwrap();
+    assert_eq!((recorded.created, recorded.merged, recorded.duplicates), (3, 1, 0));
+
+    // A replay (after a crash) changes nothing.
+    let replay = store.record(&[detection("2:rule-1", "fp-a", 20_000, 2)], &[event(2, true)]).await.unwrap();
+    assert_eq!((replay.created, replay.merged, replay.duplicates), (0, 0, 1));
+
+    let page = store.alerts(&AlertFilter { limit: 10, ..AlertFilter::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert_eq!(page.next, None);
+    let first = page.items.iter().find(|alert| alert.fingerprint == "fp-a" && alert.first_seen_ms == 10_000).unwrap();
+    assert_eq!((first.count, first.last_seen_ms, first.event_seq), (2, 20_000, 1));
+    assert_eq!(first.entities.users, ["alice"]);
+    assert_eq!(first.techniques, ["T1003.001"]);
+    assert_eq!(first.status, AlertStatus::New);
+
+    // Cursor pagination, newest first, and filters.
+    let one = store.alerts(&AlertFilter { limit: 2, ..AlertFilter::default() }).await.unwrap();
+    assert_eq!(one.items.len(), 2);
+    let rest = store.alerts(&AlertFilter { limit: 2, before: one.next, ..AlertFilter::default() }).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert!(one.items[1].id > rest.items[0].id);
+    let critical = AlertFilter { levels: vec!["critical".into()], limit: 10, ..AlertFilter::default() };
+    assert_eq!(store.alerts(&critical).await.unwrap().items.len(), 3);
+    let low = AlertFilter { levels: vec!["low".into()], limit: 10, ..AlertFilter::default() };
+    assert!(store.alerts(&low).await.unwrap().items.is_empty());
+
+    // An analyst's change is audited in the same transaction.
+    let change = AlertChange { status: Some(AlertStatus::Closed), verdict: Some(Verdict::FalsePositive) };
+    let (changed, entry) = store
+        .change_alert(first.id, &change, &audit("alert.update", &format!("alert:{}", first.id)), &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((changed.status, changed.verdict), (AlertStatus::Closed, Some(Verdict::FalsePositive)));
+    assert_eq!(entry.seq, 1);
+    assert!(
+        store.change_alert(999_999, &change, &audit("alert.update", "alert:999999"), &key).await.unwrap().is_none()
+    );
+    let closed = AlertFilter { status: Some(AlertStatus::Closed), limit: 10, ..AlertFilter::default() };
+    assert_eq!(store.alerts(&closed).await.unwrap().items.len(), 1);
+
+    // Events: matched ones kept, unmatched ones bounded.
+    store.record(&[], &(6..=20).map(|seq| event(seq, false)).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(store.event_counts().await.unwrap(), (4, 16));
+    assert_eq!(store.prune_events(5).await.unwrap(), 11);
+    assert_eq!(store.event_counts().await.unwrap(), (4, 5));
+    assert!(store.event(5).await.unwrap().is_none(), "the oldest unmatched events go first");
+    assert_eq!(store.event(20).await.unwrap().unwrap().body["seq"], 20);
+    assert!(store.event(1).await.unwrap().unwrap().matched);
+
+    // Tokens: only a hash of the secret is kept.
+    let token = Token { id: "t1".into(), name: "soc".into(), scope: Scope::Write, created_ms: 5 };
+    store.create_token(&token, "abc123", &audit("token.create", "token:t1"), &key).await.unwrap();
+    assert_eq!(store.token("t1").await.unwrap(), Some((token, "abc123".into())));
+    assert!(store.token("nope").await.unwrap().is_none());
+
+    // Rule states survive, last change wins.
+    store.set_rule_state("rule-1", false, &audit("rule.disable", "rule:rule-1"), &key).await.unwrap();
+    store.set_rule_state("rule-1", true, &audit("rule.enable", "rule:rule-1"), &key).await.unwrap();
+    let states = store.rule_states().await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert!(states[0].enabled);
+
+    // The audit trail verifies, in order.
+    store.append_audit(&audit("rules.reload", "rules"), &key).await.unwrap();
+    let log = store.audit_log().await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(actions, ["alert.update", "token.create", "rule.disable", "rule.enable", "rules.reload"]);
+    assert_eq!(verify(&log, &key, None), Ok(5));
+    assert_eq!(verify(&log, &AuditKey::new(b"other".to_vec()), None), Err(AuditBreak::Edited { seq: 1 }));
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("riposte.db")).await.unwrap();
+    suite(store).await;
+    // The file reopens, already migrated.
+    let reopened = AnyStore::open(&format!("sqlite:{}", dir.path().join("riposte.db").display())).await.unwrap();
+    assert_eq!(reopened.event_counts().await.unwrap(), (4, 5));
+}
+
+/// A fresh database on the test server, dropped afterwards.
+struct ScratchDatabase {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+impl ScratchDatabase {
+    async fn create(base: &str) -> ScratchDatabase {
+        let admin = sqlx::PgPool::connect(base).await.expect("the test PostgreSQL server");
+        let name = format!(
+            "riposte_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+        let url = match base.rfind('/') {
+            Some(slash) if base[..slash].contains("://") && slash > base.find("://").unwrap() + 2 => {
+                format!("{}/{name}", &base[..slash])
+            }
+            _ => format!("{base}/{name}"),
+        };
+        ScratchDatabase { admin, name, url }
+    }
+
+    async fn drop(self) {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+            .execute(&self.admin)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let Ok(base) = std::env::var("RIPOSTE_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED postgres_store: RIPOSTE_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+        return;
+    };
+    let database = ScratchDatabase::create(&base).await;
+    let store = PostgresStore::connect(&database.url).await.unwrap();
+    suite(store).await;
+    let reopened = AnyStore::open(&database.url).await.unwrap();
+    assert_eq!(reopened.event_counts().await.unwrap(), (4, 5));
+    drop(reopened);
+    database.drop().await;
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_named_without_secrets() {
+    let error = AnyStore::open("mysql://root:hunter2@db/x").await.unwrap_err().to_string();
+    assert!(error.contains("mysql://root:***@db/x"), "{error}");
+    assert!(!error.contains("hunter2"));
+}
