@@ -146,7 +146,7 @@ impl SyslogDecoder {
             }
         }
         // `TAG[PID]: message` or `TAG: message`.
-        let tag_end = rest.find(|c: char| c == ':' || c == '[' || c == ' ').unwrap_or(0);
+        let tag_end = rest.find([':', '[', ' ']).unwrap_or(0);
         if tag_end > 0 && tag_end <= 48 {
             let tag = &rest[..tag_end];
             let mut after = &rest[tag_end..];
