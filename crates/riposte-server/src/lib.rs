@@ -1,0 +1,5 @@
+//! `riposte serve`: sources feed a durable spool, a pipeline matches every
+//! spooled event against the rules and stores alerts, and a REST API serves
+//! them (with tokens, an audit trail and metrics).
+
+pub mod spool;
