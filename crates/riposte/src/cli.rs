@@ -226,6 +226,7 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
             min_level: args.selection.min_level,
             statuses: args.selection.statuses.clone(),
             tags: args.selection.tags.clone(),
+            ..Selection::default()
         },
     };
     let loaded = rules::load(&rule_options)?;

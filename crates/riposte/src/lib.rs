@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod exit;
 pub mod hunt;
-pub mod rules;
 pub mod update;
+
+pub use riposte_server::rules;

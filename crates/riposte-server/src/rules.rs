@@ -4,12 +4,29 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use rayon::prelude::*;
 use riposte_sigma::{
     Engine, EngineBuilder, LoadReport, Mapping, ParsedFile, Placeholders, RuleMeta, Status, parse_file,
 };
 use riposte_sigma::{Level, MAX_RULE_FILE_BYTES};
+
+/// Why a rule set could not be loaded at all (a single bad rule is not an
+/// error: it is reported in the load report and the others run).
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read rules at {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read mapping {path}: {source}")]
+    ReadMapping { path: PathBuf, source: std::io::Error },
+    #[error("invalid mapping {path}: {source}")]
+    Mapping { path: PathBuf, source: riposte_sigma::MappingError },
+    #[error("cannot read placeholders {path}: {source}")]
+    ReadPlaceholders { path: PathBuf, source: std::io::Error },
+    #[error("{path}: expected a map of placeholder names to lists of values ({reason})")]
+    Placeholders { path: PathBuf, reason: String },
+}
+
+type Result<T, E = RulesError> = std::result::Result<T, E>;
 
 /// The starter pack: original rules for common techniques, built in.
 pub const STARTER_PACK: &[(&str, &str)] = &[
@@ -63,11 +80,16 @@ pub struct Selection {
     /// Keep only rules with one of these tags (`attack.t1059` also selects
     /// `attack.t1059.001`).
     pub tags: Vec<String>,
+    /// Rules turned off (through the API), by id.
+    pub disabled: std::collections::BTreeSet<String>,
 }
 
 impl Selection {
     /// `Ok` to keep a rule, or why it is left out.
     pub fn check(&self, meta: &RuleMeta) -> Result<(), String> {
+        if meta.id.as_ref().is_some_and(|id| self.disabled.contains(id)) {
+            return Err("disabled".into());
+        }
         let level = meta.level.unwrap_or(Level::Informational);
         if let Some(min_level) = self.min_level
             && level < min_level
@@ -125,13 +147,13 @@ pub struct LoadedRules {
 pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).with_context(|| format!("cannot read rules at {}", path.display()))?;
+        let metadata = std::fs::metadata(path).map_err(|source| RulesError::Read { path: path.clone(), source })?;
         if !metadata.is_dir() {
             files.push(path.clone());
             continue;
         }
         let mut found = Vec::new();
-        collect_yaml(path, &mut found).with_context(|| format!("cannot list rules under {}", path.display()))?;
+        collect_yaml(path, &mut found).map_err(|source| RulesError::Read { path: path.clone(), source })?;
         // By bytes: comparing paths component by component is much slower,
         // and any fixed order will do.
         found.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
@@ -158,18 +180,19 @@ pub fn load_mapping(path: Option<&Path>) -> Result<Mapping> {
     match path {
         None => Ok(Mapping::builtin()),
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("cannot read mapping {}", path.display()))?;
-            Mapping::from_yaml(&text).with_context(|| format!("invalid mapping {}", path.display()))
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| RulesError::ReadMapping { path: path.to_path_buf(), source })?;
+            Mapping::from_yaml(&text).map_err(|source| RulesError::Mapping { path: path.to_path_buf(), source })
         }
     }
 }
 
 pub fn load_placeholders(path: Option<&Path>) -> Result<Placeholders> {
     let Some(path) = path else { return Ok(Placeholders::new()) };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read placeholders {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| RulesError::ReadPlaceholders { path: path.to_path_buf(), source })?;
     serde_saphyr::from_str(&text)
-        .with_context(|| format!("{}: expected a map of placeholder names to lists of values", path.display()))
+        .map_err(|error| RulesError::Placeholders { path: path.to_path_buf(), reason: error.to_string() })
 }
 
 fn read_and_parse(path: &Path, placeholders: &Placeholders) -> ParsedFile {
