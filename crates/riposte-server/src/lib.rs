@@ -2,5 +2,6 @@
 //! spooled event against the rules and stores alerts, and a REST API serves
 //! them (with tokens, an audit trail and metrics).
 
+pub mod config;
 pub mod rules;
 pub mod spool;
