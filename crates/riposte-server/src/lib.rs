@@ -2,6 +2,12 @@
 //! spooled event against the rules and stores alerts, and a REST API serves
 //! them (with tokens, an audit trail and metrics).
 
+pub mod alert;
+pub mod api;
+pub mod auth;
 pub mod config;
+pub mod metrics;
+pub mod pipeline;
 pub mod rules;
+pub mod ruleset;
 pub mod spool;

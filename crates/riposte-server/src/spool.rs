@@ -1,8 +1,9 @@
 //! The write-ahead spool: an accepted event is on disk before anyone is told
 //! it was accepted, and stays there until its results are in the store.
 //!
-//! Records go to segment files (`<first seq>.seg`) as
-//! `[length u32][crc32 u32][seq u64][received_ms i64][source length u8][source][payload]`,
+//! Records go to segment files (`<first seq>.seg`) as `[length u32][crc32
+//! u32][seq u64][received_ms i64][source length u8][source][origin length
+//! u8][origin][payload]`,
 //! little-endian, the CRC covering everything after it. One writer thread
 //! appends whatever is waiting and syncs once for all of it (group commit),
 //! then answers every caller. The pipeline reads records back in order up
@@ -23,6 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Bytes of a record before its source name.
 const HEADER: usize = 4 + 4 + 8 + 8 + 1;
+/// Longest source name or origin kept.
+const MAX_NAME: usize = 255;
 /// Largest payload accepted.
 pub const MAX_PAYLOAD: usize = 1 << 20;
 /// Appends waiting for the writer thread before callers wait (or, for UDP,
@@ -51,6 +54,11 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
 pub struct Record {
     /// The source it came from (a name from the configuration).
     pub source: String,
+    /// Where in its source it was, when the source can be read twice (a
+    /// tailed file: its name, file id and offset). Detections of records with
+    /// an origin are keyed by it, so reading the same line again after a
+    /// crash does not count it twice. Empty otherwise.
+    pub origin: String,
     pub received_ms: i64,
     pub payload: Vec<u8>,
 }
@@ -331,14 +339,17 @@ impl Writer {
 }
 
 fn encode(seq: u64, record: &Record, out: &mut Vec<u8>) {
-    let source = &record.source.as_bytes()[..record.source.len().min(255)];
-    let length = (HEADER - 8 + source.len() + record.payload.len()) as u32;
+    let source = &record.source.as_bytes()[..record.source.len().min(MAX_NAME)];
+    let origin = &record.origin.as_bytes()[..record.origin.len().min(MAX_NAME)];
+    let length = (HEADER - 8 + source.len() + 1 + origin.len() + record.payload.len()) as u32;
     out.extend_from_slice(&length.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&seq.to_le_bytes());
     out.extend_from_slice(&record.received_ms.to_le_bytes());
     out.push(source.len() as u8);
     out.extend_from_slice(source);
+    out.push(origin.len() as u8);
+    out.extend_from_slice(origin);
     out.extend_from_slice(&record.payload);
     let crc = crc32fast::hash(&out[8..]);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -354,10 +365,18 @@ fn decode(crc: u32, body: &[u8]) -> Option<Spooled> {
     let received_ms = i64::from_le_bytes(body[8..16].try_into().ok()?);
     let source_length = body[16] as usize;
     let source = body.get(17..17 + source_length)?;
-    let payload = body.get(17 + source_length..)?;
+    let origin_at = 17 + source_length;
+    let origin_length = *body.get(origin_at)? as usize;
+    let origin = body.get(origin_at + 1..origin_at + 1 + origin_length)?;
+    let payload = body.get(origin_at + 1 + origin_length..)?;
     Some(Spooled {
         seq,
-        record: Record { source: String::from_utf8_lossy(source).into_owned(), received_ms, payload: payload.to_vec() },
+        record: Record {
+            source: String::from_utf8_lossy(source).into_owned(),
+            origin: String::from_utf8_lossy(origin).into_owned(),
+            received_ms,
+            payload: payload.to_vec(),
+        },
     })
 }
 
@@ -519,7 +538,7 @@ mod tests {
     use super::*;
 
     fn record(payload: &str) -> Record {
-        Record { source: "test".into(), received_ms: 7, payload: payload.as_bytes().to_vec() }
+        Record { source: "test".into(), origin: String::new(), received_ms: 7, payload: payload.as_bytes().to_vec() }
     }
 
     fn runtime() -> tokio::runtime::Runtime {
@@ -569,7 +588,8 @@ mod tests {
         runtime.block_on(spool.append(vec![record(&"x".repeat(200))])).unwrap();
         assert!(matches!(runtime.block_on(spool.append(vec![record("more")])), Err(SpoolError::Full { .. })));
         assert!(!spool.has_room());
-        let big = Record { source: "s".into(), received_ms: 0, payload: vec![0; MAX_PAYLOAD + 1] };
+        let big =
+            Record { source: "s".into(), origin: String::new(), received_ms: 0, payload: vec![0; MAX_PAYLOAD + 1] };
         assert!(matches!(runtime.block_on(spool.append(vec![big])), Err(SpoolError::TooLarge(_))));
         assert!(matches!(spool.try_append(vec![record("x")]), Err(SpoolError::Full { .. })));
         let mut reader = spool.reader();

@@ -1,0 +1,151 @@
+//! A detection becomes an alert: the rule, the entities it is about, and a
+//! fingerprint that identical detections share.
+
+use riposte_event::{Event, Symbol};
+use riposte_sigma::Rule;
+use riposte_store::{Entities, NewDetection};
+use sha2::{Digest, Sha256};
+
+/// Field names that hold each kind of entity, across the sources Riposte
+/// reads (Windows, ECS, Zeek/Suricata-style, syslog).
+const HOSTS: &[&str] =
+    &["Computer", "System_Computer", "hostname", "host.name", "host", "ComputerName", "WorkstationName", "Workstation"];
+const USERS: &[&str] = &["User", "TargetUserName", "SubjectUserName", "user.name", "user", "AccountName", "username"];
+const IPS: &[&str] = &[
+    "IpAddress",
+    "SourceIp",
+    "DestinationIp",
+    "src_ip",
+    "dest_ip",
+    "source.ip",
+    "destination.ip",
+    "ClientIP",
+    "client.ip",
+    "SourceAddress",
+    "DestAddress",
+];
+const PROCESSES: &[&str] =
+    &["Image", "ParentImage", "NewProcessName", "process.executable", "SourceImage", "TargetImage"];
+const HASH_FIELDS: &[&str] = &["md5", "sha1", "sha256", "hash.md5", "hash.sha1", "hash.sha256", "Imphash"];
+const DOMAINS: &[&str] = &["QueryName", "DestinationHostname", "dns.question.name", "url.domain", "Domain"];
+
+/// Most values of one kind kept per alert.
+const MAX_PER_KIND: usize = 8;
+
+fn values(event: &Event, fields: &[&str], out: &mut Vec<String>) {
+    for name in fields {
+        let Some(symbol) = Symbol::lookup(name) else { continue };
+        for value in event.values(symbol) {
+            let Some(text) = value.as_text() else { continue };
+            let text = text.trim();
+            if text.is_empty() || text == "-" || out.iter().any(|known| known == text) || out.len() >= MAX_PER_KIND {
+                continue;
+            }
+            out.push(text.to_owned());
+        }
+    }
+}
+
+/// The entities an event is about.
+pub fn entities(event: &Event) -> Entities {
+    let mut entities = Entities::default();
+    values(event, HOSTS, &mut entities.hosts);
+    values(event, USERS, &mut entities.users);
+    values(event, IPS, &mut entities.ips);
+    values(event, PROCESSES, &mut entities.processes);
+    values(event, HASH_FIELDS, &mut entities.hashes);
+    // Sysmon's `Hashes`: `SHA1=...,MD5=...,SHA256=...,IMPHASH=...`.
+    if let Some(hashes) = Symbol::lookup("Hashes").and_then(|symbol| event.text(symbol)) {
+        for part in hashes.split(',') {
+            if let Some((_, hash)) = part.split_once('=')
+                && !hash.is_empty()
+                && entities.hashes.len() < MAX_PER_KIND
+                && !entities.hashes.iter().any(|known| known.eq_ignore_ascii_case(hash))
+            {
+                entities.hashes.push(hash.to_ascii_lowercase());
+            }
+        }
+    }
+    values(event, DOMAINS, &mut entities.domains);
+    entities
+}
+
+/// The same for the same rule and entities: what makes two detections "the
+/// same alert".
+pub fn fingerprint(rule_id: &str, entities: &Entities) -> String {
+    let mut hash = Sha256::new();
+    hash.update(rule_id.as_bytes());
+    for kind in
+        [&entities.hosts, &entities.users, &entities.ips, &entities.processes, &entities.hashes, &entities.domains]
+    {
+        hash.update([0x1e]);
+        let mut sorted: Vec<String> = kind.iter().map(|value| value.to_lowercase()).collect();
+        sorted.sort();
+        for value in sorted {
+            hash.update(value.as_bytes());
+            hash.update([0x1f]);
+        }
+    }
+    hex::encode(&hash.finalize()[..16])
+}
+
+/// A rule's id, or a stable stand-in for rules without one.
+pub fn rule_key(rule: &Rule) -> String {
+    match &rule.meta.id {
+        Some(id) => id.clone(),
+        None => format!("title:{}", hex::encode(&Sha256::digest(rule.meta.title.as_bytes())[..8])),
+    }
+}
+
+/// The detection of `rule` on the event spooled as `seq`. `origin`, when not
+/// empty, names the event in its source instead (see `spool::Record`).
+pub fn detection(rule: &Rule, event: &Event, seq: u64, origin: &str, received_ms: i64, window_ms: i64) -> NewDetection {
+    let rule_id = rule_key(rule);
+    let entities = entities(event);
+    let time_ms = event
+        .timestamp
+        .map_or(received_ms, |time| i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(received_ms));
+    NewDetection {
+        key: if origin.is_empty() { format!("{seq}:{rule_id}") } else { format!("{origin}:{rule_id}") },
+        fingerprint: fingerprint(&rule_id, &entities),
+        rule_title: rule.meta.title.clone(),
+        level: rule.meta.level.map_or_else(|| "informational".to_owned(), |level| level.to_string()),
+        techniques: rule.meta.techniques.iter().map(|technique| technique.id.clone()).collect(),
+        entities,
+        time_ms,
+        window_ms,
+        event_seq: i64::try_from(seq).unwrap_or(i64::MAX),
+        rule_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entities_and_fingerprints() {
+        let event = Event::new()
+            .with("Computer", "WS-1")
+            .with("User", "CORP\\alice")
+            .with("Image", "C:\\x\\m.exe")
+            .with("Hashes", "SHA1=AA,MD5=BB,IMPHASH=CC")
+            .with("IpAddress", "-")
+            .with("QueryName", "evil.example");
+        let found = entities(&event);
+        assert_eq!(found.hosts, ["WS-1"]);
+        assert_eq!(found.users, ["CORP\\alice"]);
+        assert_eq!(found.processes, ["C:\\x\\m.exe"]);
+        assert_eq!(found.hashes, ["aa", "bb", "cc"]);
+        assert!(found.ips.is_empty(), "`-` is no address");
+        assert_eq!(found.domains, ["evil.example"]);
+        let same = fingerprint("r1", &found);
+        let mut reordered = found.clone();
+        reordered.hashes.reverse();
+        assert_eq!(fingerprint("r1", &reordered), same, "order does not matter");
+        assert_ne!(fingerprint("r2", &found), same);
+        let mut other_host = found.clone();
+        other_host.hosts = vec!["WS-2".into()];
+        assert_ne!(fingerprint("r1", &other_host), same);
+    }
+}

@@ -1,0 +1,710 @@
+//! The REST API. Every route but health, readiness, the OpenAPI document and
+//! the metrics needs a token (`Authorization: Bearer rpt_...`) whose scope
+//! covers it; every change is written to the audit trail in the same
+//! transaction as the change itself.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use riposte_store::{
+    Alert, AlertChange, AlertFilter, AlertStatus, AnyStore, AuditEntry, NewAudit, Scope, Store, StoreError, Token,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Mutex;
+
+use crate::alert;
+use crate::auth::{self, AuditFiles};
+use crate::metrics::Metrics;
+use crate::pipeline::{HTTP_SOURCE, now_ms};
+use crate::ruleset::RuleSet;
+use crate::spool::{Record, Spool, SpoolError};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: AnyStore,
+    pub rules: Arc<RuleSet>,
+    pub spool: Arc<Spool>,
+    pub metrics: Arc<Metrics>,
+    pub audit: Arc<AuditFiles>,
+    /// Changes that write the audit trail, one at a time.
+    pub audit_lock: Arc<Mutex<()>>,
+    pub max_body: usize,
+}
+
+/// An error as the API reports it: a status, a stable code, a message.
+#[derive(Debug)]
+pub struct AppError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl AppError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+        AppError { status, code, message: message.into(), retry_after: None }
+    }
+
+    fn unauthorized() -> AppError {
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API token is needed (Authorization: Bearer rpt_...)",
+        )
+    }
+
+    fn not_found(what: &str) -> AppError {
+        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
+    }
+
+    fn bad_request(message: impl Into<String>) -> AppError {
+        AppError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> AppError {
+        // Logged here, once; the caller learns only that it failed.
+        tracing::error!(%error, "store error");
+        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_unavailable", "the store could not answer")
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, AppError>;
+
+/// JSON bodies with errors in the API's shape.
+pub struct AppJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(AppJson(value)),
+            Err(rejection) => Err(AppError::new(rejection.status(), "invalid_json", rejection.body_text())),
+        }
+    }
+}
+
+/// The token of the request, if it has the scope.
+async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> ApiResult<Token> {
+    let text = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(AppError::unauthorized)?;
+    let (id, secret) = auth::parse(text).ok_or_else(AppError::unauthorized)?;
+    let (token, stored) = state.store.token(id).await?.ok_or_else(AppError::unauthorized)?;
+    if !auth::same_hash(&auth::secret_sha256(secret), &stored) {
+        return Err(AppError::unauthorized());
+    }
+    if token.scope < needed {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this token's scope is {}; {} is needed", token.scope, needed),
+        ));
+    }
+    Ok(token)
+}
+
+fn actor(token: &Token) -> String {
+    format!("token:{} ({})", token.id, token.name)
+}
+
+/// Runs a change that appends to the audit trail, then records the new head.
+async fn audited<T>(state: &AppState, change: impl Future<Output = ApiResult<(T, AuditEntry)>>) -> ApiResult<T> {
+    let _one_at_a_time = state.audit_lock.lock().await;
+    let (value, entry) = change.await?;
+    if let Err(error) = state.audit.set_head(entry.seq, &entry.mac) {
+        tracing::error!(%error, "cannot record the audit head");
+    }
+    Ok(value)
+}
+
+/// The routes: (method, path, scope needed, summary). The OpenAPI document
+/// is written from this table, and a test holds the router to it.
+pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
+    ("get", "/api/health", None, "Whether the server is up"),
+    ("get", "/api/ready", None, "Whether it can take events (rules loaded, store reachable, spool has room)"),
+    ("get", "/api/openapi.json", None, "This document"),
+    ("post", "/api/ingest", Some(Scope::Write), "Events as JSON, a JSON array or JSON lines (gzip accepted)"),
+    ("get", "/api/alerts", Some(Scope::Read), "Alerts, newest first, with filters and a cursor"),
+    ("get", "/api/alerts/{id}", Some(Scope::Read), "One alert, with its first matched event"),
+    ("patch", "/api/alerts/{id}", Some(Scope::Write), "Set an alert's status and the analyst's verdict"),
+    ("get", "/api/rules", Some(Scope::Read), "The rules, running or disabled"),
+    ("post", "/api/rules/reload", Some(Scope::Admin), "Load the rules again from their files"),
+    ("post", "/api/rules/{id}/enable", Some(Scope::Admin), "Run a disabled rule again"),
+    ("post", "/api/rules/{id}/disable", Some(Scope::Admin), "Stop running a rule"),
+    ("post", "/api/tokens", Some(Scope::Admin), "Create an API token (shown once)"),
+    ("get", "/api/sources", Some(Scope::Read), "Per-source counts and the last bad message of each"),
+    ("get", "/metrics", None, "Prometheus metrics"),
+];
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/api/ready", get(ready))
+        .route("/api/openapi.json", get(|| async { axum::Json(openapi()) }))
+        .route("/api/ingest", post(ingest))
+        .route("/api/alerts", get(list_alerts))
+        .route("/api/alerts/{id}", get(get_alert).patch(change_alert))
+        .route("/api/rules", get(list_rules))
+        .route("/api/rules/reload", post(reload_rules))
+        .route("/api/rules/{id}/enable", post(enable_rule))
+        .route("/api/rules/{id}/disable", post(disable_rule))
+        .route("/api/tokens", post(create_token))
+        .route("/api/sources", get(sources))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { AppError::not_found("route") })
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let rules = state.rules.current().engine.rules().len();
+    let store = state.store.rule_states().await.is_ok();
+    let room = state.spool.has_room();
+    let status = if rules > 0 && store && room { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(json!({"rules": rules, "store": store, "spool_has_room": room}))).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.spool_depth.store(state.spool.depth(), Ordering::Relaxed);
+    state.metrics.spool_bytes.store(state.spool.bytes(), Ordering::Relaxed);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn sources(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    Ok(axum::Json(json!({"bad_message_samples": state.metrics.samples()})))
+}
+
+/// One line that was not taken, and why.
+fn rejection(line: usize, reason: impl Into<String>) -> Value {
+    json!({"line": line, "error": reason.into()})
+}
+
+/// Splits a body into JSON objects: an array of them, JSON lines, or JSON
+/// documents one after another. Returns the objects' bytes and what was
+/// rejected (by line).
+fn split_events(body: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<Value>), AppError> {
+    let trimmed = body.trim_ascii_start();
+    let mut events = Vec::new();
+    let mut rejected = Vec::new();
+    if trimmed.starts_with(b"[") {
+        let values: Vec<Value> = serde_json::from_slice(trimmed)
+            .map_err(|error| AppError::bad_request(format!("invalid JSON array: {error}")))?;
+        for (index, value) in values.into_iter().enumerate() {
+            if value.is_object() {
+                events.push(serde_json::to_vec(&value).unwrap_or_default());
+            } else {
+                rejected.push(json!({"index": index, "error": "not a JSON object"}));
+            }
+        }
+        return Ok((events, rejected));
+    }
+    let lines: Vec<&[u8]> = body.split(|byte| *byte == b'\n').collect();
+    let first = lines.iter().map(|line| line.trim_ascii()).find(|line| !line.is_empty()).unwrap_or_default();
+    if serde_json::from_slice::<serde::de::IgnoredAny>(first).is_err() {
+        // Not one object a line: documents one after another (pretty-printed).
+        for value in serde_json::Deserializer::from_slice(body).into_iter::<Value>() {
+            match value {
+                Ok(value) if value.is_object() => events.push(serde_json::to_vec(&value).unwrap_or_default()),
+                Ok(_) => rejected.push(json!({"error": "not a JSON object"})),
+                Err(error) => {
+                    rejected.push(rejection(error.line(), error.to_string()));
+                    break;
+                }
+            }
+        }
+        return Ok((events, rejected));
+    }
+    for (index, line) in lines.iter().enumerate() {
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(value) if value.is_object() => events.push(line.to_vec()),
+            Ok(_) => rejected.push(rejection(index + 1, "not a JSON object")),
+            Err(error) => rejected.push(rejection(index + 1, error.to_string())),
+        }
+    }
+    Ok((events, rejected))
+}
+
+async fn ingest(State(state): State<AppState>, headers: HeaderMap, request: Request) -> ApiResult<Response> {
+    authorize(&state, &headers, Scope::Write).await?;
+    if !state.spool.has_room() {
+        state.metrics.http_rejected.fetch_add(1, Ordering::Relaxed);
+        let mut error = AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "events are arriving faster than they are processed",
+        );
+        error.retry_after = Some(1);
+        return Err(error);
+    }
+    let too_large = || {
+        state.metrics.http_rejected.fetch_add(1, Ordering::Relaxed);
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is over the {} byte limit (http.max_body)", state.max_body),
+        )
+    };
+    let body = axum::body::to_bytes(request.into_body(), state.max_body).await.map_err(|_| too_large())?;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("gzip"));
+    let body = if gzip {
+        let mut decompressed = Vec::new();
+        flate2::read::MultiGzDecoder::new(&body[..])
+            .take(state.max_body as u64 + 1)
+            .read_to_end(&mut decompressed)
+            .map_err(|error| AppError::bad_request(format!("invalid gzip body: {error}")))?;
+        if decompressed.len() > state.max_body {
+            return Err(too_large());
+        }
+        decompressed
+    } else {
+        body.to_vec()
+    };
+    let (events, rejected) = split_events(&body)?;
+    state.metrics.received(HTTP_SOURCE, (events.len() + rejected.len()) as u64);
+    for reason in &rejected {
+        state.metrics.failed(HTTP_SOURCE, &reason.to_string(), b"");
+    }
+    if events.is_empty() {
+        return Err(AppError::bad_request(format!("no event in the body ({} rejected)", rejected.len())));
+    }
+    let received_ms = now_ms();
+    let count = events.len();
+    let records = events
+        .into_iter()
+        .map(|payload| Record { source: HTTP_SOURCE.to_owned(), origin: String::new(), received_ms, payload })
+        .collect();
+    let last = state.spool.append(records).await.map_err(|error| match error {
+        SpoolError::Full { .. } => {
+            let mut error = AppError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", error.to_string());
+            error.retry_after = Some(1);
+            error
+        }
+        SpoolError::TooLarge(_) => AppError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", error.to_string()),
+        other => {
+            tracing::error!(error = %other, "spool error");
+            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "spool_unavailable", "events could not be made durable")
+        }
+    })?;
+    let body = json!({
+        "accepted": count,
+        "first_seq": last + 1 - count as u64,
+        "last_seq": last,
+        "rejected": rejected,
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
+}
+
+fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|time| time.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn alert_json(alert: &Alert) -> Value {
+    json!({
+        "id": alert.id,
+        "rule_id": alert.rule_id,
+        "rule_title": alert.rule_title,
+        "level": alert.level,
+        "techniques": alert.techniques,
+        "entities": alert.entities,
+        "first_seen": rfc3339(alert.first_seen_ms),
+        "last_seen": rfc3339(alert.last_seen_ms),
+        "count": alert.count,
+        "status": alert.status,
+        "verdict": alert.verdict,
+        "fingerprint": alert.fingerprint,
+        "event_seq": alert.event_seq,
+        "updated": rfc3339(alert.updated_ms),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertQuery {
+    status: Option<String>,
+    /// Comma-separated levels.
+    level: Option<String>,
+    rule_id: Option<String>,
+    /// RFC 3339 time, or milliseconds since the epoch.
+    since: Option<String>,
+    cursor: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn list_alerts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
+    let status = query.status.as_deref().map(str::parse::<AlertStatus>).transpose().map_err(AppError::bad_request)?;
+    let levels: Vec<String> = query
+        .level
+        .as_deref()
+        .map(|levels| {
+            levels.split(',').map(|level| level.trim().to_ascii_lowercase()).filter(|l| !l.is_empty()).collect()
+        })
+        .unwrap_or_default();
+    for level in &levels {
+        level.parse::<riposte_sigma::Level>().map_err(AppError::bad_request)?;
+    }
+    let since_ms = match query.since.as_deref() {
+        None => None,
+        Some(text) => Some(match text.parse::<i64>() {
+            Ok(ms) => ms,
+            Err(_) => OffsetDateTime::parse(text, &Rfc3339)
+                .map(|time| i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+                .map_err(|_| AppError::bad_request(format!("since: {text:?} is not an RFC 3339 time")))?,
+        }),
+    };
+    let filter = AlertFilter {
+        status,
+        levels,
+        rule_id: query.rule_id,
+        since_ms,
+        before: query.cursor,
+        limit: query.limit.unwrap_or(50).clamp(1, riposte_store::MAX_PAGE),
+    };
+    let page = state.store.alerts(&filter).await?;
+    Ok(axum::Json(json!({
+        "items": page.items.iter().map(alert_json).collect::<Vec<_>>(),
+        "next_cursor": page.next,
+    })))
+}
+
+async fn get_alert(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let alert = state.store.alert(id).await?.ok_or_else(|| AppError::not_found("alert"))?;
+    let event = state.store.event(alert.event_seq).await?.map(|event| event.body);
+    let mut body = alert_json(&alert);
+    body["event"] = event.unwrap_or(Value::Null);
+    Ok(axum::Json(body))
+}
+
+async fn change_alert(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    AppJson(change): AppJson<AlertChange>,
+) -> ApiResult<axum::Json<Value>> {
+    let token = authorize(&state, &headers, Scope::Write).await?;
+    if change.status.is_none() && change.verdict.is_none() {
+        return Err(AppError::bad_request("nothing to change: give a status, a verdict or both"));
+    }
+    let audit = NewAudit {
+        actor: actor(&token),
+        action: "alert.update".into(),
+        target: format!("alert:{id}"),
+        detail: json!({"status": change.status, "verdict": change.verdict}).to_string(),
+    };
+    let alert = audited(&state, async {
+        state
+            .store
+            .change_alert(id, &change, &audit, &state.audit.key)
+            .await?
+            .ok_or_else(|| AppError::not_found("alert"))
+    })
+    .await?;
+    Ok(axum::Json(alert_json(&alert)))
+}
+
+async fn disabled_rules(state: &AppState) -> ApiResult<BTreeSet<String>> {
+    Ok(state.store.rule_states().await?.into_iter().filter(|rule| !rule.enabled).map(|rule| rule.rule_id).collect())
+}
+
+async fn list_rules(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let loaded = state.rules.current();
+    let mut rules: Vec<Value> = loaded
+        .engine
+        .rules()
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": alert::rule_key(rule),
+                "title": rule.meta.title,
+                "level": rule.meta.level,
+                "status": rule.meta.status,
+                "techniques": rule.meta.techniques.iter().map(|technique| &technique.id).collect::<Vec<_>>(),
+                "file": rule.file.as_ref(),
+                "enabled": true,
+            })
+        })
+        .collect();
+    for id in disabled_rules(&state).await? {
+        rules.push(json!({"id": id, "enabled": false}));
+    }
+    Ok(axum::Json(json!({"rules": rules, "loaded": loaded.report.loaded, "failed": loaded.report.errors.len()})))
+}
+
+/// Puts a new rule set in place, or says why the running one stays.
+fn reload(state: &AppState, disabled: &BTreeSet<String>) -> ApiResult<usize> {
+    match state.rules.reload(disabled) {
+        Ok(loaded) => {
+            state.metrics.rule_reloads.fetch_add(1, Ordering::Relaxed);
+            state.metrics.rules_loaded.store(loaded.engine.rules().len() as u64, Ordering::Relaxed);
+            Ok(loaded.engine.rules().len())
+        }
+        Err(error) => Err(AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "rules_invalid", error.to_string())),
+    }
+}
+
+async fn reload_rules(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
+    let token = authorize(&state, &headers, Scope::Admin).await?;
+    let disabled = disabled_rules(&state).await?;
+    let loaded = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || reload(&state, &disabled))
+            .await
+            .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the reload stopped"))??
+    };
+    let audit = NewAudit {
+        actor: actor(&token),
+        action: "rules.reload".into(),
+        target: "rules".into(),
+        detail: json!({"loaded": loaded}).to_string(),
+    };
+    audited(&state, async { Ok(((), state.store.append_audit(&audit, &state.audit.key).await?)) }).await?;
+    Ok(axum::Json(json!({"loaded": loaded})))
+}
+
+async fn set_rule(state: AppState, headers: HeaderMap, id: String, enabled: bool) -> ApiResult<axum::Json<Value>> {
+    let token = authorize(&state, &headers, Scope::Admin).await?;
+    let mut disabled = disabled_rules(&state).await?;
+    let known =
+        state.rules.current().engine.rules().iter().any(|rule| alert::rule_key(rule) == id) || disabled.contains(&id);
+    if !known {
+        return Err(AppError::not_found("rule"));
+    }
+    if enabled {
+        disabled.remove(&id);
+    } else {
+        disabled.insert(id.clone());
+    }
+    let loaded = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || reload(&state, &disabled))
+            .await
+            .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the reload stopped"))??
+    };
+    let audit = NewAudit {
+        actor: actor(&token),
+        action: if enabled { "rule.enable" } else { "rule.disable" }.into(),
+        target: format!("rule:{id}"),
+        detail: json!({"enabled": enabled}).to_string(),
+    };
+    audited(&state, async { Ok(((), state.store.set_rule_state(&id, enabled, &audit, &state.audit.key).await?)) })
+        .await?;
+    Ok(axum::Json(json!({"id": id, "enabled": enabled, "loaded": loaded})))
+}
+
+async fn enable_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    set_rule(state, headers, id, true).await
+}
+
+async fn disable_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    set_rule(state, headers, id, false).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    scope: Scope,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(request): AppJson<NewToken>,
+) -> ApiResult<Response> {
+    let token = authorize(&state, &headers, Scope::Admin).await?;
+    if request.name.trim().is_empty() || request.name.len() > 100 {
+        return Err(AppError::bad_request("name: 1 to 100 characters"));
+    }
+    let issued =
+        create(&state.store, &state.audit, &state.audit_lock, &request.name, request.scope, &actor(&token)).await?;
+    let body =
+        json!({"id": issued.token.id, "name": issued.token.name, "scope": issued.token.scope, "token": issued.text});
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// Creates a token and audits it (for the API and for `riposte token create`).
+pub async fn create(
+    store: &AnyStore,
+    audit: &AuditFiles,
+    lock: &Mutex<()>,
+    name: &str,
+    scope: Scope,
+    actor: &str,
+) -> Result<auth::IssuedToken, StoreError> {
+    let issued = auth::issue(name, scope)
+        .map_err(|error| StoreError::Corrupt { what: "random source", reason: error.to_string() })?;
+    let entry = NewAudit {
+        actor: actor.to_owned(),
+        action: "token.create".into(),
+        target: format!("token:{}", issued.token.id),
+        detail: json!({"name": name, "scope": scope}).to_string(),
+    };
+    let _one_at_a_time = lock.lock().await;
+    let written = store.create_token(&issued.token, &issued.secret_sha256, &entry, &audit.key).await?;
+    if let Err(error) = audit.set_head(written.seq, &written.mac) {
+        tracing::error!(%error, "cannot record the audit head");
+    }
+    Ok(issued)
+}
+
+/// The OpenAPI 3.1 description of [`ROUTES`].
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, scope, summary) in ROUTES {
+        let mut operation = json!({
+            "summary": summary,
+            "responses": {
+                "200": {"description": "Success"},
+                "400": {"description": "Invalid request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if let Some(scope) = scope {
+            operation["security"] = json!([{"token": []}]);
+            operation["description"] = json!(format!("Needs a token with the {scope} scope (or higher)."));
+            operation["responses"]["401"] = json!({"description": "No valid token"});
+            operation["responses"]["403"] = json!({"description": "The token's scope is too low"});
+        }
+        if path.contains("{id}") {
+            let schema =
+                if path.starts_with("/api/alerts") { json!({"type": "integer"}) } else { json!({"type": "string"}) };
+            operation["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": schema}]);
+        }
+        match (*method, *path) {
+            ("post", "/api/ingest") => {
+                operation["requestBody"] = json!({"required": true, "content": {
+                    "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                }});
+                operation["responses"]["202"] = json!({"description": "Events are durable and will be processed"});
+                operation["responses"]["413"] = json!({"description": "Body over the limit"});
+                operation["responses"]["503"] =
+                    json!({"description": "Overloaded; retry after the Retry-After header"});
+            }
+            ("get", "/api/alerts") => {
+                operation["parameters"] = json!([
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": AlertStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()}},
+                    {"name": "level", "in": "query", "description": "Comma-separated levels", "schema": {"type": "string"}},
+                    {"name": "rule_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "since", "in": "query", "description": "RFC 3339 time or epoch milliseconds", "schema": {"type": "string"}},
+                    {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": riposte_store::MAX_PAGE}},
+                ]);
+            }
+            ("patch", "/api/alerts/{id}") => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "status": {"type": "string", "enum": AlertStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()},
+                        "verdict": {"type": "string", "enum": ["true_positive", "false_positive"]},
+                    },
+                }}}});
+            }
+            ("post", "/api/tokens") => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false, "required": ["name", "scope"],
+                    "properties": {"name": {"type": "string"}, "scope": {"type": "string", "enum": ["read", "write", "admin"]}},
+                }}}});
+                operation["responses"]["201"] = json!({"description": "The token, shown this once"});
+            }
+            _ => {}
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Riposte", "version": env!("CARGO_PKG_VERSION"), "description": "Detections from the events of an organisation's tools."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer", "description": "rpt_<id>_<secret>, from `riposte token create`"}},
+            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+            }}}}},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_split_into_events() {
+        let (events, rejected) = split_events(b"{\"a\":1}\n\n{\"b\":2}\nnot json\n[1]\n").unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(rejected.len(), 2);
+        assert_eq!(rejected[0]["line"], 4);
+        let (events, rejected) = split_events(b"[{\"a\":1}, 2, {\"b\":2}]").unwrap();
+        assert_eq!((events.len(), rejected.len()), (2, 1));
+        let (events, _) = split_events(b"{\n  \"a\": 1\n}\n{\n  \"b\": 2\n}").unwrap();
+        assert_eq!(events.len(), 2, "pretty-printed documents");
+        assert!(split_events(b"[{\"a\":1}").is_err());
+    }
+
+    #[test]
+    fn every_route_is_described() {
+        let document = openapi();
+        for (method, path, _, _) in ROUTES {
+            assert!(document["paths"][path][method].is_object(), "{method} {path}");
+        }
+        assert_eq!(document["openapi"], "3.1.0");
+    }
+}

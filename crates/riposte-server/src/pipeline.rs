@@ -1,0 +1,304 @@
+//! From the spool to the store: every spooled record is decoded, matched
+//! against the running rules on all cores, and its results stored; only then
+//! does the spool's checkpoint move past it.
+//!
+//! A crash anywhere replays the records after the checkpoint. Their events
+//! are stored again under the same sequence numbers and their detections
+//! under the same keys, which the store recognises: nothing is lost and no
+//! alert is counted twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rayon::prelude::*;
+use riposte_event::{Event, JsonDecoder, LogSource};
+use riposte_ingest::SyslogDecoder;
+use riposte_store::{AnyStore, NewDetection, NewEvent, Store};
+use time::OffsetDateTime;
+
+use crate::alert;
+use crate::config::{AlertsConfig, Config, FileFormat, SourceConfig};
+use crate::metrics::Metrics;
+use crate::ruleset::RuleSet;
+use crate::spool::{Spool, Spooled};
+
+/// The name of the HTTP ingest source.
+pub const HTTP_SOURCE: &str = "http";
+
+/// How a source's records are read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Decoder {
+    /// One JSON object.
+    Json,
+    Syslog,
+    /// A plain line, kept as `message`.
+    Line,
+}
+
+#[derive(Clone, Debug)]
+struct SourceKind {
+    decoder: Decoder,
+    logsource: Option<Arc<LogSource>>,
+}
+
+/// How each configured source's records are decoded.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    kinds: BTreeMap<String, SourceKind>,
+}
+
+impl Sources {
+    pub fn from_config(config: &Config) -> Sources {
+        let mut kinds = BTreeMap::new();
+        kinds.insert(HTTP_SOURCE.to_owned(), SourceKind { decoder: Decoder::Json, logsource: None });
+        for source in &config.sources {
+            let decoder = match source {
+                SourceConfig::SyslogUdp { .. } | SourceConfig::SyslogTcp { .. } => Decoder::Syslog,
+                SourceConfig::File { format: FileFormat::Json, .. } => Decoder::Json,
+                SourceConfig::File { format: FileFormat::Lines, .. } => Decoder::Line,
+                SourceConfig::File { format: FileFormat::Syslog, .. } => Decoder::Syslog,
+            };
+            let logsource = source.logsource().and_then(|text| LogSource::parse(text).ok()).map(Arc::new);
+            kinds.insert(source.name().to_owned(), SourceKind { decoder, logsource });
+        }
+        Sources { kinds }
+    }
+
+    fn kind(&self, source: &str, payload: &[u8]) -> SourceKind {
+        self.kinds.get(source).cloned().unwrap_or_else(|| {
+            // A source no longer configured (its records still spooled): guess.
+            let decoder = match payload.trim_ascii_start().first() {
+                Some(b'{') => Decoder::Json,
+                Some(b'<') => Decoder::Syslog,
+                _ => Decoder::Line,
+            };
+            SourceKind { decoder, logsource: None }
+        })
+    }
+}
+
+/// A worker's decoders.
+#[derive(Default)]
+struct Decoders {
+    json: JsonDecoder,
+    syslog: SyslogDecoder,
+}
+
+impl Decoders {
+    fn decode(&mut self, kind: &SourceKind, payload: &[u8], event: &mut Event) -> Result<(), String> {
+        match kind.decoder {
+            Decoder::Json => self.json.decode_into(payload, event).map_err(|error| error.to_string())?,
+            Decoder::Syslog => {
+                self.syslog.decode_into(payload, OffsetDateTime::now_utc(), event).map_err(|error| error.to_string())?
+            }
+            Decoder::Line => {
+                event.clear();
+                let text = String::from_utf8_lossy(payload);
+                event.push_str(
+                    riposte_event::Symbol::intern("message"),
+                    "message",
+                    text.trim_end_matches(['\r', '\n']),
+                );
+            }
+        }
+        if event.logsource.is_none() {
+            event.logsource = kind.logsource.clone();
+        }
+        Ok(())
+    }
+}
+
+/// What one record gave.
+struct Outcome {
+    seq: u64,
+    received_ms: i64,
+    source: String,
+    /// `None` when it could not be decoded.
+    event: Option<serde_json::Value>,
+    detections: Vec<NewDetection>,
+    /// Why it could not be decoded, and the start of it.
+    failure: Option<(String, Vec<u8>)>,
+}
+
+pub struct Pipeline {
+    pub spool: Arc<Spool>,
+    pub store: AnyStore,
+    pub rules: Arc<RuleSet>,
+    pub metrics: Arc<Metrics>,
+    pub sources: Sources,
+    pub alerts: AlertsConfig,
+    pub batch: usize,
+    pub raw_events: u64,
+    pub threads: Option<usize>,
+}
+
+impl Pipeline {
+    /// Runs until `stop` is set (finishing the batch in hand). Blocking: give
+    /// it a thread of its own; `runtime` runs the store's futures.
+    pub fn run(self, runtime: tokio::runtime::Handle, stop: Arc<AtomicBool>) {
+        let pool = match rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads.unwrap_or(0))
+            .thread_name(|index| format!("riposte-detect-{index}"))
+            .build()
+        {
+            Ok(pool) => pool,
+            Err(error) => {
+                tracing::error!(%error, "cannot start detection threads");
+                return;
+            }
+        };
+        let mut reader = self.spool.reader();
+        let mut batches: u64 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let batch = match reader.next_batch(self.batch, Duration::from_millis(100)) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the spool");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            self.update_spool_gauges();
+            let Some(last) = batch.last().map(|record| record.seq) else { continue };
+            let outcomes = pool.install(|| self.process(&batch));
+            let (events, detections) = self.collect(outcomes);
+            loop {
+                match runtime.block_on(self.store.record(&detections, &events)) {
+                    Ok(recorded) => {
+                        self.metrics.alerts_created.fetch_add(recorded.created, Ordering::Relaxed);
+                        self.metrics.detections_duplicate.fetch_add(recorded.duplicates, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(error) => {
+                        // Nothing is committed: the same batch is tried again.
+                        self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(%error, "cannot store a batch; retrying");
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            }
+            if let Err(error) = self.spool.commit(last) {
+                tracing::error!(%error, "cannot move the spool checkpoint");
+            }
+            let now = now_ms();
+            let oldest = batch.iter().map(|record| record.record.received_ms).min().unwrap_or(now);
+            self.metrics.lag_ms.store(now.saturating_sub(oldest).max(0) as u64, Ordering::Relaxed);
+            self.metrics.batches.fetch_add(1, Ordering::Relaxed);
+            self.update_spool_gauges();
+            batches += 1;
+            if batches.is_multiple_of(16)
+                && let Err(error) = runtime.block_on(self.store.prune_events(self.raw_events))
+            {
+                tracing::warn!(%error, "cannot prune old events");
+            }
+        }
+    }
+
+    fn update_spool_gauges(&self) {
+        self.metrics.spool_depth.store(self.spool.depth(), Ordering::Relaxed);
+        self.metrics.spool_bytes.store(self.spool.bytes(), Ordering::Relaxed);
+    }
+
+    fn window_ms(&self, rule_id: &str) -> i64 {
+        let window = self.alerts.suppression_per_rule.get(rule_id).copied().unwrap_or(self.alerts.suppression);
+        i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Decodes and matches a batch on all cores.
+    fn process(&self, batch: &[Spooled]) -> Vec<Outcome> {
+        let rules = self.rules.current();
+        let engine = &rules.engine;
+        batch
+            .par_iter()
+            .map_init(
+                || (engine.new_scratch(), Decoders::default(), Event::new(), Vec::new()),
+                |(scratch, decoders, event, matched), spooled| {
+                    let record = &spooled.record;
+                    let mut outcome = Outcome {
+                        seq: spooled.seq,
+                        received_ms: record.received_ms,
+                        source: record.source.clone(),
+                        event: None,
+                        detections: Vec::new(),
+                        failure: None,
+                    };
+                    let kind = self.sources.kind(&record.source, &record.payload);
+                    if let Err(reason) = decoders.decode(&kind, &record.payload, event) {
+                        let sample = record.payload[..record.payload.len().min(512)].to_vec();
+                        outcome.failure = Some((reason, sample));
+                        return outcome;
+                    }
+                    engine.matches(event, scratch, matched);
+                    for &rule in matched.iter() {
+                        let rule = engine.rule(rule);
+                        let window = self.window_ms(&alert::rule_key(rule));
+                        outcome.detections.push(alert::detection(
+                            rule,
+                            event,
+                            spooled.seq,
+                            &record.origin,
+                            record.received_ms,
+                            window,
+                        ));
+                    }
+                    outcome.event = Some(event.to_json());
+                    outcome
+                },
+            )
+            .collect()
+    }
+
+    /// The events to store (every matched one, the newest unmatched ones up
+    /// to the retention limit) and every detection; metrics on the way.
+    fn collect(&self, outcomes: Vec<Outcome>) -> (Vec<NewEvent>, Vec<NewDetection>) {
+        let unmatched_total =
+            outcomes.iter().filter(|outcome| outcome.event.is_some() && outcome.detections.is_empty()).count();
+        let mut skip_unmatched = unmatched_total.saturating_sub(usize::try_from(self.raw_events).unwrap_or(usize::MAX));
+        let mut events = Vec::new();
+        let mut detections = Vec::new();
+        let mut per_source: BTreeMap<&str, u64> = BTreeMap::new();
+        for outcome in &outcomes {
+            if let Some((reason, _)) = &outcome.failure {
+                tracing::debug!(source = %outcome.source, seq = outcome.seq, %reason, "record not decoded");
+                continue;
+            }
+            *per_source.entry(outcome.source.as_str()).or_default() += 1;
+        }
+        for (source, count) in per_source {
+            self.metrics.decoded(source, count);
+        }
+        for outcome in outcomes {
+            if let Some((reason, sample)) = &outcome.failure {
+                self.metrics.failed(&outcome.source, reason, sample);
+                continue;
+            }
+            let Some(body) = outcome.event else { continue };
+            let matched = !outcome.detections.is_empty();
+            if !matched && skip_unmatched > 0 {
+                skip_unmatched -= 1;
+                continue;
+            }
+            for detection in &outcome.detections {
+                self.metrics.detection(&detection.rule_id);
+            }
+            events.push(NewEvent {
+                seq: i64::try_from(outcome.seq).unwrap_or(i64::MAX),
+                received_ms: outcome.received_ms,
+                source: outcome.source,
+                matched,
+                body,
+            });
+            detections.extend(outcome.detections);
+        }
+        (events, detections)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
