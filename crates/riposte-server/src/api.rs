@@ -614,6 +614,7 @@ pub fn openapi() -> Value {
             "responses": {
                 "200": {"description": "Success"},
                 "400": {"description": "Invalid request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "422": {"description": "Well-formed but not acceptable (unknown fields, rules that do not load)"},
             },
         });
         if let Some(scope) = scope {

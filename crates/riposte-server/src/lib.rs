@@ -10,4 +10,8 @@ pub mod metrics;
 pub mod pipeline;
 pub mod rules;
 pub mod ruleset;
+pub mod server;
+pub mod sources;
 pub mod spool;
+
+pub use server::{ADMIN_TOKEN_FILE, ServeError, Server};

@@ -1,0 +1,214 @@
+//! Starting and stopping `riposte serve`: the spool, the store, the rules,
+//! the pipeline thread, the sources and the HTTP API.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use riposte_store::{AnyStore, Scope, Store};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::auth::{AuditFiles, write_private};
+use crate::config::{Config, SourceConfig};
+use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, Sources};
+use crate::rules::{RuleOptions, Selection};
+use crate::ruleset::RuleSet;
+use crate::sources;
+use crate::spool::Spool;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Spool(#[from] crate::spool::SpoolError),
+    #[error(transparent)]
+    Store(#[from] riposte_store::StoreError),
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RulesError),
+    #[error("cannot listen on {address} ({what}): {source}")]
+    Listen { address: SocketAddr, what: String, source: std::io::Error },
+    #[error("no rule could be loaded")]
+    NoRules,
+}
+
+/// The file holding the token made for the local administrator the first
+/// time the server starts (readable by its owner only).
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+
+fn listen_error(address: SocketAddr, what: &str) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
+    move |source| ServeError::Listen { address, what: what.to_owned(), source }
+}
+
+/// A running server.
+pub struct Server {
+    /// Where the HTTP API listens (the real port when the configuration said 0).
+    pub http: SocketAddr,
+    /// Where each syslog source listens, by name.
+    pub listening: Vec<(String, SocketAddr)>,
+    pub state: AppState,
+    stop: Arc<AtomicBool>,
+    shutdown: watch::Sender<bool>,
+    pipeline: Option<std::thread::JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts everything `config` describes.
+    pub async fn start(config: Config) -> Result<Server, ServeError> {
+        let data_dir = config.data_dir.clone();
+        let data_error = |source| ServeError::DataDir { path: data_dir.clone(), source };
+        std::fs::create_dir_all(&data_dir).map_err(data_error)?;
+        let spool = Spool::open(&data_dir.join("spool"), config.spool.segment_size, config.spool.max_size)?;
+        let store = AnyStore::open(&config.store_url()).await?;
+        let audit = Arc::new(AuditFiles::open(&data_dir).map_err(data_error)?);
+        let audit_lock = Arc::new(Mutex::new(()));
+        let metrics = Arc::new(Metrics::default());
+
+        let disabled: BTreeSet<String> =
+            store.rule_states().await?.into_iter().filter(|rule| !rule.enabled).map(|rule| rule.rule_id).collect();
+        let options = RuleOptions {
+            paths: config.rules.paths.clone(),
+            mapping: config.rules.mapping.clone(),
+            placeholders: config.rules.placeholders.clone(),
+            selection: Selection { disabled, ..Selection::default() },
+        };
+        let rules = Arc::new(
+            tokio::task::spawn_blocking(move || RuleSet::load(options)).await.map_err(|_| ServeError::NoRules)??,
+        );
+        let loaded = rules.current().engine.rules().len();
+        if loaded == 0 {
+            return Err(ServeError::NoRules);
+        }
+        metrics.rules_loaded.store(loaded as u64, Ordering::Relaxed);
+        metrics.rule_reloads.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(rules = loaded, store = %riposte_store::redact(&config.store_url()), "rules loaded");
+
+        // The first time, a token for the local administrator.
+        let admin_token = data_dir.join(ADMIN_TOKEN_FILE);
+        if !admin_token.exists() {
+            let issued =
+                api::create(&store, &audit, &audit_lock, "local administrator", Scope::Admin, "riposte serve").await?;
+            write_private(&admin_token, format!("{}\n", issued.text).as_bytes()).map_err(data_error)?;
+            tracing::info!(file = %admin_token.display(), "an admin token was created for you");
+        }
+
+        let state = AppState {
+            store: store.clone(),
+            rules: rules.clone(),
+            spool: spool.clone(),
+            metrics: metrics.clone(),
+            audit,
+            audit_lock,
+            max_body: usize::try_from(config.http.max_body).unwrap_or(usize::MAX),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shutdown, stopped) = watch::channel(false);
+
+        let pipeline = Pipeline {
+            spool: spool.clone(),
+            store,
+            rules,
+            metrics: metrics.clone(),
+            sources: Sources::from_config(&config),
+            alerts: config.alerts.clone(),
+            batch: config.pipeline.batch,
+            raw_events: config.retention.raw_events,
+            threads: config.pipeline.threads,
+        };
+        let runtime = tokio::runtime::Handle::current();
+        let pipeline_stop = stop.clone();
+        let pipeline = std::thread::Builder::new()
+            .name("riposte-pipeline".into())
+            .spawn(move || pipeline.run(runtime, pipeline_stop))
+            .map_err(data_error)?;
+
+        let mut tasks = Vec::new();
+        let mut listening = Vec::new();
+        let positions = data_dir.join("positions");
+        for source in &config.sources {
+            match source {
+                SourceConfig::SyslogUdp { name, listen, .. } => {
+                    let socket = UdpSocket::bind(listen).await.map_err(listen_error(*listen, name))?;
+                    listening.push((name.clone(), socket.local_addr().map_err(listen_error(*listen, name))?));
+                    tasks.push(tokio::spawn(sources::syslog_udp(
+                        name.clone(),
+                        socket,
+                        spool.clone(),
+                        metrics.clone(),
+                        stopped.clone(),
+                    )));
+                }
+                SourceConfig::SyslogTcp { name, listen, .. } => {
+                    let listener = TcpListener::bind(listen).await.map_err(listen_error(*listen, name))?;
+                    listening.push((name.clone(), listener.local_addr().map_err(listen_error(*listen, name))?));
+                    tasks.push(tokio::spawn(sources::syslog_tcp(
+                        name.clone(),
+                        listener,
+                        spool.clone(),
+                        metrics.clone(),
+                        stopped.clone(),
+                    )));
+                }
+                SourceConfig::File { name, path, .. } => {
+                    std::fs::create_dir_all(&positions).map_err(data_error)?;
+                    tasks.push(tokio::spawn(sources::file(
+                        name.clone(),
+                        path.clone(),
+                        positions.clone(),
+                        spool.clone(),
+                        metrics.clone(),
+                        stopped.clone(),
+                    )));
+                }
+            }
+        }
+
+        let listener = TcpListener::bind(config.http.listen).await.map_err(|source| ServeError::Listen {
+            address: config.http.listen,
+            what: "http".into(),
+            source,
+        })?;
+        let http = listener.local_addr().map_err(|source| ServeError::Listen {
+            address: config.http.listen,
+            what: "http".into(),
+            source,
+        })?;
+        let app = api::app(state.clone());
+        let mut http_stop = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = http_stop.changed().await;
+            });
+            if let Err(error) = serving.await {
+                tracing::error!(%error, "the HTTP server stopped");
+            }
+        }));
+        tracing::info!(%http, "listening");
+        Ok(Server { http, listening, state, stop, shutdown, pipeline: Some(pipeline), tasks })
+    }
+
+    /// The address a source listens on.
+    pub fn address_of(&self, source: &str) -> Option<SocketAddr> {
+        self.listening.iter().find(|(name, _)| name == source).map(|(_, address)| *address)
+    }
+
+    /// Stops taking events, lets the pipeline finish its batch, and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(pipeline) = self.pipeline.take() {
+            let _ = tokio::task::spawn_blocking(move || pipeline.join()).await;
+        }
+    }
+}

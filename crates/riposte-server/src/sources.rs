@@ -1,0 +1,283 @@
+//! Where events come from besides the HTTP API: syslog over UDP and TCP, and
+//! files followed as they grow. Each puts what it receives in the spool
+//! before it takes more: TCP senders and files are slowed down when the
+//! pipeline falls behind; UDP, which cannot be, drops and counts.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use riposte_ingest::{Frame, SyslogFramer};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::write_private;
+use crate::metrics::Metrics;
+use crate::pipeline::now_ms;
+use crate::spool::{Record, Spool, SpoolError};
+
+/// Most TCP connections served at once.
+const MAX_CONNECTIONS: usize = 1024;
+
+fn record(source: &str, payload: Vec<u8>) -> Record {
+    Record { source: source.to_owned(), origin: String::new(), received_ms: now_ms(), payload }
+}
+
+/// Appends, waiting while the spool is full (back-pressure for TCP and
+/// files). Returns false when the server is stopping.
+async fn append_patiently(spool: &Spool, records: Vec<Record>, stop: &mut watch::Receiver<bool>) -> bool {
+    loop {
+        match spool.append(records.clone()).await {
+            Ok(_) => return true,
+            Err(SpoolError::Full { .. }) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stop.changed() => return false,
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot spool received events; they are lost");
+                return true;
+            }
+        }
+    }
+}
+
+/// Syslog datagrams. A datagram the spool cannot take at once is dropped and
+/// counted.
+pub async fn syslog_udp(
+    name: String,
+    socket: UdpSocket,
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0u8; 65_536];
+    loop {
+        let received = tokio::select! {
+            received = socket.recv_from(&mut buffer) => received,
+            _ = stop.changed() => return,
+        };
+        let Ok((length, _)) = received else { continue };
+        metrics.received(&name, 1);
+        if let Err(error) = spool.try_append(vec![record(&name, buffer[..length].to_vec())]) {
+            metrics.dropped(&name, 1);
+            tracing::debug!(source = %name, %error, "datagram dropped");
+        }
+    }
+}
+
+/// Syslog over TCP, octet-counted or one message a line.
+pub async fn syslog_tcp(
+    name: String,
+    listener: TcpListener,
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut accept_stop = stop.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = accept_stop.changed() => return,
+        };
+        let Ok((mut connection, peer)) = accepted else { continue };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(source = %name, %peer, "too many syslog connections; closing one");
+            continue;
+        };
+        let (name, spool, metrics, mut stop) = (name.clone(), spool.clone(), metrics.clone(), stop.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut framer = SyslogFramer::default();
+            let mut buffer = vec![0u8; 64 << 10];
+            loop {
+                let read = tokio::select! {
+                    read = connection.read(&mut buffer) => read,
+                    _ = stop.changed() => return,
+                };
+                let length = match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(length) => length,
+                };
+                framer.push(&buffer[..length]);
+                let mut records = Vec::new();
+                while let Some(frame) = framer.next_frame() {
+                    match frame {
+                        Frame::Message(message) => records.push(record(&name, message)),
+                        Frame::Invalid(reason) => {
+                            metrics.failed(&name, &reason, &buffer[..length.min(64)]);
+                            tracing::warn!(source = %name, %peer, %reason, "closing a syslog connection");
+                            return;
+                        }
+                    }
+                }
+                if !records.is_empty() {
+                    metrics.received(&name, records.len() as u64);
+                    // Nothing more is read from this sender until these are on disk.
+                    if !append_patiently(&spool, records, &mut stop).await {
+                        return;
+                    }
+                }
+            }
+            if let Some(last) = framer.finish() {
+                metrics.received(&name, 1);
+                append_patiently(&spool, vec![record(&name, last)], &mut stop).await;
+            }
+        });
+    }
+}
+
+/// Where a followed file was read to, kept across restarts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Position {
+    file_id: u64,
+    offset: u64,
+}
+
+fn file_id(metadata: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        metadata.dev().rotate_left(32) ^ metadata.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        0
+    }
+}
+
+fn read_position(path: &Path) -> Option<Position> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (file_id, offset) = text.trim().split_once(' ')?;
+    Some(Position { file_id: file_id.parse().ok()?, offset: offset.parse().ok()? })
+}
+
+/// Most bytes read from a file in one go.
+const READ_CHUNK: usize = 1 << 20;
+/// How often a file is looked at when nothing new was found.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Follows a file: new complete lines are spooled, the read position is kept
+/// in `positions`. When the file is rotated (replaced by a new one), the rest
+/// of the old one is read first; when it is truncated, reading starts over.
+pub async fn file(
+    name: String,
+    path: PathBuf,
+    positions: PathBuf,
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let position_path = positions.join(format!("{}.pos", sanitize(&name)));
+    let mut position = read_position(&position_path).unwrap_or_default();
+    // The file being read: kept open across a rotation until it is drained.
+    let mut open: Option<(std::fs::File, u64)> = None;
+    loop {
+        if open.is_none()
+            && let Ok(file) = std::fs::File::open(&path)
+            && let Ok(metadata) = file.metadata()
+        {
+            let id = file_id(&metadata);
+            if position.file_id != id {
+                position = Position { file_id: id, offset: 0 };
+            }
+            open = Some((file, id));
+        }
+        let mut progressed = false;
+        if let Some((file, id)) = &open {
+            if file.metadata().is_ok_and(|metadata| metadata.len() < position.offset) {
+                tracing::warn!(source = %name, file = %path.display(), "file truncated; reading from the start");
+                position.offset = 0;
+            }
+            match read_lines(file, position.offset, &name, *id) {
+                Ok((records, consumed)) if consumed > 0 => {
+                    metrics.received(&name, records.len() as u64);
+                    if !records.is_empty() && !append_patiently(&spool, records, &mut stop).await {
+                        return;
+                    }
+                    position.offset += consumed;
+                    let text = format!("{} {}\n", position.file_id, position.offset);
+                    if let Err(error) = write_private(&position_path, text.as_bytes()) {
+                        tracing::warn!(source = %name, %error, "cannot save the read position");
+                    }
+                    progressed = true;
+                }
+                Ok(_) => {
+                    // Drained. If the path now names another file (rotation),
+                    // that one is next, from its start.
+                    let rotated = std::fs::metadata(&path).is_ok_and(|metadata| file_id(&metadata) != *id);
+                    if rotated {
+                        open = None;
+                        progressed = true;
+                    }
+                }
+                Err(error) => tracing::warn!(source = %name, file = %path.display(), %error, "cannot read"),
+            }
+        }
+        if !progressed {
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
+
+/// Complete lines from `offset` on (at most [`READ_CHUNK`] bytes), and the
+/// bytes they took. A last line without its newline waits for it.
+fn read_lines(file: &std::fs::File, offset: u64, source: &str, file_id: u64) -> std::io::Result<(Vec<Record>, u64)> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0u8; READ_CHUNK];
+    let read = file.read_at(&mut buffer, offset)?;
+    buffer.truncate(read);
+    let Some(last_newline) = buffer.iter().rposition(|byte| *byte == b'\n') else {
+        return Ok((Vec::new(), 0));
+    };
+    let mut records = Vec::new();
+    let mut at = 0;
+    for line in buffer[..last_newline].split(|byte| *byte == b'\n') {
+        let line_offset = offset + at as u64;
+        at += line.len() + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        records.push(Record {
+            source: source.to_owned(),
+            origin: format!("{source}:{file_id:x}:{line_offset}"),
+            received_ms: now_ms(),
+            payload: line.to_vec(),
+        });
+    }
+    Ok((records, last_newline as u64 + 1))
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_complete_lines_with_their_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, "one\r\n\ntwo\nthree without newline").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let (records, consumed) = read_lines(&file, 0, "app", 7).unwrap();
+        assert_eq!(
+            records.iter().map(|record| record.payload.as_slice()).collect::<Vec<_>>(),
+            [b"one" as &[u8], b"two"]
+        );
+        assert_eq!(records[1].origin, "app:7:6");
+        assert_eq!(consumed, 10);
+        let (rest, more) = read_lines(&file, consumed, "app", 7).unwrap();
+        assert!(rest.is_empty() && more == 0, "the unfinished line waits");
+    }
+}

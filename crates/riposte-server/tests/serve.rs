@@ -1,0 +1,338 @@
+//! The real server on loopback: events sent over HTTP, syslog UDP and TCP and
+//! a followed file become stored alerts that the API serves; tokens, scopes,
+//! limits, rule changes and the audit trail as a client meets them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use riposte_server::config::{Config, FileFormat, SourceConfig};
+use riposte_server::{ADMIN_TOKEN_FILE, Server};
+use serde_json::{Value, json};
+
+const SSH_RULE: &str = "title: SSH Password Failure
+id: 5d3f0c2e-8a4b-4e6f-9b1a-2c3d4e5f6a7b
+status: test
+level: medium
+logsource: {product: linux, service: syslog}
+detection:
+  keywords: ['Failed password']
+  condition: keywords
+";
+
+const MIMIKATZ_RULE: &str = "title: Mimikatz Commands
+id: 0b5e3a1c-7d2f-4c8e-a6b4-9f1e2d3c4b5a
+status: test
+level: critical
+tags: [attack.credential-access, attack.t1003.001]
+logsource: {product: windows, category: process_creation}
+detection:
+  selection:
+    CommandLine|contains: ['sekurlsa::', 'lsadump::']
+  condition: selection
+";
+
+const APP_RULE: &str = "title: App Admin Login From Outside
+id: 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d
+status: test
+level: high
+logsource: {product: myapp}
+detection:
+  selection:
+    action: admin_login
+    outside: true
+  condition: selection
+";
+
+fn process_creation(command_line: &str) -> Value {
+    json!({
+        "EventID": 1,
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "Computer": "WS-7",
+        "User": "CORP\\bob",
+        "Image": "C:\\Users\\bob\\m.exe",
+        "CommandLine": command_line,
+        "UtcTime": "2026-11-29 10:00:00.000",
+    })
+}
+
+struct Harness {
+    server: Server,
+    client: reqwest::Client,
+    token: String,
+    base: String,
+    rules: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules");
+        std::fs::create_dir(&rules).unwrap();
+        std::fs::write(rules.join("ssh.yml"), SSH_RULE).unwrap();
+        std::fs::write(rules.join("mimikatz.yml"), MIMIKATZ_RULE).unwrap();
+        std::fs::write(rules.join("app.yml"), APP_RULE).unwrap();
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+        config.http.listen = loopback;
+        config.http.max_body = 64 << 10;
+        config.rules.paths = vec![rules.clone()];
+        config.pipeline.batch = 64;
+        config.sources = vec![
+            SourceConfig::SyslogUdp {
+                name: "udp".into(),
+                listen: loopback,
+                logsource: Some("product=linux,service=syslog".into()),
+            },
+            SourceConfig::SyslogTcp {
+                name: "tcp".into(),
+                listen: loopback,
+                logsource: Some("product=linux,service=syslog".into()),
+            },
+            SourceConfig::File {
+                name: "app".into(),
+                path: dir.path().join("app.jsonl"),
+                format: FileFormat::Json,
+                logsource: Some("product=myapp".into()),
+            },
+        ];
+        let server = Server::start(config).await.unwrap();
+        let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+        let base = format!("http://{}", server.http);
+        Harness { server, client: reqwest::Client::new(), token, base, rules, _dir: dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).bearer_auth(&self.token).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits (polling) until the alerts of a rule reach `count` detections.
+    async fn wait_for(&self, rule_id: &str, detections: i64) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.get(&format!("/api/alerts?rule_id={rule_id}")).await;
+            assert_eq!(status, 200, "{body}");
+            let items = body["items"].as_array().cloned().unwrap_or_default();
+            let counted: i64 = items.iter().map(|alert| alert["count"].as_i64().unwrap_or(0)).sum();
+            if counted >= detections {
+                return items;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {detections} detections of {rule_id}, have {counted}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn write_append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_from_every_source_become_alerts() {
+    let harness = Harness::start().await;
+
+    // HTTP: JSON lines, one of them broken, one that matches nothing.
+    let body = [
+        process_creation("m.exe \"sekurlsa::logonpasswords\" exit").to_string(),
+        "{broken".to_owned(),
+        process_creation("notepad.exe").to_string(),
+        process_creation("m.exe \"lsadump::sam\" exit").to_string(),
+    ]
+    .join("\n");
+    let response = harness
+        .client
+        .post(harness.url("/api/ingest"))
+        .bearer_auth(&harness.token)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    assert_eq!(accepted["accepted"], 3);
+    assert_eq!(accepted["rejected"][0]["line"], 2);
+
+    // Syslog over UDP, and over TCP in both framings.
+    let failed = "<38>Nov 29 10:00:00 web01 sshd[123]: Failed password for root from 203.0.113.9 port 22 ssh2";
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.send_to(failed.as_bytes(), harness.server.address_of("udp").unwrap()).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(harness.server.address_of("tcp").unwrap()).await.unwrap();
+    let framed = format!("{} {failed}\n{failed}\n", failed.len());
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, framed.as_bytes()).await.unwrap();
+    drop(tcp);
+
+    // A followed file.
+    let app_log = harness._dir.path().join("app.jsonl");
+    write_append(
+        &app_log,
+        "{\"action\": \"admin_login\", \"outside\": true, \"user\": \"eve\", \"src_ip\": \"198.51.100.7\"}\n",
+    );
+    write_append(&app_log, "{\"action\": \"login\", \"outside\": false}\n{\"action\": \"admin_lo");
+
+    let mimikatz = harness.wait_for("0b5e3a1c-7d2f-4c8e-a6b4-9f1e2d3c4b5a", 2).await;
+    assert_eq!(mimikatz.len(), 1, "the same rule on the same entities within the window is one alert");
+    let alert = &mimikatz[0];
+    assert_eq!(alert["count"], 2);
+    assert_eq!(alert["level"], "critical");
+    assert_eq!(alert["techniques"], json!(["T1003.001"]));
+    assert_eq!(alert["entities"]["hosts"], json!(["WS-7"]));
+    assert_eq!(alert["entities"]["users"], json!(["CORP\\bob"]));
+    assert_eq!(alert["status"], "new");
+
+    let ssh = harness.wait_for("5d3f0c2e-8a4b-4e6f-9b1a-2c3d4e5f6a7b", 3).await;
+    assert_eq!(ssh[0]["entities"]["hosts"], json!(["web01"]));
+    let app = harness.wait_for("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", 1).await;
+    assert_eq!(app[0]["entities"]["ips"], json!(["198.51.100.7"]));
+    // The unfinished line is read once it is finished.
+    write_append(&app_log, "gin\", \"outside\": true, \"user\": \"mallory\"}\n");
+    harness.wait_for("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", 2).await;
+
+    // One alert, with its event.
+    let id = alert["id"].as_i64().unwrap();
+    let (status, full) = harness.get(&format!("/api/alerts/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(full["event"]["CommandLine"], "m.exe \"sekurlsa::logonpasswords\" exit");
+
+    // An analyst closes it as a false positive; the audit trail has it.
+    let (status, changed) = harness
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/alerts/{id}"),
+            Some(&harness.token),
+            Some(json!({"status": "closed", "verdict": "false_positive"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!((changed["status"].as_str(), changed["verdict"].as_str()), (Some("closed"), Some("false_positive")));
+    let (status, _) = harness
+        .send(reqwest::Method::PATCH, &format!("/api/alerts/{id}"), Some(&harness.token), Some(json!({"state": "x"})))
+        .await;
+    assert_eq!(status, 422, "unknown fields are refused");
+    let (_, closed) = harness.get("/api/alerts?status=closed").await;
+    assert_eq!(closed["items"].as_array().unwrap().len(), 1);
+
+    // Cursor pagination.
+    let (_, first) = harness.get("/api/alerts?limit=1").await;
+    let cursor = first["next_cursor"].as_i64().expect("a next page");
+    let (_, second) = harness.get(&format!("/api/alerts?limit=1&cursor={cursor}")).await;
+    assert!(second["items"][0]["id"].as_i64().unwrap() < first["items"][0]["id"].as_i64().unwrap());
+
+    // What the operator sees of bad input and throughput.
+    let (_, sources) = harness.get("/api/sources").await;
+    assert!(sources["bad_message_samples"]["http"].as_str().is_some(), "{sources}");
+    let metrics = harness.client.get(harness.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("riposte_events_decoded_total{source=\"tcp\"} 2"), "{metrics}");
+    assert!(
+        metrics.contains("riposte_detections_total{rule_id=\"5d3f0c2e-8a4b-4e6f-9b1a-2c3d4e5f6a7b\"} 3"),
+        "{metrics}"
+    );
+    let (status, openapi) = harness.send(reqwest::Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(openapi["openapi"], "3.1.0");
+
+    harness.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_scopes_limits_and_rule_changes() {
+    let harness = Harness::start().await;
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+
+    // No token, a wrong one: 401 and no data.
+    let (status, body) = harness.send(get.clone(), "/api/alerts", None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(body.get("items").is_none());
+    let forged = "rpt_000000000000_0000000000000000000000000000000000000000000000000000000000000000";
+    assert_eq!(harness.send(get.clone(), "/api/alerts", Some(forged), None).await.0, 401);
+
+    // A read token reads, and may not write.
+    let (status, created) = harness
+        .send(post.clone(), "/api/tokens", Some(&harness.token), Some(json!({"name": "viewer", "scope": "read"})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let reader = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(harness.send(get.clone(), "/api/alerts", Some(&reader), None).await.0, 200);
+    let (status, body) = harness.send(post.clone(), "/api/ingest", Some(&reader), Some(process_creation("x"))).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["code"], "forbidden");
+    assert_eq!(harness.send(post.clone(), "/api/rules/reload", Some(&reader), None).await.0, 403);
+
+    // Oversized bodies: 413.
+    let big = "x".repeat(70 << 10);
+    let response =
+        harness.client.post(harness.url("/api/ingest")).bearer_auth(&harness.token).body(big).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    // Turning a rule off and on again, through a reload each time.
+    let mimikatz = "0b5e3a1c-7d2f-4c8e-a6b4-9f1e2d3c4b5a";
+    let (status, body) =
+        harness.send(post.clone(), &format!("/api/rules/{mimikatz}/disable"), Some(&harness.token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["loaded"], 2);
+    let (_, rules) = harness.get("/api/rules").await;
+    assert!(rules["rules"].as_array().unwrap().iter().any(|rule| rule["id"] == mimikatz && rule["enabled"] == false));
+    assert_eq!(
+        harness.send(post.clone(), &format!("/api/rules/{mimikatz}/enable"), Some(&harness.token), None).await.0,
+        200
+    );
+    assert_eq!(harness.send(post.clone(), "/api/rules/nope/enable", Some(&harness.token), None).await.0, 404);
+
+    // A broken rule file: the reload is refused, the running rules stay.
+    std::fs::write(
+        harness.rules.join("broken.yml"),
+        "title: Broken\ndetection: {selection: {a|nosuch: 1}, condition: selection}\nlogsource: {product: x}\n",
+    )
+    .unwrap();
+    let (status, body) = harness.send(post.clone(), "/api/rules/reload", Some(&harness.token), None).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("broken.yml"), "{body}");
+    let (_, rules) = harness.get("/api/rules").await;
+    assert_eq!(rules["loaded"], 3, "still running");
+    std::fs::remove_file(harness.rules.join("broken.yml")).unwrap();
+    assert_eq!(harness.send(post.clone(), "/api/rules/reload", Some(&harness.token), None).await.0, 200);
+
+    // Every change is in the audit trail, which verifies.
+    let log = harness.server.state.store.clone();
+    let entries = riposte_store::Store::audit_log(&log).await.unwrap();
+    let actions: Vec<&str> = entries.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(actions, ["token.create", "token.create", "rule.disable", "rule.enable", "rules.reload"]);
+    let head = harness.server.state.audit.head().unwrap();
+    assert_eq!(riposte_store::verify(&entries, &harness.server.state.audit.key, head.as_ref()), Ok(5));
+
+    harness.server.shutdown().await;
+}
