@@ -17,10 +17,11 @@ use crate::exit;
 use crate::hunt::output::{self, OutputFormat, TextStyle};
 use crate::hunt::{HuntOptions, hunt};
 use crate::rules::{self, RuleOptions, Selection};
+use crate::serve::{self, AlertsCommand, AuditCommand, SendArgs, ServeArgs, TokenCommand};
 use crate::update;
 
 #[derive(Parser, Debug)]
-#[command(name = "riposte", version, about = "Security automation: Sigma detection and hunting over event logs")]
+#[command(name = "riposte", version, about = "Security automation: Sigma detection over event logs and streams")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -33,6 +34,19 @@ pub enum Command {
     /// Check, update and list Sigma rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the server: sources, streaming detection, alerts, the REST API.
+    Serve(ServeArgs),
+    /// Send events (JSON lines files) to a running server.
+    Send(SendArgs),
+    /// The alerts the server stored.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -184,6 +198,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Hunt(args) => run_hunt(args),
         Command::Rules(RulesCommand::Check(args)) => run_check(args),
         Command::Rules(RulesCommand::Update(args)) => update::run(&args.url, &args.dir),
+        Command::Serve(args) => serve::run_serve(args),
+        Command::Send(args) => serve::run_send(args),
+        Command::Alerts(command) => serve::run_alerts(command),
+        Command::Token(command) => serve::run_token(command),
+        Command::Audit(command) => serve::run_audit(command),
     }
 }
 
