@@ -31,8 +31,8 @@ use serde::{Deserialize, Deserializer};
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read configuration {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read configuration {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("configuration {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
 }
@@ -229,7 +229,7 @@ impl Config {
     /// Reads a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
         Config::from_yaml(&text).map_err(|reason| ConfigError::Invalid { path: path.to_path_buf(), reason })
     }
 

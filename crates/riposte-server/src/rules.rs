@@ -14,14 +14,14 @@ use riposte_sigma::{Level, MAX_RULE_FILE_BYTES};
 /// error: it is reported in the load report and the others run).
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
-    #[error("cannot read rules at {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("cannot read mapping {path}: {source}")]
-    ReadMapping { path: PathBuf, source: std::io::Error },
-    #[error("invalid mapping {path}: {source}")]
-    Mapping { path: PathBuf, source: riposte_sigma::MappingError },
-    #[error("cannot read placeholders {path}: {source}")]
-    ReadPlaceholders { path: PathBuf, source: std::io::Error },
+    #[error("cannot read rules at {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("cannot read mapping {path}: {error}")]
+    ReadMapping { path: PathBuf, error: std::io::Error },
+    #[error("invalid mapping {path}: {error}")]
+    Mapping { path: PathBuf, error: riposte_sigma::MappingError },
+    #[error("cannot read placeholders {path}: {error}")]
+    ReadPlaceholders { path: PathBuf, error: std::io::Error },
     #[error("{path}: expected a map of placeholder names to lists of values ({reason})")]
     Placeholders { path: PathBuf, reason: String },
 }
@@ -147,13 +147,13 @@ pub struct LoadedRules {
 pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|source| RulesError::Read { path: path.clone(), source })?;
+        let metadata = std::fs::metadata(path).map_err(|error| RulesError::Read { path: path.clone(), error })?;
         if !metadata.is_dir() {
             files.push(path.clone());
             continue;
         }
         let mut found = Vec::new();
-        collect_yaml(path, &mut found).map_err(|source| RulesError::Read { path: path.clone(), source })?;
+        collect_yaml(path, &mut found).map_err(|error| RulesError::Read { path: path.clone(), error })?;
         // By bytes: comparing paths component by component is much slower,
         // and any fixed order will do.
         found.sort_unstable_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
@@ -181,8 +181,8 @@ pub fn load_mapping(path: Option<&Path>) -> Result<Mapping> {
         None => Ok(Mapping::builtin()),
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|source| RulesError::ReadMapping { path: path.to_path_buf(), source })?;
-            Mapping::from_yaml(&text).map_err(|source| RulesError::Mapping { path: path.to_path_buf(), source })
+                .map_err(|error| RulesError::ReadMapping { path: path.to_path_buf(), error })?;
+            Mapping::from_yaml(&text).map_err(|error| RulesError::Mapping { path: path.to_path_buf(), error })
         }
     }
 }
@@ -190,7 +190,7 @@ pub fn load_mapping(path: Option<&Path>) -> Result<Mapping> {
 pub fn load_placeholders(path: Option<&Path>) -> Result<Placeholders> {
     let Some(path) = path else { return Ok(Placeholders::new()) };
     let text = std::fs::read_to_string(path)
-        .map_err(|source| RulesError::ReadPlaceholders { path: path.to_path_buf(), source })?;
+        .map_err(|error| RulesError::ReadPlaceholders { path: path.to_path_buf(), error })?;
     serde_saphyr::from_str(&text)
         .map_err(|error| RulesError::Placeholders { path: path.to_path_buf(), reason: error.to_string() })
 }

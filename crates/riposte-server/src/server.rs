@@ -25,16 +25,16 @@ use crate::spool::Spool;
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("data directory {path}: {error}")]
+    DataDir { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Spool(#[from] crate::spool::SpoolError),
     #[error(transparent)]
     Store(#[from] riposte_store::StoreError),
     #[error(transparent)]
     Rules(#[from] crate::rules::RulesError),
-    #[error("cannot listen on {address} ({what}): {source}")]
-    Listen { address: SocketAddr, what: String, source: std::io::Error },
+    #[error("cannot listen on {address} ({what}): {error}")]
+    Listen { address: SocketAddr, what: String, error: std::io::Error },
     #[error("no rule could be loaded")]
     NoRules,
 }
@@ -44,7 +44,7 @@ pub enum ServeError {
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
 fn listen_error(address: SocketAddr, what: &str) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
-    move |source| ServeError::Listen { address, what: what.to_owned(), source }
+    move |error| ServeError::Listen { address, what: what.to_owned(), error }
 }
 
 /// A running server.
@@ -64,7 +64,7 @@ impl Server {
     /// Starts everything `config` describes.
     pub async fn start(config: Config) -> Result<Server, ServeError> {
         let data_dir = config.data_dir.clone();
-        let data_error = |source| ServeError::DataDir { path: data_dir.clone(), source };
+        let data_error = |error| ServeError::DataDir { path: data_dir.clone(), error };
         std::fs::create_dir_all(&data_dir).map_err(data_error)?;
         let spool = Spool::open(&data_dir.join("spool"), config.spool.segment_size, config.spool.max_size)?;
         let store = AnyStore::open(&config.store_url()).await?;
@@ -171,16 +171,8 @@ impl Server {
             }
         }
 
-        let listener = TcpListener::bind(config.http.listen).await.map_err(|source| ServeError::Listen {
-            address: config.http.listen,
-            what: "http".into(),
-            source,
-        })?;
-        let http = listener.local_addr().map_err(|source| ServeError::Listen {
-            address: config.http.listen,
-            what: "http".into(),
-            source,
-        })?;
+        let listener = TcpListener::bind(config.http.listen).await.map_err(listen_error(config.http.listen, "http"))?;
+        let http = listener.local_addr().map_err(listen_error(config.http.listen, "http"))?;
         let app = api::app(state.clone());
         let mut http_stop = stopped.clone();
         tasks.push(tokio::spawn(async move {

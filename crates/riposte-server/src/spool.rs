@@ -35,8 +35,8 @@ const QUEUE: usize = 1024;
 /// Why the spool cannot take or give a record.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("spool {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("spool {path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("the spool is full ({bytes} bytes waiting); try again later")]
     Full { bytes: u64 },
     #[error("the spool is closed")]
@@ -46,7 +46,7 @@ pub enum SpoolError {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io { path: path.to_path_buf(), source }
+    move |error| SpoolError::Io { path: path.to_path_buf(), error }
 }
 
 /// A record to append.
@@ -295,7 +295,7 @@ impl Writer {
                     for append in batch.drain(..) {
                         let _ = append.reply.send(Err(SpoolError::Io {
                             path: self.dir.clone(),
-                            source: io::Error::other(reason.clone()),
+                            error: io::Error::other(reason.clone()),
                         }));
                     }
                     // What was written before the failure is not announced;
@@ -423,7 +423,7 @@ fn read_checkpoint(dir: &Path) -> Result<u64, SpoolError> {
     match fs::read_to_string(&path) {
         Ok(text) => text.trim().parse().map_err(|_| SpoolError::Io {
             path: path.clone(),
-            source: io::Error::new(io::ErrorKind::InvalidData, "checkpoint is not a number"),
+            error: io::Error::new(io::ErrorKind::InvalidData, "checkpoint is not a number"),
         }),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(error) => Err(io_error(&path)(error)),
@@ -527,7 +527,7 @@ impl Reader {
             }
             None => Err(SpoolError::Io {
                 path: path.clone(),
-                source: io::Error::new(io::ErrorKind::InvalidData, format!("corrupt record at offset {}", self.offset)),
+                error: io::Error::new(io::ErrorKind::InvalidData, format!("corrupt record at offset {}", self.offset)),
             }),
         }
     }

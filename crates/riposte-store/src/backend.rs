@@ -524,6 +524,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating it if needed) and migrates the database at `path`.
     pub async fn open(path: &std::path::Path) -> Result<SqliteStore> {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|error| StoreError::Open {
+                url: format!("sqlite:{}", path.display()),
+                error: sqlx::Error::Io(error),
+            })?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -537,7 +543,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open { url: format!("sqlite:{}", path.display()), source })?;
+            .map_err(|error| StoreError::Open { url: format!("sqlite:{}", path.display()), error })?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -559,7 +565,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
-            .map_err(|source| StoreError::Open { url: redact(url), source })?;
+            .map_err(|error| StoreError::Open { url: redact(url), error })?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(PostgresStore { pool })
     }

@@ -3,16 +3,22 @@
 /// A store error, with what the store was doing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store at {url}: {source}")]
-    Open { url: String, source: sqlx::Error },
+    #[error("cannot open the store at {url}: {error}")]
+    Open { url: String, error: sqlx::Error },
     #[error("cannot migrate the store: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("store query failed while {doing}: {source}")]
-    Query { doing: &'static str, source: sqlx::Error },
+    Migrate(sqlx::migrate::MigrateError),
+    #[error("store query failed while {doing}: {error}")]
+    Query { doing: &'static str, error: sqlx::Error },
     #[error("unsupported store URL {0:?} (expected sqlite:PATH or postgres://...)")]
     UnsupportedUrl(String),
     #[error("stored {what} is not valid: {reason}")]
     Corrupt { what: &'static str, reason: String },
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(error)
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -24,6 +30,6 @@ pub(crate) trait Doing<T> {
 
 impl<T> Doing<T> for std::result::Result<T, sqlx::Error> {
     fn doing(self, doing: &'static str) -> Result<T> {
-        self.map_err(|source| StoreError::Query { doing, source })
+        self.map_err(|error| StoreError::Query { doing, error })
     }
 }

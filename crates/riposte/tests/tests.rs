@@ -8,3 +8,4 @@ mod attack_samples;
 mod cli;
 mod differential;
 mod regression;
+mod serve;
