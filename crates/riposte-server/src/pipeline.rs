@@ -24,6 +24,9 @@ use crate::metrics::Metrics;
 use crate::ruleset::RuleSet;
 use crate::spool::{Spool, Spooled};
 
+/// How often the window of recent unmatched events is refreshed.
+const RAW_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
 /// The name of the HTTP ingest source.
 pub const HTTP_SOURCE: &str = "http";
 
@@ -115,7 +118,8 @@ struct Outcome {
     seq: u64,
     received_ms: i64,
     source: String,
-    /// `None` when it could not be decoded.
+    /// The event as JSON, when it is to be stored (matched, or among the
+    /// raw events kept).
     event: Option<serde_json::Value>,
     detections: Vec<NewDetection>,
     /// Why it could not be decoded, and the start of it.
@@ -151,6 +155,7 @@ impl Pipeline {
         };
         let mut reader = self.spool.reader();
         let mut batches: u64 = 0;
+        let mut last_raw_sample = std::time::Instant::now() - RAW_SAMPLE_EVERY;
         while !stop.load(Ordering::Relaxed) {
             let batch = match reader.next_batch(self.batch, Duration::from_millis(100)) {
                 Ok(batch) => batch,
@@ -162,7 +167,16 @@ impl Pipeline {
             };
             self.update_spool_gauges();
             let Some(last) = batch.last().map(|record| record.seq) else { continue };
-            let outcomes = pool.install(|| self.process(&batch));
+            // Unmatched events are kept as a window of the most recent ones,
+            // refreshed at most once a second: writing every one would cost
+            // more than matching it.
+            let keep_from = if self.raw_events > 0 && last_raw_sample.elapsed() >= RAW_SAMPLE_EVERY {
+                last_raw_sample = std::time::Instant::now();
+                (last + 1).saturating_sub(self.raw_events)
+            } else {
+                u64::MAX
+            };
+            let outcomes = pool.install(|| self.process(&batch, keep_from));
             let (events, detections) = self.collect(outcomes);
             loop {
                 match runtime.block_on(self.store.record(&detections, &events)) {
@@ -209,8 +223,9 @@ impl Pipeline {
         i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Decodes and matches a batch on all cores.
-    fn process(&self, batch: &[Spooled]) -> Vec<Outcome> {
+    /// Decodes and matches a batch on all cores; unmatched events from
+    /// `keep_from` on are kept too.
+    fn process(&self, batch: &[Spooled], keep_from: u64) -> Vec<Outcome> {
         let rules = self.rules.current();
         let engine = &rules.engine;
         batch
@@ -246,19 +261,17 @@ impl Pipeline {
                             window,
                         ));
                     }
-                    outcome.event = Some(event.to_json());
+                    if !outcome.detections.is_empty() || spooled.seq >= keep_from {
+                        outcome.event = Some(event.to_json());
+                    }
                     outcome
                 },
             )
             .collect()
     }
 
-    /// The events to store (every matched one, the newest unmatched ones up
-    /// to the retention limit) and every detection; metrics on the way.
+    /// The events to store and every detection; metrics on the way.
     fn collect(&self, outcomes: Vec<Outcome>) -> (Vec<NewEvent>, Vec<NewDetection>) {
-        let unmatched_total =
-            outcomes.iter().filter(|outcome| outcome.event.is_some() && outcome.detections.is_empty()).count();
-        let mut skip_unmatched = unmatched_total.saturating_sub(usize::try_from(self.raw_events).unwrap_or(usize::MAX));
         let mut events = Vec::new();
         let mut detections = Vec::new();
         let mut per_source: BTreeMap<&str, u64> = BTreeMap::new();
@@ -279,10 +292,6 @@ impl Pipeline {
             }
             let Some(body) = outcome.event else { continue };
             let matched = !outcome.detections.is_empty();
-            if !matched && skip_unmatched > 0 {
-                skip_unmatched -= 1;
-                continue;
-            }
             for detection in &outcome.detections {
                 self.metrics.detection(&detection.rule_id);
             }

@@ -2,6 +2,7 @@
 //! `ON CONFLICT`, `RETURNING`), so one macro writes both implementations and
 //! the migrations are the only place where the dialects differ.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,6 +17,25 @@ use crate::model::{
     Alert, AlertChange, AlertFilter, AlertStatus, Entities, Millis, NewDetection, NewEvent, Page, Recorded, RuleState,
     Scope, StoredEvent, Token, Verdict,
 };
+
+/// Rows written or looked up by one statement (under both databases'
+/// parameter limits).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// An alert's suppression window while a batch is recorded.
+struct Window {
+    /// `None` for an alert this batch creates.
+    id: Option<i64>,
+    first_ms: Millis,
+    end_ms: Millis,
+    last_ms: Millis,
+    /// Detections this batch counts into it.
+    added: i64,
+    /// The detection that opens it (new alerts).
+    founder: Option<usize>,
+    /// The detections it takes, by index in the batch.
+    members: Vec<usize>,
+}
 
 /// Most alerts one page may hold.
 pub const MAX_PAGE: u32 = 1_000;
@@ -198,88 +218,165 @@ macro_rules! backend {
 
         impl Store for $store {
             async fn record(&self, detections: &[NewDetection], events: &[NewEvent]) -> Result<Recorded> {
-                let mut recorded = Recorded::default();
+                // A few statements per batch, not per detection: each statement
+                // is a round trip to the database (or to SQLite's thread).
                 let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
-                for event in events {
-                    sqlx::query(
-                        "INSERT INTO events (seq, received_ms, source, matched, body) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (seq) DO NOTHING",
-                    )
-                    .bind(event.seq)
-                    .bind(event.received_ms)
-                    .bind(&event.source)
-                    .bind(event.matched)
-                    .bind(json_text(&event.body))
-                    .execute(&mut *transaction)
-                    .await
-                    .doing("storing an event")?;
+                for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                    let mut query =
+                        sqlx::QueryBuilder::new("INSERT INTO events (seq, received_ms, source, matched, body) ");
+                    query.push_values(chunk, |mut row, event| {
+                        row.push_bind(event.seq)
+                            .push_bind(event.received_ms)
+                            .push_bind(event.source.clone())
+                            .push_bind(event.matched)
+                            .push_bind(json_text(&event.body));
+                    });
+                    query.push(" ON CONFLICT (seq) DO NOTHING");
+                    query.build().execute(&mut *transaction).await.doing("storing events")?;
                 }
-                let now = now_ms();
-                for detection in detections {
-                    let known = sqlx::query("SELECT alert_id FROM detections WHERE key = $1")
-                        .bind(&detection.key)
-                        .fetch_optional(&mut *transaction)
-                        .await
-                        .doing("looking up a detection")?;
-                    if known.is_some() {
-                        recorded.duplicates += 1;
-                        continue;
+                if detections.is_empty() {
+                    transaction.commit().await.doing("committing events")?;
+                    return Ok(Recorded::default());
+                }
+
+                // Detections already stored (a replay after a crash) change nothing.
+                let mut known: HashSet<String> = HashSet::new();
+                for chunk in detections.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::new("SELECT key FROM detections WHERE key IN (");
+                    let mut keys = query.separated(", ");
+                    for detection in chunk {
+                        keys.push_bind(detection.key.clone());
                     }
-                    let open = sqlx::query(
-                        "SELECT id FROM alerts WHERE fingerprint = $1 AND first_seen_ms <= $2 AND window_end_ms >= $2 \
-                         ORDER BY id DESC LIMIT 1",
-                    )
-                    .bind(&detection.fingerprint)
-                    .bind(detection.time_ms)
-                    .fetch_optional(&mut *transaction)
-                    .await
-                    .doing("looking up an open alert")?;
-                    let alert_id: i64 = match open {
-                        Some(row) => {
-                            let id: i64 = row.try_get("id").doing("looking up an open alert")?;
-                            sqlx::query(
-                                "UPDATE alerts SET count = count + 1, \
-                                 last_seen_ms = CASE WHEN last_seen_ms > $2 THEN last_seen_ms ELSE $2 END, \
-                                 updated_ms = $3 WHERE id = $1",
-                            )
-                            .bind(id)
-                            .bind(detection.time_ms)
-                            .bind(now)
-                            .execute(&mut *transaction)
-                            .await
-                            .doing("counting a detection into its alert")?;
-                            recorded.merged += 1;
-                            id
+                    query.push(")");
+                    for row in query.build().fetch_all(&mut *transaction).await.doing("looking up detections")? {
+                        known.insert(row.try_get("key").doing("looking up detections")?);
+                    }
+                }
+                let mut fresh: Vec<&NewDetection> = Vec::with_capacity(detections.len());
+                for detection in detections {
+                    if known.insert(detection.key.clone()) {
+                        fresh.push(detection);
+                    }
+                }
+                let mut recorded =
+                    Recorded { duplicates: (detections.len() - fresh.len()) as u64, ..Recorded::default() };
+                fresh.sort_by_key(|detection| detection.time_ms);
+
+                // The alerts still open for these fingerprints.
+                let mut windows: HashMap<&str, Vec<Window>> = HashMap::new();
+                let earliest = fresh.first().map_or(0, |detection| detection.time_ms);
+                let mut fingerprints: Vec<&str> = fresh.iter().map(|detection| detection.fingerprint.as_str()).collect();
+                fingerprints.sort_unstable();
+                fingerprints.dedup();
+                for chunk in fingerprints.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "SELECT id, fingerprint, first_seen_ms, window_end_ms FROM alerts WHERE window_end_ms >= ",
+                    );
+                    query.push_bind(earliest).push(" AND fingerprint IN (");
+                    let mut list = query.separated(", ");
+                    for fingerprint in chunk {
+                        list.push_bind(fingerprint.to_string());
+                    }
+                    query.push(")");
+                    for row in query.build().fetch_all(&mut *transaction).await.doing("looking up open alerts")? {
+                        let fingerprint: String = row.try_get("fingerprint").doing("looking up open alerts")?;
+                        let Ok(position) = fingerprints.binary_search(&fingerprint.as_str()) else { continue };
+                        let key = fingerprints[position];
+                        windows.entry(key).or_default().push(Window {
+                            id: Some(row.try_get("id").doing("looking up open alerts")?),
+                            first_ms: row.try_get("first_seen_ms").doing("looking up open alerts")?,
+                            end_ms: row.try_get("window_end_ms").doing("looking up open alerts")?,
+                            last_ms: i64::MIN,
+                            added: 0,
+                            founder: None,
+                            members: Vec::new(),
+                        });
+                    }
+                }
+
+                // Each detection joins the window that covers it, or opens one.
+                for (index, detection) in fresh.iter().enumerate() {
+                    let list = windows.entry(detection.fingerprint.as_str()).or_default();
+                    let time = detection.time_ms;
+                    match list.iter_mut().find(|window| window.first_ms <= time && time <= window.end_ms) {
+                        Some(window) => {
+                            window.added += 1;
+                            window.last_ms = window.last_ms.max(time);
+                            window.members.push(index);
                         }
-                        None => {
-                            let row = sqlx::query(
-                                "INSERT INTO alerts (fingerprint, rule_id, rule_title, level, techniques, entities, \
-                                 first_seen_ms, last_seen_ms, window_end_ms, count, status, event_seq, updated_ms) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, 1, 'new', $9, $10) RETURNING id",
-                            )
-                            .bind(&detection.fingerprint)
-                            .bind(&detection.rule_id)
-                            .bind(&detection.rule_title)
-                            .bind(&detection.level)
-                            .bind(json_text(&detection.techniques))
-                            .bind(json_text(&detection.entities))
-                            .bind(detection.time_ms)
-                            .bind(detection.time_ms.saturating_add(detection.window_ms.max(0)))
-                            .bind(detection.event_seq)
-                            .bind(now)
-                            .fetch_one(&mut *transaction)
-                            .await
-                            .doing("creating an alert")?;
-                            recorded.created += 1;
-                            row.try_get("id").doing("creating an alert")?
+                        None => list.push(Window {
+                            id: None,
+                            first_ms: time,
+                            end_ms: time.saturating_add(detection.window_ms.max(0)),
+                            last_ms: time,
+                            added: 1,
+                            founder: Some(index),
+                            members: vec![index],
+                        }),
+                    }
+                }
+
+                let now = now_ms();
+                let mut alert_of: Vec<i64> = vec![0; fresh.len()];
+                for list in windows.values_mut() {
+                    for window in list.iter_mut().filter(|window| window.added > 0) {
+                        let id = match (window.id, window.founder) {
+                            (Some(id), _) => {
+                                sqlx::query(
+                                    "UPDATE alerts SET count = count + $2, \
+                                     last_seen_ms = CASE WHEN last_seen_ms > $3 THEN last_seen_ms ELSE $3 END, \
+                                     updated_ms = $4 WHERE id = $1",
+                                )
+                                .bind(id)
+                                .bind(window.added)
+                                .bind(window.last_ms)
+                                .bind(now)
+                                .execute(&mut *transaction)
+                                .await
+                                .doing("counting detections into their alert")?;
+                                recorded.merged += window.added as u64;
+                                id
+                            }
+                            (None, Some(founder)) => {
+                                let detection = fresh[founder];
+                                let row = sqlx::query(
+                                    "INSERT INTO alerts (fingerprint, rule_id, rule_title, level, techniques, entities, \
+                                     first_seen_ms, last_seen_ms, window_end_ms, count, status, event_seq, updated_ms) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $12) RETURNING id",
+                                )
+                                .bind(&detection.fingerprint)
+                                .bind(&detection.rule_id)
+                                .bind(&detection.rule_title)
+                                .bind(&detection.level)
+                                .bind(json_text(&detection.techniques))
+                                .bind(json_text(&detection.entities))
+                                .bind(window.first_ms)
+                                .bind(window.last_ms)
+                                .bind(window.end_ms)
+                                .bind(window.added)
+                                .bind(detection.event_seq)
+                                .bind(now)
+                                .fetch_one(&mut *transaction)
+                                .await
+                                .doing("creating an alert")?;
+                                recorded.created += 1;
+                                recorded.merged += window.added.saturating_sub(1) as u64;
+                                row.try_get("id").doing("creating an alert")?
+                            }
+                            (None, None) => continue,
+                        };
+                        for &member in &window.members {
+                            alert_of[member] = id;
                         }
-                    };
-                    sqlx::query("INSERT INTO detections (key, alert_id) VALUES ($1, $2)")
-                        .bind(&detection.key)
-                        .bind(alert_id)
-                        .execute(&mut *transaction)
-                        .await
-                        .doing("recording a detection")?;
+                    }
+                }
+                let members: Vec<(&NewDetection, i64)> = fresh.iter().copied().zip(alert_of).collect();
+                for chunk in members.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::new("INSERT INTO detections (key, alert_id) ");
+                    query.push_values(chunk, |mut row, (detection, alert)| {
+                        row.push_bind(detection.key.clone()).push_bind(*alert);
+                    });
+                    query.build().execute(&mut *transaction).await.doing("recording detections")?;
                 }
                 transaction.commit().await.doing("committing events and detections")?;
                 Ok(recorded)

@@ -93,6 +93,16 @@ async fn suite(store: impl Store) {
     let closed = AlertFilter { status: Some(AlertStatus::Closed), limit: 10, ..AlertFilter::default() };
     assert_eq!(store.alerts(&closed).await.unwrap().items.len(), 1);
 
+    // A batch larger than one statement's rows, with a key given twice.
+    let mut big: Vec<NewDetection> =
+        (0..1_200).map(|n| detection(&format!("big:{n}"), "fp-big", 100_000 + n, 100)).collect();
+    big.push(detection("big:7", "fp-big", 100_007, 100));
+    let recorded = store.record(&big, &[]).await.unwrap();
+    assert_eq!((recorded.created, recorded.merged, recorded.duplicates), (1, 1_199, 1));
+    let big_alert = AlertFilter { rule_id: Some("rule-1".into()), limit: 10, ..AlertFilter::default() };
+    let counts: Vec<i64> = store.alerts(&big_alert).await.unwrap().items.iter().map(|alert| alert.count).collect();
+    assert!(counts.contains(&1_200), "{counts:?}");
+
     // Events: matched ones kept, unmatched ones bounded.
     store.record(&[], &(6..=20).map(|seq| event(seq, false)).collect::<Vec<_>>()).await.unwrap();
     assert_eq!(store.event_counts().await.unwrap(), (4, 16));
