@@ -27,6 +27,8 @@ use tokio::io::AsyncWriteExt;
 
 struct Options {
     seconds: u64,
+    /// Events offered per second (0: as fast as the server takes them).
+    rate: u64,
     rules: PathBuf,
     corpus: PathBuf,
     http_clients: usize,
@@ -37,6 +39,7 @@ fn options() -> Options {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
     let mut options = Options {
         seconds: 30,
+        rate: 0,
         rules: root.join("sigma/rules/windows"),
         corpus: root.join("evtx"),
         http_clients: 2,
@@ -47,11 +50,12 @@ fn options() -> Options {
         let value = args.next().unwrap_or_default();
         match flag.as_str() {
             "--seconds" => options.seconds = value.parse().expect("--seconds N"),
+            "--rate" => options.rate = value.parse().expect("--rate EVENTS_PER_SECOND"),
             "--rules" => options.rules = PathBuf::from(value),
             "--corpus" => options.corpus = PathBuf::from(value),
             "--http-clients" => options.http_clients = value.parse().expect("--http-clients N"),
             "--batch" => options.batch = value.parse().expect("--batch N"),
-            other => panic!("unknown option {other} (--seconds, --rules, --corpus, --http-clients, --batch)"),
+            other => panic!("unknown option {other} (--seconds, --rate, --rules, --corpus, --http-clients, --batch)"),
         }
     }
     options
@@ -164,11 +168,20 @@ async fn main() {
             token.clone(),
         );
         let batch = options.batch;
+        // Nine tenths of the offered rate over HTTP, shared by the clients.
+        let per_client = options.rate as f64 * 0.9 / options.http_clients as f64;
         generators.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             let mut at = client_index * 997;
             let mut body = String::new();
+            let begun = Instant::now();
+            let mut offered = 0f64;
             while !stop.load(Ordering::Relaxed) {
+                if per_client > 0.0 {
+                    let due = begun + Duration::from_secs_f64(offered / per_client);
+                    tokio::time::sleep_until(due.into()).await;
+                    offered += batch as f64 + 1.0;
+                }
                 body.clear();
                 for _ in 0..batch {
                     body.push_str(&events[at % events.len()]);
@@ -194,11 +207,16 @@ async fn main() {
     {
         let (stop, sent) = (stop.clone(), sent.clone());
         let address = server.address_of("syslog").unwrap();
+        let rate = options.rate as f64 * 0.1;
         generators.push(tokio::spawn(async move {
             let mut connection = tokio::net::TcpStream::connect(address).await.unwrap();
             let mut n: u64 = 0;
             let mut chunk = String::new();
+            let begun = Instant::now();
             while !stop.load(Ordering::Relaxed) {
+                if rate > 0.0 {
+                    tokio::time::sleep_until((begun + Duration::from_secs_f64(n as f64 / rate)).into()).await;
+                }
                 chunk.clear();
                 for _ in 0..500 {
                     n += 1;
@@ -275,7 +293,7 @@ async fn main() {
             None => break,
         }
     }
-    let markers = markers.lock().unwrap();
+    let markers = std::mem::take(&mut *markers.lock().unwrap());
     let mut latencies: Vec<i64> =
         markers.iter().filter_map(|(index, sent_ms)| alerts.get(index).map(|stored| stored - sent_ms)).collect();
     latencies.sort_unstable();

@@ -202,11 +202,14 @@ pub struct SpoolConfig {
     pub max_size: u64,
     #[serde(deserialize_with = "size")]
     pub segment_size: u64,
+    /// Events accepted but not yet processed past which sources are refused
+    /// or slowed down: it bounds how late an alert can be.
+    pub max_pending: u64,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig { max_size: 1 << 30, segment_size: 64 << 20 }
+        SpoolConfig { max_size: 1 << 30, segment_size: 64 << 20, max_pending: 200_000 }
     }
 }
 

@@ -66,7 +66,12 @@ impl Server {
         let data_dir = config.data_dir.clone();
         let data_error = |error| ServeError::DataDir { path: data_dir.clone(), error };
         std::fs::create_dir_all(&data_dir).map_err(data_error)?;
-        let spool = Spool::open(&data_dir.join("spool"), config.spool.segment_size, config.spool.max_size)?;
+        let spool = Spool::open(
+            &data_dir.join("spool"),
+            config.spool.segment_size,
+            config.spool.max_size,
+            config.spool.max_pending,
+        )?;
         let store = AnyStore::open(&config.store_url()).await?;
         let audit = Arc::new(AuditFiles::open(&data_dir).map_err(data_error)?);
         let audit_lock = Arc::new(Mutex::new(()));

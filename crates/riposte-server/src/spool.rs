@@ -91,12 +91,14 @@ pub struct Spool {
     /// Bytes in live segments.
     bytes: Arc<AtomicU64>,
     max_bytes: u64,
+    /// Records durable but not processed past which appends are refused.
+    max_pending: u64,
 }
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`, repairing a torn tail, and
     /// starts its writer thread.
-    pub fn open(dir: &Path, segment_bytes: u64, max_bytes: u64) -> Result<Arc<Spool>, SpoolError> {
+    pub fn open(dir: &Path, segment_bytes: u64, max_bytes: u64, max_pending: u64) -> Result<Arc<Spool>, SpoolError> {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         let committed = read_checkpoint(dir)?;
         let segments = segments(dir)?;
@@ -148,6 +150,7 @@ impl Spool {
             committed: AtomicU64::new(committed),
             bytes,
             max_bytes,
+            max_pending,
         }))
     }
 
@@ -176,15 +179,16 @@ impl Spool {
         if let Some(record) = records.iter().find(|record| record.payload.len() > MAX_PAYLOAD) {
             return Err(SpoolError::TooLarge(record.payload.len()));
         }
-        if self.bytes() >= self.max_bytes {
+        if !self.has_room() {
             return Err(SpoolError::Full { bytes: self.bytes() });
         }
         Ok(())
     }
 
-    /// Whether the spool has room for more (for readiness and back-pressure).
+    /// Whether the spool has room for more (for readiness and back-pressure):
+    /// under its size limit, and not too far ahead of the pipeline.
     pub fn has_room(&self) -> bool {
-        self.bytes() < self.max_bytes
+        self.bytes() < self.max_bytes && self.depth() < self.max_pending
     }
 
     /// Bytes in live segments.
@@ -550,7 +554,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let runtime = runtime();
         {
-            let spool = Spool::open(dir.path(), 200, 1 << 30).unwrap();
+            let spool = Spool::open(dir.path(), 200, 1 << 30, u64::MAX).unwrap();
             let last =
                 runtime.block_on(spool.append((0..10).map(|n| record(&format!("event {n}"))).collect())).unwrap();
             assert_eq!(last, 10);
@@ -568,7 +572,7 @@ mod tests {
         let mut file = OpenOptions::new().append(true).open(last_segment).unwrap();
         file.write_all(&[42, 0, 0, 0, 1, 2]).unwrap();
         drop(file);
-        let spool = Spool::open(dir.path(), 200, 1 << 30).unwrap();
+        let spool = Spool::open(dir.path(), 200, 1 << 30, u64::MAX).unwrap();
         let mut reader = spool.reader();
         let rest = reader.next_batch(100, Duration::from_secs(1)).unwrap();
         assert_eq!(rest.iter().map(|spooled| spooled.seq).collect::<Vec<_>>(), (5..=10).collect::<Vec<_>>());
@@ -584,7 +588,7 @@ mod tests {
     fn refuses_when_full_or_too_large() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = runtime();
-        let spool = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        let spool = Spool::open(dir.path(), 1 << 20, 100, u64::MAX).unwrap();
         runtime.block_on(spool.append(vec![record(&"x".repeat(200))])).unwrap();
         assert!(matches!(runtime.block_on(spool.append(vec![record("more")])), Err(SpoolError::Full { .. })));
         assert!(!spool.has_room());
