@@ -113,6 +113,16 @@ impl Decoders {
     }
 }
 
+/// A batch matched, waiting to be stored.
+struct Processed {
+    events: Vec<NewEvent>,
+    detections: Vec<NewDetection>,
+    /// Its last spool sequence number.
+    last: u64,
+    /// When its oldest record arrived.
+    oldest: i64,
+}
+
 /// What one record gave.
 struct Outcome {
     seq: u64,
@@ -153,11 +163,25 @@ impl Pipeline {
                 return;
             }
         };
-        let mut reader = self.spool.reader();
-        let mut batches: u64 = 0;
+        // Storing a batch overlaps with matching the next one: a writer
+        // thread stores batches in order and only then moves the checkpoint.
+        let this = Arc::new(self);
+        let (to_writer, batches) = std::sync::mpsc::sync_channel::<Processed>(2);
+        let writer = {
+            let (this, stop) = (this.clone(), stop.clone());
+            std::thread::Builder::new().name("riposte-store".into()).spawn(move || this.write(batches, &runtime, &stop))
+        };
+        let writer = match writer {
+            Ok(writer) => writer,
+            Err(error) => {
+                tracing::error!(%error, "cannot start the store writer");
+                return;
+            }
+        };
+        let mut reader = this.spool.reader();
         let mut last_raw_sample = std::time::Instant::now() - RAW_SAMPLE_EVERY;
         while !stop.load(Ordering::Relaxed) {
-            let batch = match reader.next_batch(self.batch, Duration::from_millis(100)) {
+            let batch = match reader.next_batch(this.batch, Duration::from_millis(100)) {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::error!(%error, "cannot read the spool");
@@ -165,21 +189,39 @@ impl Pipeline {
                     continue;
                 }
             };
-            self.update_spool_gauges();
+            this.update_spool_gauges();
             let Some(last) = batch.last().map(|record| record.seq) else { continue };
             // Unmatched events are kept as a window of the most recent ones,
             // refreshed at most once a second: writing every one would cost
             // more than matching it.
-            let keep_from = if self.raw_events > 0 && last_raw_sample.elapsed() >= RAW_SAMPLE_EVERY {
+            let keep_from = if this.raw_events > 0 && last_raw_sample.elapsed() >= RAW_SAMPLE_EVERY {
                 last_raw_sample = std::time::Instant::now();
-                (last + 1).saturating_sub(self.raw_events)
+                (last + 1).saturating_sub(this.raw_events)
             } else {
                 u64::MAX
             };
-            let outcomes = pool.install(|| self.process(&batch, keep_from));
-            let (events, detections) = self.collect(outcomes);
+            let outcomes = pool.install(|| this.process(&batch, keep_from));
+            let (events, detections) = this.collect(outcomes);
+            let oldest = batch.iter().map(|record| record.record.received_ms).min().unwrap_or_else(now_ms);
+            if to_writer.send(Processed { events, detections, last, oldest }).is_err() {
+                break;
+            }
+        }
+        drop(to_writer);
+        let _ = writer.join();
+    }
+
+    /// Stores processed batches in order, each before its checkpoint moves.
+    fn write(
+        &self,
+        batches: std::sync::mpsc::Receiver<Processed>,
+        runtime: &tokio::runtime::Handle,
+        stop: &AtomicBool,
+    ) {
+        let mut written: u64 = 0;
+        for batch in batches {
             loop {
-                match runtime.block_on(self.store.record(&detections, &events)) {
+                match runtime.block_on(self.store.record(&batch.detections, &batch.events)) {
                     Ok(recorded) => {
                         self.metrics.alerts_created.fetch_add(recorded.created, Ordering::Relaxed);
                         self.metrics.detections_duplicate.fetch_add(recorded.duplicates, Ordering::Relaxed);
@@ -196,16 +238,14 @@ impl Pipeline {
                     }
                 }
             }
-            if let Err(error) = self.spool.commit(last) {
+            if let Err(error) = self.spool.commit(batch.last) {
                 tracing::error!(%error, "cannot move the spool checkpoint");
             }
-            let now = now_ms();
-            let oldest = batch.iter().map(|record| record.record.received_ms).min().unwrap_or(now);
-            self.metrics.lag_ms.store(now.saturating_sub(oldest).max(0) as u64, Ordering::Relaxed);
+            self.metrics.lag_ms.store(now_ms().saturating_sub(batch.oldest).max(0) as u64, Ordering::Relaxed);
             self.metrics.batches.fetch_add(1, Ordering::Relaxed);
             self.update_spool_gauges();
-            batches += 1;
-            if batches.is_multiple_of(16)
+            written += 1;
+            if written.is_multiple_of(16)
                 && let Err(error) = runtime.block_on(self.store.prune_events(self.raw_events))
             {
                 tracing::warn!(%error, "cannot prune old events");

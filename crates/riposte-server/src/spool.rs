@@ -242,7 +242,14 @@ impl Spool {
 
     /// A reader from the record after the checkpoint.
     pub fn reader(self: &Arc<Self>) -> Reader {
-        Reader { spool: self.clone(), next_seq: self.committed() + 1, file: None, offset: 0 }
+        Reader {
+            spool: self.clone(),
+            next_seq: self.committed() + 1,
+            file: None,
+            offset: 0,
+            buffer: Vec::new(),
+            used: 0,
+        }
     }
 }
 
@@ -449,8 +456,14 @@ pub struct Reader {
     spool: Arc<Spool>,
     next_seq: u64,
     file: Option<(File, PathBuf)>,
+    /// Where `buffer` starts in the file, and how far into it records are read.
     offset: u64,
+    buffer: Vec<u8>,
+    used: usize,
 }
+
+/// Bytes read from a segment at once.
+const READ_AHEAD: usize = 1 << 20;
 
 impl Reader {
     /// The next durable records, at most `max`, waiting up to `timeout` for
@@ -480,6 +493,8 @@ impl Reader {
                 };
                 let file = File::open(&path).map_err(io_error(&path))?;
                 self.offset = 0;
+                self.buffer.clear();
+                self.used = 0;
                 self.file = Some((file, path));
                 // Skip to `next_seq` (after a restart it may be mid-segment).
                 if first < self.next_seq {
@@ -507,33 +522,48 @@ impl Reader {
         }
     }
 
+    /// The next record of the open segment, reading ahead a megabyte at a
+    /// time; `None` at its (current) end.
     fn read_at_offset(&mut self) -> Result<Option<Spooled>, SpoolError> {
-        use std::os::unix::fs::FileExt;
-        let Some((file, path)) = &self.file else { return Ok(None) };
-        let mut head = [0u8; 8];
-        match file.read_exact_at(&mut head, self.offset) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(error) => return Err(io_error(path)(error)),
-        }
-        let length = u32::from_le_bytes(head[..4].try_into().unwrap_or_default()) as usize;
-        let crc = u32::from_le_bytes(head[4..].try_into().unwrap_or_default());
-        let mut body = vec![0; length];
-        match file.read_exact_at(&mut body, self.offset + 8) {
-            Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(error) => return Err(io_error(path)(error)),
-        }
-        match decode(crc, &body) {
-            Some(record) => {
-                self.offset += 8 + length as u64;
-                Ok(Some(record))
+        loop {
+            let available = &self.buffer[self.used..];
+            if available.len() >= 8 {
+                let length = u32::from_le_bytes(available[..4].try_into().unwrap_or_default()) as usize;
+                if available.len() >= 8 + length {
+                    let crc = u32::from_le_bytes(available[4..8].try_into().unwrap_or_default());
+                    let at = self.offset + self.used as u64;
+                    return match decode(crc, &available[8..8 + length]) {
+                        Some(record) => {
+                            self.used += 8 + length;
+                            Ok(Some(record))
+                        }
+                        None => Err(SpoolError::Io {
+                            path: self.file.as_ref().map(|(_, path)| path.clone()).unwrap_or_default(),
+                            error: io::Error::new(io::ErrorKind::InvalidData, format!("corrupt record at offset {at}")),
+                        }),
+                    };
+                }
             }
-            None => Err(SpoolError::Io {
-                path: path.clone(),
-                error: io::Error::new(io::ErrorKind::InvalidData, format!("corrupt record at offset {}", self.offset)),
-            }),
+            if !self.refill()? {
+                return Ok(None);
+            }
         }
+    }
+
+    /// Keeps what is left of the buffer and reads more after it. False when
+    /// there is nothing more in the file yet.
+    fn refill(&mut self) -> Result<bool, SpoolError> {
+        use std::os::unix::fs::FileExt;
+        let Some((file, path)) = &self.file else { return Ok(false) };
+        self.buffer.drain(..self.used);
+        self.offset += self.used as u64;
+        self.used = 0;
+        let kept = self.buffer.len();
+        let wanted = READ_AHEAD.max(kept + 8 + MAX_PAYLOAD + 2 * MAX_NAME + HEADER);
+        self.buffer.resize(wanted, 0);
+        let read = file.read_at(&mut self.buffer[kept..], self.offset + kept as u64).map_err(io_error(path))?;
+        self.buffer.truncate(kept + read);
+        Ok(read > 0)
     }
 }
 
