@@ -1,6 +1,8 @@
 //! A detection becomes an alert: the rule, the entities it is about, and a
 //! fingerprint that identical detections share.
 
+use std::sync::OnceLock;
+
 use riposte_event::{Event, Symbol};
 use riposte_sigma::Rule;
 use riposte_store::{Entities, NewDetection};
@@ -32,9 +34,20 @@ const DOMAINS: &[&str] = &["QueryName", "DestinationHostname", "dns.question.nam
 /// Most values of one kind kept per alert.
 const MAX_PER_KIND: usize = 8;
 
-fn values(event: &Event, fields: &[&str], out: &mut Vec<String>) {
-    for name in fields {
-        let Some(symbol) = Symbol::lookup(name) else { continue };
+/// The symbols of a list of field names, interned once.
+fn symbols(names: &'static [&'static str], cell: &'static OnceLock<Vec<Symbol>>) -> &'static [Symbol] {
+    cell.get_or_init(|| names.iter().map(|name| Symbol::intern(name)).collect())
+}
+
+macro_rules! interned {
+    ($names:expr) => {{
+        static CELL: OnceLock<Vec<Symbol>> = OnceLock::new();
+        symbols($names, &CELL)
+    }};
+}
+
+fn values(event: &Event, fields: &[Symbol], out: &mut Vec<String>) {
+    for &symbol in fields {
         for value in event.values(symbol) {
             let Some(text) = value.as_text() else { continue };
             let text = text.trim();
@@ -49,13 +62,13 @@ fn values(event: &Event, fields: &[&str], out: &mut Vec<String>) {
 /// The entities an event is about.
 pub fn entities(event: &Event) -> Entities {
     let mut entities = Entities::default();
-    values(event, HOSTS, &mut entities.hosts);
-    values(event, USERS, &mut entities.users);
-    values(event, IPS, &mut entities.ips);
-    values(event, PROCESSES, &mut entities.processes);
-    values(event, HASH_FIELDS, &mut entities.hashes);
+    values(event, interned!(HOSTS), &mut entities.hosts);
+    values(event, interned!(USERS), &mut entities.users);
+    values(event, interned!(IPS), &mut entities.ips);
+    values(event, interned!(PROCESSES), &mut entities.processes);
+    values(event, interned!(HASH_FIELDS), &mut entities.hashes);
     // Sysmon's `Hashes`: `SHA1=...,MD5=...,SHA256=...,IMPHASH=...`.
-    if let Some(hashes) = Symbol::lookup("Hashes").and_then(|symbol| event.text(symbol)) {
+    if let Some(hashes) = interned!(&["Hashes"]).first().and_then(|symbol| event.text(*symbol)) {
         for part in hashes.split(',') {
             if let Some((_, hash)) = part.split_once('=')
                 && !hash.is_empty()
@@ -66,7 +79,7 @@ pub fn entities(event: &Event) -> Entities {
             }
         }
     }
-    values(event, DOMAINS, &mut entities.domains);
+    values(event, interned!(DOMAINS), &mut entities.domains);
     entities
 }
 
