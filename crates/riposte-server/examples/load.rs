@@ -139,7 +139,8 @@ async fn main() {
     let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
     config.http.listen = loopback;
     config.rules.paths = vec![options.rules.clone()];
-    config.sources = vec![SourceConfig::SyslogTcp { name: "syslog".into(), listen: loopback, logsource: None }];
+    config.sources =
+        vec![SourceConfig::SyslogTcp { name: "syslog".into(), listen: loopback, logsource: None, tls: None }];
     let started = Instant::now();
     let server = Server::start(config).await.expect("server");
     eprintln!(

@@ -9,6 +9,7 @@
 //! sources:
 //!   - {type: syslog_udp, name: syslog-udp, listen: 127.0.0.1:5514}
 //!   - {type: syslog_tcp, name: syslog-tcp, listen: 127.0.0.1:5514}
+//!   - {type: syslog_tcp, name: syslog-tls, listen: 0.0.0.0:6514, tls: {cert: server.crt, key: server.key}}
 //!   - {type: file, name: app, path: /var/log/app.jsonl, format: json}
 //! rules:
 //!   paths: []                        # empty: the built-in starter pack
@@ -61,7 +62,12 @@ impl Default for Config {
             http: HttpConfig::default(),
             sources: vec![
                 SourceConfig::SyslogUdp { name: "syslog-udp".into(), listen: default_syslog(), logsource: None },
-                SourceConfig::SyslogTcp { name: "syslog-tcp".into(), listen: default_syslog(), logsource: None },
+                SourceConfig::SyslogTcp {
+                    name: "syslog-tcp".into(),
+                    listen: default_syslog(),
+                    logsource: None,
+                    tls: None,
+                },
             ],
             rules: RulesConfig::default(),
             alerts: AlertsConfig::default(),
@@ -107,6 +113,9 @@ pub enum SourceConfig {
         listen: SocketAddr,
         #[serde(default)]
         logsource: Option<String>,
+        /// Syslog over TLS (RFC 5425) with this certificate and key.
+        #[serde(default)]
+        tls: Option<TlsFiles>,
     },
     /// A file followed as it grows (and across rotation), its read position
     /// kept in the data directory.
@@ -136,6 +145,14 @@ impl SourceConfig {
             | SourceConfig::File { logsource, .. } => logsource.as_deref(),
         }
     }
+}
+
+/// A server certificate chain and its private key, PEM files.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// How a tailed file's lines are read.

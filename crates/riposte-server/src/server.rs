@@ -37,6 +37,8 @@ pub enum ServeError {
     Listen { address: SocketAddr, what: String, error: std::io::Error },
     #[error("no rule could be loaded")]
     NoRules,
+    #[error("source {source_name}: TLS: {reason}")]
+    Tls { source_name: String, reason: String },
 }
 
 /// The file holding the token made for the local administrator the first
@@ -151,12 +153,20 @@ impl Server {
                         stopped.clone(),
                     )));
                 }
-                SourceConfig::SyslogTcp { name, listen, .. } => {
+                SourceConfig::SyslogTcp { name, listen, tls, .. } => {
+                    let tls = match tls {
+                        None => None,
+                        Some(files) => Some(
+                            sources::tls_acceptor(&files.cert, &files.key)
+                                .map_err(|reason| ServeError::Tls { source_name: name.clone(), reason })?,
+                        ),
+                    };
                     let listener = TcpListener::bind(listen).await.map_err(listen_error(*listen, name))?;
                     listening.push((name.clone(), listener.local_addr().map_err(listen_error(*listen, name))?));
                     tasks.push(tokio::spawn(sources::syslog_tcp(
                         name.clone(),
                         listener,
+                        tls,
                         spool.clone(),
                         metrics.clone(),
                         stopped.clone(),

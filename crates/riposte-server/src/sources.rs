@@ -68,10 +68,35 @@ pub async fn syslog_udp(
     }
 }
 
-/// Syslog over TCP, octet-counted or one message a line.
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TLS acceptor for a certificate chain and key in PEM files.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| format!("{}: {error}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|error| format!("{}: {error}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|error| format!("certificate and key do not fit: {error}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Syslog over TCP (or TLS when `tls` is given), octet-counted or one
+/// message a line.
 pub async fn syslog_tcp(
     name: String,
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     spool: Arc<Spool>,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
@@ -83,50 +108,73 @@ pub async fn syslog_tcp(
             accepted = listener.accept() => accepted,
             _ = accept_stop.changed() => return,
         };
-        let Ok((mut connection, peer)) = accepted else { continue };
+        let Ok((connection, peer)) = accepted else { continue };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(source = %name, %peer, "too many syslog connections; closing one");
             continue;
         };
-        let (name, spool, metrics, mut stop) = (name.clone(), spool.clone(), metrics.clone(), stop.clone());
+        let (name, spool, metrics, stop, tls) =
+            (name.clone(), spool.clone(), metrics.clone(), stop.clone(), tls.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let mut framer = SyslogFramer::default();
-            let mut buffer = vec![0u8; 64 << 10];
-            loop {
-                let read = tokio::select! {
-                    read = connection.read(&mut buffer) => read,
-                    _ = stop.changed() => return,
-                };
-                let length = match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(length) => length,
-                };
-                framer.push(&buffer[..length]);
-                let mut records = Vec::new();
-                while let Some(frame) = framer.next_frame() {
-                    match frame {
-                        Frame::Message(message) => records.push(record(&name, message)),
-                        Frame::Invalid(reason) => {
-                            metrics.failed(&name, &reason, &buffer[..length.min(64)]);
-                            tracing::warn!(source = %name, %peer, %reason, "closing a syslog connection");
-                            return;
-                        }
+            match tls {
+                None => read_messages(connection, &name, peer, &spool, &metrics, stop).await,
+                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(connection)).await {
+                    Ok(Ok(stream)) => read_messages(stream, &name, peer, &spool, &metrics, stop).await,
+                    Ok(Err(error)) => {
+                        metrics.failed(&name, &format!("TLS handshake failed: {error}"), b"");
+                        tracing::warn!(source = %name, %peer, %error, "TLS handshake failed");
                     }
-                }
-                if !records.is_empty() {
-                    metrics.received(&name, records.len() as u64);
-                    // Nothing more is read from this sender until these are on disk.
-                    if !append_patiently(&spool, records, &mut stop).await {
-                        return;
-                    }
-                }
-            }
-            if let Some(last) = framer.finish() {
-                metrics.received(&name, 1);
-                append_patiently(&spool, vec![record(&name, last)], &mut stop).await;
+                    Err(_) => tracing::warn!(source = %name, %peer, "TLS handshake timed out"),
+                },
             }
         });
+    }
+}
+
+/// Reads framed syslog messages from one connection until it closes.
+async fn read_messages(
+    mut connection: impl tokio::io::AsyncRead + Unpin,
+    name: &str,
+    peer: std::net::SocketAddr,
+    spool: &Spool,
+    metrics: &Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut framer = SyslogFramer::default();
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        let read = tokio::select! {
+            read = connection.read(&mut buffer) => read,
+            _ = stop.changed() => return,
+        };
+        let length = match read {
+            Ok(0) | Err(_) => break,
+            Ok(length) => length,
+        };
+        framer.push(&buffer[..length]);
+        let mut records = Vec::new();
+        while let Some(frame) = framer.next_frame() {
+            match frame {
+                Frame::Message(message) => records.push(record(name, message)),
+                Frame::Invalid(reason) => {
+                    metrics.failed(name, &reason, &buffer[..length.min(64)]);
+                    tracing::warn!(source = %name, %peer, %reason, "closing a syslog connection");
+                    return;
+                }
+            }
+        }
+        if !records.is_empty() {
+            metrics.received(name, records.len() as u64);
+            // Nothing more is read from this sender until these are on disk.
+            if !append_patiently(spool, records, &mut stop).await {
+                return;
+            }
+        }
+    }
+    if let Some(last) = framer.finish() {
+        metrics.received(name, 1);
+        append_patiently(spool, vec![record(name, last)], &mut stop).await;
     }
 }
 

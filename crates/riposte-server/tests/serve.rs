@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use riposte_server::config::{Config, FileFormat, SourceConfig};
+use riposte_server::config::{Config, FileFormat, SourceConfig, TlsFiles};
 use riposte_server::{ADMIN_TOKEN_FILE, Server};
 use serde_json::{Value, json};
 
@@ -58,6 +58,8 @@ fn process_creation(command_line: &str) -> Value {
 
 struct Harness {
     server: Server,
+    /// The certificate of the TLS syslog source (DER), for clients to trust.
+    certificate: Vec<u8>,
     client: reqwest::Client,
     token: String,
     base: String,
@@ -74,6 +76,10 @@ impl Harness {
         std::fs::write(rules.join("ssh.yml"), SSH_RULE).unwrap();
         std::fs::write(rules.join("mimikatz.yml"), MIMIKATZ_RULE).unwrap();
         std::fs::write(rules.join("app.yml"), APP_RULE).unwrap();
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(dir.path().join("syslog.crt"), certified.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("syslog.key"), certified.signing_key.serialize_pem()).unwrap();
+        let certificate = certified.cert.der().to_vec();
         let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
         config.http.listen = loopback;
@@ -90,6 +96,13 @@ impl Harness {
                 name: "tcp".into(),
                 listen: loopback,
                 logsource: Some("product=linux,service=syslog".into()),
+                tls: None,
+            },
+            SourceConfig::SyslogTcp {
+                name: "tls".into(),
+                listen: loopback,
+                logsource: Some("product=linux,service=syslog".into()),
+                tls: Some(TlsFiles { cert: dir.path().join("syslog.crt"), key: dir.path().join("syslog.key") }),
             },
             SourceConfig::File {
                 name: "app".into(),
@@ -101,7 +114,7 @@ impl Harness {
         let server = Server::start(config).await.unwrap();
         let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
         let base = format!("http://{}", server.http);
-        Harness { server, client: reqwest::Client::new(), token, base, rules, _dir: dir }
+        Harness { server, certificate, client: reqwest::Client::new(), token, base, rules, _dir: dir }
     }
 
     fn url(&self, path: &str) -> String {
@@ -131,6 +144,19 @@ impl Harness {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The metrics, once they hold `line` (polling).
+    async fn metrics_with(&self, line: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let metrics = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
+            if metrics.contains(line) {
+                return metrics;
+            }
+            assert!(Instant::now() < deadline, "no {line} in:\n{metrics}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits (polling) until the alerts of a rule reach `count` detections.
@@ -194,6 +220,26 @@ async fn events_from_every_source_become_alerts() {
     tokio::io::AsyncWriteExt::write_all(&mut tcp, framed.as_bytes()).await.unwrap();
     drop(tcp);
 
+    // Syslog over TLS, trusting the server's certificate.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(harness.certificate.clone())).unwrap();
+    let tls_config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls_config));
+    let socket = tokio::net::TcpStream::connect(harness.server.address_of("tls").unwrap()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut secure = connector.connect(name, socket).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut secure, format!("{failed}\n").as_bytes()).await.unwrap();
+    tokio::io::AsyncWriteExt::shutdown(&mut secure).await.unwrap();
+    // Plain text on the TLS port is refused, and counted.
+    let mut plain = tokio::net::TcpStream::connect(harness.server.address_of("tls").unwrap()).await.unwrap();
+    let _ = tokio::io::AsyncWriteExt::write_all(&mut plain, format!("{failed}\n").as_bytes()).await;
+    drop(plain);
+
     // A followed file.
     let app_log = harness._dir.path().join("app.jsonl");
     write_append(
@@ -212,7 +258,7 @@ async fn events_from_every_source_become_alerts() {
     assert_eq!(alert["entities"]["users"], json!(["CORP\\bob"]));
     assert_eq!(alert["status"], "new");
 
-    let ssh = harness.wait_for("5d3f0c2e-8a4b-4e6f-9b1a-2c3d4e5f6a7b", 3).await;
+    let ssh = harness.wait_for("5d3f0c2e-8a4b-4e6f-9b1a-2c3d4e5f6a7b", 4).await;
     assert_eq!(ssh[0]["entities"]["hosts"], json!(["web01"]));
     let app = harness.wait_for("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", 1).await;
     assert_eq!(app[0]["entities"]["ips"], json!(["198.51.100.7"]));
@@ -253,12 +299,13 @@ async fn events_from_every_source_become_alerts() {
     // What the operator sees of bad input and throughput.
     let (_, sources) = harness.get("/api/sources").await;
     assert!(sources["bad_message_samples"]["http"].as_str().is_some(), "{sources}");
-    let metrics = harness.client.get(harness.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = harness.metrics_with("riposte_events_failed_total{source=\"tls\"} 1").await;
     assert!(metrics.contains("riposte_events_decoded_total{source=\"tcp\"} 2"), "{metrics}");
     assert!(
-        metrics.contains("riposte_detections_total{rule_id=\"5d3f0c2e-8a4b-4e6f-9b1a-2c3d4e5f6a7b\"} 3"),
+        metrics.contains("riposte_detections_total{rule_id=\"5d3f0c2e-8a4b-4e6f-9b1a-2c3d4e5f6a7b\"} 4"),
         "{metrics}"
     );
+    assert!(metrics.contains("riposte_events_decoded_total{source=\"tls\"} 1"), "{metrics}");
     let (status, openapi) = harness.send(reqwest::Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(status, 200);
     assert_eq!(openapi["openapi"], "3.1.0");
