@@ -87,6 +87,7 @@ impl Sources {
 struct Decoders {
     json: JsonDecoder,
     syslog: SyslogDecoder,
+    symbols: riposte_event::SymbolCache,
 }
 
 impl Decoders {
@@ -99,11 +100,7 @@ impl Decoders {
             Decoder::Line => {
                 event.clear();
                 let text = String::from_utf8_lossy(payload);
-                event.push_str(
-                    riposte_event::Symbol::intern("message"),
-                    "message",
-                    text.trim_end_matches(['\r', '\n']),
-                );
+                event.push_str(self.symbols.get("message"), "message", text.trim_end_matches(['\r', '\n']));
             }
         }
         if event.logsource.is_none() {

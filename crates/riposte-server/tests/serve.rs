@@ -383,3 +383,72 @@ async fn tokens_scopes_limits_and_rule_changes() {
 
     harness.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_server_says_so() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.http.listen = loopback;
+    // No room at all: every source meets its back-pressure.
+    config.spool.max_pending = 0;
+    config.sources = vec![SourceConfig::SyslogUdp { name: "udp".into(), listen: loopback, logsource: None }];
+    let server = Server::start(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", server.http);
+
+    // HTTP: 503 with Retry-After, gzip or not.
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, process_creation("x").to_string().as_bytes()).unwrap();
+    let response = client
+        .post(format!("{base}/api/ingest"))
+        .bearer_auth(&token)
+        .header("content-encoding", "gzip")
+        .body(gzip.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded");
+    let ready = client.get(format!("{base}/api/ready")).send().await.unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+
+    // UDP: dropped, and counted.
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for _ in 0..3 {
+        udp.send_to(b"<13>Nov 29 10:00:00 h app: hello", server.address_of("udp").unwrap()).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.state.metrics.dropped_count("udp") < 3 {
+        assert!(Instant::now() < deadline, "datagrams were not counted as dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bodies_are_read() {
+    let harness = Harness::start().await;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let lines =
+        [process_creation("m.exe sekurlsa::logonpasswords").to_string(), process_creation("calc.exe").to_string()];
+    std::io::Write::write_all(&mut gzip, lines.join("\n").as_bytes()).unwrap();
+    let response = harness
+        .client
+        .post(harness.url("/api/ingest"))
+        .bearer_auth(&harness.token)
+        .header("content-encoding", "gzip")
+        .body(gzip.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["accepted"], 2);
+    harness.wait_for("0b5e3a1c-7d2f-4c8e-a6b4-9f1e2d3c4b5a", 1).await;
+    harness.server.shutdown().await;
+}
