@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::attack::{self, Tactic, Technique};
 use crate::rule::{Level, RuleMeta, Status};
 use crate::yaml::Yaml;
 
@@ -26,6 +27,20 @@ pub enum CorrelationType {
 }
 
 impl CorrelationType {
+    /// The name rules use (`event_count`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            CorrelationType::EventCount => "event_count",
+            CorrelationType::ValueCount => "value_count",
+            CorrelationType::Temporal => "temporal",
+            CorrelationType::TemporalOrdered => "temporal_ordered",
+            CorrelationType::ValueSum => "value_sum",
+            CorrelationType::ValueAvg => "value_avg",
+            CorrelationType::ValuePercentile => "value_percentile",
+            CorrelationType::ValueMedian => "value_median",
+        }
+    }
+
     /// Whether the condition compares a field's values (and so needs `field`).
     pub fn needs_field(self) -> bool {
         matches!(
@@ -117,8 +132,16 @@ pub struct CorrelationMeta {
     pub title: String,
     pub status: Option<Status>,
     pub level: Option<Level>,
+    pub description: Option<String>,
     pub tags: Vec<String>,
+    /// ATT&CK techniques named by the tags.
+    pub techniques: Vec<Technique>,
+    /// ATT&CK tactics named by the tags.
+    pub tactics: Vec<Tactic>,
 }
+
+/// Most rules one correlation may reference.
+pub const MAX_REFERENCED_RULES: usize = 64;
 
 impl fmt::Display for Correlation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -166,13 +189,18 @@ impl Correlation {
     pub(crate) fn parse(document: &Yaml, file: &Arc<str>) -> Result<Correlation, String> {
         // Correlations have no log source; read the rest of the metadata.
         let optional = |key: &str| document.get(key).and_then(Yaml::scalar_text);
+        let tags = text_or_list(document.get("tags"), "tags")?;
+        let (techniques, tactics) = attack::resolve(&tags);
         let meta = CorrelationMeta {
             id: optional("id"),
             name: optional("name"),
             title: optional("title").ok_or("correlation has no title")?,
             status: optional("status").map(|text| text.parse()).transpose()?,
             level: optional("level").map(|text| text.parse()).transpose()?,
-            tags: text_or_list(document.get("tags"), "tags")?,
+            description: optional("description"),
+            tags,
+            techniques,
+            tactics,
         };
         let section = document.get("correlation").ok_or("no correlation section")?;
         if !matches!(section, Yaml::Map(_)) {
@@ -183,6 +211,9 @@ impl Correlation {
         let rules = text_or_list(section.get("rules"), "rules")?;
         if rules.is_empty() {
             return Err("correlation references no rules".into());
+        }
+        if rules.len() > MAX_REFERENCED_RULES {
+            return Err(format!("correlation references {} rules, more than {MAX_REFERENCED_RULES}", rules.len()));
         }
         let group_by = text_or_list(section.get("group-by"), "group-by")?;
         let timespan =
@@ -232,7 +263,7 @@ impl Correlation {
             }
         }
         if kind.needs_field() && field.is_none() {
-            return Err(format!("a {kind:?} correlation needs condition.field").replace("ValueCount", "value_count"));
+            return Err(format!("a {} correlation needs condition.field", kind.name()));
         }
         if let Some(percentile) = percentile
             && !(0.0..=100.0).contains(&percentile)

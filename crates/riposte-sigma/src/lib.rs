@@ -30,6 +30,7 @@
 
 pub mod attack;
 mod condition;
+pub mod correlate;
 pub mod correlation;
 mod detection;
 mod engine;
@@ -43,6 +44,7 @@ mod text;
 mod yaml;
 
 pub use attack::{Tactic, Technique};
+pub use correlate::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Snapshot};
 pub use correlation::{Comparison, Correlation, CorrelationType};
 pub use engine::{Engine, EngineBuilder, EngineStats, LoadReport, Scratch, Skipped};
 pub use error::{LoadError, MappingError};

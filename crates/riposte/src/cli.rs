@@ -351,6 +351,23 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
         thousands(rules_fired as u64),
         thousands(stats.skipped_records),
     );
+    if !loaded.engine.correlations().is_empty() {
+        let correlation = &stats.correlation;
+        summary.push_str(&format!(
+            " · {} correlation matches from {} detections",
+            thousands(result.correlations.len() as u64),
+            thousands(correlation.detections)
+        ));
+        for (count, what) in [
+            (stats.untimed_detections, "without a time"),
+            (correlation.missing_group, "without a group-by field"),
+            (correlation.not_numeric, "without a numeric value"),
+        ] {
+            if count > 0 {
+                summary.push_str(&format!(", {} {what}", thousands(count)));
+            }
+        }
+    }
     if let Some(peak) = peak_memory() {
         summary.push_str(&format!(" · peak memory {:.0} MiB", mib(peak)));
     }
@@ -360,7 +377,7 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
     {
         eprintln!("(--verbose lists every skipped rule and record)");
     }
-    let code = if result.detections.is_empty() { exit::OK } else { exit::FINDINGS };
+    let code = if result.detections.is_empty() && result.correlations.is_empty() { exit::OK } else { exit::FINDINGS };
     // The process ends here: freeing the rule set and the detections one
     // allocation at a time would only delay the exit.
     std::mem::forget(loaded);

@@ -187,31 +187,95 @@ fn check_correlations(
     disabled: &[RuleMeta],
     report: &mut LoadReport,
 ) -> Vec<Correlation> {
-    let mut kept = Vec::new();
-    for correlation in &correlations {
-        let missing = correlation.rules.iter().find(|reference| {
-            !rules.iter().any(|rule| names_rule(&rule.meta, reference))
-                && !correlations.iter().any(|other| other.is_named(reference))
+    let refuse = |report: &mut LoadReport, correlation: &Correlation, reason: String| {
+        report.errors.push(LoadError {
+            file: correlation.file.to_string(),
+            line: None,
+            rule_id: correlation.meta.id.clone(),
+            rule_title: Some(correlation.meta.title.clone()),
+            reason,
         });
-        match missing {
-            Some(reference) => {
-                let why = if disabled.iter().any(|meta| names_rule(meta, reference)) {
-                    "which is disabled"
-                } else {
-                    "which does not exist"
-                };
-                report.errors.push(LoadError {
-                    file: correlation.file.to_string(),
-                    line: None,
-                    rule_id: correlation.meta.id.clone(),
-                    rule_title: Some(correlation.meta.title.clone()),
-                    reason: format!("correlation references rule {reference:?}, {why}"),
-                });
+    };
+    // Dropping one correlation can orphan another that references it: repeat
+    // until every reference resolves and nothing is cyclic.
+    let mut kept = correlations;
+    loop {
+        kept = drop_unresolved(kept, rules, disabled, report, &refuse);
+        // A correlation that reaches itself through others would never settle.
+        let in_cycle: Vec<bool> = (0..kept.len()).map(|start| reaches(&kept, start, start)).collect();
+        if !in_cycle.contains(&true) {
+            return kept;
+        }
+        let mut acyclic = Vec::with_capacity(kept.len());
+        for (correlation, cyclic) in kept.into_iter().zip(in_cycle) {
+            if cyclic {
+                refuse(
+                    report,
+                    &correlation,
+                    "correlation references itself (directly or through other correlations)".into(),
+                );
+            } else {
+                acyclic.push(correlation);
             }
-            None => kept.push(correlation.clone()),
+        }
+        kept = acyclic;
+    }
+}
+
+fn drop_unresolved(
+    mut kept: Vec<Correlation>,
+    rules: &[Rule],
+    disabled: &[RuleMeta],
+    report: &mut LoadReport,
+    refuse: &impl Fn(&mut LoadReport, &Correlation, String),
+) -> Vec<Correlation> {
+    loop {
+        let before = kept.len();
+        let mut next = Vec::with_capacity(kept.len());
+        for correlation in &kept {
+            let missing = correlation.rules.iter().find(|reference| {
+                !rules.iter().any(|rule| names_rule(&rule.meta, reference))
+                    && !kept.iter().any(|other| other.is_named(reference))
+            });
+            match missing {
+                Some(reference) => {
+                    let why = if disabled.iter().any(|meta| names_rule(meta, reference)) {
+                        "which is disabled"
+                    } else {
+                        "which does not exist or was not loaded"
+                    };
+                    refuse(report, correlation, format!("correlation references rule {reference:?}, {why}"));
+                }
+                None => next.push(correlation.clone()),
+            }
+        }
+        kept = next;
+        if kept.len() == before {
+            return kept;
         }
     }
-    kept
+}
+
+/// Whether correlation `from` references `target`, directly or through others.
+fn reaches(correlations: &[Correlation], from: usize, target: usize) -> bool {
+    let mut seen = vec![false; correlations.len()];
+    let mut stack = vec![from];
+    while let Some(current) = stack.pop() {
+        for reference in &correlations[current].rules {
+            for (next, other) in correlations.iter().enumerate() {
+                if other.is_named(reference) {
+                    if next == target {
+                        return true;
+                    }
+                    if !seen[next] {
+                        seen[next] = true;
+                        stack.push(next);
+                    }
+                }
+            }
+        }
+    }
+    false
 }
 
 static NEXT_ENGINE_ID: AtomicU64 = AtomicU64::new(1);

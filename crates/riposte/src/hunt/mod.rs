@@ -3,6 +3,8 @@
 //! Inputs are cut into work units (ranges of EVTX chunks, whole JSON files)
 //! that rayon spreads over its threads; each worker owns a decoder and a
 //! matcher scratch, so the hot loop shares nothing but the compiled rules.
+//! Correlation rules run afterwards, over the detections of every file in
+//! event-time order.
 
 pub mod output;
 
@@ -17,7 +19,7 @@ use riposte_ingest::evtx::CHUNK_SIZE;
 use riposte_ingest::{
     EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, RecordError, Sink, discover,
 };
-use riposte_sigma::{Engine, Scratch};
+use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Engine, Scratch};
 use time::OffsetDateTime;
 
 /// EVTX chunks per work unit (1 MiB): small enough to balance, large enough
@@ -59,13 +61,20 @@ pub struct HuntStats {
     pub input_errors: Vec<String>,
     /// Files met in directories that are not logs.
     pub ignored_files: usize,
+    /// What the correlation rules saw (all zero without correlation rules).
+    pub correlation: CorrelatorStats,
+    /// Detections a correlation rule would have read, but whose event has no time.
+    pub untimed_detections: u64,
     pub elapsed: Duration,
 }
 
 pub struct HuntResult {
     pub inputs: Vec<Input>,
-    /// Sorted by time, then input and record.
+    /// Sorted by time, then input and record. Detections of rules that only
+    /// feed correlations (without `generate`) are left out.
     pub detections: Vec<Detection>,
+    /// Correlation rules whose condition held, in the order they did.
+    pub correlations: Vec<CorrelationMatch>,
     pub stats: HuntStats,
 }
 
@@ -249,6 +258,7 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
         .reduce(Partial::default, Partial::merge);
     let mut detections = partial.detections;
     detections.sort_by_key(|detection| (detection.timestamp, detection.input, detection.record_id, detection.rule));
+    let correlated = correlate(engine, &mut detections);
     input_errors.extend(partial.input_errors);
     let stats = HuntStats {
         events: partial.events,
@@ -257,7 +267,50 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
         skipped_samples: partial.skipped_samples,
         input_errors,
         ignored_files: discovery.ignored,
+        correlation: correlated.stats,
+        untimed_detections: correlated.untimed,
         elapsed: started.elapsed(),
     };
-    HuntResult { inputs, detections, stats }
+    HuntResult { inputs, detections, correlations: correlated.matches, stats }
+}
+
+#[derive(Default)]
+struct Correlated {
+    matches: Vec<CorrelationMatch>,
+    stats: CorrelatorStats,
+    untimed: u64,
+}
+
+/// Runs the correlation rules over `detections` (sorted by time), then
+/// drops the detections of rules that only feed correlations.
+fn correlate(engine: &Engine, detections: &mut Vec<Detection>) -> Correlated {
+    let mut correlator = Correlator::new(engine, &CorrelatorConfig::default());
+    if correlator.is_empty() {
+        return Correlated::default();
+    }
+    let mut correlated = Correlated::default();
+    let mut rules = Vec::new();
+    // The detections of one event are next to each other: feed them together.
+    for same_event in
+        detections.chunk_by(|a, b| (a.input, a.record_id, a.timestamp) == (b.input, b.record_id, b.timestamp))
+    {
+        rules.clear();
+        rules.extend(same_event.iter().map(|detection| detection.rule).filter(|&rule| correlator.uses_rule(rule)));
+        if rules.is_empty() {
+            continue;
+        }
+        let first = &same_event[0];
+        match first.timestamp {
+            Some(time) => {
+                let ms = i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+                correlator.observe(&first.event, &rules, ms, &mut correlated.matches);
+            }
+            None => correlated.untimed += 1,
+        }
+    }
+    correlator.finish(&mut correlated.matches);
+    detections.retain(|detection| correlator.reports_rule(detection.rule));
+    correlated.matches.retain(|found| correlator.reports_correlation(found.correlation));
+    correlated.stats = correlator.stats();
+    correlated
 }

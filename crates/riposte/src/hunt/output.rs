@@ -3,13 +3,14 @@
 //!
 //! The JSON field names `rule_id`, `rule_title`, `level`, `status`,
 //! `techniques`, `file`, `record_id`, `timestamp`, `computer` and `event` are
-//! a public interface.
+//! a public interface; so are those of a correlation match (the same rule
+//! fields and `correlation`).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use riposte_event::{Event, Symbol};
-use riposte_sigma::{Engine, Level, Rule};
+use riposte_sigma::{CorrelationMatch, CorrelationType, Engine, Level, Rule};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -148,6 +149,77 @@ pub fn record<'a>(engine: &'a Engine, result: &'a HuntResult, detection: &'a Det
     }
 }
 
+/// The machine form of one correlation match.
+#[derive(Serialize)]
+pub struct CorrelationRecord<'a> {
+    pub rule_id: Option<&'a str>,
+    pub rule_title: &'a str,
+    pub level: Option<Level>,
+    pub status: Option<riposte_sigma::Status>,
+    pub techniques: Vec<&'a str>,
+    pub tactics: Vec<&'a str>,
+    pub tags: &'a [String],
+    pub timestamp: Option<String>,
+    pub correlation: CorrelationDetails<'a>,
+}
+
+#[derive(Serialize)]
+pub struct CorrelationDetails<'a> {
+    #[serde(rename = "type")]
+    pub kind: CorrelationType,
+    /// Time of the first detection in the window.
+    pub first: Option<String>,
+    pub group: BTreeMap<&'a str, &'a str>,
+    /// The figure the condition compared.
+    pub value: f64,
+    pub events: u64,
+}
+
+fn time_of_ms(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+pub fn correlation_record<'a>(engine: &'a Engine, found: &'a CorrelationMatch) -> CorrelationRecord<'a> {
+    let correlation = &engine.correlations()[found.correlation];
+    let meta = &correlation.meta;
+    CorrelationRecord {
+        rule_id: meta.id.as_deref().or(meta.name.as_deref()),
+        rule_title: &meta.title,
+        level: meta.level,
+        status: meta.status,
+        techniques: meta.techniques.iter().map(|technique| technique.id.as_str()).collect(),
+        tactics: meta.tactics.iter().map(|tactic| tactic.short_name.as_str()).collect(),
+        tags: &meta.tags,
+        timestamp: timestamp_text(time_of_ms(found.time_ms)),
+        correlation: CorrelationDetails {
+            kind: correlation.kind,
+            first: timestamp_text(time_of_ms(found.first_ms)),
+            group: found.group.iter().map(|(field, value)| (field.as_str(), value.as_str())).collect(),
+            value: found.value,
+            events: found.events,
+        },
+    }
+}
+
+/// One line saying what a correlation match counted, for people.
+fn correlation_summary(engine: &Engine, found: &CorrelationMatch) -> String {
+    let correlation = &engine.correlations()[found.correlation];
+    let value = if found.value.fract() == 0.0 { format!("{}", found.value) } else { format!("{:.2}", found.value) };
+    let field = correlation.field.as_deref().unwrap_or("value");
+    let figure = match correlation.kind {
+        CorrelationType::EventCount => format!("{value} events"),
+        CorrelationType::ValueCount => format!("{value} distinct {field}"),
+        CorrelationType::Temporal | CorrelationType::TemporalOrdered => {
+            format!("{value} of {} rules", correlation.rules.len())
+        }
+        CorrelationType::ValueSum => format!("sum of {field} {value}"),
+        CorrelationType::ValueAvg => format!("average {field} {value}"),
+        CorrelationType::ValuePercentile | CorrelationType::ValueMedian => format!("percentile of {field} {value}"),
+    };
+    let group: Vec<String> = found.group.iter().map(|(field, value)| format!("{field}={value}")).collect();
+    if group.is_empty() { figure } else { format!("{figure}  {}", group.join("  ")) }
+}
+
 pub fn write(
     out: &mut dyn Write,
     format: OutputFormat,
@@ -158,14 +230,23 @@ pub fn write(
     match format {
         OutputFormat::Text => write_text(out, engine, result, style),
         OutputFormat::Json => {
-            let records: Vec<DetectionRecord<'_>> =
-                result.detections.iter().map(|detection| record(engine, result, detection)).collect();
+            let mut records: Vec<serde_json::Value> = Vec::new();
+            for detection in &result.detections {
+                records.push(serde_json::to_value(record(engine, result, detection))?);
+            }
+            for found in &result.correlations {
+                records.push(serde_json::to_value(correlation_record(engine, found))?);
+            }
             serde_json::to_writer_pretty(&mut *out, &records)?;
             writeln!(out)
         }
         OutputFormat::Jsonl => {
             for detection in &result.detections {
                 serde_json::to_writer(&mut *out, &record(engine, result, detection))?;
+                writeln!(out)?;
+            }
+            for found in &result.correlations {
+                serde_json::to_writer(&mut *out, &correlation_record(engine, found))?;
                 writeln!(out)?;
             }
             Ok(())
@@ -204,6 +285,23 @@ fn write_csv(out: &mut dyn Write, engine: &Engine, result: &HuntResult) -> io::R
         let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
         writeln!(out, "{}", row.join(","))?;
     }
+    for found in &result.correlations {
+        let record = correlation_record(engine, found);
+        let row = [
+            record.timestamp.unwrap_or_default(),
+            record.level.map(|level| level.to_string()).unwrap_or_default(),
+            record.rule_title.to_owned(),
+            record.rule_id.unwrap_or_default().to_owned(),
+            record.status.map(|status| status.to_string()).unwrap_or_default(),
+            record.techniques.join(" "),
+            String::new(),
+            String::new(),
+            String::new(),
+            correlation_summary(engine, found),
+        ];
+        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
+        writeln!(out, "{}", row.join(","))?;
+    }
     Ok(())
 }
 
@@ -221,7 +319,74 @@ fn level_style(level: Option<Level>, color: bool) -> (&'static str, &'static str
     (start, "\x1b[0m")
 }
 
+/// Correlation matches come first: each stands for many detections.
+fn write_correlations_text(
+    out: &mut dyn Write,
+    engine: &Engine,
+    result: &HuntResult,
+    style: TextStyle,
+) -> io::Result<()> {
+    let mut by_correlation: BTreeMap<usize, Vec<&CorrelationMatch>> = BTreeMap::new();
+    for found in &result.correlations {
+        by_correlation.entry(found.correlation).or_default().push(found);
+    }
+    let mut groups: Vec<(usize, Vec<&CorrelationMatch>)> = by_correlation.into_iter().collect();
+    groups.sort_by_key(|(index, found)| {
+        (std::cmp::Reverse(engine.correlations()[*index].meta.level), std::cmp::Reverse(found.len()))
+    });
+    let (dim, reset) = if style.color { ("\x1b[2m", "\x1b[0m") } else { ("", "") };
+    for (index, found) in groups {
+        let correlation = &engine.correlations()[index];
+        let meta = &correlation.meta;
+        let (start, end) = level_style(meta.level, style.color);
+        let level = meta.level.map_or("none".to_owned(), |level| level.to_string().to_uppercase());
+        let count = found.len();
+        let noun = if count == 1 { "match" } else { "matches" };
+        writeln!(out, "{start}{level:<8}{end} {}  {dim}(correlation, {count} {noun}){reset}", meta.title)?;
+        let id = meta.id.as_deref().or(meta.name.as_deref()).unwrap_or("(no id)");
+        writeln!(
+            out,
+            "  {dim}rule{reset}    {id} · {} over {} · {}",
+            correlation.kind.name(),
+            timespan_text(correlation.timespan),
+            correlation.file
+        )?;
+        let shown = if style.limit == 0 { count } else { style.limit.min(count) };
+        for found in &found[..shown] {
+            let when = |ms| time_of_ms(ms).map_or_else(|| "(no time)".to_owned(), text_time);
+            writeln!(
+                out,
+                "  {} → {}  {}",
+                when(found.first_ms),
+                when(found.time_ms),
+                correlation_summary(engine, found)
+            )?;
+        }
+        if shown < count {
+            writeln!(out, "  {dim}… {} more (--limit 0 shows all){reset}", count - shown)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn timespan_text(span: std::time::Duration) -> String {
+    let seconds = span.as_secs();
+    match seconds {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn text_time(time: OffsetDateTime) -> String {
+    time.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"))
+        .unwrap_or_else(|_| "(no time)".to_owned())
+}
+
 fn write_text(out: &mut dyn Write, engine: &Engine, result: &HuntResult, style: TextStyle) -> io::Result<()> {
+    write_correlations_text(out, engine, result, style)?;
     // Rules by level (highest first), then by number of detections.
     let mut by_rule: BTreeMap<usize, Vec<&Detection>> = BTreeMap::new();
     for detection in &result.detections {
@@ -261,15 +426,7 @@ fn write_text(out: &mut dyn Write, engine: &Engine, result: &HuntResult, style: 
         writeln!(out, "  {dim}rule{reset}    {} · {status} · {}", meta.id.as_deref().unwrap_or("(no id)"), rule.file)?;
         let shown = if style.limit == 0 { count } else { style.limit.min(count) };
         for detection in &detections[..shown] {
-            let time = detection
-                .timestamp
-                .and_then(|time| {
-                    time.format(time::macros::format_description!(
-                        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
-                    ))
-                    .ok()
-                })
-                .unwrap_or_else(|| "(no time)".to_owned());
+            let time = detection.timestamp.map_or_else(|| "(no time)".to_owned(), text_time);
             let computer = computer(&detection.event).unwrap_or("-");
             let record = detection.record_id.map(|id| format!(" #{id}")).unwrap_or_default();
             writeln!(
