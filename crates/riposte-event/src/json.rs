@@ -38,7 +38,7 @@ pub struct JsonDecoder {
 
 /// Field names that carry an event's time, in order of preference.
 const TIME_FIELDS: &[&str] =
-    &["TimeCreated_SystemTime", "@timestamp", "timestamp", "time", "ts", "UtcTime", "EventTime", "date"];
+    &["TimeCreated_SystemTime", "TimeCreated", "@timestamp", "timestamp", "time", "ts", "UtcTime", "EventTime", "date"];
 
 impl JsonDecoder {
     pub fn new() -> Self {

@@ -311,3 +311,83 @@ fn rules_update_downloads_and_unpacks_a_release() {
     assert!(!dir.path().join("escape.yml").exists());
     assert!(target.join("rules/windows/notepad.yml").is_file(), "a refused archive leaves the rules in place");
 }
+
+/// A failed logon (Security 4625) as flat JSON.
+fn failed_logon(time: &str, user: &str, ip: &str) -> String {
+    serde_json::json!({
+        "EventID": 4625,
+        "Channel": "Security",
+        "Computer": "DC-01.corp.example",
+        "TimeCreated": time,
+        "TargetUserName": user,
+        "IpAddress": ip,
+        "LogonType": 3,
+    })
+    .to_string()
+}
+
+#[test]
+fn correlations_run_over_every_file_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("failed_logon.yml"),
+        "title: Failed logon\nname: failed_logon\nlevel: low\nlogsource: {product: windows, service: security}\ndetection:\n  selection: {EventID: 4625}\n  condition: selection\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("spraying.yml"),
+        "title: Password spraying\nid: 6c3a1e4e-2f5b-4a7d-9b1c-0d2e3f4a5b6c\nlevel: high\ntags: [attack.credential-access, attack.t1110.003]\ncorrelation:\n  type: value_count\n  rules: failed_logon\n  group-by: [IpAddress]\n  timespan: 10m\n  condition: {field: TargetUserName, gte: 3}\n",
+    )
+    .unwrap();
+    // Two files whose events interleave in time: only read together, in
+    // order, do three users fail from one address within ten minutes.
+    let first = [
+        failed_logon("2026-11-02T10:00:00Z", "alice", "203.0.113.7"),
+        failed_logon("2026-11-02T10:04:00Z", "carol", "203.0.113.7"),
+        failed_logon("2026-11-02T11:00:00Z", "dave", "198.51.100.2"),
+    ];
+    let second = [
+        failed_logon("2026-11-02T10:02:00Z", "bob", "203.0.113.7"),
+        failed_logon("2026-11-02T10:30:00Z", "erin", "198.51.100.2"),
+    ];
+    std::fs::write(dir.path().join("dc1.jsonl"), first.join("\n") + "\n").unwrap();
+    std::fs::write(dir.path().join("dc2.jsonl"), second.join("\n") + "\n").unwrap();
+    let logs = dir.path();
+
+    let output = riposte().args(["hunt", "--format", "jsonl", "--rules"]).arg(&rules).arg(logs).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    // The failed logons feed the correlation and are not reported alone.
+    assert_eq!(records.len(), 1, "{records:?}");
+    let found = &records[0];
+    assert_eq!(found["rule_title"], "Password spraying");
+    assert_eq!(found["rule_id"], "6c3a1e4e-2f5b-4a7d-9b1c-0d2e3f4a5b6c");
+    assert_eq!(found["level"], "high");
+    assert_eq!(found["techniques"], serde_json::json!(["T1110.003"]));
+    assert_eq!(found["timestamp"], "2026-11-02T10:04:00Z");
+    assert_eq!(found["correlation"]["type"], "value_count");
+    assert_eq!(found["correlation"]["first"], "2026-11-02T10:00:00Z");
+    assert_eq!(found["correlation"]["group"], serde_json::json!({"IpAddress": "203.0.113.7"}));
+    assert_eq!((found["correlation"]["value"].as_f64(), found["correlation"]["events"].as_u64()), (Some(3.0), Some(3)));
+    let summary = stderr(&output);
+    assert!(summary.contains("1 correlation matches from 5 detections"), "{summary}");
+
+    let output = riposte().args(["hunt", "--rules"]).arg(&rules).arg(logs).output().unwrap();
+    let text = stdout(&output);
+    assert!(text.contains("HIGH     Password spraying  (correlation, 1 match)"), "{text}");
+    assert!(text.contains("value_count over 10m"), "{text}");
+    assert!(
+        text.contains(
+            "2026-11-02 10:00:00.000 → 2026-11-02 10:04:00.000  3 distinct TargetUserName  IpAddress=203.0.113.7"
+        ),
+        "{text}"
+    );
+
+    // A correlation whose rule is missing is named with the rule it lacks.
+    std::fs::remove_file(rules.join("failed_logon.yml")).unwrap();
+    let output = riposte().args(["hunt", "--rules"]).arg(&rules).arg(logs).output().unwrap();
+    let messages = stderr(&output);
+    assert!(messages.contains("Password spraying") && messages.contains("\"failed_logon\""), "{messages}");
+}
