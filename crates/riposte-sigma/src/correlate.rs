@@ -132,7 +132,8 @@ struct Pending {
     sequence: u64,
     correlation: u32,
     slots: u64,
-    key: Vec<String>,
+    /// The group key (see [`push_key_part`]).
+    key: String,
     contribution: Contribution,
 }
 
@@ -153,7 +154,8 @@ enum Window {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Group {
-    key: Vec<String>,
+    /// The group-by values, each as `length:value` (see [`push_key_part`]).
+    key: Box<str>,
     /// Start of the window (tumbling) or time of its oldest detection (sliding).
     first: i64,
     last: i64,
@@ -165,7 +167,7 @@ struct Group {
 /// least-recently-seen order for expiry and eviction.
 #[derive(Default)]
 struct Groups {
-    by_key: FxHashMap<Vec<String>, u32>,
+    by_key: FxHashMap<Box<str>, u32>,
     slots: Vec<Option<Group>>,
     free: Vec<u32>,
     /// (time last seen when queued, group); stale entries are skipped.
@@ -258,7 +260,8 @@ pub struct Correlator {
     sequence: u64,
     pending: std::collections::BinaryHeap<std::cmp::Reverse<Ordered<Pending>>>,
     stats: CorrelatorStats,
-    key: Vec<String>,
+    /// The key being read, reused from event to event.
+    key: String,
     targets: Vec<(Target, u64)>,
 }
 
@@ -376,7 +379,7 @@ impl Correlator {
             sequence: 0,
             pending: Default::default(),
             stats: CorrelatorStats::default(),
-            key: Vec::new(),
+            key: String::new(),
             targets: Vec::new(),
         }
     }
@@ -444,21 +447,23 @@ impl Correlator {
                     self.stats.not_numeric += 1;
                     continue;
                 };
-                let pending = Pending {
-                    time: time_ms,
-                    sequence: self.sequence,
-                    correlation: target.correlation,
-                    slots,
-                    key: std::mem::take(&mut self.key),
-                    contribution,
-                };
-                self.sequence += 1;
                 if self.lateness_ms == 0 && self.pending.is_empty() {
                     // In order and nothing held back: evaluate at once.
                     self.advance_to(time_ms, out);
-                    self.apply(pending, out);
+                    let key = std::mem::take(&mut self.key);
+                    self.apply(target.correlation, slots, time_ms, &key, &contribution, out);
+                    self.key = key;
                 } else {
-                    self.pending.push(std::cmp::Reverse(Ordered(pending)));
+                    let held = Pending {
+                        time: time_ms,
+                        sequence: self.sequence,
+                        correlation: target.correlation,
+                        slots,
+                        key: self.key.clone(),
+                        contribution,
+                    };
+                    self.sequence += 1;
+                    self.pending.push(std::cmp::Reverse(Ordered(held)));
                 }
             }
             self.targets = targets;
@@ -489,7 +494,7 @@ impl Correlator {
             }
             let std::cmp::Reverse(Ordered(next)) = self.pending.pop().expect("peeked");
             self.advance_to(next.time, out);
-            self.apply(next, out);
+            self.apply(next.correlation, next.slots, next.time, &next.key, &next.contribution, out);
         }
         self.advance_to(watermark, out);
     }
@@ -527,12 +532,19 @@ impl Correlator {
     }
 
     /// Adds a detection to its group and checks a sliding condition.
-    fn apply(&mut self, pending: Pending, out: &mut Vec<CorrelationMatch>) {
-        let index = pending.correlation as usize;
+    fn apply(
+        &mut self,
+        correlation: u32,
+        slots: u64,
+        time: i64,
+        key: &str,
+        contribution: &Contribution,
+        out: &mut Vec<CorrelationMatch>,
+    ) {
+        let index = correlation as usize;
         let max_groups = self.max_groups;
         let correlation = &mut self.correlations[index];
-        let time = pending.time;
-        let id = match correlation.groups.by_key.get(&pending.key) {
+        let id = match correlation.groups.by_key.get(key) {
             Some(&id) => id,
             None => {
                 if correlation.groups.len() >= max_groups
@@ -543,7 +555,7 @@ impl Correlator {
                 }
                 let window = new_window(correlation.kind, correlation.slots);
                 let id =
-                    correlation.groups.insert(Group { key: pending.key, first: time, last: time, events: 0, window });
+                    correlation.groups.insert(Group { key: key.into(), first: time, last: time, events: 0, window });
                 if !correlation.sliding {
                     correlation.closing.push_back((time.saturating_add(correlation.span_ms), id, time));
                 }
@@ -558,11 +570,11 @@ impl Correlator {
         }
         group.events += 1;
         if !sliding {
-            add(&mut group.window, pending.slots, time, span, &pending.contribution, i64::MIN);
+            add(&mut group.window, slots, time, span, contribution, i64::MIN);
             return;
         }
         let horizon = time.saturating_sub(span);
-        add(&mut group.window, pending.slots, time, span, &pending.contribution, horizon);
+        add(&mut group.window, slots, time, span, contribution, horizon);
         group.first = oldest(&group.window).unwrap_or(time);
         let correlation = &self.correlations[index];
         let group = correlation.groups.get(id).expect("live group");
@@ -580,16 +592,16 @@ impl Correlator {
             correlation: index,
             time_ms: time,
             first_ms: group.first,
-            group: correlation.group_names.iter().cloned().zip(group.key.iter().cloned()).collect(),
+            group: correlation.group_names.iter().cloned().zip(key_parts(&group.key)).collect(),
             value,
             events: group.events,
         };
         out.push(found);
-        let group = group.key;
+        let group: Vec<String> = key_parts(&group.key).collect();
         for target in self.by_correlation[index].clone() {
             let downstream = &self.correlations[target.correlation as usize];
             let slot = target.slot as usize;
-            let mut key = Vec::new();
+            let mut key = String::new();
             if !read_key(&downstream.group_sources[slot], EventOrGroup::Group(&group), &mut key) {
                 self.stats.missing_group += 1;
                 continue;
@@ -599,16 +611,7 @@ impl Correlator {
                 continue;
             };
             self.stats.detections += 1;
-            let pending = Pending {
-                time,
-                sequence: self.sequence,
-                correlation: target.correlation,
-                slots: 1 << target.slot,
-                key,
-                contribution,
-            };
-            self.sequence += 1;
-            self.apply(pending, out);
+            self.apply(target.correlation, 1 << target.slot, time, &key, &contribution, out);
         }
     }
 
@@ -749,15 +752,34 @@ impl<'a> EventOrGroup<'a> {
 }
 
 /// Reads the group key into `key`; false when a field is missing.
-fn read_key(sources: &[Source], from: EventOrGroup<'_>, key: &mut Vec<String>) -> bool {
+fn read_key(sources: &[Source], from: EventOrGroup<'_>, key: &mut String) -> bool {
     key.clear();
     for source in sources {
         match from.text(source) {
-            Some(text) => key.push(text.to_owned()),
+            Some(text) => push_key_part(key, text),
             None => return false,
         }
     }
     true
+}
+
+/// Appends one group-by value to a key as `length:value`, so that values
+/// holding any character still make distinct, splittable keys.
+fn push_key_part(key: &mut String, value: &str) {
+    use std::fmt::Write;
+    let _ = write!(key, "{}:", value.len());
+    key.push_str(value);
+}
+
+/// The group-by values of a key made by [`push_key_part`].
+fn key_parts(mut key: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::from_fn(move || {
+        let (length, rest) = key.split_once(':')?;
+        let length: usize = length.parse().ok()?;
+        let value = rest.get(..length)?;
+        key = &rest[length..];
+        Some(value.to_owned())
+    })
 }
 
 fn contribution(correlation: &Compiled, slot: usize, from: EventOrGroup<'_>) -> Option<Contribution> {
@@ -932,4 +954,29 @@ fn percentile_of(mut numbers: Vec<f64>, percentile: f64) -> f64 {
     let above = rank.ceil() as usize;
     let fraction = rank - below as f64;
     numbers[below] + (numbers[above] - numbers[below]) * fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn group_keys_split_back_into_their_values(values in proptest::collection::vec(".*", 0..5)) {
+            let mut key = String::new();
+            for value in &values {
+                push_key_part(&mut key, value);
+            }
+            prop_assert_eq!(key_parts(&key).collect::<Vec<_>>(), values);
+        }
+    }
+
+    #[test]
+    fn percentiles_interpolate_between_ranks() {
+        assert_eq!(percentile_of(vec![1.0], 95.0), 1.0);
+        assert_eq!(percentile_of(vec![4.0, 1.0, 3.0, 2.0], 50.0), 2.5);
+        assert_eq!(percentile_of(vec![10.0, 20.0, 30.0], 100.0), 30.0);
+        assert_eq!(percentile_of(vec![10.0, 20.0, 30.0], 0.0), 10.0);
+    }
 }
