@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use riposte_event::{Event, Symbol};
-use riposte_sigma::Rule;
+use riposte_sigma::{Correlation, CorrelationMatch, Rule};
 use riposte_store::{Entities, NewDetection};
 use sha2::{Digest, Sha256};
 
@@ -126,6 +126,55 @@ pub fn detection(rule: &Rule, event: &Event, seq: u64, origin: &str, received_ms
         techniques: rule.meta.techniques.iter().map(|technique| technique.id.clone()).collect(),
         entities,
         time_ms,
+        window_ms,
+        event_seq: i64::try_from(seq).unwrap_or(i64::MAX),
+        rule_id,
+    }
+}
+
+/// A correlation's id (or name), or a stable stand-in.
+pub fn correlation_key(correlation: &Correlation) -> String {
+    let meta = &correlation.meta;
+    match (&meta.id, &meta.name) {
+        (Some(id), _) => id.clone(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => format!("title:{}", hex::encode(&Sha256::digest(meta.title.as_bytes())[..8])),
+    }
+}
+
+/// The detection a correlation match makes, triggered by the event spooled
+/// as `seq`. Its key is the match itself (rule, group, window), so the same
+/// match replayed after a crash is recognised.
+pub fn correlation_detection(
+    correlation: &Correlation,
+    found: &CorrelationMatch,
+    seq: u64,
+    window_ms: i64,
+) -> NewDetection {
+    let rule_id = correlation_key(correlation);
+    let mut group = Event::new();
+    for (field, value) in &found.group {
+        group = group.with(field, value.as_str());
+    }
+    let entities = entities(&group);
+    let mut key = Sha256::new();
+    key.update(rule_id.as_bytes());
+    for (field, value) in &found.group {
+        key.update([0x1e]);
+        key.update(field.as_bytes());
+        key.update([0x1f]);
+        key.update(value.as_bytes());
+    }
+    key.update(found.first_ms.to_le_bytes());
+    key.update(found.time_ms.to_le_bytes());
+    NewDetection {
+        key: format!("correlation:{}", hex::encode(&key.finalize()[..16])),
+        fingerprint: fingerprint(&rule_id, &entities),
+        rule_title: correlation.meta.title.clone(),
+        level: correlation.meta.level.map_or_else(|| "informational".to_owned(), |level| level.to_string()),
+        techniques: correlation.meta.techniques.iter().map(|technique| technique.id.clone()).collect(),
+        entities,
+        time_ms: found.time_ms,
         window_ms,
         event_seq: i64::try_from(seq).unwrap_or(i64::MAX),
         rule_id,

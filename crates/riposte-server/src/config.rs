@@ -16,6 +16,9 @@
 //! alerts:
 //!   suppression: 5m                  # identical detections within it: one alert
 //!   suppression_per_rule: {<rule id>: 1h}
+//! correlation:
+//!   allowed_lateness: 5s             # how out of order events may arrive
+//!   max_groups: 1000000              # open windows per correlation rule
 //! retention:
 //!   raw_events: 1000                 # unmatched events kept (matched ones are all kept)
 //! spool:
@@ -49,6 +52,7 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub rules: RulesConfig,
     pub alerts: AlertsConfig,
+    pub correlation: CorrelationConfig,
     pub retention: RetentionConfig,
     pub spool: SpoolConfig,
     pub pipeline: PipelineConfig,
@@ -71,6 +75,7 @@ impl Default for Config {
             ],
             rules: RulesConfig::default(),
             alerts: AlertsConfig::default(),
+            correlation: CorrelationConfig::default(),
             retention: RetentionConfig::default(),
             spool: SpoolConfig::default(),
             pipeline: PipelineConfig::default(),
@@ -194,6 +199,24 @@ pub struct AlertsConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig { suppression: Duration::from_secs(300), suppression_per_rule: BTreeMap::new() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorrelationConfig {
+    /// How far behind the newest event time an event may arrive and still
+    /// count in correlation windows; correlations wait this long.
+    #[serde(deserialize_with = "duration")]
+    pub allowed_lateness: Duration,
+    /// Most open windows (groups) per correlation rule; past it the least
+    /// recently seen is dropped and counted.
+    pub max_groups: usize,
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        CorrelationConfig { allowed_lateness: Duration::from_secs(5), max_groups: 1_000_000 }
     }
 }
 

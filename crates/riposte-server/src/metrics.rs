@@ -32,6 +32,12 @@ pub struct Metrics {
     pub rule_reloads: AtomicU64,
     pub rules_loaded: AtomicU64,
     pub http_rejected: AtomicU64,
+    /// Open correlation windows (groups), all correlation rules together.
+    pub correlation_groups: AtomicU64,
+    /// Detections too late for their correlation windows.
+    pub correlation_late: AtomicU64,
+    /// Correlation groups dropped at the group limit.
+    pub correlation_evicted: AtomicU64,
 }
 
 /// Reads one counter of a source.
@@ -128,7 +134,7 @@ impl Metrics {
             let _ = writeln!(out, "riposte_detections_total{{rule_id=\"{}\"}} {count}", escape(rule));
         }
         drop(detections);
-        let scalars: [(&str, &str, &str, &AtomicU64); 10] = [
+        let scalars: [(&str, &str, &str, &AtomicU64); 13] = [
             ("riposte_alerts_created_total", "counter", "Alerts created.", &self.alerts_created),
             (
                 "riposte_detections_duplicate_total",
@@ -148,6 +154,19 @@ impl Metrics {
                 "counter",
                 "HTTP requests refused (limits, back-pressure).",
                 &self.http_rejected,
+            ),
+            ("riposte_correlation_groups", "gauge", "Open correlation windows.", &self.correlation_groups),
+            (
+                "riposte_correlation_late_total",
+                "counter",
+                "Detections later than the allowed lateness, left out of correlations.",
+                &self.correlation_late,
+            ),
+            (
+                "riposte_correlation_evicted_total",
+                "counter",
+                "Correlation windows dropped at the group limit.",
+                &self.correlation_evicted,
             ),
         ];
         for (name, kind, help, value) in scalars {

@@ -6,6 +6,11 @@
 //! are stored again under the same sequence numbers and their detections
 //! under the same keys, which the store recognises: nothing is lost and no
 //! alert is counted twice.
+//!
+//! Correlation rules run on the pipeline thread, in spool order, after a
+//! batch is matched. Their state is stored with every batch that changed it,
+//! tagged with the batch's last sequence number; at start it is read back and
+//! replayed records it already holds are not fed to it again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,12 +20,14 @@ use std::time::Duration;
 use rayon::prelude::*;
 use riposte_event::{Event, JsonDecoder, LogSource};
 use riposte_ingest::SyslogDecoder;
-use riposte_store::{AnyStore, NewDetection, NewEvent, Store};
+use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, Snapshot};
+use riposte_store::{AnyStore, CorrelationState, NewDetection, NewEvent, Store};
 use time::OffsetDateTime;
 
 use crate::alert;
 use crate::config::{AlertsConfig, Config, FileFormat, SourceConfig};
 use crate::metrics::Metrics;
+use crate::rules::LoadedRules;
 use crate::ruleset::RuleSet;
 use crate::spool::{Spool, Spooled};
 
@@ -114,6 +121,8 @@ impl Decoders {
 struct Processed {
     events: Vec<NewEvent>,
     detections: Vec<NewDetection>,
+    /// The correlation state after it, when it changed.
+    correlation: Option<CorrelationState>,
     /// Its last spool sequence number.
     last: u64,
     /// When its oldest record arrived.
@@ -124,7 +133,11 @@ struct Processed {
 struct Outcome {
     seq: u64,
     received_ms: i64,
+    /// When it happened (when it arrived, if it does not say).
+    time_ms: i64,
     source: String,
+    /// The event and the rules it matched, when a correlation reads them.
+    correlate: Option<(Event, Vec<usize>)>,
     /// The event as JSON, when it is to be stored (matched, or among the
     /// raw events kept).
     event: Option<serde_json::Value>,
@@ -143,6 +156,15 @@ pub struct Pipeline {
     pub batch: usize,
     pub raw_events: u64,
     pub threads: Option<usize>,
+    pub correlation: CorrelatorConfig,
+}
+
+/// The correlator of the running rules.
+struct Correlating {
+    rules: Arc<LoadedRules>,
+    correlator: Correlator,
+    /// Records up to this sequence number are already in the restored state.
+    restored_until: u64,
 }
 
 impl Pipeline {
@@ -163,6 +185,7 @@ impl Pipeline {
         // Storing a batch overlaps with matching the next one: a writer
         // thread stores batches in order and only then moves the checkpoint.
         let this = Arc::new(self);
+        let mut correlating = this.restore_correlations(&runtime);
         let (to_writer, batches) = std::sync::mpsc::sync_channel::<Processed>(2);
         let writer = {
             let (this, stop) = (this.clone(), stop.clone());
@@ -197,10 +220,13 @@ impl Pipeline {
             } else {
                 u64::MAX
             };
-            let outcomes = pool.install(|| this.process(&batch, keep_from));
-            let (events, detections) = this.collect(outcomes);
+            this.follow_reloads(&mut correlating);
+            let outcomes = pool.install(|| this.process(&batch, keep_from, &correlating));
+            let (correlated, correlation) = this.correlate(&mut correlating, &outcomes, last);
+            let (events, mut detections) = this.collect(outcomes);
+            detections.extend(correlated);
             let oldest = batch.iter().map(|record| record.record.received_ms).min().unwrap_or_else(now_ms);
-            if to_writer.send(Processed { events, detections, last, oldest }).is_err() {
+            if to_writer.send(Processed { events, detections, correlation, last, oldest }).is_err() {
                 break;
             }
         }
@@ -218,7 +244,8 @@ impl Pipeline {
         let mut written: u64 = 0;
         for batch in batches {
             loop {
-                match runtime.block_on(self.store.record(&batch.detections, &batch.events)) {
+                match runtime.block_on(self.store.record(&batch.detections, &batch.events, batch.correlation.as_ref()))
+                {
                     Ok(recorded) => {
                         self.metrics.alerts_created.fetch_add(recorded.created, Ordering::Relaxed);
                         self.metrics.detections_duplicate.fetch_add(recorded.duplicates, Ordering::Relaxed);
@@ -260,11 +287,92 @@ impl Pipeline {
         i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
     }
 
+    /// The correlator of the running rules, with the state last stored.
+    fn restore_correlations(&self, runtime: &tokio::runtime::Handle) -> Correlating {
+        let rules = self.rules.current();
+        let mut correlator = Correlator::new(&rules.engine, &self.correlation);
+        let mut restored_until = 0;
+        match runtime.block_on(self.store.correlation_state()) {
+            Ok(None) => {}
+            Ok(Some(stored)) => match serde_json::from_str::<Snapshot>(&stored.state) {
+                Ok(snapshot) => {
+                    let groups = correlator.restore(snapshot);
+                    restored_until = u64::try_from(stored.seq).unwrap_or(0);
+                    tracing::info!(groups, seq = stored.seq, "correlation windows restored");
+                }
+                Err(error) => tracing::warn!(%error, "stored correlation state unreadable; starting empty"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot read the correlation state; starting empty"),
+        }
+        self.metrics.correlation_groups.store(correlator.groups() as u64, Ordering::Relaxed);
+        Correlating { rules, correlator, restored_until }
+    }
+
+    /// After a rule reload, a correlator for the new rules takes over the
+    /// open windows of the correlations it still has.
+    fn follow_reloads(&self, correlating: &mut Correlating) {
+        let rules = self.rules.current();
+        if Arc::ptr_eq(&rules, &correlating.rules) {
+            return;
+        }
+        let mut correlator = Correlator::new(&rules.engine, &self.correlation);
+        correlator.restore(correlating.correlator.snapshot());
+        correlating.rules = rules;
+        correlating.correlator = correlator;
+    }
+
+    /// Feeds a matched batch to the correlator, in spool order. Returns the
+    /// detections of correlation matches, and the state to store when the
+    /// batch changed it.
+    fn correlate(
+        &self,
+        correlating: &mut Correlating,
+        outcomes: &[Outcome],
+        last: u64,
+    ) -> (Vec<NewDetection>, Option<CorrelationState>) {
+        let Correlating { rules, correlator, restored_until } = correlating;
+        if correlator.is_empty() {
+            return (Vec::new(), None);
+        }
+        let before = correlator.stats();
+        let mut found: Vec<CorrelationMatch> = Vec::new();
+        let mut detections = Vec::new();
+        for outcome in outcomes.iter().filter(|outcome| outcome.failure.is_none() && outcome.seq > *restored_until) {
+            match &outcome.correlate {
+                Some((event, matched)) => correlator.observe(event, matched, outcome.time_ms, &mut found),
+                None => correlator.advance(outcome.time_ms, &mut found),
+            }
+            for found in found.drain(..) {
+                if !correlator.reports_correlation(found.correlation) {
+                    continue;
+                }
+                let correlation = &rules.engine.correlations()[found.correlation];
+                let window = self.window_ms(&alert::correlation_key(correlation));
+                let detection = alert::correlation_detection(correlation, &found, outcome.seq, window);
+                self.metrics.detection(&detection.rule_id);
+                detections.push(detection);
+            }
+        }
+        let after = correlator.stats();
+        self.metrics.correlation_groups.store(correlator.groups() as u64, Ordering::Relaxed);
+        self.metrics.correlation_late.store(after.late, Ordering::Relaxed);
+        self.metrics.correlation_evicted.store(after.evicted, Ordering::Relaxed);
+        let changed = (after.detections, after.matches) != (before.detections, before.matches);
+        let state = changed.then(|| match serde_json::to_string(&correlator.snapshot()) {
+            Ok(state) => Some(CorrelationState { seq: i64::try_from(last).unwrap_or(i64::MAX), state }),
+            Err(error) => {
+                tracing::error!(%error, "cannot serialise the correlation state");
+                None
+            }
+        });
+        (detections, state.flatten())
+    }
+
     /// Decodes and matches a batch on all cores; unmatched events from
     /// `keep_from` on are kept too.
-    fn process(&self, batch: &[Spooled], keep_from: u64) -> Vec<Outcome> {
-        let rules = self.rules.current();
-        let engine = &rules.engine;
+    fn process(&self, batch: &[Spooled], keep_from: u64, correlating: &Correlating) -> Vec<Outcome> {
+        let engine = &correlating.rules.engine;
+        let correlator = &correlating.correlator;
         batch
             .par_iter()
             .map_init(
@@ -274,7 +382,9 @@ impl Pipeline {
                     let mut outcome = Outcome {
                         seq: spooled.seq,
                         received_ms: record.received_ms,
+                        time_ms: record.received_ms,
                         source: record.source.clone(),
+                        correlate: None,
                         event: None,
                         detections: Vec::new(),
                         failure: None,
@@ -286,7 +396,14 @@ impl Pipeline {
                         return outcome;
                     }
                     engine.matches(event, scratch, matched);
-                    for &rule in matched.iter() {
+                    if let Some(time) = event.timestamp {
+                        outcome.time_ms =
+                            i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(record.received_ms);
+                    }
+                    if matched.iter().any(|&rule| correlator.uses_rule(rule)) {
+                        outcome.correlate = Some((event.clone(), matched.clone()));
+                    }
+                    for &rule in matched.iter().filter(|&&rule| correlator.reports_rule(rule)) {
                         let rule = engine.rule(rule);
                         let window = self.window_ms(&alert::rule_key(rule));
                         outcome.detections.push(alert::detection(
@@ -298,7 +415,7 @@ impl Pipeline {
                             window,
                         ));
                     }
-                    if !outcome.detections.is_empty() || spooled.seq >= keep_from {
+                    if !outcome.detections.is_empty() || outcome.correlate.is_some() || spooled.seq >= keep_from {
                         outcome.event = Some(event.to_json());
                     }
                     outcome
@@ -328,7 +445,7 @@ impl Pipeline {
                 continue;
             }
             let Some(body) = outcome.event else { continue };
-            let matched = !outcome.detections.is_empty();
+            let matched = !outcome.detections.is_empty() || outcome.correlate.is_some();
             for detection in &outcome.detections {
                 self.metrics.detection(&detection.rule_id);
             }

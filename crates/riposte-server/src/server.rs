@@ -129,6 +129,10 @@ impl Server {
             batch: config.pipeline.batch,
             raw_events: config.retention.raw_events,
             threads: config.pipeline.threads,
+            correlation: riposte_sigma::CorrelatorConfig {
+                allowed_lateness: config.correlation.allowed_lateness,
+                max_groups: config.correlation.max_groups,
+            },
         };
         let runtime = tokio::runtime::Handle::current();
         let pipeline_stop = stop.clone();

@@ -452,3 +452,120 @@ async fn gzip_bodies_are_read() {
     harness.wait_for("0b5e3a1c-7d2f-4c8e-a6b4-9f1e2d3c4b5a", 1).await;
     harness.server.shutdown().await;
 }
+
+const FAILED_LOGIN_RULE: &str = "title: App Login Failed
+name: app_login_failed
+level: low
+logsource: {product: myapp}
+detection:
+  selection: {action: login_failed}
+  condition: selection
+";
+
+const BRUTE_FORCE_CORRELATION: &str = "title: App Brute Force
+id: 3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b
+level: high
+tags: [attack.credential-access, attack.t1110.001]
+correlation:
+  type: event_count
+  rules: app_login_failed
+  group-by: [user]
+  timespan: 10m
+  condition: {gte: 5}
+";
+
+/// An app event at `second` past a fixed minute, as JSON.
+fn app_event(second: u32, action: &str, user: &str) -> Value {
+    json!({"timestamp": format!("2026-11-29T10:00:{second:02}Z"), "action": action, "user": user})
+}
+
+fn append_events(path: &Path, events: &[Value]) {
+    let lines: Vec<String> = events.iter().map(|event| format!("{event}\n")).collect();
+    write_append(path, &lines.concat());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correlation_windows_survive_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("failed.yml"), FAILED_LOGIN_RULE).unwrap();
+    std::fs::write(rules.join("brute.yml"), BRUTE_FORCE_CORRELATION).unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.http.listen = loopback;
+    config.rules.paths = vec![rules];
+    let log = dir.path().join("app.jsonl");
+    config.sources = vec![SourceConfig::File {
+        name: "app".into(),
+        path: log.clone(),
+        format: FileFormat::Json,
+        logsource: Some("product=myapp".into()),
+    }];
+    config.correlation.allowed_lateness = Duration::from_secs(1);
+    let start = |config: Config| async move {
+        let server = Server::start(config).await.unwrap();
+        let base = format!("http://{}", server.http);
+        (server, base)
+    };
+    let client = reqwest::Client::new();
+
+    // Three failures for alice, and time moving on: one open window.
+    let (server, base) = start(config.clone()).await;
+    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let failures: Vec<Value> = (0..3).map(|second| app_event(second, "login_failed", "alice")).collect();
+    append_events(&log, &failures);
+    append_events(&log, &[app_event(10, "page_view", "bob")]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        if metrics.contains("riposte_correlation_groups 1\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no open window:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+
+    // A new process: the window is back from the store, not from a replay
+    // of the spool; two more failures make five within ten minutes.
+    let (server, base) = start(config).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(!metrics.contains("riposte_events_decoded_total{source=\"app\"}"), "{metrics}");
+        if metrics.contains("riposte_correlation_groups 1\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the window was not restored:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failures: Vec<Value> = (20..22).map(|second| app_event(second, "login_failed", "alice")).collect();
+    append_events(&log, &failures);
+    append_events(&log, &[app_event(40, "page_view", "bob")]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alert = loop {
+        let response = client
+            .get(format!("{base}/api/alerts?rule_id=3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        if let Some(alert) = body["items"].as_array().and_then(|items| items.first()).cloned() {
+            break alert;
+        }
+        assert!(Instant::now() < deadline, "the correlation did not fire after the restart: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(alert["rule_title"], "App Brute Force");
+    assert_eq!(alert["level"], "high");
+    assert_eq!(alert["techniques"], json!(["T1110.001"]));
+    assert_eq!(alert["entities"]["users"], json!(["alice"]));
+    // The failed logons feed the correlation only (no `generate`).
+    let response = client.get(format!("{base}/api/alerts")).bearer_auth(&token).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+    server.shutdown().await;
+}

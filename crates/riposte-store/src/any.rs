@@ -4,7 +4,8 @@ use crate::audit::{AuditEntry, AuditKey, NewAudit};
 use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, NewDetection, NewEvent, Page, Recorded, RuleState, StoredEvent, Token,
+    Alert, AlertChange, AlertFilter, CorrelationState, NewDetection, NewEvent, Page, Recorded, RuleState, StoredEvent,
+    Token,
 };
 
 /// The store a configuration names.
@@ -38,8 +39,17 @@ macro_rules! dispatch {
 }
 
 impl Store for AnyStore {
-    async fn record(&self, detections: &[NewDetection], events: &[NewEvent]) -> Result<Recorded> {
-        dispatch!(self, store => store.record(detections, events))
+    async fn record(
+        &self,
+        detections: &[NewDetection],
+        events: &[NewEvent],
+        correlation: Option<&CorrelationState>,
+    ) -> Result<Recorded> {
+        dispatch!(self, store => store.record(detections, events, correlation))
+    }
+
+    async fn correlation_state(&self) -> Result<Option<CorrelationState>> {
+        dispatch!(self, store => store.correlation_state())
     }
 
     async fn prune_events(&self, keep: u64) -> Result<u64> {

@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
 use crate::error::{Doing, Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, AlertStatus, Entities, Millis, NewDetection, NewEvent, Page, Recorded, RuleState,
-    Scope, StoredEvent, Token, Verdict,
+    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent, Page,
+    Recorded, RuleState, Scope, StoredEvent, Token, Verdict,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -42,10 +42,18 @@ pub const MAX_PAGE: u32 = 1_000;
 
 /// Everything Riposte keeps. Both backends pass the same test suite.
 pub trait Store: Send + Sync {
-    /// Stores events and detections in one transaction. Detections whose key
-    /// is already stored are counted as duplicates and change nothing.
-    fn record(&self, detections: &[NewDetection], events: &[NewEvent])
-    -> impl Future<Output = Result<Recorded>> + Send;
+    /// Stores events and detections in one transaction, with the correlation
+    /// state they leave when given. Detections whose key is already stored
+    /// are counted as duplicates and change nothing.
+    fn record(
+        &self,
+        detections: &[NewDetection],
+        events: &[NewEvent],
+        correlation: Option<&CorrelationState>,
+    ) -> impl Future<Output = Result<Recorded>> + Send;
+
+    /// The correlation state last recorded.
+    fn correlation_state(&self) -> impl Future<Output = Result<Option<CorrelationState>>> + Send;
 
     /// Deletes the oldest unmatched events beyond `keep`; returns how many.
     fn prune_events(&self, keep: u64) -> impl Future<Output = Result<u64>> + Send;
@@ -217,10 +225,28 @@ macro_rules! backend {
         }
 
         impl Store for $store {
-            async fn record(&self, detections: &[NewDetection], events: &[NewEvent]) -> Result<Recorded> {
+            async fn record(
+                &self,
+                detections: &[NewDetection],
+                events: &[NewEvent],
+                correlation: Option<&CorrelationState>,
+            ) -> Result<Recorded> {
                 // A few statements per batch, not per detection: each statement
                 // is a round trip to the database (or to SQLite's thread).
                 let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                if let Some(state) = correlation {
+                    sqlx::query(
+                        "INSERT INTO correlation_state (id, seq, state, updated_ms) VALUES (1, $1, $2, $3) \
+                         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \
+                         updated_ms = excluded.updated_ms",
+                    )
+                    .bind(state.seq)
+                    .bind(&state.state)
+                    .bind(now_ms())
+                    .execute(&mut *transaction)
+                    .await
+                    .doing("storing the correlation state")?;
+                }
                 for chunk in events.chunks(ROWS_PER_STATEMENT) {
                     let mut query =
                         sqlx::QueryBuilder::new("INSERT INTO events (seq, received_ms, source, matched, body) ");
@@ -380,6 +406,20 @@ macro_rules! backend {
                 }
                 transaction.commit().await.doing("committing events and detections")?;
                 Ok(recorded)
+            }
+
+            async fn correlation_state(&self) -> Result<Option<CorrelationState>> {
+                let row = sqlx::query("SELECT seq, state FROM correlation_state WHERE id = 1")
+                    .fetch_optional(&self.pool)
+                    .await
+                    .doing("reading the correlation state")?;
+                row.map(|row| {
+                    Ok(CorrelationState {
+                        seq: row.try_get("seq").doing("reading the correlation state")?,
+                        state: row.try_get("state").doing("reading the correlation state")?,
+                    })
+                })
+                .transpose()
             }
 
             async fn prune_events(&self, keep: u64) -> Result<u64> {

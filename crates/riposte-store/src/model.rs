@@ -29,6 +29,14 @@ pub struct NewDetection {
     pub event_seq: i64,
 }
 
+/// The correlation engine's state (opaque to the store: its own
+/// serialisation) as of spool position `seq`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CorrelationState {
+    pub seq: i64,
+    pub state: String,
+}
+
 /// An event to keep: every matched one, and recent raw ones.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NewEvent {

@@ -3,8 +3,8 @@
 //! saying so, when it is not set).
 
 use riposte_store::{
-    AlertChange, AlertFilter, AlertStatus, AnyStore, AuditBreak, AuditKey, Entities, NewAudit, NewDetection, NewEvent,
-    PostgresStore, Scope, SqliteStore, Store, Token, Verdict, verify,
+    AlertChange, AlertFilter, AlertStatus, AnyStore, AuditBreak, AuditKey, CorrelationState, Entities, NewAudit,
+    NewDetection, NewEvent, PostgresStore, Scope, SqliteStore, Store, Token, Verdict, verify,
 };
 
 fn detection(key: &str, fingerprint: &str, time_ms: i64, seq: i64) -> NewDetection {
@@ -49,13 +49,15 @@ async fn suite(store: impl Store) {
                 detection("4:rule-1", "fp-a", 90_000, 4),
             ],
             &[event(1, true), event(2, true), event(3, true), event(4, true), event(5, false)],
+            None,
         )
         .await
         .unwrap();
     assert_eq!((recorded.created, recorded.merged, recorded.duplicates), (3, 1, 0));
+    assert_eq!(store.correlation_state().await.unwrap(), None);
 
     // A replay (after a crash) changes nothing.
-    let replay = store.record(&[detection("2:rule-1", "fp-a", 20_000, 2)], &[event(2, true)]).await.unwrap();
+    let replay = store.record(&[detection("2:rule-1", "fp-a", 20_000, 2)], &[event(2, true)], None).await.unwrap();
     assert_eq!((replay.created, replay.merged, replay.duplicates), (0, 0, 1));
 
     let page = store.alerts(&AlertFilter { limit: 10, ..AlertFilter::default() }).await.unwrap();
@@ -97,14 +99,22 @@ async fn suite(store: impl Store) {
     let mut big: Vec<NewDetection> =
         (0..1_200).map(|n| detection(&format!("big:{n}"), "fp-big", 100_000 + n, 100)).collect();
     big.push(detection("big:7", "fp-big", 100_007, 100));
-    let recorded = store.record(&big, &[]).await.unwrap();
+    let recorded = store.record(&big, &[], None).await.unwrap();
     assert_eq!((recorded.created, recorded.merged, recorded.duplicates), (1, 1_199, 1));
     let big_alert = AlertFilter { rule_id: Some("rule-1".into()), limit: 10, ..AlertFilter::default() };
     let counts: Vec<i64> = store.alerts(&big_alert).await.unwrap().items.iter().map(|alert| alert.count).collect();
     assert!(counts.contains(&1_200), "{counts:?}");
 
     // Events: matched ones kept, unmatched ones bounded.
-    store.record(&[], &(6..=20).map(|seq| event(seq, false)).collect::<Vec<_>>()).await.unwrap();
+    store.record(&[], &(6..=20).map(|seq| event(seq, false)).collect::<Vec<_>>(), None).await.unwrap();
+
+    // The correlation state goes with its batch; the latest one is kept.
+    for seq in [21, 22] {
+        let state = CorrelationState { seq, state: format!("{{\"windows\": {seq}}}") };
+        store.record(&[], &[], Some(&state)).await.unwrap();
+    }
+    let state = store.correlation_state().await.unwrap().unwrap();
+    assert_eq!((state.seq, state.state.as_str()), (22, "{\"windows\": 22}"));
     assert_eq!(store.event_counts().await.unwrap(), (4, 16));
     assert_eq!(store.prune_events(5).await.unwrap(), 11);
     assert_eq!(store.event_counts().await.unwrap(), (4, 5));
