@@ -222,7 +222,7 @@ impl Event {
         self.fields.len()
     }
 
-    /// The name of the field at a position (aliases included).
+    /// The symbol of the field at a position (aliases included).
     pub fn symbol_at(&self, index: usize) -> Symbol {
         self.fields[index].symbol
     }
@@ -247,7 +247,8 @@ impl Event {
         fields.iter().filter(move |field| field.symbol == symbol).map(|field| self.value_of(field.value))
     }
 
-    pub(crate) fn name_at(&self, index: usize) -> &str {
+    /// The name of the field at a position (aliases included).
+    pub fn name_at(&self, index: usize) -> &str {
         &self.text[self.fields[index].name.range()]
     }
 
@@ -260,7 +261,7 @@ impl Event {
     }
 
     /// Makes the field at `index` readable under another name too (hidden).
-    pub(crate) fn alias_at(&mut self, index: usize, symbol: Symbol, name: &str) {
+    pub fn alias_at(&mut self, index: usize, symbol: Symbol, name: &str) {
         if !self.has_room() {
             return;
         }

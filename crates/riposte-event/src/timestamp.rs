@@ -19,6 +19,10 @@ pub fn parse(text: &str) -> Option<OffsetDateTime> {
     if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
         return Some(time);
     }
+    // `+0000` (Suricata, Wazuh): RFC 3339 wants `+00:00`.
+    if let Some(time) = with_colon_in_offset(text).and_then(|fixed| OffsetDateTime::parse(&fixed, &Rfc3339).ok()) {
+        return Some(time);
+    }
     let local = text.strip_suffix('Z').unwrap_or(text);
     let with_fraction = format_description!("[year]-[month]-[day][first [T] [ ]][hour]:[minute]:[second].[subsecond]");
     let without_fraction = format_description!("[year]-[month]-[day][first [T] [ ]][hour]:[minute]:[second]");
@@ -26,6 +30,17 @@ pub fn parse(text: &str) -> Option<OffsetDateTime> {
         .or_else(|_| PrimitiveDateTime::parse(local, without_fraction))
         .ok()
         .map(|time| time.assume_offset(UtcOffset::UTC))
+}
+
+/// `2026-11-29T10:00:00.1+0000` as `2026-11-29T10:00:00.1+00:00`.
+fn with_colon_in_offset(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let sign = bytes.len().checked_sub(5)?;
+    let digits = &bytes[sign + 1..];
+    if !matches!(bytes[sign], b'+' | b'-') || !digits.iter().all(u8::is_ascii_digit) || !text.contains('T') {
+        return None;
+    }
+    Some(format!("{}:{}", &text[..sign + 3], &text[sign + 3..]))
 }
 
 fn parse_epoch(text: &str) -> Option<OffsetDateTime> {
@@ -57,6 +72,8 @@ mod tests {
         assert_eq!((rfc.hour(), rfc.minute(), rfc.nanosecond()), (23, 35, 185_218_100));
         let offset = parse("2024-01-02T03:04:05+02:00").unwrap();
         assert_eq!(offset.offset().whole_hours(), 2);
+        let compact = parse("2024-01-02T03:04:05.5-0130").unwrap();
+        assert_eq!((compact.offset().whole_minutes(), compact.nanosecond()), (-90, 500_000_000));
         let sysmon = parse("2025-11-26 05:11:27.908").unwrap();
         assert_eq!((sysmon.day(), sysmon.second(), sysmon.millisecond()), (26, 27, 908));
         assert_eq!(parse("2025-11-26 05:11:27").unwrap().minute(), 11);

@@ -15,6 +15,21 @@ pub enum Format {
     Evtx,
     /// JSON lines, NDJSON, or JSON documents (objects, arrays of objects).
     Json,
+    /// Zeek's tab-separated logs (`#separator` header).
+    Zeek,
+    /// ArcSight CEF records, one a line.
+    Cef,
+    /// Linux audit logs.
+    Auditd,
+    /// Syslog lines (RFC 5424 or 3164), CEF messages included.
+    Syslog,
+}
+
+impl Format {
+    /// Read line by line with [`crate::LineReader`].
+    pub fn is_line_based(self) -> bool {
+        matches!(self, Format::Zeek | Format::Cef | Format::Auditd | Format::Syslog)
+    }
 }
 
 /// What the user asked the inputs to be read as.
@@ -25,6 +40,10 @@ pub enum FormatChoice {
     Auto,
     Evtx,
     Json,
+    Zeek,
+    Cef,
+    Auditd,
+    Syslog,
 }
 
 /// A file to read.
@@ -32,7 +51,7 @@ pub enum FormatChoice {
 pub struct Input {
     pub path: PathBuf,
     pub format: Format,
-    /// Compressed with gzip (JSON only).
+    /// Compressed with gzip (not EVTX).
     pub gzip: bool,
     /// Size on disk, in bytes.
     pub size: u64,
@@ -51,17 +70,40 @@ pub struct Discovery {
 const EVTX_MAGIC: &[u8] = b"ElfFile\0";
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 
-/// What a file's first bytes say it is.
-fn sniff(head: &[u8]) -> Option<(Format, bool)> {
+/// What a file's first bytes say it is (`gunzipped`: the first bytes of
+/// its content, when it is gzip).
+fn sniff(head: &[u8], gunzipped: Option<&[u8]>) -> Option<(Format, bool)> {
     if head.starts_with(EVTX_MAGIC) {
         return Some((Format::Evtx, false));
     }
     if head.starts_with(GZIP_MAGIC) {
-        return Some((Format::Json, true));
+        // Compressed JSON was the only compressed input before content sniffing.
+        return Some((gunzipped.and_then(sniff_text).unwrap_or(Format::Json), true));
     }
+    sniff_text(head).map(|format| (format, false))
+}
+
+/// What the first bytes of a text log say it is.
+fn sniff_text(head: &[u8]) -> Option<Format> {
     let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    match text.iter().find(|byte| !byte.is_ascii_whitespace()) {
-        Some(b'{' | b'[') => Some((Format::Json, false)),
+    let start = text.iter().position(|byte| !byte.is_ascii_whitespace())?;
+    let text = &text[start..];
+    let first_line = text.split(|byte| *byte == b'\n').next().unwrap_or(text);
+    let syslog_priority = text.strip_prefix(b"<").is_some_and(|rest| {
+        let digits = rest.iter().take_while(|byte| byte.is_ascii_digit()).count();
+        (1..=3).contains(&digits) && rest.get(digits) == Some(&b'>')
+    });
+    match text[0] {
+        b'{' | b'[' => Some(Format::Json),
+        _ if text.starts_with(b"#separator") => Some(Format::Zeek),
+        _ if text.starts_with(b"CEF:") => Some(Format::Cef),
+        _ if text.starts_with(b"type=") && memchr::memmem::find(first_line, b" msg=audit(").is_some() => {
+            Some(Format::Auditd)
+        }
+        _ if text.starts_with(b"node=") && memchr::memmem::find(first_line, b" type=").is_some() => {
+            Some(Format::Auditd)
+        }
+        _ if syslog_priority => Some(Format::Syslog),
         _ => None,
     }
 }
@@ -72,6 +114,14 @@ fn read_head(path: &Path) -> Result<(Vec<u8>, u64), IngestError> {
     let mut head = Vec::with_capacity(512);
     file.by_ref().take(512).read_to_end(&mut head).map_err(|error| IngestError::io(path, error))?;
     Ok((head, size))
+}
+
+/// The first bytes of a gzip file's content (none when it cannot be read).
+fn read_gunzipped_head(path: &Path) -> Option<Vec<u8>> {
+    let file = File::open(path).ok()?;
+    let mut head = Vec::with_capacity(512);
+    flate2::read::MultiGzDecoder::new(file).take(512).read_to_end(&mut head).ok()?;
+    Some(head)
 }
 
 /// Extensions of JSON logs picked up in directory walks (also with `.gz`);
@@ -92,17 +142,25 @@ fn has_evtx_extension(path: &Path) -> bool {
 /// unrecognised file is an error rather than ignored.
 fn classify(path: &Path, choice: FormatChoice, named: bool) -> Result<Option<Input>, IngestError> {
     let (head, size) = read_head(path)?;
-    let sniffed = sniff(&head).filter(|(format, _)| named || *format == Format::Evtx || has_json_extension(path));
     let gzip = head.starts_with(GZIP_MAGIC);
+    let gunzipped = if gzip { read_gunzipped_head(path) } else { None };
+    // In a walk, JSON needs a log's extension (other JSON files are not
+    // events); the other formats are recognised by content alone.
+    let sniffed = sniff(&head, gunzipped.as_deref())
+        .filter(|(format, _)| named || *format != Format::Json || has_json_extension(path));
     let format = match choice {
         FormatChoice::Evtx => Some(Format::Evtx),
         FormatChoice::Json => Some(Format::Json),
+        FormatChoice::Zeek => Some(Format::Zeek),
+        FormatChoice::Cef => Some(Format::Cef),
+        FormatChoice::Auditd => Some(Format::Auditd),
+        FormatChoice::Syslog => Some(Format::Syslog),
         FormatChoice::Auto => sniffed.map(|(format, _)| format),
     };
     match format {
         // An empty file named by the user is an input with nothing in it.
         Some(format) => {
-            Ok(Some(Input { path: path.to_path_buf(), format, gzip: gzip && format == Format::Json, size }))
+            Ok(Some(Input { path: path.to_path_buf(), format, gzip: gzip && format != Format::Evtx, size }))
         }
         None if named && size > 0 => Err(IngestError::UnknownFormat { path: path.to_path_buf() }),
         // A log by its name that is not one by its content is damage worth

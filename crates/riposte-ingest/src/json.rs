@@ -14,6 +14,7 @@ use std::sync::Arc;
 use flate2::read::MultiGzDecoder;
 use riposte_event::{Event, JsonDecoder, LogSource};
 
+use crate::dialect::{Dialects, ZEEK_LOGS};
 use crate::discover::Input;
 use crate::error::{IngestError, Location, RecordError};
 use crate::sink::Sink;
@@ -30,6 +31,9 @@ pub struct JsonReader {
     event: Event,
     /// The log source to give events (from `--logsource`), when known.
     logsource: Option<Arc<LogSource>>,
+    dialects: Dialects,
+    /// The Zeek log the file's name says it is (`dns.log` → `dns`).
+    zeek_log: Option<&'static str>,
 }
 
 impl JsonReader {
@@ -42,6 +46,7 @@ impl JsonReader {
         let file = File::open(&input.path).map_err(|error| IngestError::io(&input.path, error))?;
         let reader: Box<dyn Read> = if input.gzip { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) };
         let mut reader = BufReader::with_capacity(256 << 10, reader);
+        self.zeek_log = zeek_log_named(&input.path);
         let first_is_a_line = {
             let head = reader.fill_buf().map_err(|error| IngestError::io(&input.path, error))?;
             first_line_is_a_record(head)
@@ -59,6 +64,8 @@ impl JsonReader {
         }
         if self.logsource.is_some() {
             self.event.logsource.clone_from(&self.logsource);
+        } else {
+            self.dialects.complete(&mut self.event, self.zeek_log);
         }
         sink.event(&mut self.event, bytes);
     }
@@ -149,7 +156,15 @@ impl JsonReader {
     }
 }
 
-fn skip_rest_of_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+/// The Zeek log a file's name names: `conn.log`, `dns.json`,
+/// `http.00:00:00-01:00:00.log.gz`.
+fn zeek_log_named(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.split('.').next()?;
+    ZEEK_LOGS.iter().copied().find(|log| *log == stem)
+}
+
+pub(crate) fn skip_rest_of_line(reader: &mut impl BufRead) -> std::io::Result<()> {
     loop {
         let buffer = reader.fill_buf()?;
         if buffer.is_empty() {

@@ -307,10 +307,14 @@ impl Mapping {
             product: hinted_product.or_else(|| product_index.map(|index| self.products[index].name.clone())),
             ..Classification::default()
         };
+        // The decoder's service counts for the categories below.
+        if let Some(service) = hint.and_then(|source| source.service.as_ref()) {
+            classification.services.push(service.clone());
+        }
         if let Some(index) = product_index {
             let product = &self.products[index];
             for (service, condition) in &product.services {
-                if holds(condition, product, event, &[]) {
+                if holds(condition, product, event, &[]) && !classification.services.contains(service) {
                     classification.services.push(service.clone());
                 }
             }
@@ -322,11 +326,6 @@ impl Mapping {
                     }
                 }
             }
-        }
-        if let Some(service) = hint.and_then(|source| source.service.as_ref())
-            && !classification.services.contains(service)
-        {
-            classification.services.push(service.clone());
         }
         if let Some(category) = hint.and_then(|source| source.category.as_ref())
             && !classification.categories.contains(category)

@@ -88,7 +88,17 @@ pub enum InputFormatArg {
     #[default]
     Auto,
     Evtx,
+    /// JSON lines or documents (Suricata EVE, Zeek, Wazuh, Falco and
+    /// Winlogbeat records are recognised).
     Json,
+    /// Zeek's tab-separated logs.
+    Zeek,
+    /// ArcSight CEF, one record a line.
+    Cef,
+    /// Linux audit logs.
+    Auditd,
+    /// Syslog lines (CEF messages are read too).
+    Syslog,
 }
 
 #[derive(Copy, Clone, Debug, Default, ValueEnum)]
@@ -287,6 +297,10 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
             InputFormatArg::Auto => FormatChoice::Auto,
             InputFormatArg::Evtx => FormatChoice::Evtx,
             InputFormatArg::Json => FormatChoice::Json,
+            InputFormatArg::Zeek => FormatChoice::Zeek,
+            InputFormatArg::Cef => FormatChoice::Cef,
+            InputFormatArg::Auditd => FormatChoice::Auditd,
+            InputFormatArg::Syslog => FormatChoice::Syslog,
         },
         logsource: args.logsource.clone(),
     };

@@ -17,7 +17,8 @@ use rayon::prelude::*;
 use riposte_event::{Event, LogSource};
 use riposte_ingest::evtx::CHUNK_SIZE;
 use riposte_ingest::{
-    EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, RecordError, Sink, discover,
+    EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, LineReader, RecordError, Sink,
+    discover,
 };
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Engine, Scratch};
 use time::OffsetDateTime;
@@ -79,8 +80,18 @@ pub struct HuntResult {
 }
 
 enum Unit {
-    Evtx { input: usize, first: u64, count: u64 },
-    Json { input: usize },
+    Evtx {
+        input: usize,
+        first: u64,
+        count: u64,
+    },
+    Json {
+        input: usize,
+    },
+    /// Zeek, CEF, audit and syslog files: line by line.
+    Lines {
+        input: usize,
+    },
 }
 
 impl Unit {
@@ -88,7 +99,7 @@ impl Unit {
     fn bytes(&self, inputs: &[Input]) -> u64 {
         match self {
             Unit::Evtx { count, .. } => count * CHUNK_SIZE,
-            Unit::Json { input } => inputs[*input].size,
+            Unit::Json { input } | Unit::Lines { input } => inputs[*input].size,
         }
     }
 }
@@ -121,6 +132,7 @@ struct Worker<'a> {
     matched: Vec<usize>,
     evtx: EvtxDecoder,
     json: JsonReader,
+    lines: LineReader,
     partial: Partial,
     input: usize,
     chunk: Vec<u8>,
@@ -157,6 +169,7 @@ impl<'a> Worker<'a> {
             matched: Vec::new(),
             evtx: EvtxDecoder::new(),
             json: JsonReader::new(logsource),
+            lines: LineReader::new(),
             partial: Partial::default(),
             input: 0,
             chunk: Vec::new(),
@@ -202,6 +215,14 @@ impl<'a> Worker<'a> {
                 }
                 self.json = reader;
             }
+            Unit::Lines { input } => {
+                self.input = input;
+                let mut reader = std::mem::take(&mut self.lines);
+                if let Err(error) = reader.read(&inputs[input], self) {
+                    self.partial.input_errors.push(error.to_string());
+                }
+                self.lines = reader;
+            }
         }
     }
 }
@@ -224,6 +245,7 @@ fn units(inputs: &[Input], errors: &mut Vec<String>) -> Vec<Unit> {
                 Err(error) => errors.push(error.to_string()),
             },
             Format::Json => units.push(Unit::Json { input: index }),
+            Format::Zeek | Format::Cef | Format::Auditd | Format::Syslog => units.push(Unit::Lines { input: index }),
         }
     }
     units.sort_by_key(|unit| std::cmp::Reverse(unit.bytes(inputs)));

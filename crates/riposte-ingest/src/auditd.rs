@@ -1,0 +1,211 @@
+//! Linux audit logs (`/var/log/audit/audit.log`).
+//!
+//! One audit event is several records (`SYSCALL`, `EXECVE`, `CWD`, `PATH`,
+//! `PROCTITLE`, ...) sharing `msg=audit(TIME:SERIAL)`, ended by an `EOE`
+//! record or by the next event. They are joined into one Riposte event whose
+//! fields repeat where records share a name (`type` is every record's type,
+//! so `type: EXECVE` matches). Values written in hex because they hold spaces
+//! or control characters (`proctitle`, unquoted `a0`, `name`, `exe`...) are
+//! decoded; `proctitle`'s NUL-separated arguments are joined by spaces. The
+//! `msg='op=... res=...'` of user-space records is unpacked into fields too.
+
+use std::sync::Arc;
+
+use riposte_event::{Event, LogSource, SymbolCache};
+
+/// Fields that auditd writes in hex when their value needs it.
+const ENCODED: &[&str] =
+    &["proctitle", "name", "exe", "comm", "cwd", "path", "key", "data", "cmd", "acct", "new-disk", "old-disk", "vm"];
+
+/// Most records joined into one event (a runaway event is cut there).
+const MAX_RECORDS: usize = 512;
+
+/// Joins audit records into events. One per file (it holds the open event).
+pub struct AuditdDecoder {
+    /// The open event's serial, and its records as (field, value) pairs.
+    serial: Option<String>,
+    time: Option<time::OffsetDateTime>,
+    fields: Vec<(String, String)>,
+    records: usize,
+    symbols: SymbolCache,
+    logsource: Arc<LogSource>,
+}
+
+impl Default for AuditdDecoder {
+    fn default() -> Self {
+        AuditdDecoder {
+            serial: None,
+            time: None,
+            fields: Vec::new(),
+            records: 0,
+            symbols: SymbolCache::new(),
+            logsource: Arc::new(LogSource {
+                product: Some("linux".into()),
+                service: Some("auditd".into()),
+                category: None,
+            }),
+        }
+    }
+}
+
+impl AuditdDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads one record. When it ends the open event (an `EOE`, or a record
+    /// of another event), that event is written to `event` and `Ok(true)`
+    /// returned.
+    pub fn decode_line(&mut self, line: &[u8], event: &mut Event) -> Result<bool, String> {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.trim().is_empty() {
+            return Ok(false);
+        }
+        // `node=host type=...` (with a node name) or `type=...`.
+        let record = text.find("type=").map(|at| &text[at..]).ok_or("no type= in the record")?;
+        // The body follows `): `; a record without one (`EOE`) ends at `):`.
+        let (header, body) = record
+            .split_once("): ")
+            .or_else(|| record.trim_end().strip_suffix("):").map(|head| (head, "")))
+            .ok_or("no msg=audit(...) in the record")?;
+        let (kind, stamp) = header.split_once(" msg=audit(").ok_or("no msg=audit(...) in the record")?;
+        let kind = kind.strip_prefix("type=").unwrap_or(kind).trim();
+        let (seconds, serial) = stamp.split_once(':').ok_or("msg=audit(...) has no serial")?;
+        let mut finished = false;
+        if self.serial.as_deref().is_some_and(|open| open != serial) {
+            finished = self.finish(event);
+        }
+        if kind == "EOE" {
+            if self.serial.as_deref() == Some(serial) {
+                finished |= self.finish(event);
+            }
+            return Ok(finished);
+        }
+        if self.serial.is_none() {
+            self.serial = Some(serial.to_owned());
+            self.time = riposte_event::timestamp::parse(seconds);
+            if let Some(node) = text.strip_prefix("node=").and_then(|rest| rest.split_whitespace().next()) {
+                self.fields.push(("node".into(), node.to_owned()));
+            }
+        }
+        self.records += 1;
+        if self.records > MAX_RECORDS {
+            return Ok(finished);
+        }
+        self.fields.push(("type".into(), kind.to_owned()));
+        for (key, value) in pairs(body) {
+            let decoded = decode_value(kind, key, value);
+            // User-space records carry their own `key=value` list in `msg='...'`.
+            if key == "msg" && value.starts_with('\'') {
+                for (inner_key, inner_value) in pairs(&decoded) {
+                    let inner = decode_value(kind, inner_key, inner_value);
+                    self.fields.push((inner_key.to_owned(), inner));
+                }
+            }
+            self.fields.push((key.to_owned(), decoded));
+        }
+        Ok(finished)
+    }
+
+    /// Writes the open event, if any (at the end of input).
+    pub fn finish(&mut self, event: &mut Event) -> bool {
+        if self.serial.is_none() {
+            return false;
+        }
+        event.clear();
+        for (key, value) in self.fields.drain(..) {
+            let symbol = self.symbols.get(&key);
+            event.push_str(symbol, &key, &value);
+        }
+        if let Some(serial) = self.serial.take() {
+            let symbol = self.symbols.get("serial");
+            event.push_str(symbol, "serial", &serial);
+            event.record_id = serial.parse().ok();
+        }
+        event.timestamp = self.time.take();
+        event.logsource = Some(self.logsource.clone());
+        self.records = 0;
+        true
+    }
+}
+
+/// `key=value` pairs; values may be double- or single-quoted (with spaces).
+fn pairs(body: &str) -> Vec<(&str, &str)> {
+    let mut pairs = Vec::new();
+    let mut rest = body.trim();
+    while !rest.is_empty() {
+        let Some(equal) = rest.find('=') else { break };
+        let key = rest[..equal].trim();
+        let after = &rest[equal + 1..];
+        let (value, next) = match after.as_bytes().first() {
+            Some(&quote @ (b'"' | b'\'')) => match after[1..].find(quote as char) {
+                Some(end) => (&after[..end + 2], &after[end + 2..]),
+                None => (after, ""),
+            },
+            _ => match after.find(' ') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            },
+        };
+        // The part of the SYSCALL record after \x1d (enriched names) keeps its keys.
+        let key = key.trim_start_matches('\u{1d}');
+        if !key.is_empty() {
+            pairs.push((key, value));
+        }
+        rest = next.trim_start_matches([' ', '\u{1d}']);
+    }
+    pairs
+}
+
+/// A value of a `kind` record as text: quotes removed, hex decoded where
+/// auditd encodes.
+fn decode_value(kind: &str, key: &str, value: &str) -> String {
+    if let Some(quoted) = value
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .or_else(|| value.strip_prefix('\'').and_then(|inner| inner.strip_suffix('\'')))
+    {
+        return quoted.to_owned();
+    }
+    let encodable = ENCODED.contains(&key) || (kind == "EXECVE" && is_execve_argument(key));
+    if encodable
+        && value.len() >= 2
+        && value.len().is_multiple_of(2)
+        && value.bytes().all(|byte| byte.is_ascii_hexdigit())
+    {
+        let bytes: Vec<u8> =
+            (0..value.len()).step_by(2).filter_map(|at| u8::from_str_radix(&value[at..at + 2], 16).ok()).collect();
+        let text = String::from_utf8_lossy(&bytes);
+        // proctitle and arguments separate words with NUL.
+        return text.trim_end_matches('\0').replace('\0', " ");
+    }
+    value.to_owned()
+}
+
+/// `a0`, `a1`, ... (and `a0[1]` of long arguments) of an EXECVE record.
+fn is_execve_argument(key: &str) -> bool {
+    key.strip_prefix('a').is_some_and(|rest| {
+        let digits = rest.split('[').next().unwrap_or("");
+        !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        assert_eq!(decode_value("PROCTITLE", "proctitle", "636174002F6574632F736861646F77"), "cat /etc/shadow");
+        assert_eq!(decode_value("EXECVE", "a1", "2D6C61"), "-la");
+        assert_eq!(decode_value("SYSCALL", "a1", "2D6C61"), "2D6C61", "a register, not an argument");
+        assert_eq!(decode_value("SYSCALL", "comm", "\"cat\""), "cat");
+        assert_eq!(decode_value("SYSCALL", "syscall", "59"), "59", "not an encoded field");
+        assert_eq!(decode_value("SYSCALL", "exe", "deadbee"), "deadbee", "odd length is not hex");
+        assert_eq!(
+            pairs(r#"argc=2 a0="ls" msg='op=x res=1'"#),
+            [("argc", "2"), ("a0", "\"ls\""), ("msg", "'op=x res=1'")]
+        );
+    }
+}
