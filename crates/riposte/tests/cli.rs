@@ -391,3 +391,75 @@ fn correlations_run_over_every_file_in_time_order() {
     let messages = stderr(&output);
     assert!(messages.contains("Password spraying") && messages.contains("\"failed_logon\""), "{messages}");
 }
+
+#[test]
+fn rules_run_on_the_logs_of_network_and_linux_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let rule = |name: &str, text: &str| std::fs::write(rules.join(name), text).unwrap();
+    // Generic categories: the mapping says which Zeek and Suricata fields they mean.
+    rule(
+        "dns.yml",
+        "title: Lookup of a known bad domain\nlevel: high\nlogsource: {category: dns}\ndetection:\n  selection:\n    query|endswith: '.evil.example'\n  condition: selection\n",
+    );
+    rule(
+        "proxy.yml",
+        "title: Download with curl\nlevel: medium\nlogsource: {category: proxy}\ndetection:\n  selection:\n    c-useragent|startswith: 'curl/'\n    c-uri|endswith: '.ps1'\n  condition: selection\n",
+    );
+    rule(
+        "auditd.yml",
+        "title: Shadow file read\nlevel: high\nlogsource: {product: linux, service: auditd}\ndetection:\n  selection:\n    type: EXECVE\n    a1: /etc/shadow\n  condition: selection\n",
+    );
+    rule(
+        "cef.yml",
+        "title: Firewall denied\nlevel: low\nlogsource: {product: cef}\ndetection:\n  selection: {act: deny}\n  condition: selection\n",
+    );
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(
+        logs.join("dns.log"),
+        "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tid.resp_h\tquery\tqtype_name\n#types\ttime\tstring\taddr\taddr\tstring\tstring\n1795946400.0\tC1\t10.0.0.5\t10.0.0.1\tupdate.evil.example\tA\n1795946401.0\tC2\t10.0.0.5\t10.0.0.1\twww.example.org\tA\n",
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("eve.json"),
+        r#"{"timestamp":"2026-11-29T10:00:02.000000+0000","flow_id":7,"event_type":"dns","src_ip":"10.0.0.6","dest_ip":"10.0.0.1","proto":"UDP","dns":{"type":"query","rrname":"c2.evil.example","rrtype":"A"}}
+{"timestamp":"2026-11-29T10:00:03.000000+0000","flow_id":8,"event_type":"http","src_ip":"10.0.0.6","dest_ip":"203.0.113.9","proto":"TCP","http":{"hostname":"evil.example","url":"/stage.ps1","http_user_agent":"curl/8.5.0","http_method":"GET","status":200}}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("audit.log"),
+        "type=SYSCALL msg=audit(1795946404.000:9): syscall=59 success=yes comm=\"cat\" exe=\"/usr/bin/cat\"\ntype=EXECVE msg=audit(1795946404.000:9): argc=2 a0=\"cat\" a1=2F6574632F736861646F77\n",
+    )
+    .unwrap();
+    std::fs::write(
+        logs.join("fw.log"),
+        "<134>1 2026-11-29T10:00:05Z fw01 CEF - - - CEF:0|Vendor|NGFW|9.1|threat|Blocked|8|src=10.0.0.5 dst=203.0.113.9 act=deny\n",
+    )
+    .unwrap();
+
+    let output = riposte().args(["hunt", "--format", "jsonl", "--rules"]).arg(&rules).arg(&logs).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let found: Vec<(String, String)> = records
+        .iter()
+        .map(|record| {
+            let file = record["file"].as_str().unwrap();
+            let name = Path::new(file).file_name().unwrap().to_string_lossy().into_owned();
+            (record["rule_title"].as_str().unwrap().to_owned(), name)
+        })
+        .collect();
+    let expected = [
+        ("Lookup of a known bad domain", "dns.log"),
+        ("Lookup of a known bad domain", "eve.json"),
+        ("Download with curl", "eve.json"),
+        ("Shadow file read", "audit.log"),
+        ("Firewall denied", "fw.log"),
+    ]
+    .map(|(title, file)| (title.to_owned(), file.to_owned()));
+    assert_eq!(found, expected, "in time order");
+    // Two audit records are one event.
+    assert!(stderr(&output).contains("4 files, 6 events"), "{}", stderr(&output));
+}
