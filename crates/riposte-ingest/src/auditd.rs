@@ -9,6 +9,7 @@
 //! decoded; `proctitle`'s NUL-separated arguments are joined by spaces. The
 //! `msg='op=... res=...'` of user-space records is unpacked into fields too.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use riposte_event::{Event, LogSource, SymbolCache};
@@ -22,10 +23,10 @@ const MAX_RECORDS: usize = 512;
 
 /// Joins audit records into events. One per file (it holds the open event).
 pub struct AuditdDecoder {
-    /// The open event's serial, and its records as (field, value) pairs.
+    /// The open event's serial, and the event its records build.
     serial: Option<String>,
     time: Option<time::OffsetDateTime>,
-    fields: Vec<(String, String)>,
+    open: Event,
     records: usize,
     symbols: SymbolCache,
     logsource: Arc<LogSource>,
@@ -36,7 +37,7 @@ impl Default for AuditdDecoder {
         AuditdDecoder {
             serial: None,
             time: None,
-            fields: Vec::new(),
+            open: Event::new(),
             records: 0,
             symbols: SymbolCache::new(),
             logsource: Arc::new(LogSource {
@@ -85,27 +86,33 @@ impl AuditdDecoder {
         if self.serial.is_none() {
             self.serial = Some(serial.to_owned());
             self.time = riposte_event::timestamp::parse(seconds);
+            self.open.clear();
             if let Some(node) = text.strip_prefix("node=").and_then(|rest| rest.split_whitespace().next()) {
-                self.fields.push(("node".into(), node.to_owned()));
+                self.push("node", node);
             }
         }
         self.records += 1;
         if self.records > MAX_RECORDS {
             return Ok(finished);
         }
-        self.fields.push(("type".into(), kind.to_owned()));
+        self.push("type", kind);
         for (key, value) in pairs(body) {
             let decoded = decode_value(kind, key, value);
             // User-space records carry their own `key=value` list in `msg='...'`.
             if key == "msg" && value.starts_with('\'') {
                 for (inner_key, inner_value) in pairs(&decoded) {
                     let inner = decode_value(kind, inner_key, inner_value);
-                    self.fields.push((inner_key.to_owned(), inner));
+                    self.push(inner_key, &inner);
                 }
             }
-            self.fields.push((key.to_owned(), decoded));
+            self.push(key, &decoded);
         }
         Ok(finished)
+    }
+
+    fn push(&mut self, key: &str, value: &str) {
+        let symbol = self.symbols.get(key);
+        self.open.push_str(symbol, key, value);
     }
 
     /// Writes the open event, if any (at the end of input).
@@ -113,60 +120,62 @@ impl AuditdDecoder {
         if self.serial.is_none() {
             return false;
         }
-        event.clear();
-        for (key, value) in self.fields.drain(..) {
-            let symbol = self.symbols.get(&key);
-            event.push_str(symbol, &key, &value);
-        }
         if let Some(serial) = self.serial.take() {
-            let symbol = self.symbols.get("serial");
-            event.push_str(symbol, "serial", &serial);
-            event.record_id = serial.parse().ok();
+            self.push("serial", &serial);
+            self.open.record_id = serial.parse().ok();
         }
-        event.timestamp = self.time.take();
-        event.logsource = Some(self.logsource.clone());
+        self.open.timestamp = self.time.take();
+        self.open.logsource = Some(self.logsource.clone());
+        // The caller's event becomes the next one to build (cleared then).
+        std::mem::swap(event, &mut self.open);
         self.records = 0;
         true
     }
 }
 
 /// `key=value` pairs; values may be double- or single-quoted (with spaces).
-fn pairs(body: &str) -> Vec<(&str, &str)> {
-    let mut pairs = Vec::new();
+fn pairs(body: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = body.trim();
-    while !rest.is_empty() {
-        let Some(equal) = rest.find('=') else { break };
-        let key = rest[..equal].trim();
-        let after = &rest[equal + 1..];
-        let (value, next) = match after.as_bytes().first() {
-            Some(&quote @ (b'"' | b'\'')) => match after[1..].find(quote as char) {
-                Some(end) => (&after[..end + 2], &after[end + 2..]),
-                None => (after, ""),
-            },
-            _ => match after.find(' ') {
-                Some(end) => (&after[..end], &after[end..]),
-                None => (after, ""),
-            },
-        };
-        // The part of the SYSCALL record after \x1d (enriched names) keeps its keys.
-        let key = key.trim_start_matches('\u{1d}');
-        if !key.is_empty() {
-            pairs.push((key, value));
+    std::iter::from_fn(move || {
+        loop {
+            let pair = next_pair(&mut rest)?;
+            if !pair.0.is_empty() {
+                return Some(pair);
+            }
         }
-        rest = next.trim_start_matches([' ', '\u{1d}']);
-    }
-    pairs
+    })
+}
+
+/// The next pair of `rest` (its key may be empty), and `rest` moved past it.
+fn next_pair<'a>(rest: &mut &'a str) -> Option<(&'a str, &'a str)> {
+    let text: &'a str = rest;
+    let equal = text.find('=')?;
+    let after = &text[equal + 1..];
+    let (value, next) = match after.as_bytes().first() {
+        Some(&quote @ (b'"' | b'\'')) => match after[1..].find(quote as char) {
+            Some(end) => (&after[..end + 2], &after[end + 2..]),
+            None => (after, ""),
+        },
+        _ => match after.find(' ') {
+            Some(end) => (&after[..end], &after[end..]),
+            None => (after, ""),
+        },
+    };
+    // The part of the SYSCALL record after \x1d (enriched names) keeps its keys.
+    let key = text[..equal].trim().trim_start_matches('\u{1d}');
+    *rest = next.trim_start_matches([' ', '\u{1d}']);
+    Some((key, value))
 }
 
 /// A value of a `kind` record as text: quotes removed, hex decoded where
 /// auditd encodes.
-fn decode_value(kind: &str, key: &str, value: &str) -> String {
+fn decode_value<'a>(kind: &str, key: &str, value: &'a str) -> Cow<'a, str> {
     if let Some(quoted) = value
         .strip_prefix('"')
         .and_then(|inner| inner.strip_suffix('"'))
         .or_else(|| value.strip_prefix('\'').and_then(|inner| inner.strip_suffix('\'')))
     {
-        return quoted.to_owned();
+        return Cow::Borrowed(quoted);
     }
     let encodable = ENCODED.contains(&key) || (kind == "EXECVE" && is_execve_argument(key));
     if encodable
@@ -178,9 +187,9 @@ fn decode_value(kind: &str, key: &str, value: &str) -> String {
             (0..value.len()).step_by(2).filter_map(|at| u8::from_str_radix(&value[at..at + 2], 16).ok()).collect();
         let text = String::from_utf8_lossy(&bytes);
         // proctitle and arguments separate words with NUL.
-        return text.trim_end_matches('\0').replace('\0', " ");
+        return Cow::Owned(text.trim_end_matches('\0').replace('\0', " "));
     }
-    value.to_owned()
+    Cow::Borrowed(value)
 }
 
 /// `a0`, `a1`, ... (and `a0[1]` of long arguments) of an EXECVE record.
@@ -204,7 +213,7 @@ mod tests {
         assert_eq!(decode_value("SYSCALL", "syscall", "59"), "59", "not an encoded field");
         assert_eq!(decode_value("SYSCALL", "exe", "deadbee"), "deadbee", "odd length is not hex");
         assert_eq!(
-            pairs(r#"argc=2 a0="ls" msg='op=x res=1'"#),
+            pairs(r#"argc=2 a0="ls" msg='op=x res=1'"#).collect::<Vec<_>>(),
             [("argc", "2"), ("a0", "\"ls\""), ("msg", "'op=x res=1'")]
         );
     }
