@@ -115,6 +115,11 @@ impl AuditdDecoder {
         self.open.push_str(symbol, key, value);
     }
 
+    /// Whether records of an event not yet written are held.
+    pub fn is_open(&self) -> bool {
+        self.serial.is_some()
+    }
+
     /// Writes the open event, if any (at the end of input).
     pub fn finish(&mut self, event: &mut Event) -> bool {
         if self.serial.is_none() {

@@ -169,8 +169,14 @@ pub enum FileFormat {
     Json,
     /// Plain text lines, each an event with a `message` field.
     Lines,
-    /// Syslog messages, one per line.
+    /// Syslog messages, one per line (CEF messages are read too).
     Syslog,
+    /// ArcSight CEF records, one per line.
+    Cef,
+    /// Zeek's tab-separated logs (`#fields` header); Zeek's JSON logs are `json`.
+    Zeek,
+    /// Linux audit logs: the records of one audit event are joined.
+    Auditd,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

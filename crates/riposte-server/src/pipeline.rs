@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 use riposte_event::{Event, JsonDecoder, LogSource};
-use riposte_ingest::SyslogDecoder;
+use riposte_ingest::{CefDecoder, Dialects, SyslogDecoder};
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, Snapshot};
 use riposte_store::{AnyStore, CorrelationState, NewDetection, NewEvent, Store};
 use time::OffsetDateTime;
@@ -40,9 +40,12 @@ pub const HTTP_SOURCE: &str = "http";
 /// How a source's records are read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Decoder {
-    /// One JSON object.
+    /// One JSON object (records of known tools recognised).
     Json,
+    /// A syslog message (a CEF message read too).
     Syslog,
+    /// A CEF record.
+    Cef,
     /// A plain line, kept as `message`.
     Line,
 }
@@ -66,11 +69,22 @@ impl Sources {
         for source in &config.sources {
             let decoder = match source {
                 SourceConfig::SyslogUdp { .. } | SourceConfig::SyslogTcp { .. } => Decoder::Syslog,
-                SourceConfig::File { format: FileFormat::Json, .. } => Decoder::Json,
+                // Zeek and audit logs are decoded by their file's reader and spooled as JSON.
+                SourceConfig::File { format: FileFormat::Json | FileFormat::Zeek | FileFormat::Auditd, .. } => {
+                    Decoder::Json
+                }
                 SourceConfig::File { format: FileFormat::Lines, .. } => Decoder::Line,
                 SourceConfig::File { format: FileFormat::Syslog, .. } => Decoder::Syslog,
+                SourceConfig::File { format: FileFormat::Cef, .. } => Decoder::Cef,
             };
-            let logsource = source.logsource().and_then(|text| LogSource::parse(text).ok()).map(Arc::new);
+            let configured = source.logsource().and_then(|text| LogSource::parse(text).ok());
+            let logsource = match source {
+                SourceConfig::File { format: FileFormat::Auditd, .. } => configured.or_else(|| {
+                    Some(LogSource { product: Some("linux".into()), service: Some("auditd".into()), category: None })
+                }),
+                _ => configured,
+            }
+            .map(Arc::new);
             kinds.insert(source.name().to_owned(), SourceKind { decoder, logsource });
         }
         Sources { kinds }
@@ -93,17 +107,28 @@ impl Sources {
 #[derive(Default)]
 struct Decoders {
     json: JsonDecoder,
+    dialects: Dialects,
     syslog: SyslogDecoder,
+    cef: CefDecoder,
     symbols: riposte_event::SymbolCache,
 }
 
 impl Decoders {
     fn decode(&mut self, kind: &SourceKind, payload: &[u8], event: &mut Event) -> Result<(), String> {
         match kind.decoder {
-            Decoder::Json => self.json.decode_into(payload, event).map_err(|error| error.to_string())?,
-            Decoder::Syslog => {
-                self.syslog.decode_into(payload, OffsetDateTime::now_utc(), event).map_err(|error| error.to_string())?
+            Decoder::Json => {
+                self.json.decode_into(payload, event).map_err(|error| error.to_string())?;
+                if kind.logsource.is_none() {
+                    self.dialects.complete(event, None);
+                }
             }
+            Decoder::Syslog => {
+                self.syslog
+                    .decode_into(payload, OffsetDateTime::now_utc(), event)
+                    .map_err(|error| error.to_string())?;
+                riposte_ingest::lines::add_cef_message(&mut self.cef, event)?;
+            }
+            Decoder::Cef => self.cef.decode_into(payload, event)?,
             Decoder::Line => {
                 event.clear();
                 let text = String::from_utf8_lossy(payload);

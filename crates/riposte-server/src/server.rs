@@ -176,11 +176,12 @@ impl Server {
                         stopped.clone(),
                     )));
                 }
-                SourceConfig::File { name, path, .. } => {
+                SourceConfig::File { name, path, format, .. } => {
                     std::fs::create_dir_all(&positions).map_err(data_error)?;
                     tasks.push(tokio::spawn(sources::file(
                         name.clone(),
                         path.clone(),
+                        *format,
                         positions.clone(),
                         spool.clone(),
                         metrics.clone(),

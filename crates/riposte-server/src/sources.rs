@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use riposte_ingest::{Frame, SyslogFramer};
+use riposte_event::Event;
+use riposte_ingest::{AuditdDecoder, Frame, SyslogFramer, ZeekLine, ZeekTsvDecoder};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::write_private;
+use crate::config::FileFormat;
 use crate::metrics::Metrics;
 use crate::pipeline::now_ms;
 use crate::spool::{Record, Spool, SpoolError};
@@ -209,21 +211,192 @@ const READ_CHUNK: usize = 1 << 20;
 /// How often a file is looked at when nothing new was found.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Follows a file: new complete lines are spooled, the read position is kept
-/// in `positions`. When the file is rotated (replaced by a new one), the rest
-/// of the old one is read first; when it is truncated, reading starts over.
+/// A line of a followed file: where it starts, and its bytes.
+type Line = (u64, Vec<u8>);
+
+/// Turns a followed file's lines into spooled records. Most formats are a
+/// record per line, decoded later by the pipeline; Zeek's tab-separated logs
+/// (which need their file's header) and audit logs (whose events span
+/// records) are decoded here and spooled as JSON.
+enum Framer {
+    Lines,
+    Zeek(Box<ZeekTsvDecoder>, Event),
+    Auditd {
+        decoder: AuditdDecoder,
+        event: Event,
+        /// Where the open event's first record starts.
+        open_at: u64,
+        /// Polls that found nothing while an event was open.
+        idle: u32,
+    },
+}
+
+impl Framer {
+    fn new(format: FileFormat) -> Framer {
+        match format {
+            FileFormat::Zeek => Framer::Zeek(Box::default(), Event::new()),
+            FileFormat::Auditd => {
+                Framer::Auditd { decoder: AuditdDecoder::new(), event: Event::new(), open_at: 0, idle: 0 }
+            }
+            FileFormat::Json | FileFormat::Lines | FileFormat::Syslog | FileFormat::Cef => Framer::Lines,
+        }
+    }
+
+    /// Reads what a Zeek log's header says before resuming at `offset` (the
+    /// header lines were read before a restart, or before a rotation).
+    fn resume(&mut self, file: &std::fs::File, offset: u64) {
+        if let Framer::Zeek(decoder, event) = self {
+            **decoder = ZeekTsvDecoder::new();
+            if offset == 0 {
+                return;
+            }
+            let Ok((lines, _)) = complete_lines(file, 0) else { return };
+            for (line_offset, line) in lines {
+                if line_offset >= offset || !line.starts_with(b"#") {
+                    break;
+                }
+                let _ = decoder.decode_line(&line, event);
+            }
+        }
+        if let Framer::Auditd { decoder, .. } = self {
+            *decoder = AuditdDecoder::new();
+        }
+    }
+
+    /// The records of `lines` (each with its offset). `end` is where the
+    /// lines end; the offset returned is where a restart must resume (the
+    /// start of an audit event still open).
+    fn frame(
+        &mut self,
+        lines: Vec<Line>,
+        end: u64,
+        source: &str,
+        file_id: u64,
+        metrics: &Metrics,
+    ) -> (Vec<Record>, u64) {
+        let origin = |offset: u64| format!("{source}:{file_id:x}:{offset}");
+        let json = |event: &Event, offset: u64| Record {
+            source: source.to_owned(),
+            origin: origin(offset),
+            received_ms: now_ms(),
+            payload: decoded_json(event),
+        };
+        let mut records = Vec::new();
+        match self {
+            Framer::Lines => {
+                for (offset, line) in lines {
+                    records.push(Record {
+                        source: source.to_owned(),
+                        origin: origin(offset),
+                        received_ms: now_ms(),
+                        payload: line,
+                    });
+                }
+                (records, end)
+            }
+            Framer::Zeek(decoder, event) => {
+                for (offset, line) in lines {
+                    match decoder.decode_line(&line, event) {
+                        Ok(ZeekLine::Event) => records.push(json(event, offset)),
+                        Ok(ZeekLine::Header) => {}
+                        Err(reason) => metrics.failed(source, &reason, &line),
+                    }
+                }
+                (records, end)
+            }
+            Framer::Auditd { decoder, event, open_at, idle } => {
+                *idle = 0;
+                for (offset, line) in lines {
+                    let was_open = decoder.is_open();
+                    let started_at = *open_at;
+                    let finished = match decoder.decode_line(&line, event) {
+                        Ok(finished) => finished,
+                        Err(reason) => {
+                            metrics.failed(source, &reason, &line);
+                            false
+                        }
+                    };
+                    if finished {
+                        records.push(json(event, started_at));
+                    }
+                    if decoder.is_open() && (!was_open || finished) {
+                        *open_at = offset;
+                    }
+                }
+                (records, if decoder.is_open() { *open_at } else { end })
+            }
+        }
+    }
+
+    /// Nothing new came: an audit event left open (the last one, whose end
+    /// no record announces) is written after a few quiet polls.
+    fn idle(&mut self, source: &str, file_id: u64, end: u64) -> Option<(Record, u64)> {
+        let Framer::Auditd { decoder, event, open_at, idle } = self else { return None };
+        if !decoder.is_open() {
+            return None;
+        }
+        *idle += 1;
+        if *idle < 2 || !decoder.finish(event) {
+            return None;
+        }
+        let record = Record {
+            source: source.to_owned(),
+            origin: format!("{source}:{file_id:x}:{open_at}"),
+            received_ms: now_ms(),
+            payload: decoded_json(event),
+        };
+        Some((record, end))
+    }
+}
+
+/// An event decoded here, as the JSON the pipeline reads back: with its
+/// time, and with the Zeek log it came from as `_path` (as Zeek's own JSON
+/// writer can put it), so that nothing the decoder knew is lost.
+fn decoded_json(event: &Event) -> Vec<u8> {
+    let mut json = event.to_json();
+    if let serde_json::Value::Object(fields) = &mut json {
+        if let Some(time) =
+            event.timestamp.and_then(|time| time.format(&time::format_description::well_known::Rfc3339).ok())
+        {
+            fields.entry("@timestamp").or_insert(serde_json::Value::String(time));
+        }
+        let source = event.logsource.as_deref();
+        if source.and_then(|source| source.product.as_deref()) == Some("zeek")
+            && let Some(path) = source.and_then(|source| source.service.clone())
+        {
+            fields.entry("_path").or_insert(serde_json::Value::String(path));
+        }
+    }
+    serde_json::to_vec(&json).unwrap_or_default()
+}
+
+/// Follows a file: new complete lines are spooled (see [`Framer`]), the read
+/// position is kept in `positions`. When the file is rotated (replaced by a
+/// new one), the rest of the old one is read first; when it is truncated,
+/// reading starts over.
 pub async fn file(
     name: String,
     path: PathBuf,
+    format: FileFormat,
     positions: PathBuf,
     spool: Arc<Spool>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
     let position_path = positions.join(format!("{}.pos", sanitize(&name)));
+    // Where a restart resumes, and where reading goes on now (beyond it while
+    // an audit event is open).
     let mut position = read_position(&position_path).unwrap_or_default();
+    let mut read_to = position.offset;
+    let mut framer = Framer::new(format);
     // The file being read: kept open across a rotation until it is drained.
     let mut open: Option<(std::fs::File, u64)> = None;
+    let save = |position: Position| {
+        let text = format!("{} {}\n", position.file_id, position.offset);
+        if let Err(error) = write_private(&position_path, text.as_bytes()) {
+            tracing::warn!(source = %name, %error, "cannot save the read position");
+        }
+    };
     loop {
         if open.is_none()
             && let Ok(file) = std::fs::File::open(&path)
@@ -233,28 +406,39 @@ pub async fn file(
             if position.file_id != id {
                 position = Position { file_id: id, offset: 0 };
             }
+            read_to = position.offset;
+            framer.resume(&file, read_to);
             open = Some((file, id));
         }
         let mut progressed = false;
         if let Some((file, id)) = &open {
-            if file.metadata().is_ok_and(|metadata| metadata.len() < position.offset) {
+            if file.metadata().is_ok_and(|metadata| metadata.len() < read_to) {
                 tracing::warn!(source = %name, file = %path.display(), "file truncated; reading from the start");
                 position.offset = 0;
+                read_to = 0;
+                framer.resume(file, 0);
             }
-            match read_lines(file, position.offset, &name, *id) {
-                Ok((records, consumed)) if consumed > 0 => {
+            match complete_lines(file, read_to) {
+                Ok((lines, consumed)) if consumed > 0 => {
+                    let (records, durable) = framer.frame(lines, read_to + consumed, &name, *id, &metrics);
                     metrics.received(&name, records.len() as u64);
                     if !records.is_empty() && !append_patiently(&spool, records, &mut stop).await {
                         return;
                     }
-                    position.offset += consumed;
-                    let text = format!("{} {}\n", position.file_id, position.offset);
-                    if let Err(error) = write_private(&position_path, text.as_bytes()) {
-                        tracing::warn!(source = %name, %error, "cannot save the read position");
-                    }
+                    read_to += consumed;
+                    position.offset = durable;
+                    save(position);
                     progressed = true;
                 }
                 Ok(_) => {
+                    if let Some((record, durable)) = framer.idle(&name, *id, read_to) {
+                        metrics.received(&name, 1);
+                        if !append_patiently(&spool, vec![record], &mut stop).await {
+                            return;
+                        }
+                        position.offset = durable;
+                        save(position);
+                    }
                     // Drained. If the path now names another file (rotation),
                     // that one is next, from its start.
                     let rotated = std::fs::metadata(&path).is_ok_and(|metadata| file_id(&metadata) != *id);
@@ -275,9 +459,10 @@ pub async fn file(
     }
 }
 
-/// Complete lines from `offset` on (at most [`READ_CHUNK`] bytes), and the
-/// bytes they took. A last line without its newline waits for it.
-fn read_lines(file: &std::fs::File, offset: u64, source: &str, file_id: u64) -> std::io::Result<(Vec<Record>, u64)> {
+/// Complete, non-blank lines from `offset` on (at most [`READ_CHUNK`]
+/// bytes) with their offsets, and the bytes they took. A last line without
+/// its newline waits for it.
+fn complete_lines(file: &std::fs::File, offset: u64) -> std::io::Result<(Vec<Line>, u64)> {
     use std::os::unix::fs::FileExt;
     let mut buffer = vec![0u8; READ_CHUNK];
     let read = file.read_at(&mut buffer, offset)?;
@@ -285,7 +470,7 @@ fn read_lines(file: &std::fs::File, offset: u64, source: &str, file_id: u64) -> 
     let Some(last_newline) = buffer.iter().rposition(|byte| *byte == b'\n') else {
         return Ok((Vec::new(), 0));
     };
-    let mut records = Vec::new();
+    let mut lines = Vec::new();
     let mut at = 0;
     for line in buffer[..last_newline].split(|byte| *byte == b'\n') {
         let line_offset = offset + at as u64;
@@ -294,14 +479,9 @@ fn read_lines(file: &std::fs::File, offset: u64, source: &str, file_id: u64) -> 
         if line.trim_ascii().is_empty() {
             continue;
         }
-        records.push(Record {
-            source: source.to_owned(),
-            origin: format!("{source}:{file_id:x}:{line_offset}"),
-            received_ms: now_ms(),
-            payload: line.to_vec(),
-        });
+        lines.push((line_offset, line.to_vec()));
     }
-    Ok((records, last_newline as u64 + 1))
+    Ok((lines, last_newline as u64 + 1))
 }
 
 fn sanitize(name: &str) -> String {
@@ -318,14 +498,56 @@ mod tests {
         let path = dir.path().join("app.log");
         std::fs::write(&path, "one\r\n\ntwo\nthree without newline").unwrap();
         let file = std::fs::File::open(&path).unwrap();
-        let (records, consumed) = read_lines(&file, 0, "app", 7).unwrap();
+        let (lines, consumed) = complete_lines(&file, 0).unwrap();
+        let (records, durable) = Framer::new(FileFormat::Lines).frame(lines, consumed, "app", 7, &Metrics::default());
         assert_eq!(
             records.iter().map(|record| record.payload.as_slice()).collect::<Vec<_>>(),
             [b"one" as &[u8], b"two"]
         );
         assert_eq!(records[1].origin, "app:7:6");
-        assert_eq!(consumed, 10);
-        let (rest, more) = read_lines(&file, consumed, "app", 7).unwrap();
+        assert_eq!((consumed, durable), (10, 10));
+        let (rest, more) = complete_lines(&file, consumed).unwrap();
         assert!(rest.is_empty() && more == 0, "the unfinished line waits");
+    }
+
+    #[test]
+    fn an_open_audit_event_holds_the_durable_position_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let first =
+            "type=SYSCALL msg=audit(1795946400.000:1): syscall=59 comm=\"id\"\ntype=EOE msg=audit(1795946400.000:1):\n";
+        let second = "type=SYSCALL msg=audit(1795946401.000:2): syscall=59 comm=\"cat\"\n";
+        std::fs::write(&path, format!("{first}{second}")).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut framer = Framer::new(FileFormat::Auditd);
+        let (lines, consumed) = complete_lines(&file, 0).unwrap();
+        let (records, durable) = framer.frame(lines, consumed, "audit", 1, &Metrics::default());
+        assert_eq!(records.len(), 1, "the second event is still open");
+        let event: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
+        assert_eq!(event["comm"], "id");
+        assert_eq!(durable, first.len() as u64, "a restart reads the open event again");
+        assert!(framer.idle("audit", 1, consumed).is_none(), "one quiet poll is not enough");
+        let (record, durable) = framer.idle("audit", 1, consumed).unwrap();
+        let event: serde_json::Value = serde_json::from_slice(&record.payload).unwrap();
+        assert_eq!(event["comm"], "cat");
+        assert_eq!(record.origin, format!("audit:1:{}", first.len()));
+        assert_eq!(durable, consumed);
+    }
+
+    #[test]
+    fn a_zeek_log_resumed_mid_file_rereads_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("conn.log");
+        let header = "#separator \\x09\n#path\tconn\n#fields\tts\tuid\n#types\ttime\tstring\n";
+        let first = "1795946400.0\tC1\n";
+        std::fs::write(&path, format!("{header}{first}1795946401.0\tC2\n")).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let resume_at = (header.len() + first.len()) as u64;
+        let mut framer = Framer::new(FileFormat::Zeek);
+        framer.resume(&file, resume_at);
+        let (lines, consumed) = complete_lines(&file, resume_at).unwrap();
+        let (records, _) = framer.frame(lines, resume_at + consumed, "zeek", 1, &Metrics::default());
+        let event: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
+        assert_eq!((event["uid"].as_str(), event["ts"].as_f64()), (Some("C2"), Some(1_795_946_401.0)));
     }
 }

@@ -569,3 +569,91 @@ async fn correlation_windows_survive_a_restart() {
     assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_network_and_linux_tools_become_alerts() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let rule = |name: &str, id: &str, text: &str| {
+        std::fs::write(rules.join(name), format!("title: {name}\nid: {id}\nlevel: high\n{text}")).unwrap()
+    };
+    rule(
+        "dns.yml",
+        "11111111-0000-4000-8000-000000000001",
+        "logsource: {category: dns}\ndetection:\n  selection:\n    query|endswith: '.evil.example'\n  condition: selection\n",
+    );
+    rule(
+        "auditd.yml",
+        "11111111-0000-4000-8000-000000000002",
+        "logsource: {product: linux, service: auditd}\ndetection:\n  selection:\n    type: EXECVE\n    a1: /etc/shadow\n  condition: selection\n",
+    );
+    rule(
+        "cef.yml",
+        "11111111-0000-4000-8000-000000000003",
+        "logsource: {product: cef}\ndetection:\n  selection: {act: deny}\n  condition: selection\n",
+    );
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.http.listen = loopback;
+    config.rules.paths = vec![rules];
+    let file = |name: &str, format: FileFormat| SourceConfig::File {
+        name: name.into(),
+        path: dir.path().join(format!("{name}.log")),
+        format,
+        logsource: None,
+    };
+    config.sources = vec![
+        file("zeek", FileFormat::Zeek),
+        file("audit", FileFormat::Auditd),
+        file("firewall", FileFormat::Cef),
+        SourceConfig::SyslogUdp { name: "udp".into(), listen: loopback, logsource: None },
+    ];
+    let server = Server::start(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let base = format!("http://{}", server.http);
+    let client = reqwest::Client::new();
+
+    write_append(
+        &dir.path().join("zeek.log"),
+        "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tid.resp_h\tquery\n#types\ttime\tstring\taddr\taddr\tstring\n1795946400.0\tC1\t10.0.0.5\t10.0.0.1\tc2.evil.example\n",
+    );
+    // An audit event whose end no record announces: written once the file is quiet.
+    write_append(
+        &dir.path().join("audit.log"),
+        "type=SYSCALL msg=audit(1795946401.000:7): syscall=59 comm=\"cat\"\ntype=EXECVE msg=audit(1795946401.000:7): argc=2 a0=\"cat\" a1=2F6574632F736861646F77\n",
+    );
+    write_append(&dir.path().join("firewall.log"), "CEF:0|Vendor|NGFW|9.1|t|Blocked|8|src=10.0.0.5 act=deny\n");
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp.send_to(
+        b"<134>1 2026-11-29T10:00:05Z fw02 CEF - - - CEF:0|Vendor|NGFW|9.1|t|Blocked|8|src=10.0.0.6 act=deny",
+        server.address_of("udp").unwrap(),
+    )
+    .await
+    .unwrap();
+    // Suricata EVE over HTTP: recognised by its shape.
+    let eve = r#"{"timestamp":"2026-11-29T10:00:06.000000+0000","flow_id":9,"event_type":"dns","src_ip":"10.0.0.7","dest_ip":"10.0.0.1","proto":"UDP","dns":{"type":"query","rrname":"update.evil.example","rrtype":"A"}}"#;
+    let response = client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(eve).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let counts = loop {
+        let response = client.get(format!("{base}/api/alerts?limit=100")).bearer_auth(&token).send().await.unwrap();
+        let body: Value = response.json().await.unwrap();
+        let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for alert in body["items"].as_array().unwrap() {
+            *counts.entry(alert["rule_title"].as_str().unwrap().to_owned()).or_default() +=
+                alert["count"].as_i64().unwrap();
+        }
+        if counts.values().sum::<i64>() >= 5 {
+            break counts;
+        }
+        assert!(Instant::now() < deadline, "alerts so far: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let expected: std::collections::BTreeMap<String, i64> =
+        [("dns.yml", 2), ("auditd.yml", 1), ("cef.yml", 2)].map(|(title, count)| (title.to_owned(), count)).into();
+    assert_eq!(counts, expected);
+    server.shutdown().await;
+}
