@@ -211,3 +211,83 @@ impl Dialects {
         }
     }
 }
+
+/// An alert another tool raised (Wazuh, Falco), carried by its event: it
+/// becomes a Riposte alert as it is, beside what Sigma rules find.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NativeAlert {
+    /// The tool and its rule: `wazuh:5712`, `falco:Terminal shell in container`.
+    pub rule_id: String,
+    pub title: String,
+    /// Riposte's level (`informational` ... `critical`) for the tool's own.
+    pub level: &'static str,
+    /// The tool's own level, as it wrote it (`10`, `Warning`).
+    pub original_level: String,
+    /// ATT&CK technique ids the tool named.
+    pub techniques: Vec<String>,
+}
+
+/// The alert a Wazuh or Falco event carries (its log source says which).
+pub fn native_alert(event: &Event) -> Option<NativeAlert> {
+    let product = event.logsource.as_deref()?.product.as_deref()?;
+    let text = |name: &str| Symbol::lookup(name).and_then(|symbol| event.text(symbol)).map(str::to_owned);
+    let all = |name: &str| -> Vec<String> {
+        Symbol::lookup(name)
+            .map(|symbol| event.values(symbol).filter_map(|value| value.as_text().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    match product {
+        "wazuh" => {
+            let original_level = text("rule.level")?;
+            Some(NativeAlert {
+                rule_id: format!("wazuh:{}", text("rule.id")?),
+                title: text("rule.description").unwrap_or_else(|| "Wazuh alert".to_owned()),
+                level: wazuh_level(original_level.parse().unwrap_or(0)),
+                original_level,
+                techniques: all("rule.mitre.id"),
+            })
+        }
+        "falco" => {
+            let rule = text("rule")?;
+            let original_level = text("priority")?;
+            Some(NativeAlert {
+                rule_id: format!("falco:{rule}"),
+                title: rule,
+                level: falco_level(&original_level),
+                original_level,
+                // Falco tags techniques as `T1059` or `mitre_execution`; ids are kept.
+                techniques: all("tags")
+                    .into_iter()
+                    .filter(|tag| {
+                        tag.len() > 1
+                            && tag.starts_with('T')
+                            && tag[1..].bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                    })
+                    .collect(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Wazuh's 0–15 rule levels, in the bands its dashboard uses.
+fn wazuh_level(level: u32) -> &'static str {
+    match level {
+        0..=3 => "informational",
+        4..=6 => "low",
+        7..=11 => "medium",
+        12..=14 => "high",
+        _ => "critical",
+    }
+}
+
+/// Falco's syslog-style priorities.
+fn falco_level(priority: &str) -> &'static str {
+    match priority.to_ascii_lowercase().as_str() {
+        "emergency" | "alert" | "critical" => "critical",
+        "error" => "high",
+        "warning" => "medium",
+        "notice" => "low",
+        _ => "informational",
+    }
+}

@@ -20,7 +20,7 @@ pub mod zeek;
 
 pub use auditd::AuditdDecoder;
 pub use cef::CefDecoder;
-pub use dialect::{Dialect, Dialects};
+pub use dialect::{Dialect, Dialects, NativeAlert, native_alert};
 pub use discover::{Discovery, Format, FormatChoice, Input, discover};
 pub use error::{IngestError, Location, RecordError};
 pub use evtx::{EvtxDecoder, EvtxFile};

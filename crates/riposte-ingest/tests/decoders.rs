@@ -240,5 +240,12 @@ fn wazuh_falco_and_windows_json_forms() {
     assert_eq!(text(beat, "Computer").as_deref(), Some("WS-7.corp.example"));
     assert_eq!(text(&read.events[0], "rule.id").as_deref(), Some("5712"));
     assert_eq!(read.events[3].timestamp.unwrap().unix_timestamp(), 1_795_946_400);
+    let wazuh = riposte_ingest::native_alert(&read.events[0]).unwrap();
+    assert_eq!((wazuh.rule_id.as_str(), wazuh.level, wazuh.original_level.as_str()), ("wazuh:5712", "medium", "10"));
+    assert_eq!(wazuh.title, "sshd: brute force trying to get access to the system.");
+    assert_eq!(wazuh.techniques, ["T1110"]);
+    let falco = riposte_ingest::native_alert(&read.events[1]).unwrap();
+    assert_eq!((falco.rule_id.as_str(), falco.level), ("falco:Terminal shell in container", "low"));
+    assert!(riposte_ingest::native_alert(&read.events[2]).is_none(), "a Windows event is no alert of its own");
     insta::assert_json_snapshot!("json_dialects", read.events.iter().map(golden).collect::<Vec<_>>());
 }

@@ -4,15 +4,43 @@
 use std::sync::OnceLock;
 
 use riposte_event::{Event, Symbol};
+use riposte_ingest::NativeAlert;
 use riposte_sigma::{Correlation, CorrelationMatch, Rule};
 use riposte_store::{Entities, NewDetection};
 use sha2::{Digest, Sha256};
 
 /// Field names that hold each kind of entity, across the sources Riposte
-/// reads (Windows, ECS, Zeek/Suricata-style, syslog).
-const HOSTS: &[&str] =
-    &["Computer", "System_Computer", "hostname", "host.name", "host", "ComputerName", "WorkstationName", "Workstation"];
-const USERS: &[&str] = &["User", "TargetUserName", "SubjectUserName", "user.name", "user", "AccountName", "username"];
+/// reads (Windows, ECS, Zeek, Suricata, CEF, Wazuh, Falco, auditd, syslog).
+const HOSTS: &[&str] = &[
+    "Computer",
+    "System_Computer",
+    "hostname",
+    "host.name",
+    "host",
+    "ComputerName",
+    "WorkstationName",
+    "Workstation",
+    "agent.name",
+    "node",
+    "dvchost",
+    "shost",
+    "dhost",
+];
+const USERS: &[&str] = &[
+    "User",
+    "TargetUserName",
+    "SubjectUserName",
+    "user.name",
+    "user",
+    "AccountName",
+    "username",
+    "data.srcuser",
+    "data.dstuser",
+    "suser",
+    "duser",
+    "acct",
+    "output_fields.user.name",
+];
 const IPS: &[&str] = &[
     "IpAddress",
     "SourceIp",
@@ -25,11 +53,48 @@ const IPS: &[&str] = &[
     "client.ip",
     "SourceAddress",
     "DestAddress",
+    "id.orig_h",
+    "id.resp_h",
+    "data.srcip",
+    "data.dstip",
+    "src",
+    "dst",
+    "addr",
 ];
-const PROCESSES: &[&str] =
-    &["Image", "ParentImage", "NewProcessName", "process.executable", "SourceImage", "TargetImage"];
-const HASH_FIELDS: &[&str] = &["md5", "sha1", "sha256", "hash.md5", "hash.sha1", "hash.sha256", "Imphash"];
-const DOMAINS: &[&str] = &["QueryName", "DestinationHostname", "dns.question.name", "url.domain", "Domain"];
+const PROCESSES: &[&str] = &[
+    "Image",
+    "ParentImage",
+    "NewProcessName",
+    "process.executable",
+    "SourceImage",
+    "TargetImage",
+    "exe",
+    "output_fields.proc.exepath",
+];
+const HASH_FIELDS: &[&str] = &[
+    "md5",
+    "sha1",
+    "sha256",
+    "hash.md5",
+    "hash.sha1",
+    "hash.sha256",
+    "Imphash",
+    "fileinfo.md5",
+    "fileinfo.sha1",
+    "fileinfo.sha256",
+];
+const DOMAINS: &[&str] = &[
+    "QueryName",
+    "DestinationHostname",
+    "dns.question.name",
+    "url.domain",
+    "Domain",
+    "query",
+    "dns.rrname",
+    "http.hostname",
+    "tls.sni",
+    "server_name",
+];
 
 /// Most values of one kind kept per alert.
 const MAX_PER_KIND: usize = 8;
@@ -113,17 +178,60 @@ pub fn rule_key(rule: &Rule) -> String {
 /// The detection of `rule` on the event spooled as `seq`. `origin`, when not
 /// empty, names the event in its source instead (see `spool::Record`).
 pub fn detection(rule: &Rule, event: &Event, seq: u64, origin: &str, received_ms: i64, window_ms: i64) -> NewDetection {
-    let rule_id = rule_key(rule);
+    let about = Detected {
+        rule_id: rule_key(rule),
+        title: rule.meta.title.clone(),
+        level: rule.meta.level.map_or_else(|| "informational".to_owned(), |level| level.to_string()),
+        techniques: rule.meta.techniques.iter().map(|technique| technique.id.clone()).collect(),
+    };
+    event_detection(about, event, seq, origin, received_ms, window_ms)
+}
+
+/// The alert another tool raised (Wazuh, Falco), under its own rule id.
+pub fn native_detection(
+    native: &NativeAlert,
+    event: &Event,
+    seq: u64,
+    origin: &str,
+    received_ms: i64,
+    window_ms: i64,
+) -> NewDetection {
+    let about = Detected {
+        rule_id: native.rule_id.clone(),
+        title: native.title.clone(),
+        level: native.level.to_owned(),
+        techniques: native.techniques.clone(),
+    };
+    event_detection(about, event, seq, origin, received_ms, window_ms)
+}
+
+/// What fired, whatever fired it.
+struct Detected {
+    rule_id: String,
+    title: String,
+    level: String,
+    techniques: Vec<String>,
+}
+
+fn event_detection(
+    about: Detected,
+    event: &Event,
+    seq: u64,
+    origin: &str,
+    received_ms: i64,
+    window_ms: i64,
+) -> NewDetection {
     let entities = entities(event);
     let time_ms = event
         .timestamp
         .map_or(received_ms, |time| i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(received_ms));
+    let rule_id = about.rule_id;
     NewDetection {
         key: if origin.is_empty() { format!("{seq}:{rule_id}") } else { format!("{origin}:{rule_id}") },
         fingerprint: fingerprint(&rule_id, &entities),
-        rule_title: rule.meta.title.clone(),
-        level: rule.meta.level.map_or_else(|| "informational".to_owned(), |level| level.to_string()),
-        techniques: rule.meta.techniques.iter().map(|technique| technique.id.clone()).collect(),
+        rule_title: about.title,
+        level: about.level,
+        techniques: about.techniques,
         entities,
         time_ms,
         window_ms,

@@ -440,6 +440,17 @@ impl Pipeline {
                             window,
                         ));
                     }
+                    if let Some(native) = riposte_ingest::native_alert(event) {
+                        let window = self.window_ms(&native.rule_id);
+                        outcome.detections.push(alert::native_detection(
+                            &native,
+                            event,
+                            spooled.seq,
+                            &record.origin,
+                            record.received_ms,
+                            window,
+                        ));
+                    }
                     if !outcome.detections.is_empty() || outcome.correlate.is_some() || spooled.seq >= keep_from {
                         outcome.event = Some(event.to_json());
                     }

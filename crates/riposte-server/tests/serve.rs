@@ -634,7 +634,11 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
     .unwrap();
     // Suricata EVE over HTTP: recognised by its shape.
     let eve = r#"{"timestamp":"2026-11-29T10:00:06.000000+0000","flow_id":9,"event_type":"dns","src_ip":"10.0.0.7","dest_ip":"10.0.0.1","proto":"UDP","dns":{"type":"query","rrname":"update.evil.example","rrtype":"A"}}"#;
-    let response = client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(eve).send().await.unwrap();
+    // Wazuh and Falco alerts are alerts as they are, under their own rule ids.
+    let wazuh = r#"{"timestamp":"2026-11-29T10:00:07.000+0000","rule":{"level":10,"description":"sshd: brute force trying to get access to the system.","id":"5712","mitre":{"id":["T1110"]}},"agent":{"id":"001","name":"web01"},"manager":{"name":"wazuh"},"data":{"srcip":"198.51.100.7"}}"#;
+    let falco = r#"{"hostname":"node-1","output":"A shell was spawned in a container","priority":"Warning","rule":"Terminal shell in container","source":"syscall","tags":["container","T1059"],"time":"2026-11-29T10:00:08.000000000Z"}"#;
+    let body = [eve, wazuh, falco].join("\n");
+    let response = client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(body).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 202);
 
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -646,14 +650,27 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
             *counts.entry(alert["rule_title"].as_str().unwrap().to_owned()).or_default() +=
                 alert["count"].as_i64().unwrap();
         }
-        if counts.values().sum::<i64>() >= 5 {
+        if counts.values().sum::<i64>() >= 7 {
             break counts;
         }
         assert!(Instant::now() < deadline, "alerts so far: {counts:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let expected: std::collections::BTreeMap<String, i64> =
-        [("dns.yml", 2), ("auditd.yml", 1), ("cef.yml", 2)].map(|(title, count)| (title.to_owned(), count)).into();
+    let expected: std::collections::BTreeMap<String, i64> = [
+        ("dns.yml", 2),
+        ("auditd.yml", 1),
+        ("cef.yml", 2),
+        ("sshd: brute force trying to get access to the system.", 1),
+        ("Terminal shell in container", 1),
+    ]
+    .map(|(title, count)| (title.to_owned(), count))
+    .into();
     assert_eq!(counts, expected);
+    let response =
+        client.get(format!("{base}/api/alerts?rule_id=wazuh:5712")).bearer_auth(&token).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    let alert = &body["items"][0];
+    assert_eq!((alert["level"].as_str(), alert["techniques"].clone()), (Some("medium"), json!(["T1110"])), "{body}");
+    assert_eq!(alert["entities"]["ips"], json!(["198.51.100.7"]), "{body}");
     server.shutdown().await;
 }
