@@ -365,6 +365,9 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
         thousands(rules_fired as u64),
         thousands(stats.skipped_records),
     );
+    if !result.native.is_empty() {
+        summary.push_str(&format!(" · {} alerts of other tools", thousands(result.native.len() as u64)));
+    }
     if !loaded.engine.correlations().is_empty() {
         let correlation = &stats.correlation;
         summary.push_str(&format!(
@@ -391,7 +394,8 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
     {
         eprintln!("(--verbose lists every skipped rule and record)");
     }
-    let code = if result.detections.is_empty() && result.correlations.is_empty() { exit::OK } else { exit::FINDINGS };
+    let findings = !result.detections.is_empty() || !result.correlations.is_empty() || !result.native.is_empty();
+    let code = if findings { exit::FINDINGS } else { exit::OK };
     // The process ends here: freeing the rule set and the detections one
     // allocation at a time would only delay the exit.
     std::mem::forget(loaded);

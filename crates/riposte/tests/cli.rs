@@ -440,9 +440,21 @@ fn rules_run_on_the_logs_of_network_and_linux_tools() {
     )
     .unwrap();
 
+    // A Wazuh alert is reported as Wazuh raised it.
+    std::fs::write(
+        logs.join("alerts.json"),
+        r#"{"timestamp":"2026-11-29T10:00:06.000+0000","rule":{"level":12,"description":"Multiple authentication failures","id":"40111","mitre":{"id":["T1110"]}},"agent":{"id":"002","name":"db01"},"manager":{"name":"wazuh"}}"#,
+    )
+    .unwrap();
+
     let output = riposte().args(["hunt", "--format", "jsonl", "--rules"]).arg(&rules).arg(&logs).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let mut records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let wazuh = records.pop().unwrap();
+    assert_eq!((wazuh["rule_id"].as_str(), wazuh["level"].as_str()), (Some("wazuh:40111"), Some("high")), "{wazuh}");
+    assert_eq!(wazuh["rule_title"], "Multiple authentication failures");
+    assert_eq!(wazuh["techniques"], serde_json::json!(["T1110"]));
+    assert_eq!(wazuh["computer"], "db01", "the Wazuh agent is the computer");
     let found: Vec<(String, String)> = records
         .iter()
         .map(|record| {
@@ -461,5 +473,9 @@ fn rules_run_on_the_logs_of_network_and_linux_tools() {
     .map(|(title, file)| (title.to_owned(), file.to_owned()));
     assert_eq!(found, expected, "in time order");
     // Two audit records are one event.
-    assert!(stderr(&output).contains("4 files, 6 events"), "{}", stderr(&output));
+    let summary = stderr(&output);
+    assert!(summary.contains("5 files, 7 events") && summary.contains("1 alerts of other tools"), "{summary}");
+    let output = riposte().args(["hunt", "--rules"]).arg(&rules).arg(&logs).output().unwrap();
+    let text = stdout(&output);
+    assert!(text.contains("HIGH     Multiple authentication failures  (1 alert raised by wazuh:40111)"), "{text}");
 }

@@ -17,8 +17,8 @@ use rayon::prelude::*;
 use riposte_event::{Event, LogSource};
 use riposte_ingest::evtx::CHUNK_SIZE;
 use riposte_ingest::{
-    EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, LineReader, RecordError, Sink,
-    discover,
+    EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, LineReader, NativeAlert, RecordError,
+    Sink, discover, native_alert,
 };
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Engine, Scratch};
 use time::OffsetDateTime;
@@ -43,6 +43,16 @@ pub struct Detection {
     /// Index of the rule in the engine.
     pub rule: usize,
     /// Index of the input in [`HuntResult::inputs`].
+    pub input: usize,
+    pub record_id: Option<u64>,
+    pub timestamp: Option<OffsetDateTime>,
+    pub event: Event,
+}
+
+/// An alert another tool raised (Wazuh, Falco), found in the inputs.
+#[derive(Clone, Debug)]
+pub struct NativeDetection {
+    pub alert: NativeAlert,
     pub input: usize,
     pub record_id: Option<u64>,
     pub timestamp: Option<OffsetDateTime>,
@@ -76,6 +86,8 @@ pub struct HuntResult {
     pub detections: Vec<Detection>,
     /// Correlation rules whose condition held, in the order they did.
     pub correlations: Vec<CorrelationMatch>,
+    /// Alerts of other tools (Wazuh, Falco) in the inputs, by time.
+    pub native: Vec<NativeDetection>,
     pub stats: HuntStats,
 }
 
@@ -108,6 +120,7 @@ impl Unit {
 #[derive(Default)]
 struct Partial {
     detections: Vec<Detection>,
+    native: Vec<NativeDetection>,
     events: u64,
     skipped_records: u64,
     skipped_samples: Vec<RecordError>,
@@ -117,6 +130,7 @@ struct Partial {
 impl Partial {
     fn merge(mut self, other: Partial) -> Partial {
         self.detections.extend(other.detections);
+        self.native.extend(other.native);
         self.events += other.events;
         self.skipped_records += other.skipped_records;
         let room = SKIPPED_SAMPLES.saturating_sub(self.skipped_samples.len());
@@ -145,6 +159,15 @@ impl Sink for Worker<'_> {
         for &rule in &self.matched {
             self.partial.detections.push(Detection {
                 rule,
+                input: self.input,
+                record_id: event.record_id,
+                timestamp: event.timestamp,
+                event: event.clone(),
+            });
+        }
+        if let Some(alert) = native_alert(event) {
+            self.partial.native.push(NativeDetection {
+                alert,
                 input: self.input,
                 record_id: event.record_id,
                 timestamp: event.timestamp,
@@ -281,6 +304,8 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
     let mut detections = partial.detections;
     detections.sort_by_key(|detection| (detection.timestamp, detection.input, detection.record_id, detection.rule));
     let correlated = correlate(engine, &mut detections);
+    let mut native = partial.native;
+    native.sort_by_key(|found| (found.timestamp, found.input, found.record_id));
     input_errors.extend(partial.input_errors);
     let stats = HuntStats {
         events: partial.events,
@@ -293,7 +318,7 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
         untimed_detections: correlated.untimed,
         elapsed: started.elapsed(),
     };
-    HuntResult { inputs, detections, correlations: correlated.matches, stats }
+    HuntResult { inputs, detections, correlations: correlated.matches, native, stats }
 }
 
 #[derive(Default)]

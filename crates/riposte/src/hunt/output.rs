@@ -15,7 +15,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Detection, HuntResult};
+use super::{Detection, HuntResult, NativeDetection};
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -39,7 +39,8 @@ pub struct TextStyle {
 }
 
 /// Fields that name the host an event came from, in order of preference.
-const COMPUTER_FIELDS: &[&str] = &["System_Computer", "Computer", "host.name", "hostname", "host", "ComputerName"];
+const COMPUTER_FIELDS: &[&str] =
+    &["System_Computer", "Computer", "host.name", "hostname", "host", "ComputerName", "agent.name", "node"];
 
 /// Fields worth showing when a rule names few of its own.
 const KEY_FIELDS: &[&str] = &[
@@ -149,6 +150,25 @@ pub fn record<'a>(engine: &'a Engine, result: &'a HuntResult, detection: &'a Det
     }
 }
 
+/// The machine form of another tool's alert: a detection record whose rule
+/// is the tool's (`wazuh:5712`).
+pub fn native_record<'a>(result: &'a HuntResult, found: &'a NativeDetection) -> DetectionRecord<'a> {
+    DetectionRecord {
+        rule_id: Some(&found.alert.rule_id),
+        rule_title: &found.alert.title,
+        level: found.alert.level.parse().ok(),
+        status: None,
+        techniques: found.alert.techniques.iter().map(String::as_str).collect(),
+        tactics: Vec::new(),
+        tags: &[],
+        file: result.inputs[found.input].path.display().to_string(),
+        record_id: found.record_id,
+        timestamp: timestamp_text(found.timestamp),
+        computer: computer(&found.event),
+        event: &found.event,
+    }
+}
+
 /// The machine form of one correlation match.
 #[derive(Serialize)]
 pub struct CorrelationRecord<'a> {
@@ -234,6 +254,9 @@ pub fn write(
             for detection in &result.detections {
                 records.push(serde_json::to_value(record(engine, result, detection))?);
             }
+            for found in &result.native {
+                records.push(serde_json::to_value(native_record(result, found))?);
+            }
             for found in &result.correlations {
                 records.push(serde_json::to_value(correlation_record(engine, found))?);
             }
@@ -243,6 +266,10 @@ pub fn write(
         OutputFormat::Jsonl => {
             for detection in &result.detections {
                 serde_json::to_writer(&mut *out, &record(engine, result, detection))?;
+                writeln!(out)?;
+            }
+            for found in &result.native {
+                serde_json::to_writer(&mut *out, &native_record(result, found))?;
                 writeln!(out)?;
             }
             for found in &result.correlations {
@@ -281,6 +308,23 @@ fn write_csv(out: &mut dyn Write, engine: &Engine, result: &HuntResult) -> io::R
             record.file,
             record.record_id.map(|id| id.to_string()).unwrap_or_default(),
             details.join("; "),
+        ];
+        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
+        writeln!(out, "{}", row.join(","))?;
+    }
+    for found in &result.native {
+        let record = native_record(result, found);
+        let row = [
+            record.timestamp.unwrap_or_default(),
+            record.level.map(|level| level.to_string()).unwrap_or_default(),
+            record.rule_title.to_owned(),
+            record.rule_id.unwrap_or_default().to_owned(),
+            String::new(),
+            record.techniques.join(" "),
+            record.computer.unwrap_or_default().to_owned(),
+            record.file,
+            record.record_id.map(|id| id.to_string()).unwrap_or_default(),
+            format!("level {} in {}", found.alert.original_level, found.alert.rule_id.split(':').next().unwrap_or("")),
         ];
         let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
         writeln!(out, "{}", row.join(","))?;
@@ -385,8 +429,48 @@ fn text_time(time: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "(no time)".to_owned())
 }
 
+/// Other tools' alerts, grouped by their rule.
+fn write_native_text(out: &mut dyn Write, result: &HuntResult, style: TextStyle) -> io::Result<()> {
+    let mut by_rule: BTreeMap<&str, Vec<&NativeDetection>> = BTreeMap::new();
+    for found in &result.native {
+        by_rule.entry(found.alert.rule_id.as_str()).or_default().push(found);
+    }
+    let mut groups: Vec<(&str, Vec<&NativeDetection>)> = by_rule.into_iter().collect();
+    let level = |found: &[&NativeDetection]| found[0].alert.level.parse::<Level>().ok();
+    groups.sort_by_key(|(_, found)| (std::cmp::Reverse(level(found)), std::cmp::Reverse(found.len())));
+    let (dim, reset) = if style.color { ("\x1b[2m", "\x1b[0m") } else { ("", "") };
+    for (rule_id, found) in groups {
+        let first = &found[0].alert;
+        let (start, end) = level_style(level(&found), style.color);
+        let count = found.len();
+        let noun = if count == 1 { "alert" } else { "alerts" };
+        let name = first.level.to_uppercase();
+        writeln!(out, "{start}{name:<8}{end} {}  {dim}({count} {noun} raised by {rule_id}){reset}", first.title)?;
+        if !first.techniques.is_empty() {
+            writeln!(out, "  {dim}ATT&CK{reset}  {}", first.techniques.join(" · "))?;
+        }
+        let shown = if style.limit == 0 { count } else { style.limit.min(count) };
+        for found in &found[..shown] {
+            let time = found.timestamp.map_or_else(|| "(no time)".to_owned(), text_time);
+            let computer = computer(&found.event).unwrap_or("-");
+            writeln!(
+                out,
+                "  {time}  {computer}  {dim}{} · level {}{reset}",
+                result.inputs[found.input].path.display(),
+                found.alert.original_level
+            )?;
+        }
+        if shown < count {
+            writeln!(out, "  {dim}… {} more (--limit 0 shows all){reset}", count - shown)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
 fn write_text(out: &mut dyn Write, engine: &Engine, result: &HuntResult, style: TextStyle) -> io::Result<()> {
     write_correlations_text(out, engine, result, style)?;
+    write_native_text(out, result, style)?;
     // Rules by level (highest first), then by number of detections.
     let mut by_rule: BTreeMap<usize, Vec<&Detection>> = BTreeMap::new();
     for detection in &result.detections {
