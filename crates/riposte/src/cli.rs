@@ -379,6 +379,7 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
             (stats.untimed_detections, "without a time"),
             (correlation.missing_group, "without a group-by field"),
             (correlation.not_numeric, "without a numeric value"),
+            (correlation.evicted, "windows evicted at the group limit"),
         ] {
             if count > 0 {
                 summary.push_str(&format!(", {} {what}", thousands(count)));
