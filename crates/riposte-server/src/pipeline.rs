@@ -34,6 +34,11 @@ use crate::spool::{Spool, Spooled};
 /// How often the window of recent unmatched events is refreshed.
 const RAW_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
+/// An event claiming to happen this long after it arrived is taken at its
+/// arrival: one wrong clock must not move event time (and so close every
+/// correlation window) into the future.
+const EVENT_TIME_AHEAD_LIMIT_MS: i64 = 3_600_000;
+
 /// The name of the HTTP ingest source.
 pub const HTTP_SOURCE: &str = "http";
 
@@ -422,8 +427,10 @@ impl Pipeline {
                     }
                     engine.matches(event, scratch, matched);
                     if let Some(time) = event.timestamp {
-                        outcome.time_ms =
-                            i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(record.received_ms);
+                        let time_ms = i64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+                        if time_ms <= record.received_ms.saturating_add(EVENT_TIME_AHEAD_LIMIT_MS) {
+                            outcome.time_ms = time_ms;
+                        }
                     }
                     if matched.iter().any(|&rule| correlator.uses_rule(rule)) {
                         outcome.correlate = Some((event.clone(), matched.clone()));

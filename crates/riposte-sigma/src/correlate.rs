@@ -22,7 +22,6 @@
 //!   `event_count` and the `value_*` types, and once per rule for `temporal`.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use riposte_event::{Event, Symbol, Value};
@@ -53,7 +52,8 @@ impl Default for CorrelatorConfig {
 pub struct CorrelationMatch {
     /// Index into [`Engine::correlations`].
     pub correlation: usize,
-    /// Event time (ms since the epoch) at which the condition held.
+    /// Event time (ms since the epoch) at which the condition held: the
+    /// detection that made it hold, or the end of a window judged at its end.
     pub time_ms: i64,
     /// Event time of the first detection in the window.
     pub first_ms: i64,
@@ -62,7 +62,8 @@ pub struct CorrelationMatch {
     /// The figure the condition compared: a count, a number of distinct
     /// values or rules, a sum, an average or a percentile.
     pub value: f64,
-    /// Detections in the window.
+    /// Detections in the window (for `temporal` and `temporal_ordered`,
+    /// since the group began).
     pub events: u64,
 }
 
@@ -205,6 +206,18 @@ impl Groups {
         let group = self.slots.get_mut(id as usize)?.take()?;
         self.by_key.remove(&group.key);
         self.free.push(id);
+        // Removed groups leave their queue entries behind: rebuild the queue
+        // when most of it is stale, so it stays in proportion to the groups.
+        if self.recency.len() > 2 * self.by_key.len() + 1_024 {
+            let mut live: Vec<(i64, u32)> = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(id, group)| group.as_ref().map(|group| (group.last, id as u32)))
+                .collect();
+            live.sort_unstable();
+            self.recency = live.into();
+        }
         Some(group)
     }
 
@@ -312,7 +325,7 @@ impl Correlator {
                 let matching: Vec<usize> =
                     (0..rules.len()).filter(|&rule| names_rule(&rules[rule].meta, reference)).collect();
                 let field_of = |name: &str| -> Source {
-                    let name = aliased(correlation, reference, name);
+                    let name = correlation.field_for(reference, name);
                     match upstream {
                         Some(upstream) => {
                             Source::Upstream(sources[upstream].group_by.iter().position(|field| field == name))
@@ -371,7 +384,7 @@ impl Correlator {
             by_correlation,
             rule_reports,
             correlation_reports,
-            identities: sources.iter().map(identity).collect(),
+            identities: unique_identities(sources),
             lateness_ms: i64::try_from(config.allowed_lateness.as_millis()).unwrap_or(i64::MAX / 4),
             max_groups: config.max_groups.max(1),
             newest: i64::MIN,
@@ -506,27 +519,30 @@ impl Correlator {
             return;
         }
         self.watermark = time;
-        for index in 0..self.correlations.len() {
-            loop {
-                let correlation = &mut self.correlations[index];
-                if correlation.sliding {
-                    correlation.groups.expire(time.saturating_sub(correlation.span_ms));
-                    break;
-                }
-                let Some(&(end, id, start)) = correlation.closing.front() else { break };
-                if end >= time && time != i64::MAX {
-                    break;
-                }
-                correlation.closing.pop_front();
-                // A window that already fired or was evicted is gone.
-                if correlation.groups.get(id).is_none_or(|group| group.first != start) {
-                    continue;
-                }
-                let group = correlation.groups.remove(id).expect("present");
-                if let Some(value) = holds(correlation, &group.window, i64::MIN) {
-                    let time = group.last;
-                    self.emit(index, group, time, value, out);
-                }
+        for correlation in self.correlations.iter_mut().filter(|correlation| correlation.sliding) {
+            correlation.groups.expire(time.saturating_sub(correlation.span_ms));
+        }
+        // Windows that ended, earliest end first across every correlation, so
+        // that a match fed to a correlation of correlations arrives in order.
+        loop {
+            let next = self
+                .correlations
+                .iter()
+                .enumerate()
+                .filter_map(|(index, correlation)| correlation.closing.front().map(|&(end, ..)| (end, index)))
+                .filter(|&(end, _)| end < time || time == i64::MAX)
+                .min();
+            let Some((end, index)) = next else { break };
+            let correlation = &mut self.correlations[index];
+            let (_, id, start) = correlation.closing.pop_front().expect("a front");
+            // A window that already fired or was evicted is gone.
+            if correlation.groups.get(id).is_none_or(|group| group.first != start) {
+                continue;
+            }
+            let group = correlation.groups.remove(id).expect("present");
+            if let Some(value) = holds(correlation, &group.window, i64::MIN) {
+                let events = group.events;
+                self.emit(index, group, end, value, events, out);
             }
         }
     }
@@ -575,17 +591,26 @@ impl Correlator {
         }
         let horizon = time.saturating_sub(span);
         add(&mut group.window, slots, time, span, contribution, horizon);
-        group.first = oldest(&group.window).unwrap_or(time);
+        group.first = oldest(&group.window, horizon).unwrap_or(time);
         let correlation = &self.correlations[index];
         let group = correlation.groups.get(id).expect("live group");
         if let Some(value) = holds(correlation, &group.window, horizon) {
             let group = self.correlations[index].groups.remove(id).expect("live group");
-            self.emit(index, group, time, value, out);
+            let events = in_window(&group.window).unwrap_or(group.events);
+            self.emit(index, group, time, value, events, out);
         }
     }
 
     /// Reports a match and feeds it to the correlations that reference this one.
-    fn emit(&mut self, index: usize, group: Group, time: i64, value: f64, out: &mut Vec<CorrelationMatch>) {
+    fn emit(
+        &mut self,
+        index: usize,
+        group: Group,
+        time: i64,
+        value: f64,
+        events: u64,
+        out: &mut Vec<CorrelationMatch>,
+    ) {
         self.stats.matches += 1;
         let correlation = &self.correlations[index];
         let found = CorrelationMatch {
@@ -594,7 +619,7 @@ impl Correlator {
             first_ms: group.first,
             group: correlation.group_names.iter().cloned().zip(key_parts(&group.key)).collect(),
             value,
-            events: group.events,
+            events,
         };
         out.push(found);
         let group: Vec<String> = key_parts(&group.key).collect();
@@ -705,23 +730,27 @@ struct CorrelationState {
     groups: Vec<Group>,
 }
 
+/// Identities for every correlation; a repeated one (two correlations with
+/// the same id, or the same title and no id) is told apart by position.
+fn unique_identities(correlations: &[Correlation]) -> Vec<String> {
+    let mut identities: Vec<String> = Vec::with_capacity(correlations.len());
+    for (index, correlation) in correlations.iter().enumerate() {
+        let identity = identity(correlation);
+        if identities.contains(&identity) {
+            identities.push(format!("{identity}#{index}"));
+        } else {
+            identities.push(identity);
+        }
+    }
+    identities
+}
+
 fn identity(correlation: &Correlation) -> String {
     match (&correlation.meta.id, &correlation.meta.name) {
         (Some(id), _) => format!("id:{id}"),
         (None, Some(name)) => format!("name:{name}"),
         (None, None) => format!("title:{}", correlation.meta.title),
     }
-}
-
-/// The field a correlation reads for `name` on the rule `reference`, through
-/// its `aliases`.
-fn aliased<'a>(correlation: &'a Correlation, reference: &str, name: &'a str) -> &'a str {
-    correlation
-        .aliases
-        .iter()
-        .find(|(alias, _)| alias == name)
-        .and_then(|(_, pairs)| pairs.iter().find(|(rule, _)| rule == reference))
-        .map_or(name, |(_, field)| field.as_str())
 }
 
 #[derive(Copy, Clone)]
@@ -749,6 +778,12 @@ impl<'a> EventOrGroup<'a> {
         }
         .filter(|number| number.is_finite())
     }
+}
+
+/// FNV-1a, 64 bits: a value's identity in `value_count` windows. Its own
+/// code, so that saved windows mean the same after any upgrade.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Reads the group key into `key`; false when a field is missing.
@@ -790,9 +825,7 @@ fn contribution(correlation: &Compiled, slot: usize, from: EventOrGroup<'_>) -> 
         }
         CorrelationType::ValueCount => {
             let text = from.text(source?)?;
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            text.hash(&mut hasher);
-            Some(Contribution::Distinct(hasher.finish()))
+            Some(Contribution::Distinct(fnv1a(text.as_bytes())))
         }
         CorrelationType::ValueSum
         | CorrelationType::ValueAvg
@@ -866,14 +899,15 @@ fn add(window: &mut Window, slots: u64, time: i64, span: i64, contribution: &Con
                     break;
                 }
                 entries.pop_front();
-                *sum -= number;
+                *sum = (*sum - number).clamp(f64::MIN, f64::MAX);
             }
             if entries.is_empty() {
                 *sum = 0.0; // no drift carried over from values long gone
             }
             if let Contribution::Number(number) = *contribution {
                 entries.push_back((time, number));
-                *sum += number;
+                // Kept finite: an infinite sum could not be saved (JSON has no infinity).
+                *sum = (*sum + number).clamp(f64::MIN, f64::MAX);
             }
         }
         Window::Seen(last) => {
@@ -904,14 +938,27 @@ fn add(window: &mut Window, slots: u64, time: i64, span: i64, contribution: &Con
     }
 }
 
-/// Time of the oldest detection still in a sliding window.
-fn oldest(window: &Window) -> Option<i64> {
+/// Time of the oldest detection that counts in a sliding window (`horizon`:
+/// the oldest time that still counts).
+fn oldest(window: &Window, horizon: i64) -> Option<i64> {
     match window {
         Window::Times(times) => times.front().copied(),
         Window::Distinct { entries, .. } => entries.front().map(|&(time, _)| time),
         Window::Numbers { entries, .. } => entries.front().map(|&(time, _)| time),
-        Window::Seen(last) => last.iter().copied().filter(|&time| time != i64::MIN).min(),
-        Window::Ordered(starts) => starts.iter().copied().filter(|&time| time != i64::MIN).max(),
+        Window::Seen(last) => last.iter().copied().filter(|&time| time != i64::MIN && time >= horizon).min(),
+        // The start of the longest run still in the window.
+        Window::Ordered(starts) => starts.iter().rev().copied().find(|&start| start != i64::MIN && start >= horizon),
+    }
+}
+
+/// Detections in a window that keeps them (`None` for the temporal types,
+/// which keep one time per rule: there, detections since the group began).
+fn in_window(window: &Window) -> Option<u64> {
+    match window {
+        Window::Times(times) => Some(times.len() as u64),
+        Window::Distinct { entries, .. } => Some(entries.len() as u64),
+        Window::Numbers { entries, .. } => Some(entries.len() as u64),
+        Window::Seen(_) | Window::Ordered(_) => None,
     }
 }
 

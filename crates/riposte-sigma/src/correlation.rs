@@ -310,6 +310,16 @@ impl Correlation {
         })
     }
 
+    /// The field this correlation reads for `name` on the rule `reference`,
+    /// through its `aliases`.
+    pub fn field_for<'a>(&'a self, reference: &str, name: &'a str) -> &'a str {
+        self.aliases
+            .iter()
+            .find(|(alias, _)| alias == name)
+            .and_then(|(_, pairs)| pairs.iter().find(|(rule, _)| rule == reference))
+            .map_or(name, |(_, field)| field.as_str())
+    }
+
     /// Whether this correlation is the one `reference` (an id or name) names.
     pub fn is_named(&self, reference: &str) -> bool {
         self.meta.id.as_deref() == Some(reference) || self.meta.name.as_deref() == Some(reference)

@@ -171,6 +171,7 @@ fn event_count_forgets_what_left_the_window() {
     assert!(h.feed(61 * 60, event("failed_logon", &[("ComputerName", "ws1")])).is_empty());
     assert_eq!(h.feed(62 * 60, event("failed_logon", &[("ComputerName", "ws1")])), ["Many failed logons"]);
     assert_eq!(h.last().first_ms, 20 * 60 * 1000);
+    assert_eq!(h.last().events, 5, "the detections in the window, not every one seen");
 }
 
 #[test]
@@ -226,10 +227,14 @@ fn temporal_needs_every_rule_within_the_timespan_in_any_order() {
     assert!(h.feed(11, on("whoami")).is_empty());
     assert_eq!(h.feed(20, on("ipconfig")), ["Reconnaissance commands"]);
     assert_eq!(h.last().value, 3.0);
+    assert_eq!(h.last().first_ms, 0);
     // Spread over more than five minutes: not together.
     assert!(h.feed(1000, on("netstat")).is_empty());
     assert!(h.feed(1200, on("whoami")).is_empty());
     assert!(h.feed(1400, on("ipconfig")).is_empty());
+    // The netstat of second 1000 has left the window: the match starts at 1200.
+    assert_eq!(h.feed(1450, on("netstat")), ["Reconnaissance commands"]);
+    assert_eq!(h.last().first_ms, 1_200_000);
 }
 
 #[test]
@@ -248,6 +253,7 @@ correlation:
     assert!(h.feed(0, event("logon", &user)).is_empty(), "success before failure is not the pattern");
     assert!(h.feed(10, event("failed_logon", &user)).is_empty());
     assert_eq!(h.feed(20, event("logon", &user)), ["Brute force then success"]);
+    assert_eq!(h.last().first_ms, 10_000, "the run starts with the failure");
     // Failure, then success more than ten minutes later: too far apart.
     assert!(h.feed(100, event("failed_logon", &user)).is_empty());
     assert!(h.feed(800, event("logon", &user)).is_empty());
@@ -333,6 +339,99 @@ fn generate_keeps_referenced_rules_reporting() {
     assert!(h.correlator.reports_rule(failed));
 }
 
+#[test]
+fn a_correlation_of_windows_judged_at_their_end_gets_them_in_order() {
+    // Three or four failures in ten minutes (judged when the ten minutes are
+    // over), then a logon: the inner match is dated at its window's end.
+    let mut h = harness(
+        r#"
+title: A few failures
+name: few_failures
+correlation:
+  type: event_count
+  rules: failed_logon
+  group-by: [User]
+  timespan: 10m
+  condition: {gte: 3, lte: 4}
+---
+title: Then a logon
+correlation:
+  type: temporal_ordered
+  rules: [few_failures, successful_logon]
+  group-by: [User]
+  timespan: 1h
+"#,
+    );
+    let user = [("User", "u")];
+    for second in [0, 1, 2] {
+        h.feed(second, event("failed_logon", &user));
+    }
+    assert!(h.feed(60, event("logon", &user)).is_empty(), "the logon comes before the window is judged");
+    assert_eq!(h.feed(601, event("logon", &[("User", "other")])), ["A few failures"]);
+    assert_eq!(h.last().time_ms, 600_000, "dated at the window's end");
+    assert_eq!(h.feed(700, event("logon", &user)), ["Then a logon"]);
+}
+
+#[test]
+fn a_correlation_of_a_correlation_needs_its_group_by_fields() {
+    let (built, report) = engine(
+        "title: Inner
+name: inner
+correlation:
+  type: event_count
+  rules: failed_logon
+  group-by: [User]
+  timespan: 1m
+  condition: {gte: 2}
+---
+title: Outer
+correlation:
+  type: event_count
+  rules: inner
+  group-by: [ComputerName]
+  timespan: 1h
+  condition: {gte: 2}
+",
+    );
+    let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("Outer") && errors[0].contains("ComputerName") && errors[0].contains("inner"),
+        "{errors:?}"
+    );
+    assert_eq!(built.correlations().len(), 1);
+}
+
+#[test]
+fn correlations_sharing_an_identity_keep_their_own_windows() {
+    // Two correlations with the same title and no id: a snapshot must not mix them.
+    let twice = "title: Same
+correlation:
+  type: event_count
+  rules: failed_logon
+  group-by: [User]
+  timespan: 1h
+  condition: {gte: 3}
+---
+title: Same
+correlation:
+  type: event_count
+  rules: failed_logon
+  group-by: [ComputerName]
+  timespan: 1h
+  condition: {gte: 3}
+";
+    let mut h = harness(twice);
+    h.feed(0, event("failed_logon", &[("User", "a"), ("ComputerName", "c")]));
+    h.feed(1, event("failed_logon", &[("User", "a"), ("ComputerName", "c")]));
+    let snapshot = h.correlator.snapshot();
+    let mut h = harness(twice);
+    assert_eq!(h.correlator.restore(snapshot), 2);
+    assert_eq!(h.correlator.groups(), 2);
+    let fired = h.feed(2, event("failed_logon", &[("User", "a"), ("ComputerName", "c")]));
+    assert_eq!(fired, ["Same", "Same"]);
+}
+
 fn transfers(h: &mut Harness, amounts: &[(i64, &str)]) -> Vec<String> {
     let mut fired = Vec::new();
     for &(second, amount) in amounts {
@@ -351,6 +450,14 @@ fn value_sum_and_value_avg() {
     // Not a number: counted, not summed.
     assert!(transfers(&mut h, &[(3, "lots")]).is_empty());
     assert_eq!(h.correlator.stats().not_numeric, 1);
+
+    // A sum past the largest number stays a number, and the state still saves.
+    let bounded = "title: Huge\ncorrelation:\n  type: value_sum\n  rules: transfer\n  group-by: [account]\n  timespan: 1h\n  condition: {field: bytes, lt: 10}\n";
+    let mut h = harness(bounded);
+    transfers(&mut h, &[(0, "1e308"), (1, "1e308")]);
+    let saved = serde_json::to_string(&h.correlator.snapshot()).unwrap();
+    let mut restored = harness(bounded);
+    assert_eq!(restored.correlator.restore(serde_json::from_str(&saved).unwrap()), 1, "{saved}");
 
     let avg = "title: Big transfers\ncorrelation:\n  type: value_avg\n  rules: transfer\n  group-by: [account]\n  timespan: 1h\n  condition: {field: bytes, gte: 500}\n";
     let mut h = harness(avg);

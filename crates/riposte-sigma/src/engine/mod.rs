@@ -246,7 +246,10 @@ fn drop_unresolved(
                     };
                     refuse(report, correlation, format!("correlation references rule {reference:?}, {why}"));
                 }
-                None => next.push(correlation.clone()),
+                None => match ungrouped(correlation, &kept) {
+                    Some(reason) => refuse(report, correlation, reason),
+                    None => next.push(correlation.clone()),
+                },
             }
         }
         kept = next;
@@ -254,6 +257,23 @@ fn drop_unresolved(
             return kept;
         }
     }
+}
+
+/// Why a correlation of correlations cannot group its input, if it cannot:
+/// each of its group-by fields must be one the referenced correlation groups by.
+fn ungrouped(correlation: &Correlation, correlations: &[Correlation]) -> Option<String> {
+    for reference in &correlation.rules {
+        let Some(upstream) = correlations.iter().find(|other| other.is_named(reference)) else { continue };
+        for name in &correlation.group_by {
+            let field = correlation.field_for(reference, name);
+            if !upstream.group_by.iter().any(|given| given == field) {
+                return Some(format!(
+                    "correlation groups by {field:?}, which the correlation {reference:?} it references does not group by"
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Whether correlation `from` references `target`, directly or through others.

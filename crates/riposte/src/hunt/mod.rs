@@ -10,6 +10,7 @@ pub mod output;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -22,6 +23,9 @@ use riposte_ingest::{
 };
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Engine, Scratch};
 use time::OffsetDateTime;
+
+/// Serial numbers of events with detections (see [`Detection::event_serial`]).
+static NEXT_EVENT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// EVTX chunks per work unit (1 MiB): small enough to balance, large enough
 /// that scheduling costs nothing.
@@ -46,6 +50,9 @@ pub struct Detection {
     pub input: usize,
     pub record_id: Option<u64>,
     pub timestamp: Option<OffsetDateTime>,
+    /// Tells apart events that share a time and record number (several hosts'
+    /// records in one JSON file): unique within a hunt.
+    pub event_serial: u64,
     pub event: Event,
 }
 
@@ -156,12 +163,14 @@ impl Sink for Worker<'_> {
     fn event(&mut self, event: &mut Event, _bytes: u64) {
         self.partial.events += 1;
         self.engine.matches(event, &mut self.scratch, &mut self.matched);
+        let event_serial = if self.matched.is_empty() { 0 } else { NEXT_EVENT_SERIAL.fetch_add(1, Ordering::Relaxed) };
         for &rule in &self.matched {
             self.partial.detections.push(Detection {
                 rule,
                 input: self.input,
                 record_id: event.record_id,
                 timestamp: event.timestamp,
+                event_serial,
                 event: event.clone(),
             });
         }
@@ -302,7 +311,9 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
         .map(|worker| worker.partial)
         .reduce(Partial::default, Partial::merge);
     let mut detections = partial.detections;
-    detections.sort_by_key(|detection| (detection.timestamp, detection.input, detection.record_id, detection.rule));
+    detections.sort_by_key(|detection| {
+        (detection.timestamp, detection.input, detection.record_id, detection.event_serial, detection.rule)
+    });
     let correlated = correlate(engine, &mut detections);
     let mut native = partial.native;
     native.sort_by_key(|found| (found.timestamp, found.input, found.record_id));
@@ -338,9 +349,7 @@ fn correlate(engine: &Engine, detections: &mut Vec<Detection>) -> Correlated {
     let mut correlated = Correlated::default();
     let mut rules = Vec::new();
     // The detections of one event are next to each other: feed them together.
-    for same_event in
-        detections.chunk_by(|a, b| (a.input, a.record_id, a.timestamp) == (b.input, b.record_id, b.timestamp))
-    {
+    for same_event in detections.chunk_by(|a, b| a.event_serial == b.event_serial) {
         rules.clear();
         rules.extend(same_event.iter().map(|detection| detection.rule).filter(|&rule| correlator.uses_rule(rule)));
         if rules.is_empty() {
