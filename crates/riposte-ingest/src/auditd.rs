@@ -15,8 +15,22 @@ use std::sync::Arc;
 use riposte_event::{Event, LogSource, SymbolCache};
 
 /// Fields that auditd writes in hex when their value needs it.
-const ENCODED: &[&str] =
-    &["proctitle", "name", "exe", "comm", "cwd", "path", "key", "data", "cmd", "acct", "new-disk", "old-disk", "vm"];
+const ENCODED: &[&str] = &[
+    "proctitle",
+    "name",
+    "exe",
+    "comm",
+    "ocomm",
+    "cwd",
+    "path",
+    "key",
+    "data",
+    "cmd",
+    "acct",
+    "new-disk",
+    "old-disk",
+    "vm",
+];
 
 /// Most records joined into one event (a runaway event is cut there).
 const MAX_RECORDS: usize = 512;
@@ -111,8 +125,10 @@ impl AuditdDecoder {
     }
 
     fn push(&mut self, key: &str, value: &str) {
-        let symbol = self.symbols.get(key);
-        self.open.push_str(symbol, key, value);
+        if self.open.has_room() {
+            let symbol = self.symbols.get(key);
+            self.open.push_str(symbol, key, value);
+        }
     }
 
     /// Whether records of an event not yet written are held.
@@ -161,13 +177,16 @@ fn next_pair<'a>(rest: &mut &'a str) -> Option<(&'a str, &'a str)> {
             Some(end) => (&after[..end + 2], &after[end + 2..]),
             None => (after, ""),
         },
-        _ => match after.find(' ') {
+        // auditd appends its enriched names after \x1d, with no space before it.
+        _ => match after.find([' ', '\u{1d}']) {
             Some(end) => (&after[..end], &after[end..]),
             None => (after, ""),
         },
     };
-    // The part of the SYSCALL record after \x1d (enriched names) keeps its keys.
-    let key = text[..equal].trim().trim_start_matches('\u{1d}');
+    // The key is the last word before `=` (`avc:  denied  { read } for  pid=1`
+    // gives `pid`).
+    let before = &text[..equal];
+    let key = before.rsplit([' ', '\u{1d}']).next().unwrap_or(before);
     *rest = next.trim_start_matches([' ', '\u{1d}']);
     Some((key, value))
 }
@@ -220,6 +239,14 @@ mod tests {
         assert_eq!(
             pairs(r#"argc=2 a0="ls" msg='op=x res=1'"#).collect::<Vec<_>>(),
             [("argc", "2"), ("a0", "\"ls\""), ("msg", "'op=x res=1'")]
+        );
+        assert_eq!(
+            pairs("avc:  denied  { read } for  pid=1 comm=\"cat\"").collect::<Vec<_>>(),
+            [("pid", "1"), ("comm", "\"cat\"")]
+        );
+        assert_eq!(
+            pairs("key=(null)\u{1d}ARCH=x86_64 SYSCALL=execve").collect::<Vec<_>>(),
+            [("key", "(null)"), ("ARCH", "x86_64"), ("SYSCALL", "execve")]
         );
     }
 }

@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use riposte_event::{Event, LogSource, SymbolCache};
 
+/// Most custom-field labels read from one record (each adds an alias).
+const MAX_LABELS: usize = 64;
+
 const HEADER: [&str; 7] =
     ["cef.version", "deviceVendor", "deviceProduct", "deviceVersion", "deviceEventClassId", "name", "cef.severity"];
 
@@ -77,9 +80,14 @@ impl CefDecoder {
         self.labels.clear();
         let pairs = extension_pairs(text);
         for (key, raw) in &pairs {
+            if !event.has_room() {
+                break;
+            }
             self.value.clear();
             unescape_extension(raw, &mut self.value);
-            if let Some(field) = key.strip_suffix("Label") {
+            if let Some(field) = key.strip_suffix("Label")
+                && self.labels.len() < MAX_LABELS
+            {
                 self.labels.push((field.to_owned(), self.value.clone()));
             }
             let symbol = self.symbols.get(key);
@@ -178,13 +186,19 @@ fn is_key(key: &[u8]) -> bool {
 fn extension_pairs(text: &str) -> Vec<(&str, &str)> {
     let bytes = text.as_bytes();
     // Positions of unescaped `=` that follow a key.
+    // (A key starts after the last space seen, kept while scanning, so that
+    // long values cost linear time.)
     let mut equals = Vec::new();
+    let mut key_start = 0;
     let mut index = 0;
     while index < bytes.len() {
         match bytes[index] {
             b'\\' => index += 2,
+            b' ' => {
+                key_start = index + 1;
+                index += 1;
+            }
             b'=' => {
-                let key_start = bytes[..index].iter().rposition(|byte| *byte == b' ').map_or(0, |space| space + 1);
                 if is_key(&bytes[key_start..index]) {
                     equals.push((key_start, index));
                 }

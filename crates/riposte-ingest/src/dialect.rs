@@ -137,7 +137,9 @@ impl Dialects {
         if event.logsource.as_ref().is_some_and(|source| source.product.as_deref() != Some("windows")) {
             return None;
         }
-        let dialect = detect(event)?;
+        // A file named like a Zeek log (`x509.log`) holds Zeek records even
+        // when a record has none of the fields that say so.
+        let dialect = detect(event).or_else(|| zeek_log.map(|_| Dialect::Zeek))?;
         let names = names();
         match dialect {
             Dialect::Winlogbeat => self.winlogbeat(event),

@@ -99,11 +99,21 @@ impl LineReader {
     }
 }
 
-/// When a syslog event's message is a CEF record, adds its fields.
+/// When a syslog event's message is a CEF record, adds its fields. In
+/// RFC 3164 the `CEF:` prefix reads as a tag (`CEF:0|...` then is the tag
+/// `CEF` and the message `0|...`), or as the host name when there is none.
 pub fn add_cef_message(cef: &mut CefDecoder, event: &mut Event) -> Result<(), String> {
-    static MESSAGE: std::sync::OnceLock<riposte_event::Symbol> = std::sync::OnceLock::new();
-    let message = *MESSAGE.get_or_init(|| riposte_event::Symbol::intern("message"));
-    let Some(text) = event.text(message).filter(|text| CefDecoder::is_cef(text)).map(str::to_owned) else {
+    static NAMES: std::sync::OnceLock<[riposte_event::Symbol; 3]> = std::sync::OnceLock::new();
+    let [message, app_name, hostname] =
+        *NAMES.get_or_init(|| ["message", "app_name", "hostname"].map(riposte_event::Symbol::intern));
+    let body = event.text(message).unwrap_or("");
+    let text = if CefDecoder::is_cef(body) {
+        body.to_owned()
+    } else if event.text(app_name) == Some("CEF") && body.starts_with(|ch: char| ch.is_ascii_digit()) {
+        format!("CEF:{body}")
+    } else if let Some(host) = event.text(hostname).filter(|host| host.starts_with("CEF:")) {
+        format!("{host} {body}")
+    } else {
         return Ok(());
     };
     cef.add_to(&text, event)

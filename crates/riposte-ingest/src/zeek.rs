@@ -120,6 +120,20 @@ impl ZeekTsvDecoder {
                 }
                 continue;
             }
+            if let Kind::List(element) = kind {
+                // Elements are split before unescaping: `\x2c` is a comma inside one.
+                for item in split(value, &self.set_separator) {
+                    if item == self.empty.as_slice() {
+                        continue;
+                    }
+                    unescape(item, &mut self.text);
+                    match element {
+                        ElementKind::Number => push_number_or_text(event, symbol, &column.name, &self.text),
+                        ElementKind::Text => event.push_str(symbol, &column.name, &self.text),
+                    }
+                }
+                continue;
+            }
             unescape(value, &mut self.text);
             match kind {
                 Kind::Text => event.push_str(symbol, &column.name, &self.text),
@@ -130,19 +144,14 @@ impl ZeekTsvDecoder {
                     other => event.push_str(symbol, &column.name, other),
                 },
                 Kind::Time => {
-                    event.timestamp = riposte_event::timestamp::parse(&self.text);
+                    // The record's time is `ts`; other time columns (a
+                    // ticket's expiry, a certificate's validity) are values.
+                    if column.name == "ts" || (index == 0 && event.timestamp.is_none()) {
+                        event.timestamp = riposte_event::timestamp::parse(&self.text);
+                    }
                     push_number_or_text(event, symbol, &column.name, &self.text);
                 }
-                Kind::List(element) => {
-                    let joined = std::mem::take(&mut self.text);
-                    for item in joined.split(std::str::from_utf8(&self.set_separator).unwrap_or(",")) {
-                        match element {
-                            ElementKind::Number => push_number_or_text(event, symbol, &column.name, item),
-                            ElementKind::Text => event.push_str(symbol, &column.name, item),
-                        }
-                    }
-                    self.text = joined;
-                }
+                Kind::List(_) => {}
             }
         }
         if count != self.columns.len() {
@@ -176,6 +185,9 @@ impl ZeekTsvDecoder {
                     Arc::new(LogSource { product: Some("zeek".into()), service: Some(path), category: None });
             }
             b"fields" => {
+                if values.len() > riposte_event::MAX_FIELDS {
+                    return Err(format!("{} #fields, more than {}", values.len(), riposte_event::MAX_FIELDS));
+                }
                 self.columns = values
                     .iter()
                     .map(|name| {
@@ -238,6 +250,7 @@ fn unescape(value: &[u8], out: &mut String) {
         let escaped = (value[index] == b'\\' && value.get(index + 1) == Some(&b'x'))
             .then(|| value.get(index + 2..index + 4))
             .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
             .and_then(|hex| std::str::from_utf8(hex).ok().and_then(|hex| u8::from_str_radix(hex, 16).ok()));
         if let Some(byte) = escaped {
             bytes.push(byte);
@@ -268,5 +281,7 @@ mod tests {
         assert_eq!(out, r"a,b\c\x");
         unescape(b"plain", &mut out);
         assert_eq!(out, "plain");
+        unescape(br"\x+9", &mut out);
+        assert_eq!(out, r"\x+9", "two hex digits or no escape");
     }
 }

@@ -85,6 +85,25 @@ fn zeek_tab_separated_logs() {
 }
 
 #[test]
+fn zeek_escaped_set_separators_and_other_time_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = "#separator \\x09\n#set_separator\t,\n#path\tkerberos\n#fields\tts\tuid\tclient\ttill\tnames\n#types\ttime\tstring\tstring\ttime\tset[string]\n1795946400.0\tCk1\talice/CORP\t1795990000.0\ta\\x2cb,c\n";
+    let (_, read) = read_as_found(dir.path(), "kerberos.log", log);
+    let event = &read.events[0];
+    assert_eq!(all(event, "names"), ["a,b", "c"], "an escaped comma is inside an element");
+    assert_eq!(event.timestamp.unwrap().unix_timestamp(), 1_795_946_400, "the time is ts, not the ticket's expiry");
+}
+
+#[test]
+fn zeek_json_without_connection_fields_is_known_by_its_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let x509 = r#"{"ts":1795946400.0,"fingerprint":"abc","certificate.subject":"CN=evil.example","certificate.not_valid_after":1800000000.0}"#;
+    let (_, read) = read_as_found(dir.path(), "x509.log", &format!("{x509}\n"));
+    let source = read.events[0].logsource.as_deref().unwrap();
+    assert_eq!((source.product.as_deref(), source.service.as_deref()), (Some("zeek"), Some("x509")));
+}
+
+#[test]
 fn zeek_bad_lines_are_reported_and_the_rest_read() {
     let dir = tempfile::tempdir().unwrap();
     let text = "1764410400.0\tno header yet\n#separator \\x09\n#fields\tts\tuid\n#types\ttime\tstring\n1764410400.0\tC1\n1764410401.0\tC2\textra\n1764410402.0\tC3\n";
@@ -168,6 +187,15 @@ fn cef_alone_and_in_syslog() {
     assert_eq!((source.product.as_deref(), source.service.as_deref()), (Some("cef"), Some("threatmanager")));
 
     let syslog = "<134>1 2026-11-29T10:00:00Z fw01 CEF - - - CEF:0|Vendor|NGFW|9.1|threat|Malware blocked|8|src=10.0.0.5 dst=203.0.113.9 act=deny\n";
+    // RFC 3164: `CEF:` reads as a tag, or as the host name when there is none.
+    let bsd = "<134>Nov 29 10:00:00 fw03 CEF:0|Vendor|NGFW|9.1|t|x|5|act=allow\n<134>Nov 29 10:00:01 CEF:0|Vendor|NGFW|9.1|t|y|5|act=deny\n";
+    let (_, read) = read_as_found(dir.path(), "bsd.syslog", bsd);
+    assert_eq!(
+        read.events.iter().map(|event| text(event, "act")).collect::<Vec<_>>(),
+        [Some("allow".to_owned()), Some("deny".to_owned())]
+    );
+    assert_eq!(text(&read.events[0], "hostname").as_deref(), Some("fw03"));
+
     let (format, read) = read_as_found(dir.path(), "fw.syslog", syslog);
     assert_eq!(format, Format::Syslog);
     let event = &read.events[0];

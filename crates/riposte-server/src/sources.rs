@@ -250,7 +250,7 @@ impl Framer {
             if offset == 0 {
                 return;
             }
-            let Ok((lines, _)) = complete_lines(file, 0) else { return };
+            let Ok((lines, _, _)) = complete_lines(file, 0) else { return };
             for (line_offset, line) in lines {
                 if line_offset >= offset || !line.starts_with(b"#") {
                     break;
@@ -331,21 +331,31 @@ impl Framer {
     /// Nothing new came: an audit event left open (the last one, whose end
     /// no record announces) is written after a few quiet polls.
     fn idle(&mut self, source: &str, file_id: u64, end: u64) -> Option<(Record, u64)> {
-        let Framer::Auditd { decoder, event, open_at, idle } = self else { return None };
+        let Framer::Auditd { decoder, idle, .. } = self else { return None };
         if !decoder.is_open() {
             return None;
         }
         *idle += 1;
-        if *idle < 2 || !decoder.finish(event) {
+        if *idle < 2 {
             return None;
         }
-        let record = Record {
+        self.flush(source, file_id).map(|record| (record, end))
+    }
+
+    /// The audit event still open, written now (the file is left: rotated or
+    /// truncated).
+    fn flush(&mut self, source: &str, file_id: u64) -> Option<Record> {
+        let Framer::Auditd { decoder, event, open_at, idle } = self else { return None };
+        *idle = 0;
+        if !decoder.finish(event) {
+            return None;
+        }
+        Some(Record {
             source: source.to_owned(),
             origin: format!("{source}:{file_id:x}:{open_at}"),
             received_ms: now_ms(),
             payload: decoded_json(event),
-        };
-        Some((record, end))
+        })
     }
 }
 
@@ -391,6 +401,9 @@ pub async fn file(
     let mut framer = Framer::new(format);
     // The file being read: kept open across a rotation until it is drained.
     let mut open: Option<(std::fs::File, u64)> = None;
+    // A rotation was seen: the old file is read once more before it is left
+    // (lines written just before the rotation).
+    let mut last_look = false;
     let save = |position: Position| {
         let text = format!("{} {}\n", position.file_id, position.offset);
         if let Err(error) = write_private(&position_path, text.as_bytes()) {
@@ -414,12 +427,20 @@ pub async fn file(
         if let Some((file, id)) = &open {
             if file.metadata().is_ok_and(|metadata| metadata.len() < read_to) {
                 tracing::warn!(source = %name, file = %path.display(), "file truncated; reading from the start");
+                if let Some(record) = framer.flush(&name, *id)
+                    && !append_patiently(&spool, vec![record], &mut stop).await
+                {
+                    return;
+                }
                 position.offset = 0;
                 read_to = 0;
                 framer.resume(file, 0);
             }
             match complete_lines(file, read_to) {
-                Ok((lines, consumed)) if consumed > 0 => {
+                Ok((lines, consumed, overlong)) if consumed > 0 => {
+                    if overlong {
+                        metrics.failed(&name, &format!("line longer than {READ_CHUNK} bytes, skipped"), &[]);
+                    }
                     let (records, durable) = framer.frame(lines, read_to + consumed, &name, *id, &metrics);
                     metrics.received(&name, records.len() as u64);
                     if !records.is_empty() && !append_patiently(&spool, records, &mut stop).await {
@@ -440,10 +461,20 @@ pub async fn file(
                         save(position);
                     }
                     // Drained. If the path now names another file (rotation),
-                    // that one is next, from its start.
+                    // that one is next, from its start, once this one has had
+                    // a last look and its open event is written.
                     let rotated = std::fs::metadata(&path).is_ok_and(|metadata| file_id(&metadata) != *id);
-                    if rotated {
+                    if rotated && !last_look {
+                        last_look = true;
+                        progressed = true;
+                    } else if rotated {
+                        if let Some(record) = framer.flush(&name, *id)
+                            && !append_patiently(&spool, vec![record], &mut stop).await
+                        {
+                            return;
+                        }
                         open = None;
+                        last_look = false;
                         progressed = true;
                     }
                 }
@@ -460,15 +491,30 @@ pub async fn file(
 }
 
 /// Complete, non-blank lines from `offset` on (at most [`READ_CHUNK`]
-/// bytes) with their offsets, and the bytes they took. A last line without
-/// its newline waits for it.
-fn complete_lines(file: &std::fs::File, offset: u64) -> std::io::Result<(Vec<Line>, u64)> {
+/// bytes) with their offsets, the bytes they took, and whether a line longer
+/// than a chunk was skipped (then the bytes are that line's). A last line
+/// without its newline waits for it.
+fn complete_lines(file: &std::fs::File, offset: u64) -> std::io::Result<(Vec<Line>, u64, bool)> {
     use std::os::unix::fs::FileExt;
     let mut buffer = vec![0u8; READ_CHUNK];
     let read = file.read_at(&mut buffer, offset)?;
     buffer.truncate(read);
     let Some(last_newline) = buffer.iter().rposition(|byte| *byte == b'\n') else {
-        return Ok((Vec::new(), 0));
+        if read < READ_CHUNK {
+            return Ok((Vec::new(), 0, false));
+        }
+        // A line longer than a chunk: skipped whole once its end is written.
+        let mut at = offset + read as u64;
+        loop {
+            let more = file.read_at(&mut buffer, at)?;
+            if more == 0 {
+                return Ok((Vec::new(), 0, false));
+            }
+            if let Some(newline) = buffer[..more].iter().position(|byte| *byte == b'\n') {
+                return Ok((Vec::new(), at + newline as u64 + 1 - offset, true));
+            }
+            at += more as u64;
+        }
     };
     let mut lines = Vec::new();
     let mut at = 0;
@@ -481,7 +527,7 @@ fn complete_lines(file: &std::fs::File, offset: u64) -> std::io::Result<(Vec<Lin
         }
         lines.push((line_offset, line.to_vec()));
     }
-    Ok((lines, last_newline as u64 + 1))
+    Ok((lines, last_newline as u64 + 1, false))
 }
 
 fn sanitize(name: &str) -> String {
@@ -498,7 +544,7 @@ mod tests {
         let path = dir.path().join("app.log");
         std::fs::write(&path, "one\r\n\ntwo\nthree without newline").unwrap();
         let file = std::fs::File::open(&path).unwrap();
-        let (lines, consumed) = complete_lines(&file, 0).unwrap();
+        let (lines, consumed, _) = complete_lines(&file, 0).unwrap();
         let (records, durable) = Framer::new(FileFormat::Lines).frame(lines, consumed, "app", 7, &Metrics::default());
         assert_eq!(
             records.iter().map(|record| record.payload.as_slice()).collect::<Vec<_>>(),
@@ -506,8 +552,24 @@ mod tests {
         );
         assert_eq!(records[1].origin, "app:7:6");
         assert_eq!((consumed, durable), (10, 10));
-        let (rest, more) = complete_lines(&file, consumed).unwrap();
+        let (rest, more, _) = complete_lines(&file, consumed).unwrap();
         assert!(rest.is_empty() && more == 0, "the unfinished line waits");
+    }
+
+    #[test]
+    fn a_line_longer_than_a_chunk_is_skipped_once_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let long = "x".repeat(READ_CHUNK + READ_CHUNK / 2);
+        std::fs::write(&path, &long).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        assert_eq!(complete_lines(&file, 0).unwrap(), (Vec::new(), 0, false), "it waits for its end");
+        std::fs::write(&path, format!("{long}\nnext\n")).unwrap();
+        let (lines, consumed, overlong) = complete_lines(&file, 0).unwrap();
+        assert!(lines.is_empty() && overlong);
+        assert_eq!(consumed, long.len() as u64 + 1);
+        let (lines, _, overlong) = complete_lines(&file, consumed).unwrap();
+        assert_eq!((lines[0].1.as_slice(), overlong), (b"next" as &[u8], false));
     }
 
     #[test]
@@ -520,7 +582,7 @@ mod tests {
         std::fs::write(&path, format!("{first}{second}")).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let mut framer = Framer::new(FileFormat::Auditd);
-        let (lines, consumed) = complete_lines(&file, 0).unwrap();
+        let (lines, consumed, _) = complete_lines(&file, 0).unwrap();
         let (records, durable) = framer.frame(lines, consumed, "audit", 1, &Metrics::default());
         assert_eq!(records.len(), 1, "the second event is still open");
         let event: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
@@ -545,7 +607,7 @@ mod tests {
         let resume_at = (header.len() + first.len()) as u64;
         let mut framer = Framer::new(FileFormat::Zeek);
         framer.resume(&file, resume_at);
-        let (lines, consumed) = complete_lines(&file, resume_at).unwrap();
+        let (lines, consumed, _) = complete_lines(&file, resume_at).unwrap();
         let (records, _) = framer.frame(lines, resume_at + consumed, "zeek", 1, &Metrics::default());
         let event: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
         assert_eq!((event["uid"].as_str(), event["ts"].as_f64()), (Some("C2"), Some(1_795_946_401.0)));
