@@ -25,6 +25,10 @@ use riposte_server::{ADMIN_TOKEN_FILE, Server};
 use riposte_store::{AlertFilter, Store};
 use tokio::io::AsyncWriteExt;
 
+/// The allocator the `riposte` binary runs with, so the figures are its.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     seconds: u64,
     /// Events offered per second (0: as fast as the server takes them).
