@@ -140,6 +140,13 @@ impl Dialects {
         // A file named like a Zeek log (`x509.log`) holds Zeek records even
         // when a record has none of the fields that say so.
         let dialect = detect(event).or_else(|| zeek_log.map(|_| Dialect::Zeek))?;
+        self.complete_as(event, dialect, zeek_log);
+        Some(dialect)
+    }
+
+    /// Completes `event` as a record of `dialect`, whatever its shape (the
+    /// user said what the source is).
+    pub fn complete_as(&mut self, event: &mut Event, dialect: Dialect, zeek_log: Option<&str>) {
         let names = names();
         match dialect {
             Dialect::Winlogbeat => self.winlogbeat(event),
@@ -154,7 +161,6 @@ impl Dialects {
             Dialect::Wazuh => event.logsource = Some(self.source("wazuh", None)),
             Dialect::Falco => event.logsource = Some(self.source("falco", None)),
         }
-        Some(dialect)
     }
 
     /// A shared log source per (product, service), so events do not allocate one each.

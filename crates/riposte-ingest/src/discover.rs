@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
+use crate::dialect::Dialect;
 use crate::error::IngestError;
 
 /// How a file's records are encoded.
@@ -44,6 +45,8 @@ pub enum FormatChoice {
     Cef,
     Auditd,
     Syslog,
+    /// JSON records of one tool, read as its whatever their shape.
+    JsonOf(Dialect),
 }
 
 /// A file to read.
@@ -55,6 +58,9 @@ pub struct Input {
     pub gzip: bool,
     /// Size on disk, in bytes.
     pub size: u64,
+    /// The tool whose JSON records these are, when the user said so
+    /// (otherwise records are recognised by their shape).
+    pub dialect: Option<Dialect>,
 }
 
 /// The inputs found under the paths given.
@@ -155,12 +161,17 @@ fn classify(path: &Path, choice: FormatChoice, named: bool) -> Result<Option<Inp
         FormatChoice::Cef => Some(Format::Cef),
         FormatChoice::Auditd => Some(Format::Auditd),
         FormatChoice::Syslog => Some(Format::Syslog),
+        FormatChoice::JsonOf(_) => Some(Format::Json),
         FormatChoice::Auto => sniffed.map(|(format, _)| format),
+    };
+    let dialect = match choice {
+        FormatChoice::JsonOf(dialect) => Some(dialect),
+        _ => None,
     };
     match format {
         // An empty file named by the user is an input with nothing in it.
         Some(format) => {
-            Ok(Some(Input { path: path.to_path_buf(), format, gzip: gzip && format != Format::Evtx, size }))
+            Ok(Some(Input { path: path.to_path_buf(), format, gzip: gzip && format != Format::Evtx, size, dialect }))
         }
         None if named && size > 0 => Err(IngestError::UnknownFormat { path: path.to_path_buf() }),
         // A log by its name that is not one by its content is damage worth
@@ -168,7 +179,9 @@ fn classify(path: &Path, choice: FormatChoice, named: bool) -> Result<Option<Inp
         None if size > 0 && has_evtx_extension(path) => {
             Err(IngestError::NotEvtx { path: path.to_path_buf(), reason: "no ElfFile signature".into() })
         }
-        None if named => Ok(Some(Input { path: path.to_path_buf(), format: Format::Json, gzip: false, size })),
+        None if named => {
+            Ok(Some(Input { path: path.to_path_buf(), format: Format::Json, gzip: false, size, dialect: None }))
+        }
         None => Ok(None),
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use flate2::read::MultiGzDecoder;
 use riposte_event::{Event, JsonDecoder, LogSource};
 
-use crate::dialect::{Dialects, ZEEK_LOGS};
+use crate::dialect::{Dialect, Dialects, ZEEK_LOGS};
 use crate::discover::Input;
 use crate::error::{IngestError, Location, RecordError};
 use crate::sink::Sink;
@@ -34,6 +34,8 @@ pub struct JsonReader {
     dialects: Dialects,
     /// The Zeek log the file's name says it is (`dns.log` → `dns`).
     zeek_log: Option<&'static str>,
+    /// The tool the user said the file's records are from.
+    dialect: Option<Dialect>,
 }
 
 impl JsonReader {
@@ -47,6 +49,7 @@ impl JsonReader {
         let reader: Box<dyn Read> = if input.gzip { Box::new(MultiGzDecoder::new(file)) } else { Box::new(file) };
         let mut reader = BufReader::with_capacity(256 << 10, reader);
         self.zeek_log = zeek_log_named(&input.path);
+        self.dialect = input.dialect;
         let first_is_a_line = {
             let head = reader.fill_buf().map_err(|error| IngestError::io(&input.path, error))?;
             first_line_is_a_record(head)
@@ -64,6 +67,8 @@ impl JsonReader {
         }
         if self.logsource.is_some() {
             self.event.logsource.clone_from(&self.logsource);
+        } else if let Some(dialect) = self.dialect {
+            self.dialects.complete_as(&mut self.event, dialect, self.zeek_log);
         } else {
             self.dialects.complete(&mut self.event, self.zeek_log);
         }
@@ -209,7 +214,7 @@ mod tests {
     use crate::sink::Collect;
 
     fn input(path: &Path, gzip: bool) -> Input {
-        Input { path: path.to_path_buf(), format: Format::Json, gzip, size: 0 }
+        Input { path: path.to_path_buf(), format: Format::Json, gzip, size: 0, dialect: None }
     }
 
     fn read(bytes: &[u8], gzip: bool) -> Collect {

@@ -277,3 +277,25 @@ fn wazuh_falco_and_windows_json_forms() {
     assert!(riposte_ingest::native_alert(&read.events[2]).is_none(), "a Windows event is no alert of its own");
     insta::assert_json_snapshot!("json_dialects", read.events.iter().map(golden).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_named_tool_reads_every_record_as_its() {
+    // A Suricata record without `flow_id` or `src_ip` (stats events) is not
+    // recognised by its shape; named, it is read as Suricata's.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eve.json");
+    std::fs::write(
+        &path,
+        r#"{"timestamp":"2026-11-29T10:00:00.000000+0000","event_type":"stats","stats":{"uptime":60}}"#,
+    )
+    .unwrap();
+    let auto = discover(std::slice::from_ref(&path), FormatChoice::Auto);
+    let mut sink = Collect::default();
+    JsonReader::new(None).read(&auto.inputs[0], &mut sink).unwrap();
+    assert_eq!(sink.events[0].logsource, None);
+    let named = discover(std::slice::from_ref(&path), FormatChoice::JsonOf(riposte_ingest::Dialect::Suricata));
+    let mut sink = Collect::default();
+    JsonReader::new(None).read(&named.inputs[0], &mut sink).unwrap();
+    let source = sink.events[0].logsource.as_deref().unwrap();
+    assert_eq!((source.product.as_deref(), source.service.as_deref()), (Some("suricata"), Some("stats")));
+}

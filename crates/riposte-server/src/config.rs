@@ -11,6 +11,10 @@
 //!   - {type: syslog_tcp, name: syslog-tcp, listen: 127.0.0.1:5514}
 //!   - {type: syslog_tcp, name: syslog-tls, listen: 0.0.0.0:6514, tls: {cert: server.crt, key: server.key}}
 //!   - {type: file, name: app, path: /var/log/app.jsonl, format: json}
+//!   # file formats: json (Suricata, Zeek, Wazuh, Falco, Winlogbeat records
+//!   # recognised), lines, syslog, cef, zeek (TSV), auditd, and suricata,
+//!   # wazuh, falco, winlogbeat to read every record as that tool's
+//!   - {type: file, name: zeek-dns, path: /opt/zeek/logs/current/dns.log, format: zeek}
 //! rules:
 //!   paths: []                        # empty: the built-in starter pack
 //! alerts:
@@ -177,6 +181,12 @@ pub enum FileFormat {
     Zeek,
     /// Linux audit logs: the records of one audit event are joined.
     Auditd,
+    /// JSON records of these tools. (`json` recognises them by their shape;
+    /// naming the tool reads every record as its, whatever its shape.)
+    Suricata,
+    Wazuh,
+    Falco,
+    Winlogbeat,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 use riposte_event::{Event, JsonDecoder, LogSource};
-use riposte_ingest::{CefDecoder, Dialects, SyslogDecoder};
+use riposte_ingest::{CefDecoder, Dialect, Dialects, SyslogDecoder};
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, Snapshot};
 use riposte_store::{AnyStore, CorrelationState, NewDetection, NewEvent, Store};
 use time::OffsetDateTime;
@@ -47,6 +47,8 @@ pub const HTTP_SOURCE: &str = "http";
 pub enum Decoder {
     /// One JSON object (records of known tools recognised).
     Json,
+    /// One JSON object of the named tool.
+    JsonOf(Dialect),
     /// A syslog message (a CEF message read too).
     Syslog,
     /// A CEF record.
@@ -81,6 +83,10 @@ impl Sources {
                 SourceConfig::File { format: FileFormat::Lines, .. } => Decoder::Line,
                 SourceConfig::File { format: FileFormat::Syslog, .. } => Decoder::Syslog,
                 SourceConfig::File { format: FileFormat::Cef, .. } => Decoder::Cef,
+                SourceConfig::File { format: FileFormat::Suricata, .. } => Decoder::JsonOf(Dialect::Suricata),
+                SourceConfig::File { format: FileFormat::Wazuh, .. } => Decoder::JsonOf(Dialect::Wazuh),
+                SourceConfig::File { format: FileFormat::Falco, .. } => Decoder::JsonOf(Dialect::Falco),
+                SourceConfig::File { format: FileFormat::Winlogbeat, .. } => Decoder::JsonOf(Dialect::Winlogbeat),
             };
             let configured = source.logsource().and_then(|text| LogSource::parse(text).ok());
             let logsource = match source {
@@ -134,6 +140,12 @@ impl Decoders {
                 riposte_ingest::lines::add_cef_message(&mut self.cef, event)?;
             }
             Decoder::Cef => self.cef.decode_into(payload, event)?,
+            Decoder::JsonOf(dialect) => {
+                self.json.decode_into(payload, event).map_err(|error| error.to_string())?;
+                if kind.logsource.is_none() {
+                    self.dialects.complete_as(event, dialect, None);
+                }
+            }
             Decoder::Line => {
                 event.clear();
                 let text = String::from_utf8_lossy(payload);

@@ -238,7 +238,14 @@ impl Framer {
             FileFormat::Auditd => {
                 Framer::Auditd { decoder: AuditdDecoder::new(), event: Event::new(), open_at: 0, idle: 0 }
             }
-            FileFormat::Json | FileFormat::Lines | FileFormat::Syslog | FileFormat::Cef => Framer::Lines,
+            FileFormat::Json
+            | FileFormat::Lines
+            | FileFormat::Syslog
+            | FileFormat::Cef
+            | FileFormat::Suricata
+            | FileFormat::Wazuh
+            | FileFormat::Falco
+            | FileFormat::Winlogbeat => Framer::Lines,
         }
     }
 

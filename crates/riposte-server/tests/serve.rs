@@ -590,6 +590,11 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
         "logsource: {product: linux, service: auditd}\ndetection:\n  selection:\n    type: EXECVE\n    a1: /etc/shadow\n  condition: selection\n",
     );
     rule(
+        "suricata_stats.yml",
+        "11111111-0000-4000-8000-000000000004",
+        "logsource: {product: suricata, service: stats}\ndetection:\n  selection:\n    stats.capture.kernel_drops|gt: 1000\n  condition: selection\n",
+    );
+    rule(
         "cef.yml",
         "11111111-0000-4000-8000-000000000003",
         "logsource: {product: cef}\ndetection:\n  selection: {act: deny}\n  condition: selection\n",
@@ -608,6 +613,8 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
         file("zeek", FileFormat::Zeek),
         file("audit", FileFormat::Auditd),
         file("firewall", FileFormat::Cef),
+        // Named as Suricata's: even records of no recognisable shape (stats).
+        file("eve", FileFormat::Suricata),
         SourceConfig::SyslogUdp { name: "udp".into(), listen: loopback, logsource: None },
     ];
     let server = Server::start(config).await.unwrap();
@@ -625,6 +632,10 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
         "type=SYSCALL msg=audit(1795946401.000:7): syscall=59 comm=\"cat\"\ntype=EXECVE msg=audit(1795946401.000:7): argc=2 a0=\"cat\" a1=2F6574632F736861646F77\n",
     );
     write_append(&dir.path().join("firewall.log"), "CEF:0|Vendor|NGFW|9.1|t|Blocked|8|src=10.0.0.5 act=deny\n");
+    write_append(
+        &dir.path().join("eve.log"),
+        "{\"timestamp\":\"2026-11-29T10:00:09.000000+0000\",\"event_type\":\"stats\",\"stats\":{\"capture\":{\"kernel_drops\":5000}}}\n",
+    );
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     udp.send_to(
         b"<134>1 2026-11-29T10:00:05Z fw02 CEF - - - CEF:0|Vendor|NGFW|9.1|t|Blocked|8|src=10.0.0.6 act=deny",
@@ -650,7 +661,7 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
             *counts.entry(alert["rule_title"].as_str().unwrap().to_owned()).or_default() +=
                 alert["count"].as_i64().unwrap();
         }
-        if counts.values().sum::<i64>() >= 7 {
+        if counts.values().sum::<i64>() >= 8 {
             break counts;
         }
         assert!(Instant::now() < deadline, "alerts so far: {counts:?}");
@@ -660,6 +671,7 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
         ("dns.yml", 2),
         ("auditd.yml", 1),
         ("cef.yml", 2),
+        ("suricata_stats.yml", 1),
         ("sshd: brute force trying to get access to the system.", 1),
         ("Terminal shell in container", 1),
     ]

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use riposte_event::LogSource;
-use riposte_ingest::FormatChoice;
+use riposte_ingest::{Dialect, FormatChoice};
 use riposte_sigma::{Level, Status};
 
 use crate::exit;
@@ -99,6 +99,12 @@ pub enum InputFormatArg {
     Auditd,
     /// Syslog lines (CEF messages are read too).
     Syslog,
+    /// JSON of these tools, whatever each record's shape (`json` recognises
+    /// them by their fields).
+    Suricata,
+    Wazuh,
+    Falco,
+    Winlogbeat,
 }
 
 #[derive(Copy, Clone, Debug, Default, ValueEnum)]
@@ -301,6 +307,10 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
             InputFormatArg::Cef => FormatChoice::Cef,
             InputFormatArg::Auditd => FormatChoice::Auditd,
             InputFormatArg::Syslog => FormatChoice::Syslog,
+            InputFormatArg::Suricata => FormatChoice::JsonOf(Dialect::Suricata),
+            InputFormatArg::Wazuh => FormatChoice::JsonOf(Dialect::Wazuh),
+            InputFormatArg::Falco => FormatChoice::JsonOf(Dialect::Falco),
+            InputFormatArg::Winlogbeat => FormatChoice::JsonOf(Dialect::Winlogbeat),
         },
         logsource: args.logsource.clone(),
     };

@@ -54,7 +54,7 @@ pub fn evtx_events(path: &Path) -> Collect {
 
 /// Every event of a JSON file.
 pub fn json_events(path: &Path) -> Collect {
-    let input = Input { path: path.to_path_buf(), format: Format::Json, gzip: false, size: 0 };
+    let input = Input { path: path.to_path_buf(), format: Format::Json, gzip: false, size: 0, dialect: None };
     let mut sink = Collect::default();
     JsonReader::default().read(&input, &mut sink).expect("JSON file");
     sink
