@@ -89,6 +89,24 @@ fn sniff(head: &[u8], gunzipped: Option<&[u8]>) -> Option<(Format, bool)> {
     sniff_text(head).map(|format| (format, false))
 }
 
+/// A line as syslog daemons write files: `Nov 29 10:00:00 host tag: ...`,
+/// or an RFC 3339 time, a host and `tag:`.
+fn syslog_file_line(line: &[u8]) -> bool {
+    const MONTHS: [&[u8]; 12] =
+        [b"Jan ", b"Feb ", b"Mar ", b"Apr ", b"May ", b"Jun ", b"Jul ", b"Aug ", b"Sep ", b"Oct ", b"Nov ", b"Dec "];
+    let bsd = MONTHS.iter().any(|month| line.starts_with(month))
+        && line.len() > 16
+        && line[9] == b':'
+        && line[12] == b':'
+        && line[15] == b' ';
+    let iso = line.len() > 20
+        && line[..4].iter().all(u8::is_ascii_digit)
+        && line[4] == b'-'
+        && line[10] == b'T'
+        && line.split(|byte| *byte == b' ').nth(2).is_some_and(|tag| tag.ends_with(b":") || tag.contains(&b'['));
+    bsd || iso
+}
+
 /// What the first bytes of a text log say it is.
 fn sniff_text(head: &[u8]) -> Option<Format> {
     let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
@@ -109,7 +127,7 @@ fn sniff_text(head: &[u8]) -> Option<Format> {
         _ if text.starts_with(b"node=") && memchr::memmem::find(first_line, b" type=").is_some() => {
             Some(Format::Auditd)
         }
-        _ if syslog_priority => Some(Format::Syslog),
+        _ if syslog_priority || syslog_file_line(first_line) => Some(Format::Syslog),
         _ => None,
     }
 }

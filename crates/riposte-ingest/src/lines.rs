@@ -24,11 +24,14 @@ pub struct LineReader {
     event: Event,
     cef: CefDecoder,
     syslog: SyslogDecoder,
+    /// The log source of events whose decoder does not name one (syslog
+    /// lines), from `--logsource`.
+    logsource: Option<std::sync::Arc<riposte_event::LogSource>>,
 }
 
 impl LineReader {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(logsource: Option<std::sync::Arc<riposte_event::LogSource>>) -> Self {
+        LineReader { logsource, ..Self::default() }
     }
 
     /// Reads every record of `input` (of a line-based format) into `sink`.
@@ -79,6 +82,9 @@ impl LineReader {
                     if self.event.record_id.is_none() {
                         self.event.record_id = Some(number);
                     }
+                    if self.event.logsource.is_none() {
+                        self.event.logsource.clone_from(&self.logsource);
+                    }
                     sink.event(&mut self.event, bytes);
                 }
                 Ok(false) => {}
@@ -94,7 +100,7 @@ impl LineReader {
 
     /// A syslog line; a CEF message adds its fields.
     fn syslog_line(&mut self, text: &[u8], now: time::OffsetDateTime) -> Result<(), String> {
-        self.syslog.decode_into(text, now, &mut self.event).map_err(|error| error.to_string())?;
+        self.syslog.decode_file_line(text, now, &mut self.event).map_err(|error| error.to_string())?;
         add_cef_message(&mut self.cef, &mut self.event)
     }
 }

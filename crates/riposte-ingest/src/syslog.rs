@@ -4,7 +4,10 @@
 //! Fields: `facility`, `severity` (numbers), `hostname`, `app_name`,
 //! `procid`, `msgid`, structured data as `sd.<id>.<param>`, and `message`.
 //! Parsing is lenient the way real senders need (a missing header part is
-//! left out), but a message with no `<PRI>` is refused.
+//! left out), but a message received with no `<PRI>` is refused. Lines of
+//! syslog *files* have none (`Nov 29 10:00:00 host sshd[1]: ...`, or an RFC
+//! 3339 time first, as rsyslog writes them): [`SyslogDecoder::decode_file_line`]
+//! reads those.
 
 use riposte_event::{Event, SymbolCache};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -49,6 +52,32 @@ impl SyslogDecoder {
             Some(rest) => self.rfc5424(rest, event)?,
             None => self.rfc3164(rest, now, event),
         }
+        Ok(())
+    }
+
+    /// Decodes one line of a syslog file: with a `<PRI>`, as a message;
+    /// without, as what syslog daemons write to disk (time, host, tag).
+    pub fn decode_file_line(&mut self, line: &[u8], now: OffsetDateTime, event: &mut Event) -> Result<(), SyslogError> {
+        if line.first() == Some(&b'<') {
+            return self.decode_into(line, now, event);
+        }
+        event.clear();
+        if line.len() > MAX_MESSAGE_BYTES {
+            return Err(SyslogError::TooLong);
+        }
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\r', '\n', '\0']);
+        // rsyslog's precise form: `2026-11-29T10:00:00.123456+00:00 host tag: message`.
+        if let Some((first, rest)) = text.split_once(' ')
+            && first.contains('T')
+            && let Some(time) = riposte_event::timestamp::parse(first)
+        {
+            event.timestamp = Some(time);
+            self.push_text(event, "timestamp", first);
+            self.host_tag_message(rest.trim_start_matches(' '), event);
+            return Ok(());
+        }
+        self.rfc3164(text, now, event);
         Ok(())
     }
 
@@ -130,21 +159,32 @@ impl SyslogDecoder {
     }
 
     fn rfc3164(&mut self, rest: &str, now: OffsetDateTime, event: &mut Event) {
-        let mut rest = rest;
-        if let Some((time, after)) = bsd_timestamp(rest, now) {
-            event.timestamp = Some(time);
-            self.push_text(event, "timestamp", &rest[..rest.len() - after.len()]);
-            rest = after.trim_start_matches(' ');
-            // Then a hostname, unless the tag follows at once (`host` has no `:`
-            // or `[` in it, a tag ends with one of them).
-            if let Some((word, after)) = rest.split_once(' ')
-                && !word.ends_with(':')
-                && !word.contains('[')
-            {
-                self.push_text(event, "hostname", word);
-                rest = after;
+        match bsd_timestamp(rest, now) {
+            Some((time, after)) => {
+                event.timestamp = Some(time);
+                self.push_text(event, "timestamp", &rest[..rest.len() - after.len()]);
+                self.host_tag_message(after.trim_start_matches(' '), event);
             }
+            None => self.tag_message(rest, event),
         }
+    }
+
+    /// After the time: a hostname, unless the tag follows at once (a host
+    /// has no `:` or `[` in it, a tag ends with one of them); then the rest.
+    fn host_tag_message(&mut self, rest: &str, event: &mut Event) {
+        let mut rest = rest;
+        if let Some((word, after)) = rest.split_once(' ')
+            && !word.ends_with(':')
+            && !word.contains('[')
+        {
+            self.push_text(event, "hostname", word);
+            rest = after;
+        }
+        self.tag_message(rest, event);
+    }
+
+    fn tag_message(&mut self, rest: &str, event: &mut Event) {
+        let mut rest = rest;
         // `TAG[PID]: message` or `TAG: message`.
         let tag_end = rest.find([':', '[', ' ']).unwrap_or(0);
         if tag_end > 0 && tag_end <= 48 {

@@ -19,7 +19,7 @@ fn read_as_found(dir: &Path, name: &str, text: &str) -> (Format, Collect) {
     if input.format == Format::Json {
         JsonReader::new(None).read(input, &mut sink).unwrap();
     } else {
-        LineReader::new().read(input, &mut sink).unwrap();
+        LineReader::new(None).read(input, &mut sink).unwrap();
     }
     (input.format, sink)
 }
@@ -111,7 +111,7 @@ fn zeek_bad_lines_are_reported_and_the_rest_read() {
     std::fs::write(&path, text).unwrap();
     let discovery = discover(std::slice::from_ref(&path), FormatChoice::Zeek);
     let mut sink = Collect::default();
-    LineReader::new().read(&discovery.inputs[0], &mut sink).unwrap();
+    LineReader::new(None).read(&discovery.inputs[0], &mut sink).unwrap();
     assert_eq!(sink.events.len(), 2);
     let reasons: Vec<String> = sink.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
@@ -298,4 +298,27 @@ fn a_named_tool_reads_every_record_as_its() {
     JsonReader::new(None).read(&named.inputs[0], &mut sink).unwrap();
     let source = sink.events[0].logsource.as_deref().unwrap();
     assert_eq!((source.product.as_deref(), source.service.as_deref()), (Some("suricata"), Some("stats")));
+}
+
+#[test]
+fn syslog_files_without_priorities() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = "Nov 29 10:00:00 web01 sshd[4242]: Failed password for invalid user admin from 198.51.100.7 port 52222 ssh2\n2026-11-29T10:00:01.123456+00:00 web01 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash\n";
+    let path = dir.path().join("auth.log");
+    std::fs::write(&path, auth).unwrap();
+    let discovery = discover(std::slice::from_ref(&path), FormatChoice::Auto);
+    assert_eq!(discovery.inputs[0].format, Format::Syslog);
+    let source = riposte_event::LogSource::parse("product=linux,service=auth").unwrap();
+    let mut sink = Collect::default();
+    LineReader::new(Some(std::sync::Arc::new(source))).read(&discovery.inputs[0], &mut sink).unwrap();
+    assert!(sink.skipped.is_empty(), "{:?}", sink.skipped);
+    let [failed, sudo] = [&sink.events[0], &sink.events[1]];
+    assert_eq!(
+        (text(failed, "hostname").as_deref(), text(failed, "app_name").as_deref(), text(failed, "procid").as_deref()),
+        (Some("web01"), Some("sshd"), Some("4242"))
+    );
+    assert!(text(failed, "message").unwrap().starts_with("Failed password"));
+    assert_eq!(text(sudo, "app_name").as_deref(), Some("sudo"));
+    assert_eq!(sudo.timestamp.unwrap().unix_timestamp(), 1_795_946_401);
+    assert_eq!(sudo.logsource.as_deref().unwrap().service.as_deref(), Some("auth"), "--logsource names them");
 }

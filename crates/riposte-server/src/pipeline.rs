@@ -51,6 +51,8 @@ pub enum Decoder {
     JsonOf(Dialect),
     /// A syslog message (a CEF message read too).
     Syslog,
+    /// A line of a syslog file (a `<PRI>` is not needed).
+    SyslogFile,
     /// A CEF record.
     Cef,
     /// A plain line, kept as `message`.
@@ -81,7 +83,7 @@ impl Sources {
                     Decoder::Json
                 }
                 SourceConfig::File { format: FileFormat::Lines, .. } => Decoder::Line,
-                SourceConfig::File { format: FileFormat::Syslog, .. } => Decoder::Syslog,
+                SourceConfig::File { format: FileFormat::Syslog, .. } => Decoder::SyslogFile,
                 SourceConfig::File { format: FileFormat::Cef, .. } => Decoder::Cef,
                 SourceConfig::File { format: FileFormat::Suricata, .. } => Decoder::JsonOf(Dialect::Suricata),
                 SourceConfig::File { format: FileFormat::Wazuh, .. } => Decoder::JsonOf(Dialect::Wazuh),
@@ -136,6 +138,12 @@ impl Decoders {
             Decoder::Syslog => {
                 self.syslog
                     .decode_into(payload, OffsetDateTime::now_utc(), event)
+                    .map_err(|error| error.to_string())?;
+                riposte_ingest::lines::add_cef_message(&mut self.cef, event)?;
+            }
+            Decoder::SyslogFile => {
+                self.syslog
+                    .decode_file_line(payload, OffsetDateTime::now_utc(), event)
                     .map_err(|error| error.to_string())?;
                 riposte_ingest::lines::add_cef_message(&mut self.cef, event)?;
             }
