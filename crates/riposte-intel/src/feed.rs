@@ -1,0 +1,269 @@
+//! Reading indicators from the simplest feeds: plain blocklists (one value a
+//! line, comments allowed) and CSV with a column mapping. A bad line is
+//! reported with its number and the rest is read.
+
+use std::collections::BTreeMap;
+
+use crate::defang::refang;
+use crate::indicator::{Indicator, IndicatorKind, Tlp};
+use crate::normalize::{normalize, recognise};
+
+/// A feed that cannot be read at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("CSV has no column {0:?}")]
+    NoColumn(String),
+    #[error("CSV column mapping names no value column")]
+    NoValueColumn,
+}
+
+/// What reading a feed did: indicators read, and each line skipped with why.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedReport {
+    pub read: usize,
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Reads a plain blocklist: one value a line (defanged values are read as
+/// real), `#`, `;` and `//` comments, blank lines ignored. Each value's kind
+/// is `kind`, or recognised from the value when `None`.
+pub fn read_blocklist(text: &str, source: &str, kind: Option<IndicatorKind>) -> (Vec<Indicator>, FeedReport) {
+    let mut indicators = Vec::new();
+    let mut report = FeedReport::default();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split(['#', ';']).next().unwrap_or("");
+        let line = line.split(" //").next().unwrap_or(line).trim();
+        if line.is_empty() || line.starts_with("//") {
+            continue;
+        }
+        // Some lists put a score or a comment after the value.
+        let value = refang(line.split_whitespace().next().unwrap_or(line));
+        let parsed = match kind {
+            Some(kind) => normalize(kind, &value).map(|value| (kind, value)).map_err(|error| error.to_string()),
+            None => recognise(&value)
+                .ok_or_else(|| format!("{value:?} is not an address, network, domain, URL, e-mail or hash")),
+        };
+        match parsed {
+            Ok((kind, value)) => {
+                indicators.push(Indicator::new(kind, value, source));
+                report.read += 1;
+            }
+            Err(reason) => report.skipped.push((number + 1, reason)),
+        }
+    }
+    (indicators, report)
+}
+
+/// Which CSV column holds what (by header name). `kind` may name a column,
+/// or be fixed for the whole feed; without either, kinds are recognised.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CsvColumns {
+    pub value: String,
+    pub kind_column: Option<String>,
+    pub kind: Option<IndicatorKind>,
+    pub confidence: Option<String>,
+    pub tags: Option<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub tlp: Option<String>,
+}
+
+/// Reads CSV with a header row and the columns `columns` names. Times are
+/// milliseconds, seconds or RFC 3339-ish `YYYY-MM-DD[ T]HH:MM:SS` (UTC);
+/// tags are separated by `,`, `;` or `|` inside their field.
+pub fn read_csv(text: &str, source: &str, columns: &CsvColumns) -> Result<(Vec<Indicator>, FeedReport), FeedError> {
+    let mut lines = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty() && !line.starts_with('#'));
+    let Some((_, header)) = lines.next() else {
+        return Ok((Vec::new(), FeedReport::default()));
+    };
+    let names: Vec<String> = split_csv(header).into_iter().map(|name| name.trim().to_ascii_lowercase()).collect();
+    let position = |wanted: &Option<String>| -> Result<Option<usize>, FeedError> {
+        match wanted {
+            None => Ok(None),
+            Some(name) => names
+                .iter()
+                .position(|known| known.eq_ignore_ascii_case(name.trim()))
+                .map(Some)
+                .ok_or_else(|| FeedError::NoColumn(name.clone())),
+        }
+    };
+    if columns.value.trim().is_empty() {
+        return Err(FeedError::NoValueColumn);
+    }
+    let value_at = position(&Some(columns.value.clone()))?.ok_or(FeedError::NoValueColumn)?;
+    let kind_at = position(&columns.kind_column)?;
+    let confidence_at = position(&columns.confidence)?;
+    let tags_at = position(&columns.tags)?;
+    let first_at = position(&columns.first_seen)?;
+    let last_at = position(&columns.last_seen)?;
+    let tlp_at = position(&columns.tlp)?;
+    let mut indicators = Vec::new();
+    let mut report = FeedReport::default();
+    for (number, line) in lines {
+        let fields = split_csv(line);
+        let field = |at: Option<usize>| {
+            at.and_then(|at| fields.get(at)).map(|field| field.trim()).filter(|field| !field.is_empty())
+        };
+        let Some(raw) = field(Some(value_at)) else {
+            report.skipped.push((number + 1, format!("no value in column {:?}", columns.value)));
+            continue;
+        };
+        let value = refang(raw);
+        let kind = match (field(kind_at), columns.kind) {
+            (Some(named), _) => match named.parse::<IndicatorKind>() {
+                Ok(kind) => Some(kind),
+                Err(reason) => {
+                    report.skipped.push((number + 1, reason));
+                    continue;
+                }
+            },
+            (None, fixed) => fixed,
+        };
+        let parsed = match kind {
+            Some(kind) => normalize(kind, &value).map(|value| (kind, value)).map_err(|error| error.to_string()),
+            None => recognise(&value).ok_or_else(|| format!("{value:?} is not a recognised indicator")),
+        };
+        let (kind, value) = match parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                report.skipped.push((number + 1, reason));
+                continue;
+            }
+        };
+        let mut indicator = Indicator::new(kind, value, source);
+        if let Some(confidence) = field(confidence_at).and_then(|text| text.parse::<f64>().ok()) {
+            indicator.confidence = confidence.clamp(0.0, 100.0) as u8;
+        }
+        if let Some(tags) = field(tags_at) {
+            indicator.tags =
+                tags.split([',', ';', '|']).map(str::trim).filter(|tag| !tag.is_empty()).map(str::to_owned).collect();
+        }
+        indicator.first_seen = field(first_at).and_then(parse_time);
+        indicator.last_seen = field(last_at).and_then(parse_time);
+        if let Some(tlp) = field(tlp_at).and_then(|text| text.parse::<Tlp>().ok()) {
+            indicator.tlp = tlp;
+        }
+        indicators.push(indicator);
+        report.read += 1;
+    }
+    Ok((indicators, report))
+}
+
+/// One CSV record's fields: `,` separated, `"` quoted with `""` for a quote.
+fn split_csv(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match (ch, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (ch, _) => field.push(ch),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// Milliseconds since the epoch from epoch seconds or milliseconds, or a
+/// `YYYY-MM-DD[ T]HH:MM:SS[...]` UTC time (a date alone is its midnight).
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(number) = text.parse::<i64>() {
+        return Some(if number > 100_000_000_000 { number } else { number * 1000 });
+    }
+    let bytes = text.as_bytes();
+    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text.get(range).and_then(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = if bytes.len() >= 19 && matches!(bytes[10], b'T' | b' ') {
+        (number(11..13)?, number(14..16)?, number(17..19)?)
+    } else {
+        (0, 0, 0)
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some((days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second) * 1000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// well-known algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// Counts of indicators by kind, for reports.
+pub fn count_by_kind(indicators: &[Indicator]) -> BTreeMap<IndicatorKind, usize> {
+    let mut counts = BTreeMap::new();
+    for indicator in indicators {
+        *counts.entry(indicator.kind).or_default() += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocklists() {
+        let text = "# bad hosts\n198.51.100.7\nevil[.]example   # defanged\n\n; another comment\nhxxp://evil.example/a.ps1\nnot a value\n203.0.113.0/24 90\n";
+        let (indicators, report) = read_blocklist(text, "list", None);
+        let kinds: Vec<IndicatorKind> = indicators.iter().map(|indicator| indicator.kind).collect();
+        assert_eq!(kinds, [IndicatorKind::Ip, IndicatorKind::Domain, IndicatorKind::Url, IndicatorKind::Cidr]);
+        assert_eq!(indicators[1].value, "evil.example");
+        assert_eq!(report.read, 4);
+        assert_eq!(report.skipped.len(), 1);
+        assert_eq!(report.skipped[0].0, 7, "the line number");
+        let (domains, report) = read_blocklist("evil.example\n198.51.100.7\n", "list", Some(IndicatorKind::Domain));
+        assert_eq!((domains.len(), report.skipped.len()), (1, 1), "an address is no domain");
+    }
+
+    #[test]
+    fn csv_with_a_column_mapping() {
+        let text = "indicator,type,score,tags,first_seen,tlp\n\"198.51.100.7\",ip-dst,80,\"c2, botnet\",2026-11-29T10:00:00Z,amber\nevil.example,domain,,phishing,1795946400,\nbad,ip,10,,,\n";
+        let columns = CsvColumns {
+            value: "indicator".into(),
+            kind_column: Some("type".into()),
+            confidence: Some("score".into()),
+            tags: Some("tags".into()),
+            first_seen: Some("first_seen".into()),
+            tlp: Some("tlp".into()),
+            ..CsvColumns::default()
+        };
+        let (indicators, report) = read_csv(text, "csv", &columns).unwrap();
+        assert_eq!(indicators.len(), 2);
+        assert_eq!((indicators[0].kind, indicators[0].confidence), (IndicatorKind::Ip, 80));
+        assert_eq!(indicators[0].tags, ["c2", "botnet"]);
+        assert_eq!(indicators[0].tlp, Tlp::Amber);
+        assert_eq!(indicators[0].first_seen, Some(1_795_946_400_000));
+        assert_eq!(indicators[1].first_seen, Some(1_795_946_400_000), "epoch seconds");
+        assert_eq!(report.skipped.len(), 1);
+        assert_eq!(report.skipped[0].0, 4);
+        let missing = CsvColumns { value: "ioc".into(), ..CsvColumns::default() };
+        assert_eq!(read_csv(text, "csv", &missing).unwrap_err(), FeedError::NoColumn("ioc".into()));
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(split_csv(r#"a,"b,c","say ""hi""",,e"#), ["a", "b,c", "say \"hi\"", "", "e"]);
+    }
+}

@@ -1,0 +1,16 @@
+//! Threat intelligence, the pure part: indicators and their normalised
+//! forms, defanged text made real, a set that matches observables at line
+//! rate whatever its size, and readers for plain blocklists and CSV.
+//! Fetching feeds is the server's job.
+
+pub mod defang;
+pub mod feed;
+pub mod indicator;
+pub mod normalize;
+pub mod set;
+
+pub use defang::{defang, refang};
+pub use feed::{CsvColumns, FeedError, FeedReport, read_blocklist, read_csv};
+pub use indicator::{Context, ContextKind, Indicator, IndicatorKind, Tlp};
+pub use normalize::{InvalidValue, normalize, recognise};
+pub use set::{IndicatorId, IndicatorSet};
