@@ -1,6 +1,7 @@
 //! Threat intelligence, the pure part: indicators and their normalised
 //! forms, defanged text made real, a set that matches observables at line
-//! rate whatever its size, and readers for plain blocklists and CSV.
+//! rate whatever its size, and readers for plain blocklists, CSV and STIX
+//! 2.x bundles.
 //! Fetching feeds is the server's job.
 
 pub mod defang;
@@ -8,9 +9,11 @@ pub mod feed;
 pub mod indicator;
 pub mod normalize;
 pub mod set;
+pub mod stix;
 
 pub use defang::{defang, refang};
 pub use feed::{CsvColumns, FeedError, FeedReport, read_blocklist, read_csv};
 pub use indicator::{Context, ContextKind, Indicator, IndicatorKind, Tlp};
 pub use normalize::{InvalidValue, normalize, recognise};
 pub use set::{IndicatorId, IndicatorSet};
+pub use stix::{StixError, StixImport, import_bundle, pattern_values};

@@ -1,0 +1,95 @@
+//! STIX bundles of the corpus (`../shared/corpus/intel`, read in place):
+//! the OASIS examples and threat reports, and the MITRE ATT&CK bundle.
+
+use std::path::PathBuf;
+
+use riposte_intel::{ContextKind, IndicatorKind, IndicatorSet, import_bundle};
+
+fn corpus(path: &str) -> Option<String> {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/intel").join(path);
+    match std::fs::read_to_string(&full) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            eprintln!("SKIPPED: {} is absent", full.display());
+            None
+        }
+    }
+}
+
+#[test]
+fn the_poison_ivy_report() {
+    let Some(text) = corpus("stix21-examples/threat-reports/poisonivy.json") else { return };
+    let import = import_bundle(&text, "oasis").unwrap();
+    assert_eq!(import.counts["indicator"], 25);
+    assert_eq!(import.counts["relationship"], 90);
+    assert!(import.errors.is_empty(), "{:?}", import.errors);
+    // One value of the report is no domain (`domain autuo.xicp.net`): said,
+    // and the address beside it kept.
+    assert_eq!(import.unmatchable.len(), 1, "{:?}", import.unmatchable);
+    assert!(import.unmatchable[0].2.contains("autuo.xicp.net"));
+    assert!(import.indicators.iter().any(|indicator| indicator.value == "60.10.1.115"));
+    // `[domain-name:value = ... OR ipv4-addr:value = ...]` gives several values.
+    assert!(import.indicators.len() > 25, "{}", import.indicators.len());
+    let mut set = IndicatorSet::new();
+    for indicator in import.indicators {
+        set.insert(indicator);
+    }
+    let id = set.exact_id(IndicatorKind::Domain, "www.webserver.dynssl.com").expect("a domain of the report");
+    let indicator = set.get(id);
+    // Linked through its relationships: the malware it indicates, and the
+    // campaign that malware is attributed to; and the report listing it.
+    let has = |kind: ContextKind, name: &str| {
+        indicator.context.iter().any(|link| link.kind == kind && link.name.contains(name))
+    };
+    assert!(has(ContextKind::Malware, "PIVY"), "{:?}", indicator.context);
+    assert!(has(ContextKind::Campaign, "admin@338"), "{:?}", indicator.context);
+    assert!(has(ContextKind::Report, "Poison Ivy"), "{:?}", indicator.context);
+    let mut found = Vec::new();
+    set.match_ip("219.76.208.163".parse().unwrap(), &mut found);
+    assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn apt1_networks_and_the_email_example() {
+    let Some(text) = corpus("stix21-examples/threat-reports/apt1.json") else { return };
+    let import = import_bundle(&text, "oasis").unwrap();
+    let networks = import.indicators.iter().filter(|indicator| indicator.kind == IndicatorKind::Cidr).count();
+    assert!(networks >= 3, "{networks}");
+    let mut set = IndicatorSet::new();
+    for indicator in import.indicators {
+        set.insert(indicator);
+    }
+    let mut found = Vec::new();
+    set.match_ip("223.167.1.1".parse().unwrap(), &mut found);
+    assert_eq!(found.len(), 1, "inside 223.166.0.0/15");
+
+    let Some(text) = corpus("stix21-examples/malicious-email-indicator-with-attachment.json") else { return };
+    let import = import_bundle(&text, "oasis").unwrap();
+    assert!(import.indicators.is_empty());
+    assert_eq!(import.unmatchable.len(), 2, "MATCHES patterns are kept and reported");
+    assert!(import.unmatchable.iter().all(|(_, _, reason)| reason.contains("MATCHES")));
+}
+
+#[test]
+fn the_attack_enterprise_bundle() {
+    let Some(text) = corpus("mitre-attack/enterprise-attack.json") else { return };
+    let import = import_bundle(&text, "mitre-attack").unwrap();
+    // The corpus README's counts.
+    for (kind, count) in [
+        ("attack-pattern", 835),
+        ("x-mitre-tactic", 14),
+        ("intrusion-set", 187),
+        ("malware", 696),
+        ("tool", 91),
+        ("campaign", 52),
+        ("relationship", 20_048),
+    ] {
+        assert_eq!(import.counts.get(kind), Some(&count), "{kind}");
+    }
+    assert_eq!(import.counts.values().sum::<usize>(), 22_341);
+    assert!(import.errors.is_empty());
+    let technique = import.context.values().find(|link| link.id.as_deref() == Some("T1059.001")).unwrap();
+    assert_eq!((technique.kind, technique.name.as_str()), (ContextKind::Technique, "PowerShell"));
+    let group = import.context.values().find(|link| link.id.as_deref() == Some("G0007")).unwrap();
+    assert_eq!(group.kind, ContextKind::ThreatActor);
+}
