@@ -4,6 +4,7 @@
 //! 2.x bundles.
 //! Fetching feeds is the server's job.
 
+pub mod decay;
 pub mod defang;
 pub mod feed;
 pub mod indicator;
@@ -11,6 +12,7 @@ pub mod normalize;
 pub mod set;
 pub mod stix;
 
+pub use decay::{DecayModel, DecayPolicy, sighting};
 pub use defang::{defang, refang};
 pub use feed::{CsvColumns, FeedError, FeedReport, read_blocklist, read_csv};
 pub use indicator::{Context, ContextKind, Indicator, IndicatorKind, Tlp};
