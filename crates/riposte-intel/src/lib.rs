@@ -6,6 +6,7 @@
 
 pub mod decay;
 pub mod defang;
+pub mod extract;
 pub mod feed;
 pub mod indicator;
 pub mod normalize;
@@ -14,6 +15,7 @@ pub mod stix;
 
 pub use decay::{DecayModel, DecayPolicy, sighting};
 pub use defang::{defang, refang};
+pub use extract::{Extracted, extract};
 pub use feed::{CsvColumns, FeedError, FeedReport, read_blocklist, read_csv};
 pub use indicator::{Context, ContextKind, Indicator, IndicatorKind, Tlp};
 pub use normalize::{InvalidValue, normalize, recognise};
