@@ -312,6 +312,91 @@ fn comparison(text: &str) -> Result<((&str, String), &str), String> {
     Err("unterminated string".into())
 }
 
+/// A STIX 2.1 bundle of what a report names: an indicator per value,
+/// a vulnerability per CVE, an attack pattern per ATT&CK technique. Ids are
+/// derived from the values, so the same report gives the same bundle.
+/// `created` is an RFC 3339 time.
+pub fn bundle_of(extracted: &crate::extract::Extracted, created: &str) -> Value {
+    let mut objects = Vec::new();
+    for (kind, value) in &extracted.indicators {
+        let Some(pattern) = pattern_of(*kind, value) else { continue };
+        objects.push(serde_json::json!({
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": stix_id("indicator", &pattern),
+            "created": created,
+            "modified": created,
+            "name": value,
+            "pattern": pattern,
+            "pattern_type": "stix",
+            "valid_from": created,
+        }));
+    }
+    for cve in &extracted.cves {
+        objects.push(serde_json::json!({
+            "type": "vulnerability",
+            "spec_version": "2.1",
+            "id": stix_id("vulnerability", cve),
+            "created": created,
+            "modified": created,
+            "name": cve,
+            "external_references": [{"source_name": "cve", "external_id": cve}],
+        }));
+    }
+    for technique in &extracted.techniques {
+        objects.push(serde_json::json!({
+            "type": "attack-pattern",
+            "spec_version": "2.1",
+            "id": stix_id("attack-pattern", technique),
+            "created": created,
+            "modified": created,
+            "name": technique,
+            "external_references": [{"source_name": "mitre-attack", "external_id": technique}],
+        }));
+    }
+    let bundle_key: String = objects.iter().filter_map(|object| object["id"].as_str()).collect();
+    serde_json::json!({"type": "bundle", "id": stix_id("bundle", &bundle_key), "objects": objects})
+}
+
+/// The STIX pattern matching one value.
+fn pattern_of(kind: IndicatorKind, value: &str) -> Option<String> {
+    let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+    let path = match kind {
+        IndicatorKind::Ip | IndicatorKind::Cidr if value.contains(':') => "ipv6-addr:value",
+        IndicatorKind::Ip | IndicatorKind::Cidr => "ipv4-addr:value",
+        IndicatorKind::Domain => "domain-name:value",
+        IndicatorKind::Url => "url:value",
+        IndicatorKind::Email => "email-addr:value",
+        IndicatorKind::Md5 => "file:hashes.MD5",
+        IndicatorKind::Sha1 => "file:hashes.'SHA-1'",
+        IndicatorKind::Sha256 => "file:hashes.'SHA-256'",
+        IndicatorKind::FileName => "file:name",
+        IndicatorKind::RegistryKey => "windows-registry-key:key",
+        IndicatorKind::Ja3 | IndicatorKind::Ja4 | IndicatorKind::UserAgent => return None,
+    };
+    Some(format!("[{path} = '{quoted}']"))
+}
+
+/// `type--uuid`, the UUID (version 5 in shape) derived from `key`.
+fn stix_id(kind: &str, key: &str) -> String {
+    let hash = |seed: u64| {
+        format!("{kind}\0{key}")
+            .bytes()
+            .fold(seed, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
+    };
+    let (high, low) = (hash(0xcbf2_9ce4_8422_2325), hash(0x8422_2325_cbf2_9ce4));
+    let high = (high & !0xf000) | 0x5000; // version 5
+    let low = (low & !(0xc000 << 48)) | (0x8000 << 48); // RFC 4122 variant
+    format!(
+        "{kind}--{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xffff,
+        low >> 48,
+        low & 0xffff_ffff_ffff
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,3 +93,25 @@ fn the_attack_enterprise_bundle() {
     let group = import.context.values().find(|link| link.id.as_deref() == Some("G0007")).unwrap();
     assert_eq!(group.kind, ContextKind::ThreatActor);
 }
+
+#[test]
+fn a_report_becomes_a_bundle_that_reads_back() {
+    let report = "C2 at hxxp://evil[.]example/gate and 45.77.12.9; hash d41d8cd98f00b204e9800998ecf8427e; CVE-2024-3400; T1059.001";
+    let extracted = riposte_intel::extract(report);
+    let bundle = riposte_intel::stix::bundle_of(&extracted, "2026-11-30T00:00:00Z");
+    assert_eq!(
+        bundle,
+        riposte_intel::stix::bundle_of(&extracted, "2026-11-30T00:00:00Z"),
+        "the same report, the same ids"
+    );
+    let types: Vec<&str> =
+        bundle["objects"].as_array().unwrap().iter().map(|object| object["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["indicator", "indicator", "indicator", "vulnerability", "attack-pattern"]);
+    let id = bundle["objects"][0]["id"].as_str().unwrap();
+    assert!(id.starts_with("indicator--") && id.len() == "indicator--".len() + 36 && &id[25..26] == "5", "{id}");
+    // Read back by the importer: the same values.
+    let import = import_bundle(&bundle.to_string(), "report").unwrap();
+    let mut values: Vec<String> = import.indicators.iter().map(|indicator| indicator.value.clone()).collect();
+    values.sort();
+    assert_eq!(values, ["45.77.12.9", "d41d8cd98f00b204e9800998ecf8427e", "http://evil.example/gate"]);
+}

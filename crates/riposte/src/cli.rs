@@ -47,6 +47,10 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Threat intelligence: look values up in indicator files, extract
+    /// indicators from reports.
+    #[command(subcommand)]
+    Intel(crate::intel::IntelCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -219,6 +223,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Alerts(command) => serve::run_alerts(command),
         Command::Token(command) => serve::run_token(command),
         Command::Audit(command) => serve::run_audit(command),
+        Command::Intel(command) => crate::intel::run(command),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod exit;
 pub mod hunt;
+pub mod intel;
 pub mod serve;
 pub mod update;
 

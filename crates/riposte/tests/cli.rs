@@ -479,3 +479,65 @@ fn rules_run_on_the_logs_of_network_and_linux_tools() {
     let text = stdout(&output);
     assert!(text.contains("HIGH     Multiple authentication failures  (1 alert raised by wazuh:40111)"), "{text}");
 }
+
+#[test]
+fn intel_lookup_and_extract() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("blocklist.txt"), "# c2\n45.77.12.9\nevil[.]example\n").unwrap();
+    std::fs::write(
+        dir.path().join("feed.csv"),
+        "indicator,type,confidence,tags\n45.77.12.9,ip,90,c2\n185.220.100.0/22,cidr,70,tor\n",
+    )
+    .unwrap();
+    let bundle = r#"{"type":"bundle","id":"bundle--1","objects":[
+        {"type":"indicator","spec_version":"2.1","id":"indicator--a","pattern":"[domain-name:value = 'evil.example']","pattern_type":"stix","valid_from":"2026-11-01T00:00:00Z","confidence":80},
+        {"type":"campaign","spec_version":"2.1","id":"campaign--c","name":"Operation Example"},
+        {"type":"relationship","spec_version":"2.1","id":"relationship--r","relationship_type":"indicates","source_ref":"indicator--a","target_ref":"campaign--c"}]}"#;
+    std::fs::write(dir.path().join("bundle.json"), bundle).unwrap();
+    let intel = ["blocklist.txt", "feed.csv", "bundle.json"].map(|name| dir.path().join(name));
+
+    let lookup = |value: &str| {
+        let mut command = riposte();
+        command.args(["intel", "lookup", value, "--format", "json"]);
+        for file in &intel {
+            command.arg("--intel").arg(file);
+        }
+        let output = command.output().unwrap();
+        let json: Value = serde_json::from_str(&stdout(&output)).unwrap_or(Value::Null);
+        (output.status.code(), json)
+    };
+    let (code, json) = lookup("45.77.12[.]9");
+    assert_eq!(code, Some(1), "a match exits with 1");
+    let found = &json["matches"][0]["indicator"];
+    assert_eq!(found["sources"], serde_json::json!(["blocklist.txt", "feed.csv"]), "merged across feeds: {json}");
+    assert_eq!(found["confidence"], 90);
+    let (_, json) = lookup("cdn.evil.example");
+    assert_eq!(json["matches"][0]["indicator"]["value"], "evil.example", "a subdomain matches");
+    assert_eq!(json["matches"][0]["indicator"]["context"][0]["name"], "Operation Example");
+    let (_, json) = lookup("185.220.101.4");
+    assert_eq!(json["matches"][0]["indicator"]["value"], "185.220.100.0/22");
+    let (code, json) = lookup("8.8.8.8");
+    assert_eq!((code, json["matches"].as_array().map(Vec::len)), (Some(0), Some(0)));
+
+    let report = dir.path().join("report.html");
+    std::fs::write(
+        &report,
+        "<p>Beacon to <b>hxxps://c2[.]evil-cdn[.]net/a</b> &amp; 45.77.12.9; CVE-2024-3400, T1059.001.</p>",
+    )
+    .unwrap();
+    let output = riposte().args(["intel", "extract", "--format", "json"]).arg(&report).output().unwrap();
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["indicators"][0], serde_json::json!({"type": "url", "value": "https://c2.evil-cdn.net/a"}));
+    assert_eq!(json["indicators"][1], serde_json::json!({"type": "ip", "value": "45.77.12.9"}));
+    assert_eq!(json["cves"], serde_json::json!(["CVE-2024-3400"]));
+    let output = riposte().args(["intel", "extract", "--format", "stix"]).arg(&report).output().unwrap();
+    let bundle: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(bundle["type"], "bundle");
+    assert_eq!(bundle["objects"][0]["pattern"], "[url:value = 'https://c2.evil-cdn.net/a']");
+    let output = riposte().args(["intel", "extract"]).arg(&report).output().unwrap();
+    assert!(
+        stdout(&output).contains("url      hxxps://c2[.]evil-cdn[.]net/a"),
+        "defanged for a person: {}",
+        stdout(&output)
+    );
+}

@@ -1,0 +1,301 @@
+//! `riposte intel`: indicators read from files (STIX bundles, CSV,
+//! blocklists), looked up for a person, and extracted from reports.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use riposte_intel::{
+    CsvColumns, DecayPolicy, Indicator, IndicatorSet, defang, extract, import_bundle, normalize, read_blocklist,
+    read_csv, recognise, refang,
+};
+
+use crate::cli::ReportFormat;
+
+#[derive(Subcommand, Debug)]
+pub enum IntelCommand {
+    /// What the indicator files say of a value (an address, a domain, a hash...).
+    Lookup(LookupArgs),
+    /// The indicators, CVEs and ATT&CK techniques a report names.
+    Extract(ExtractArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LookupArgs {
+    /// The value (defanged forms are read too).
+    pub value: String,
+    /// Indicator files: STIX bundles (`.json`), CSV (`.csv`, with an
+    /// `indicator`, `value` or `ioc` column), or blocklists (one value a line).
+    #[arg(long = "intel", short = 'i', value_name = "FILE", required = true)]
+    pub intel: Vec<PathBuf>,
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    pub format: ReportFormat,
+}
+
+#[derive(Copy, Clone, Debug, Default, clap::ValueEnum)]
+pub enum ExtractFormat {
+    /// A line per value, for a person.
+    #[default]
+    Text,
+    Json,
+    /// A STIX 2.1 bundle.
+    Stix,
+}
+
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    /// Reports: text, Markdown or HTML.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    pub format: ExtractFormat,
+}
+
+/// What loading indicator files did.
+#[derive(Default)]
+pub struct Loaded {
+    pub set: IndicatorSet,
+    pub read: usize,
+    /// Lines or objects left out, with where and why.
+    pub skipped: Vec<String>,
+}
+
+/// Reads indicator files into one set (duplicates across files merged).
+pub fn load(paths: &[PathBuf]) -> Result<Loaded> {
+    let mut loaded = Loaded::default();
+    for path in paths {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let source =
+            path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());
+        let indicators = read_file(path, &text, &source, &mut loaded.skipped)?;
+        loaded.read += indicators.len();
+        for indicator in indicators {
+            loaded.set.insert(indicator);
+        }
+    }
+    Ok(loaded)
+}
+
+fn read_file(path: &Path, text: &str, source: &str, skipped: &mut Vec<String>) -> Result<Vec<Indicator>> {
+    let place = path.display();
+    if text.trim_start().starts_with(['{', '[']) {
+        let import = import_bundle(text, source).with_context(|| format!("{place}: not a STIX bundle"))?;
+        for (id, _, reason) in &import.unmatchable {
+            skipped.push(format!("{place}: {id}: {reason}"));
+        }
+        for (position, reason) in &import.errors {
+            skipped.push(format!("{place}: object {position}: {reason}"));
+        }
+        return Ok(import.indicators);
+    }
+    if path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("csv")) {
+        let header = text.lines().next().unwrap_or("").to_ascii_lowercase();
+        let columns: Vec<&str> = header.split(',').map(|name| name.trim().trim_matches('"')).collect();
+        let pick = |names: &[&str]| names.iter().find(|name| columns.contains(name)).map(|name| (*name).to_owned());
+        let Some(value) = pick(&["indicator", "value", "ioc", "observable"]) else {
+            bail!("{place}: no indicator, value, ioc or observable column");
+        };
+        let mapping = CsvColumns {
+            value,
+            kind_column: pick(&["type", "kind", "indicator_type"]),
+            confidence: pick(&["confidence", "score"]),
+            tags: pick(&["tags", "labels"]),
+            first_seen: pick(&["first_seen", "firstseen"]),
+            last_seen: pick(&["last_seen", "lastseen"]),
+            tlp: pick(&["tlp"]),
+            ..CsvColumns::default()
+        };
+        let (indicators, report) = read_csv(text, source, &mapping).with_context(|| format!("{place}"))?;
+        skipped.extend(report.skipped.into_iter().map(|(line, reason)| format!("{place}:{line}: {reason}")));
+        return Ok(indicators);
+    }
+    let (indicators, report) = read_blocklist(text, source, None);
+    skipped.extend(report.skipped.into_iter().map(|(line, reason)| format!("{place}:{line}: {reason}")));
+    Ok(indicators)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The indicators that match a value.
+fn matching(set: &IndicatorSet, value: &str) -> Vec<u32> {
+    let value = refang(value);
+    let mut found = Vec::new();
+    let Some((kind, normalised)) = recognise(&value) else { return found };
+    match kind {
+        riposte_intel::IndicatorKind::Ip => {
+            if let Ok(address) = normalised.parse() {
+                set.match_ip(address, &mut found);
+            }
+        }
+        riposte_intel::IndicatorKind::Domain => set.match_domain(&normalised, &mut found),
+        riposte_intel::IndicatorKind::Url => {
+            found.extend(set.exact_id(kind, &normalised));
+            // A URL's host is looked up too.
+            let host = normalised.split("://").nth(1).and_then(|rest| rest.split(['/', ':', '?']).next()).unwrap_or("");
+            match host.parse() {
+                Ok(address) => set.match_ip(address, &mut found),
+                Err(_) => set.match_domain(host, &mut found),
+            }
+        }
+        riposte_intel::IndicatorKind::Email => {
+            found.extend(set.exact_id(kind, &normalised));
+            if let Some(host) = normalised.rsplit('@').next() {
+                set.match_domain(host, &mut found);
+            }
+        }
+        other => found.extend(set.exact_id(other, &normalize(other, &normalised).unwrap_or(normalised))),
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+pub fn run(command: IntelCommand) -> Result<u8> {
+    match command {
+        IntelCommand::Lookup(args) => lookup(args),
+        IntelCommand::Extract(args) => run_extract(args),
+    }
+}
+
+fn lookup(args: LookupArgs) -> Result<u8> {
+    let loaded = load(&args.intel)?;
+    for skipped in loaded.skipped.iter().take(5) {
+        eprintln!("warning: left out: {skipped}");
+    }
+    let found = matching(&loaded.set, &args.value);
+    let policy = DecayPolicy::default();
+    let now = now_ms();
+    let mut out = io::stdout().lock();
+    match args.format {
+        ReportFormat::Json => {
+            let records: Vec<serde_json::Value> = found
+                .iter()
+                .map(|&id| {
+                    let indicator = loaded.set.get(id);
+                    serde_json::json!({
+                        "indicator": indicator,
+                        "score": (policy.score(indicator, now) * 10.0).round() / 10.0,
+                        "live": policy.is_live(indicator, now),
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &serde_json::json!({"value": args.value, "matches": records}))?;
+            writeln!(out)?;
+        }
+        ReportFormat::Text => {
+            if found.is_empty() {
+                writeln!(out, "{}: no indicator among {} loaded", defang(&refang(&args.value)), loaded.set.len())?;
+            }
+            for &id in &found {
+                let indicator = loaded.set.get(id);
+                let score = policy.score(indicator, now);
+                let state = if indicator.revoked {
+                    "revoked"
+                } else if policy.is_live(indicator, now) {
+                    "live"
+                } else {
+                    "expired"
+                };
+                writeln!(
+                    out,
+                    "{} {}  ({state}, score {score:.0} of confidence {})",
+                    indicator.kind,
+                    defang(&indicator.value),
+                    indicator.confidence
+                )?;
+                writeln!(out, "  sources  {}", indicator.sources.join(", "))?;
+                if !indicator.tags.is_empty() {
+                    writeln!(out, "  tags     {}", indicator.tags.join(", "))?;
+                }
+                for link in &indicator.context {
+                    let id = link.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default();
+                    writeln!(out, "  {:<8} {}{id}", format!("{:?}", link.kind).to_lowercase(), link.name)?;
+                }
+            }
+        }
+    }
+    Ok(if found.is_empty() { crate::exit::OK } else { crate::exit::FINDINGS })
+}
+
+/// Text of a report: HTML tags removed and common entities decoded.
+fn report_text(text: &str) -> String {
+    if !text.contains('<') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for ch in text.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                out.push(' ');
+            }
+            ch if !in_tag => out.push(ch),
+            _ => {}
+        }
+    }
+    out.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+}
+
+fn run_extract(args: ExtractArgs) -> Result<u8> {
+    let mut text = String::new();
+    for file in &args.files {
+        let content = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        text.push_str(&report_text(&String::from_utf8_lossy(&content)));
+        text.push('\n');
+    }
+    let found = extract(&text);
+    let mut out = io::stdout().lock();
+    match args.format {
+        ExtractFormat::Text => {
+            for (kind, value) in &found.indicators {
+                writeln!(out, "{:<8} {}", kind.name(), defang(value))?;
+            }
+            for cve in &found.cves {
+                writeln!(out, "cve      {cve}")?;
+            }
+            for technique in &found.techniques {
+                writeln!(out, "attack   {technique}")?;
+            }
+            eprintln!(
+                "{} indicators, {} CVEs, {} techniques; {} benign values left out",
+                found.indicators.len(),
+                found.cves.len(),
+                found.techniques.len(),
+                found.benign.len()
+            );
+        }
+        ExtractFormat::Json => {
+            let indicators: Vec<serde_json::Value> = found
+                .indicators
+                .iter()
+                .map(|(kind, value)| serde_json::json!({"type": kind, "value": value}))
+                .collect();
+            let json = serde_json::json!({
+                "indicators": indicators,
+                "cves": found.cves,
+                "techniques": found.techniques,
+                "benign": found.benign,
+            });
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+        }
+        ExtractFormat::Stix => {
+            let created = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into());
+            serde_json::to_writer_pretty(&mut out, &riposte_intel::stix::bundle_of(&found, &created))?;
+            writeln!(out)?;
+        }
+    }
+    Ok(if found.indicators.is_empty() { crate::exit::OK } else { crate::exit::FINDINGS })
+}
