@@ -10,6 +10,7 @@ pub mod extract;
 pub mod feed;
 pub mod indicator;
 pub mod normalize;
+pub mod observe;
 pub mod set;
 pub mod stix;
 
@@ -19,5 +20,6 @@ pub use extract::{Extracted, extract};
 pub use feed::{CsvColumns, FeedError, FeedReport, read_blocklist, read_csv};
 pub use indicator::{Context, ContextKind, Indicator, IndicatorKind, Tlp};
 pub use normalize::{InvalidValue, normalize, recognise};
+pub use observe::{Hit, match_event};
 pub use set::{IndicatorId, IndicatorSet};
 pub use stix::{StixError, StixImport, import_bundle, pattern_values};

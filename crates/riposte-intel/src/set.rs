@@ -58,6 +58,12 @@ pub struct IndicatorSet {
     has_domains: bool,
 }
 
+impl std::fmt::Debug for IndicatorSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IndicatorSet({} indicators)", self.indicators.len())
+    }
+}
+
 impl Default for IndicatorSet {
     fn default() -> Self {
         IndicatorSet {

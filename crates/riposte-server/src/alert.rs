@@ -41,26 +41,9 @@ const USERS: &[&str] = &[
     "acct",
     "output_fields.user.name",
 ];
-const IPS: &[&str] = &[
-    "IpAddress",
-    "SourceIp",
-    "DestinationIp",
-    "src_ip",
-    "dest_ip",
-    "source.ip",
-    "destination.ip",
-    "ClientIP",
-    "client.ip",
-    "SourceAddress",
-    "DestAddress",
-    "id.orig_h",
-    "id.resp_h",
-    "data.srcip",
-    "data.dstip",
-    "src",
-    "dst",
-    "addr",
-];
+// Addresses, domains and hashes are the observables threat intelligence
+// matches: one list of their fields, in `riposte_intel::observe`.
+const IPS: &[&str] = riposte_intel::observe::IP_FIELDS;
 const PROCESSES: &[&str] = &[
     "Image",
     "ParentImage",
@@ -71,30 +54,8 @@ const PROCESSES: &[&str] = &[
     "exe",
     "output_fields.proc.exepath",
 ];
-const HASH_FIELDS: &[&str] = &[
-    "md5",
-    "sha1",
-    "sha256",
-    "hash.md5",
-    "hash.sha1",
-    "hash.sha256",
-    "Imphash",
-    "fileinfo.md5",
-    "fileinfo.sha1",
-    "fileinfo.sha256",
-];
-const DOMAINS: &[&str] = &[
-    "QueryName",
-    "DestinationHostname",
-    "dns.question.name",
-    "url.domain",
-    "Domain",
-    "query",
-    "dns.rrname",
-    "http.hostname",
-    "tls.sni",
-    "server_name",
-];
+const HASH_FIELDS: &[&str] = riposte_intel::observe::HASH_FIELDS;
+const DOMAINS: &[&str] = riposte_intel::observe::DOMAIN_FIELDS;
 
 /// Most values of one kind kept per alert.
 const MAX_PER_KIND: usize = 8;
@@ -132,6 +93,7 @@ pub fn entities(event: &Event) -> Entities {
     values(event, interned!(IPS), &mut entities.ips);
     values(event, interned!(PROCESSES), &mut entities.processes);
     values(event, interned!(HASH_FIELDS), &mut entities.hashes);
+    values(event, interned!(&["Imphash"]), &mut entities.hashes);
     // Sysmon's `Hashes`: `SHA1=...,MD5=...,SHA256=...,IMPHASH=...`.
     if let Some(hashes) = interned!(&["Hashes"]).first().and_then(|symbol| event.text(*symbol)) {
         for part in hashes.split(',') {

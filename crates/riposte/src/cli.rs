@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Hunt for threats in log files with Sigma rules.
-    Hunt(HuntArgs),
+    Hunt(Box<HuntArgs>),
     /// Check, update and list Sigma rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -140,6 +140,10 @@ pub struct HuntArgs {
     /// The log source of JSON inputs, e.g. `product=linux,service=auditd`.
     #[arg(long, value_name = "SOURCE", value_parser = LogSource::parse)]
     pub logsource: Option<LogSource>,
+    /// Indicator files (STIX bundles, CSV, blocklists): every event's
+    /// addresses, domains, URLs, hashes and e-mail addresses are matched.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub intel: Vec<PathBuf>,
     /// Detections shown per rule in text output (0: all).
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
@@ -215,7 +219,7 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Hunt(args) => run_hunt(args),
+        Command::Hunt(args) => run_hunt(*args),
         Command::Rules(RulesCommand::Check(args)) => run_check(args),
         Command::Rules(RulesCommand::Update(args)) => update::run(&args.url, &args.dir),
         Command::Serve(args) => serve::run_serve(args),
@@ -249,6 +253,24 @@ fn peak_memory() -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// The indicators of `--intel` files, when any are given.
+fn intel_set(paths: &[PathBuf], shown: usize) -> Result<Option<std::sync::Arc<riposte_intel::IndicatorSet>>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let loaded = crate::intel::load(paths)?;
+    for skipped in loaded.skipped.iter().take(shown) {
+        eprintln!("warning: indicator left out: {skipped}");
+    }
+    eprintln!(
+        "{} indicators from {} files ({} read)",
+        thousands(loaded.set.len() as u64),
+        paths.len(),
+        thousands(loaded.read as u64)
+    );
+    Ok(Some(std::sync::Arc::new(loaded.set)))
 }
 
 fn run_hunt(args: HuntArgs) -> Result<u8> {
@@ -318,6 +340,7 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
             InputFormatArg::Winlogbeat => FormatChoice::JsonOf(Dialect::Winlogbeat),
         },
         logsource: args.logsource.clone(),
+        intel: intel_set(&args.intel, shown)?,
     };
     let result = hunt(&loaded.engine, &options, progress.as_ref());
     if let Some(bar) = &progress {
@@ -383,6 +406,9 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
     if !result.native.is_empty() {
         summary.push_str(&format!(" · {} alerts of other tools", thousands(result.native.len() as u64)));
     }
+    if !args.intel.is_empty() {
+        summary.push_str(&format!(" · {} threat-intelligence matches", thousands(result.intel.len() as u64)));
+    }
     if !loaded.engine.correlations().is_empty() {
         let correlation = &stats.correlation;
         summary.push_str(&format!(
@@ -410,7 +436,10 @@ fn run_hunt(args: HuntArgs) -> Result<u8> {
     {
         eprintln!("(--verbose lists every skipped rule and record)");
     }
-    let findings = !result.detections.is_empty() || !result.correlations.is_empty() || !result.native.is_empty();
+    let findings = !result.detections.is_empty()
+        || !result.correlations.is_empty()
+        || !result.native.is_empty()
+        || !result.intel.is_empty();
     let code = if findings { exit::FINDINGS } else { exit::OK };
     // The process ends here: freeing the rule set and the detections one
     // allocation at a time would only delay the exit.

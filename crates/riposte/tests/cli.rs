@@ -541,3 +541,47 @@ fn intel_lookup_and_extract() {
         stdout(&output)
     );
 }
+
+#[test]
+fn hunt_matches_events_against_threat_intelligence() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    std::fs::write(dir.path().join("c2.txt"), "45.77.12.0/24\n").unwrap();
+    let bundle = format!(
+        r#"{{"type":"bundle","id":"bundle--1","objects":[
+        {{"type":"indicator","spec_version":"2.1","id":"indicator--h","pattern":"[file:hashes.'SHA-256' = '{sha256}']","pattern_type":"stix","valid_from":"2026-11-01T00:00:00Z","confidence":85}},
+        {{"type":"malware","spec_version":"2.1","id":"malware--m","name":"ExampleRAT","is_family":true}},
+        {{"type":"relationship","spec_version":"2.1","id":"relationship--r","relationship_type":"indicates","source_ref":"indicator--h","target_ref":"malware--m"}}]}}"#
+    );
+    std::fs::write(dir.path().join("bundle.json"), bundle).unwrap();
+    let events = [
+        serde_json::json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-1", "UtcTime": "2026-11-29 10:00:00.000", "DestinationIp": "45.77.12.9", "Image": "C:\\x\\a.exe"}),
+        serde_json::json!({"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-1", "UtcTime": "2026-11-29 10:00:01.000", "Image": "C:\\x\\b.exe", "Hashes": format!("MD5=D41D8CD98F00B204E9800998ECF8427E,SHA256={},IMPHASH=00", sha256.to_uppercase())}),
+        serde_json::json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-1", "UtcTime": "2026-11-29 10:00:02.000", "DestinationIp": "8.8.8.8"}),
+    ];
+    let logs = dir.path().join("sysmon.jsonl");
+    std::fs::write(&logs, events.iter().map(|event| event.to_string()).collect::<Vec<_>>().join("\n")).unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    write_rules(&rules);
+    let output = riposte()
+        .args(["hunt", "--format", "jsonl", "--rules"])
+        .arg(rules.join("good.yml"))
+        .arg("--intel")
+        .arg(dir.path().join("c2.txt"))
+        .arg("--intel")
+        .arg(dir.path().join("bundle.json"))
+        .arg(&logs)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0]["rule_id"], "intel:ip:45.77.12.9");
+    assert_eq!(records[0]["intel"], serde_json::json!({"type": "ip", "value": "45.77.12.9", "field": "DestinationIp"}));
+    assert_eq!(records[0]["level"], "medium", "a blocklist's default confidence");
+    assert_eq!(records[1]["rule_id"], format!("intel:sha256:{sha256}"));
+    assert_eq!(records[1]["level"], "high");
+    assert!(records[1]["rule_title"].as_str().unwrap().contains("ExampleRAT"), "{}", records[1]["rule_title"]);
+    assert!(stderr(&output).contains("2 threat-intelligence matches"), "{}", stderr(&output));
+}

@@ -21,6 +21,7 @@ use riposte_ingest::{
     EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, LineReader, NativeAlert, RecordError,
     Sink, discover, native_alert,
 };
+use riposte_intel::{Hit, IndicatorSet, match_event};
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Engine, Scratch};
 use time::OffsetDateTime;
 
@@ -39,6 +40,69 @@ pub struct HuntOptions {
     pub format: FormatChoice,
     /// The log source of JSON inputs, when their records do not say.
     pub logsource: Option<LogSource>,
+    /// Indicators every event's observables are matched against.
+    pub intel: Option<Arc<IndicatorSet>>,
+}
+
+/// An event observable that threat intelligence names.
+#[derive(Clone, Debug)]
+pub struct IntelDetection {
+    /// `intel:<kind>:<value>`.
+    pub rule_id: String,
+    /// What matched and who says so, for a person.
+    pub title: String,
+    /// From the best confidence among the indicators matched.
+    pub level: riposte_sigma::Level,
+    pub techniques: Vec<String>,
+    pub hit: Hit,
+    pub input: usize,
+    pub record_id: Option<u64>,
+    pub timestamp: Option<OffsetDateTime>,
+    pub event: Event,
+}
+
+impl IntelDetection {
+    fn new(set: &IndicatorSet, hit: Hit, input: usize, event: &Event) -> IntelDetection {
+        let indicators: Vec<&riposte_intel::Indicator> = hit.indicators.iter().map(|&id| set.get(id)).collect();
+        let confidence = indicators.iter().map(|indicator| indicator.confidence).max().unwrap_or(0);
+        let level = match confidence {
+            80.. => riposte_sigma::Level::High,
+            50..80 => riposte_sigma::Level::Medium,
+            _ => riposte_sigma::Level::Low,
+        };
+        let mut sources: Vec<&str> =
+            indicators.iter().flat_map(|indicator| indicator.sources.iter().map(String::as_str)).collect();
+        sources.sort_unstable();
+        sources.dedup();
+        let mut names: Vec<&str> = indicators
+            .iter()
+            .flat_map(|indicator| indicator.context.iter())
+            .filter(|link| link.kind != riposte_intel::ContextKind::Technique)
+            .map(|link| link.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut techniques: Vec<String> = indicators
+            .iter()
+            .flat_map(|indicator| indicator.context.iter())
+            .filter(|link| link.kind == riposte_intel::ContextKind::Technique)
+            .filter_map(|link| link.id.clone())
+            .collect();
+        techniques.sort_unstable();
+        techniques.dedup();
+        let about = if names.is_empty() { String::new() } else { format!(" · {}", names.join(", ")) };
+        IntelDetection {
+            rule_id: format!("intel:{}:{}", hit.kind, hit.value),
+            title: format!("Known {} {} in {} ({}){about}", hit.kind, hit.value, hit.field, sources.join(", ")),
+            level,
+            techniques,
+            hit,
+            input,
+            record_id: event.record_id,
+            timestamp: event.timestamp,
+            event: event.clone(),
+        }
+    }
 }
 
 /// One rule matching one event.
@@ -95,6 +159,8 @@ pub struct HuntResult {
     pub correlations: Vec<CorrelationMatch>,
     /// Alerts of other tools (Wazuh, Falco) in the inputs, by time.
     pub native: Vec<NativeDetection>,
+    /// Observables threat intelligence names, by time.
+    pub intel: Vec<IntelDetection>,
     pub stats: HuntStats,
 }
 
@@ -128,6 +194,7 @@ impl Unit {
 struct Partial {
     detections: Vec<Detection>,
     native: Vec<NativeDetection>,
+    intel: Vec<IntelDetection>,
     events: u64,
     skipped_records: u64,
     skipped_samples: Vec<RecordError>,
@@ -138,6 +205,7 @@ impl Partial {
     fn merge(mut self, other: Partial) -> Partial {
         self.detections.extend(other.detections);
         self.native.extend(other.native);
+        self.intel.extend(other.intel);
         self.events += other.events;
         self.skipped_records += other.skipped_records;
         let room = SKIPPED_SAMPLES.saturating_sub(self.skipped_samples.len());
@@ -157,6 +225,8 @@ struct Worker<'a> {
     partial: Partial,
     input: usize,
     chunk: Vec<u8>,
+    intel: Option<Arc<IndicatorSet>>,
+    hits: Vec<Hit>,
 }
 
 impl Sink for Worker<'_> {
@@ -173,6 +243,13 @@ impl Sink for Worker<'_> {
                 event_serial,
                 event: event.clone(),
             });
+        }
+        if let Some(set) = &self.intel {
+            self.hits.clear();
+            match_event(set, event, &mut self.hits);
+            for hit in self.hits.drain(..) {
+                self.partial.intel.push(IntelDetection::new(set, hit, self.input, event));
+            }
         }
         if let Some(alert) = native_alert(event) {
             self.partial.native.push(NativeDetection {
@@ -194,7 +271,7 @@ impl Sink for Worker<'_> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(engine: &'a Engine, logsource: Option<Arc<LogSource>>) -> Self {
+    fn new(engine: &'a Engine, logsource: Option<Arc<LogSource>>, intel: Option<Arc<IndicatorSet>>) -> Self {
         Worker {
             engine,
             scratch: engine.new_scratch(),
@@ -205,6 +282,8 @@ impl<'a> Worker<'a> {
             partial: Partial::default(),
             input: 0,
             chunk: Vec::new(),
+            intel,
+            hits: Vec::new(),
         }
     }
 
@@ -299,7 +378,7 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
     let partial = units
         .par_iter()
         .fold(
-            || Worker::new(engine, logsource.clone()),
+            || Worker::new(engine, logsource.clone(), options.intel.clone()),
             |mut worker, unit| {
                 worker.run(unit, &inputs);
                 if let Some(progress) = progress {
@@ -317,6 +396,8 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
     let correlated = correlate(engine, &mut detections);
     let mut native = partial.native;
     native.sort_by_key(|found| (found.timestamp, found.input, found.record_id));
+    let mut intel = partial.intel;
+    intel.sort_by_key(|found| (found.timestamp, found.input, found.record_id));
     input_errors.extend(partial.input_errors);
     let stats = HuntStats {
         events: partial.events,
@@ -329,7 +410,7 @@ pub fn hunt(engine: &Engine, options: &HuntOptions, progress: Option<&ProgressBa
         untimed_detections: correlated.untimed,
         elapsed: started.elapsed(),
     };
-    HuntResult { inputs, detections, correlations: correlated.matches, native, stats }
+    HuntResult { inputs, detections, correlations: correlated.matches, native, intel, stats }
 }
 
 #[derive(Default)]

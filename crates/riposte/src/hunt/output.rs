@@ -15,7 +15,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Detection, HuntResult, NativeDetection};
+use super::{Detection, HuntResult, IntelDetection, NativeDetection};
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -169,6 +169,29 @@ pub fn native_record<'a>(result: &'a HuntResult, found: &'a NativeDetection) -> 
     }
 }
 
+/// The machine form of a threat-intelligence match: a detection record
+/// whose rule is the indicator (`intel:ip:45.77.12.9`), with `intel` saying
+/// which field held it.
+pub fn intel_record<'a>(result: &'a HuntResult, found: &'a IntelDetection) -> serde_json::Value {
+    let record = DetectionRecord {
+        rule_id: Some(&found.rule_id),
+        rule_title: &found.title,
+        level: Some(found.level),
+        status: None,
+        techniques: found.techniques.iter().map(String::as_str).collect(),
+        tactics: Vec::new(),
+        tags: &[],
+        file: result.inputs[found.input].path.display().to_string(),
+        record_id: found.record_id,
+        timestamp: timestamp_text(found.timestamp),
+        computer: computer(&found.event),
+        event: &found.event,
+    };
+    let mut json = serde_json::to_value(record).unwrap_or_default();
+    json["intel"] = serde_json::json!({"type": found.hit.kind, "value": found.hit.value, "field": found.hit.field});
+    json
+}
+
 /// The machine form of one correlation match.
 #[derive(Serialize)]
 pub struct CorrelationRecord<'a> {
@@ -257,6 +280,9 @@ pub fn write(
             for found in &result.native {
                 records.push(serde_json::to_value(native_record(result, found))?);
             }
+            for found in &result.intel {
+                records.push(intel_record(result, found));
+            }
             for found in &result.correlations {
                 records.push(serde_json::to_value(correlation_record(engine, found))?);
             }
@@ -270,6 +296,10 @@ pub fn write(
             }
             for found in &result.native {
                 serde_json::to_writer(&mut *out, &native_record(result, found))?;
+                writeln!(out)?;
+            }
+            for found in &result.intel {
+                serde_json::to_writer(&mut *out, &intel_record(result, found))?;
                 writeln!(out)?;
             }
             for found in &result.correlations {
@@ -325,6 +355,22 @@ fn write_csv(out: &mut dyn Write, engine: &Engine, result: &HuntResult) -> io::R
             record.file,
             record.record_id.map(|id| id.to_string()).unwrap_or_default(),
             format!("level {} in {}", found.alert.original_level, found.alert.rule_id.split(':').next().unwrap_or("")),
+        ];
+        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
+        writeln!(out, "{}", row.join(","))?;
+    }
+    for found in &result.intel {
+        let row = [
+            timestamp_text(found.timestamp).unwrap_or_default(),
+            found.level.to_string(),
+            found.title.clone(),
+            found.rule_id.clone(),
+            String::new(),
+            found.techniques.join(" "),
+            computer(&found.event).unwrap_or_default().to_owned(),
+            result.inputs[found.input].path.display().to_string(),
+            found.record_id.map(|id| id.to_string()).unwrap_or_default(),
+            format!("{}={}", found.hit.field, found.hit.value),
         ];
         let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
         writeln!(out, "{}", row.join(","))?;
@@ -468,9 +514,41 @@ fn write_native_text(out: &mut dyn Write, result: &HuntResult, style: TextStyle)
     Ok(())
 }
 
+/// Threat-intelligence matches, grouped by indicator value.
+fn write_intel_text(out: &mut dyn Write, result: &HuntResult, style: TextStyle) -> io::Result<()> {
+    let mut by_value: BTreeMap<&str, Vec<&IntelDetection>> = BTreeMap::new();
+    for found in &result.intel {
+        by_value.entry(found.rule_id.as_str()).or_default().push(found);
+    }
+    let mut groups: Vec<Vec<&IntelDetection>> = by_value.into_values().collect();
+    groups.sort_by_key(|found| (std::cmp::Reverse(found[0].level), std::cmp::Reverse(found.len())));
+    let (dim, reset) = if style.color { ("\x1b[2m", "\x1b[0m") } else { ("", "") };
+    for found in groups {
+        let first = found[0];
+        let (start, end) = level_style(Some(first.level), style.color);
+        let name = first.level.to_string().to_uppercase();
+        let count = found.len();
+        let noun = if count == 1 { "event" } else { "events" };
+        writeln!(out, "{start}{name:<8}{end} {}  {dim}({count} {noun}){reset}", first.title)?;
+        let shown = if style.limit == 0 { count } else { style.limit.min(count) };
+        for found in &found[..shown] {
+            let time = found.timestamp.map_or_else(|| "(no time)".to_owned(), text_time);
+            let computer = computer(&found.event).unwrap_or("-");
+            let record = found.record_id.map(|id| format!(" #{id}")).unwrap_or_default();
+            writeln!(out, "  {time}  {computer}  {dim}{}{record}{reset}", result.inputs[found.input].path.display())?;
+        }
+        if shown < count {
+            writeln!(out, "  {dim}… {} more (--limit 0 shows all){reset}", count - shown)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
 fn write_text(out: &mut dyn Write, engine: &Engine, result: &HuntResult, style: TextStyle) -> io::Result<()> {
     write_correlations_text(out, engine, result, style)?;
     write_native_text(out, result, style)?;
+    write_intel_text(out, result, style)?;
     // Rules by level (highest first), then by number of detections.
     let mut by_rule: BTreeMap<usize, Vec<&Detection>> = BTreeMap::new();
     for detection in &result.detections {

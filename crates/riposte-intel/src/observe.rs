@@ -1,0 +1,185 @@
+//! The observables of an event, by the fields that hold them across the
+//! sources Riposte reads (Windows, ECS, Zeek, Suricata, CEF, Wazuh,
+//! syslog), and the indicators they match.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use riposte_event::{Event, Symbol};
+
+use crate::indicator::IndicatorKind;
+use crate::normalize::{domain, url};
+use crate::set::{IndicatorId, IndicatorSet};
+
+/// Fields holding IP addresses.
+pub const IP_FIELDS: &[&str] = &[
+    "IpAddress",
+    "SourceIp",
+    "DestinationIp",
+    "src_ip",
+    "dest_ip",
+    "source.ip",
+    "destination.ip",
+    "ClientIP",
+    "client.ip",
+    "SourceAddress",
+    "DestAddress",
+    "id.orig_h",
+    "id.resp_h",
+    "data.srcip",
+    "data.dstip",
+    "src",
+    "dst",
+    "addr",
+];
+
+/// Fields holding domain names.
+pub const DOMAIN_FIELDS: &[&str] = &[
+    "QueryName",
+    "DestinationHostname",
+    "dns.question.name",
+    "url.domain",
+    "query",
+    "dns.rrname",
+    "http.hostname",
+    "tls.sni",
+    "server_name",
+    "dhost",
+];
+
+/// Fields holding URLs.
+pub const URL_FIELDS: &[&str] = &["url", "url.full", "http.url", "request", "requestUrl"];
+
+/// Fields holding file hashes (Sysmon's `Hashes` list is read too).
+pub const HASH_FIELDS: &[&str] = &[
+    "md5",
+    "sha1",
+    "sha256",
+    "hash.md5",
+    "hash.sha1",
+    "hash.sha256",
+    "fileinfo.md5",
+    "fileinfo.sha1",
+    "fileinfo.sha256",
+];
+
+/// Fields holding e-mail addresses.
+pub const EMAIL_FIELDS: &[&str] = &["email", "sender", "from", "to", "user.email", "suser"];
+
+/// An observable that matched, and the indicators it matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub field: &'static str,
+    pub kind: IndicatorKind,
+    pub value: String,
+    pub indicators: Vec<IndicatorId>,
+}
+
+struct Fields {
+    ips: Vec<(Symbol, &'static str)>,
+    domains: Vec<(Symbol, &'static str)>,
+    urls: Vec<(Symbol, &'static str)>,
+    hashes: Vec<(Symbol, &'static str)>,
+    emails: Vec<(Symbol, &'static str)>,
+    sysmon_hashes: Symbol,
+}
+
+fn fields() -> &'static Fields {
+    static FIELDS: OnceLock<Fields> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let interned = |names: &[&'static str]| names.iter().map(|name| (Symbol::intern(name), *name)).collect();
+        Fields {
+            ips: interned(IP_FIELDS),
+            domains: interned(DOMAIN_FIELDS),
+            urls: interned(URL_FIELDS),
+            hashes: interned(HASH_FIELDS),
+            emails: interned(EMAIL_FIELDS),
+            sysmon_hashes: Symbol::intern("Hashes"),
+        }
+    })
+}
+
+/// Matches every observable of `event` against `set`; hits go to `out`.
+pub fn match_event(set: &IndicatorSet, event: &Event, out: &mut Vec<Hit>) {
+    if set.is_empty() {
+        return;
+    }
+    let fields = fields();
+    let mut found = Vec::new();
+    let hit =
+        |out: &mut Vec<Hit>, field: &'static str, kind: IndicatorKind, value: &str, found: &mut Vec<IndicatorId>| {
+            if !found.is_empty() && !out.iter().any(|known| known.kind == kind && known.value == value) {
+                found.sort_unstable();
+                found.dedup();
+                out.push(Hit { field, kind, value: value.to_owned(), indicators: std::mem::take(found) });
+            }
+            found.clear();
+        };
+    for &(symbol, name) in &fields.ips {
+        for value in event.values(symbol) {
+            let Some(text) = value.as_text() else { continue };
+            if let Ok(address) = text.trim().parse::<IpAddr>() {
+                set.match_ip(address, &mut found);
+                hit(out, name, IndicatorKind::Ip, text.trim(), &mut found);
+            }
+        }
+    }
+    for &(symbol, name) in &fields.domains {
+        for value in event.values(symbol) {
+            let Some(name_value) = value.as_text().and_then(domain) else { continue };
+            set.match_domain(&name_value, &mut found);
+            hit(out, name, IndicatorKind::Domain, &name_value, &mut found);
+        }
+    }
+    for &(symbol, name) in &fields.urls {
+        for value in event.values(symbol) {
+            let Some(normalised) = value.as_text().and_then(url) else { continue };
+            found.extend(set.exact_id(IndicatorKind::Url, &normalised));
+            let host = normalised.split("://").nth(1).and_then(|rest| rest.split(['/', ':', '?']).next()).unwrap_or("");
+            match host.parse::<IpAddr>() {
+                Ok(address) => set.match_ip(address, &mut found),
+                Err(_) => set.match_domain(host, &mut found),
+            }
+            hit(out, name, IndicatorKind::Url, &normalised, &mut found);
+        }
+    }
+    let hash = |out: &mut Vec<Hit>, field: &'static str, text: &str, found: &mut Vec<IndicatorId>| {
+        let text = text.trim().to_ascii_lowercase();
+        let kind = match text.len() {
+            32 => IndicatorKind::Md5,
+            40 => IndicatorKind::Sha1,
+            64 => IndicatorKind::Sha256,
+            _ => return,
+        };
+        found.extend(set.exact_id(kind, &text));
+        hit(out, field, kind, &text, found);
+    };
+    for &(symbol, name) in &fields.hashes {
+        for value in event.values(symbol) {
+            if let Some(text) = value.as_text() {
+                hash(out, name, text, &mut found);
+            }
+        }
+    }
+    // Sysmon: `SHA1=...,MD5=...,SHA256=...,IMPHASH=...`.
+    if let Some(list) = event.text(fields.sysmon_hashes) {
+        for part in list.split(',') {
+            if let Some((algorithm, value)) = part.split_once('=')
+                && !algorithm.eq_ignore_ascii_case("IMPHASH")
+            {
+                hash(out, "Hashes", value, &mut found);
+            }
+        }
+    }
+    for &(symbol, name) in &fields.emails {
+        for value in event.values(symbol) {
+            let Some(text) = value.as_text().filter(|text| text.contains('@')) else { continue };
+            let Ok(email) = crate::normalize::normalize(IndicatorKind::Email, text) else { continue };
+            found.extend(set.exact_id(IndicatorKind::Email, &email));
+            if let Some(host) = email.rsplit('@').next() {
+                set.match_domain(host, &mut found);
+            }
+            hit(out, name, IndicatorKind::Email, &email, &mut found);
+        }
+    }
+}
