@@ -140,7 +140,7 @@ pub struct HuntArgs {
     /// The log source of JSON inputs, e.g. `product=linux,service=auditd`.
     #[arg(long, value_name = "SOURCE", value_parser = LogSource::parse)]
     pub logsource: Option<LogSource>,
-    /// Indicator files (STIX bundles, CSV, blocklists): every event's
+    /// Indicator files (STIX bundles, MISP events, CSV, blocklists): every event's
     /// addresses, domains, URLs, hashes and e-mail addresses are matched.
     #[arg(long, short = 'i', value_name = "FILE")]
     pub intel: Vec<PathBuf>,

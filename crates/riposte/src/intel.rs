@@ -25,8 +25,9 @@ pub enum IntelCommand {
 pub struct LookupArgs {
     /// The value (defanged forms are read too).
     pub value: String,
-    /// Indicator files: STIX bundles (`.json`), CSV (`.csv`, with an
-    /// `indicator`, `value` or `ioc` column), or blocklists (one value a line).
+    /// Indicator files: STIX bundles and MISP events (`.json`), CSV (`.csv`,
+    /// with an `indicator`, `value` or `ioc` column), or blocklists (one
+    /// value a line).
     #[arg(long = "intel", short = 'i', value_name = "FILE", required = true)]
     pub intel: Vec<PathBuf>,
     #[arg(long, short = 'f', value_enum, default_value_t)]
@@ -79,6 +80,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded> {
 
 fn read_file(path: &Path, text: &str, source: &str, skipped: &mut Vec<String>) -> Result<Vec<Indicator>> {
     let place = path.display();
+    if text.trim_start().starts_with('{') && text.contains("\"Event\"") {
+        let import = riposte_intel::import_event(text, source).with_context(|| format!("{place}: not a MISP event"))?;
+        for (kind, value, reason) in &import.skipped {
+            skipped.push(format!("{place}: {kind} {value:?}: {reason}"));
+        }
+        return Ok(import.indicators);
+    }
     if text.trim_start().starts_with(['{', '[']) {
         let import = import_bundle(text, source).with_context(|| format!("{place}: not a STIX bundle"))?;
         for (id, _, reason) in &import.unmatchable {

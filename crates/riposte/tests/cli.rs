@@ -494,7 +494,9 @@ fn intel_lookup_and_extract() {
         {"type":"campaign","spec_version":"2.1","id":"campaign--c","name":"Operation Example"},
         {"type":"relationship","spec_version":"2.1","id":"relationship--r","relationship_type":"indicates","source_ref":"indicator--a","target_ref":"campaign--c"}]}"#;
     std::fs::write(dir.path().join("bundle.json"), bundle).unwrap();
-    let intel = ["blocklist.txt", "feed.csv", "bundle.json"].map(|name| dir.path().join(name));
+    let misp = r#"{"Event": {"info": "Wave 3", "threat_level_id": "2", "Attribute": [{"type": "sha256", "value": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "to_ids": true}]}}"#;
+    std::fs::write(dir.path().join("misp-event.json"), misp).unwrap();
+    let intel = ["blocklist.txt", "feed.csv", "bundle.json", "misp-event.json"].map(|name| dir.path().join(name));
 
     let lookup = |value: &str| {
         let mut command = riposte();
@@ -516,6 +518,9 @@ fn intel_lookup_and_extract() {
     assert_eq!(json["matches"][0]["indicator"]["context"][0]["name"], "Operation Example");
     let (_, json) = lookup("185.220.101.4");
     assert_eq!(json["matches"][0]["indicator"]["value"], "185.220.100.0/22");
+    let (_, json) = lookup("9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08");
+    assert_eq!(json["matches"][0]["indicator"]["context"][0]["name"], "Wave 3", "from the MISP event");
+    assert_eq!(json["matches"][0]["indicator"]["confidence"], 70);
     let (code, json) = lookup("8.8.8.8");
     assert_eq!((code, json["matches"].as_array().map(Vec::len)), (Some(0), Some(0)));
 
