@@ -183,3 +183,51 @@ pub fn match_event(set: &IndicatorSet, event: &Event, out: &mut Vec<Hit>) {
         }
     }
 }
+
+/// How a hit reads as a detection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Described {
+    /// `intel:<kind>:<value>`.
+    pub rule_id: String,
+    /// What matched, where, who says so and what it is linked to.
+    pub title: String,
+    /// `high` (confidence 80 or more), `medium` (50 or more) or `low`.
+    pub level: &'static str,
+    /// ATT&CK technique ids of the indicators' context.
+    pub techniques: Vec<String>,
+}
+
+/// The detection a hit makes, from the indicators it matched.
+pub fn describe(set: &IndicatorSet, hit: &Hit) -> Described {
+    let indicators: Vec<&crate::indicator::Indicator> = hit.indicators.iter().map(|&id| set.get(id)).collect();
+    let confidence = indicators.iter().map(|indicator| indicator.confidence).max().unwrap_or(0);
+    let level = match confidence {
+        80.. => "high",
+        50..80 => "medium",
+        _ => "low",
+    };
+    let mut sources: Vec<&str> =
+        indicators.iter().flat_map(|indicator| indicator.sources.iter().map(String::as_str)).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let links = || indicators.iter().flat_map(|indicator| indicator.context.iter());
+    let mut names: Vec<&str> = links()
+        .filter(|link| link.kind != crate::indicator::ContextKind::Technique)
+        .map(|link| link.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut techniques: Vec<String> = links()
+        .filter(|link| link.kind == crate::indicator::ContextKind::Technique)
+        .filter_map(|link| link.id.clone())
+        .collect();
+    techniques.sort_unstable();
+    techniques.dedup();
+    let about = if names.is_empty() { String::new() } else { format!(" · {}", names.join(", ")) };
+    Described {
+        rule_id: format!("intel:{}:{}", hit.kind, hit.value),
+        title: format!("Known {} {} in {} ({}){about}", hit.kind, hit.value, hit.field, sources.join(", ")),
+        level,
+        techniques,
+    }
+}

@@ -167,6 +167,24 @@ pub fn native_detection(
     event_detection(about, event, seq, origin, received_ms, window_ms)
 }
 
+/// An observable threat intelligence names (see `riposte_intel::describe`).
+pub fn intel_detection(
+    described: riposte_intel::Described,
+    event: &Event,
+    seq: u64,
+    origin: &str,
+    received_ms: i64,
+    window_ms: i64,
+) -> NewDetection {
+    let about = Detected {
+        rule_id: described.rule_id,
+        title: described.title,
+        level: described.level.to_owned(),
+        techniques: described.techniques,
+    };
+    event_detection(about, event, seq, origin, received_ms, window_ms)
+}
+
 /// What fired, whatever fired it.
 struct Detected {
     rule_id: String,

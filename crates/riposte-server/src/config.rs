@@ -17,6 +17,8 @@
 //!   - {type: file, name: zeek-dns, path: /opt/zeek/logs/current/dns.log, format: zeek}
 //! rules:
 //!   paths: []                        # empty: the built-in starter pack
+//! intel:
+//!   files: [feeds/c2.txt, feeds/apt.json]   # STIX, MISP events, CSV, blocklists
 //! alerts:
 //!   suppression: 5m                  # identical detections within it: one alert
 //!   suppression_per_rule: {<rule id>: 1h}
@@ -55,6 +57,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub sources: Vec<SourceConfig>,
     pub rules: RulesConfig,
+    pub intel: IntelConfig,
     pub alerts: AlertsConfig,
     pub correlation: CorrelationConfig,
     pub retention: RetentionConfig,
@@ -78,6 +81,7 @@ impl Default for Config {
                 },
             ],
             rules: RulesConfig::default(),
+            intel: IntelConfig::default(),
             alerts: AlertsConfig::default(),
             correlation: CorrelationConfig::default(),
             retention: RetentionConfig::default(),
@@ -187,6 +191,14 @@ pub enum FileFormat {
     Wazuh,
     Falco,
     Winlogbeat,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntelConfig {
+    /// Indicator files (STIX bundles, MISP events, CSV, blocklists) every
+    /// event's observables are matched against.
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -207,6 +207,8 @@ pub struct Pipeline {
     pub raw_events: u64,
     pub threads: Option<usize>,
     pub correlation: CorrelatorConfig,
+    /// Indicators every event's observables are matched against.
+    pub intel: Option<Arc<riposte_intel::IndicatorSet>>,
 }
 
 /// The correlator of the running rules.
@@ -426,8 +428,8 @@ impl Pipeline {
         batch
             .par_iter()
             .map_init(
-                || (engine.new_scratch(), Decoders::default(), Event::new(), Vec::new()),
-                |(scratch, decoders, event, matched), spooled| {
+                || (engine.new_scratch(), Decoders::default(), Event::new(), Vec::new(), Vec::new()),
+                |(scratch, decoders, event, matched, hits), spooled| {
                     let record = &spooled.record;
                     let mut outcome = Outcome {
                         seq: spooled.seq,
@@ -466,6 +468,22 @@ impl Pipeline {
                             record.received_ms,
                             window,
                         ));
+                    }
+                    if let Some(set) = &self.intel {
+                        hits.clear();
+                        riposte_intel::match_event(set, event, hits);
+                        for hit in hits.iter() {
+                            let described = riposte_intel::describe(set, hit);
+                            let window = self.window_ms(&described.rule_id);
+                            outcome.detections.push(alert::intel_detection(
+                                described,
+                                event,
+                                spooled.seq,
+                                &record.origin,
+                                record.received_ms,
+                                window,
+                            ));
+                        }
                     }
                     if let Some(native) = riposte_ingest::native_alert(event) {
                         let window = self.window_ms(&native.rule_id);

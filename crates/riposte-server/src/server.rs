@@ -37,6 +37,8 @@ pub enum ServeError {
     Listen { address: SocketAddr, what: String, error: std::io::Error },
     #[error("no rule could be loaded")]
     NoRules,
+    #[error(transparent)]
+    Intel(#[from] crate::intel::IntelFileError),
     #[error("source {source_name}: TLS: {reason}")]
     Tls { source_name: String, reason: String },
 }
@@ -119,7 +121,22 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);
 
+        let intel = if config.intel.files.is_empty() {
+            None
+        } else {
+            let loaded = crate::intel::load(&config.intel.files)?;
+            for skipped in loaded.skipped.iter().take(20) {
+                tracing::warn!(%skipped, "indicator left out");
+            }
+            tracing::info!(
+                indicators = loaded.set.len(),
+                files = config.intel.files.len(),
+                "threat intelligence loaded"
+            );
+            Some(Arc::new(loaded.set))
+        };
         let pipeline = Pipeline {
+            intel,
             spool: spool.clone(),
             store,
             rules,

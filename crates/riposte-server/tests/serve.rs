@@ -686,3 +686,57 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
     assert_eq!(alert["entities"]["ips"], json!(["198.51.100.7"]), "{body}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observables_named_by_threat_intelligence_become_alerts() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c2.csv"), "indicator,type,confidence,tags\n45.77.12.0/24,cidr,85,c2\n").unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.http.listen = loopback;
+    config.sources = Vec::new();
+    config.intel.files = vec![dir.path().join("c2.csv")];
+    let server = Server::start(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let base = format!("http://{}", server.http);
+    let client = reqwest::Client::new();
+    let events = [
+        json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-9", "DestinationIp": "45.77.12.9", "UtcTime": "2026-11-29 10:00:00.000"}),
+        json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-9", "DestinationIp": "8.8.8.8", "UtcTime": "2026-11-29 10:00:01.000"}),
+    ];
+    let body: Vec<String> = events.iter().map(Value::to_string).collect();
+    let response =
+        client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(body.join("\n")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alert = loop {
+        let response = client
+            .get(format!("{base}/api/alerts?rule_id=intel:ip:45.77.12.9"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        if let Some(alert) = body["items"].as_array().and_then(|items| items.first()).cloned() {
+            break alert;
+        }
+        assert!(Instant::now() < deadline, "no intel alert: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(alert["level"], "high");
+    assert!(alert["rule_title"].as_str().unwrap().contains("DestinationIp (c2.csv)"), "{alert}");
+    assert_eq!(alert["entities"]["hosts"], json!(["WS-9"]));
+    let response = client.get(format!("{base}/api/alerts")).bearer_auth(&token).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "8.8.8.8 is in no feed: {body}");
+    server.shutdown().await;
+
+    // A feed that cannot be read stops the start with its name.
+    let mut config = Config { data_dir: dir.path().join("data2"), ..Config::default() };
+    config.http.listen = loopback;
+    config.sources = Vec::new();
+    config.intel.files = vec![dir.path().join("missing.txt")];
+    let error = Server::start(config).await.err().expect("a missing feed is an error").to_string();
+    assert!(error.contains("missing.txt"), "{error}");
+}

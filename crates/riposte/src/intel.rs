@@ -2,14 +2,12 @@
 //! blocklists), looked up for a person, and extracted from reports.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use riposte_intel::{
-    CsvColumns, DecayPolicy, Indicator, IndicatorSet, defang, extract, import_bundle, normalize, read_blocklist,
-    read_csv, recognise, refang,
-};
+use riposte_intel::{DecayPolicy, IndicatorSet, defang, extract, normalize, recognise, refang};
+pub use riposte_server::intel::load;
 
 use crate::cli::ReportFormat;
 
@@ -51,76 +49,6 @@ pub struct ExtractArgs {
     pub files: Vec<PathBuf>,
     #[arg(long, short = 'f', value_enum, default_value_t)]
     pub format: ExtractFormat,
-}
-
-/// What loading indicator files did.
-#[derive(Default)]
-pub struct Loaded {
-    pub set: IndicatorSet,
-    pub read: usize,
-    /// Lines or objects left out, with where and why.
-    pub skipped: Vec<String>,
-}
-
-/// Reads indicator files into one set (duplicates across files merged).
-pub fn load(paths: &[PathBuf]) -> Result<Loaded> {
-    let mut loaded = Loaded::default();
-    for path in paths {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let source =
-            path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());
-        let indicators = read_file(path, &text, &source, &mut loaded.skipped)?;
-        loaded.read += indicators.len();
-        for indicator in indicators {
-            loaded.set.insert(indicator);
-        }
-    }
-    Ok(loaded)
-}
-
-fn read_file(path: &Path, text: &str, source: &str, skipped: &mut Vec<String>) -> Result<Vec<Indicator>> {
-    let place = path.display();
-    if text.trim_start().starts_with('{') && text.contains("\"Event\"") {
-        let import = riposte_intel::import_event(text, source).with_context(|| format!("{place}: not a MISP event"))?;
-        for (kind, value, reason) in &import.skipped {
-            skipped.push(format!("{place}: {kind} {value:?}: {reason}"));
-        }
-        return Ok(import.indicators);
-    }
-    if text.trim_start().starts_with(['{', '[']) {
-        let import = import_bundle(text, source).with_context(|| format!("{place}: not a STIX bundle"))?;
-        for (id, _, reason) in &import.unmatchable {
-            skipped.push(format!("{place}: {id}: {reason}"));
-        }
-        for (position, reason) in &import.errors {
-            skipped.push(format!("{place}: object {position}: {reason}"));
-        }
-        return Ok(import.indicators);
-    }
-    if path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("csv")) {
-        let header = text.lines().next().unwrap_or("").to_ascii_lowercase();
-        let columns: Vec<&str> = header.split(',').map(|name| name.trim().trim_matches('"')).collect();
-        let pick = |names: &[&str]| names.iter().find(|name| columns.contains(name)).map(|name| (*name).to_owned());
-        let Some(value) = pick(&["indicator", "value", "ioc", "observable"]) else {
-            bail!("{place}: no indicator, value, ioc or observable column");
-        };
-        let mapping = CsvColumns {
-            value,
-            kind_column: pick(&["type", "kind", "indicator_type"]),
-            confidence: pick(&["confidence", "score"]),
-            tags: pick(&["tags", "labels"]),
-            first_seen: pick(&["first_seen", "firstseen"]),
-            last_seen: pick(&["last_seen", "lastseen"]),
-            tlp: pick(&["tlp"]),
-            ..CsvColumns::default()
-        };
-        let (indicators, report) = read_csv(text, source, &mapping).with_context(|| format!("{place}"))?;
-        skipped.extend(report.skipped.into_iter().map(|(line, reason)| format!("{place}:{line}: {reason}")));
-        return Ok(indicators);
-    }
-    let (indicators, report) = read_blocklist(text, source, None);
-    skipped.extend(report.skipped.into_iter().map(|(line, reason)| format!("{place}:{line}: {reason}")));
-    Ok(indicators)
 }
 
 fn now_ms() -> i64 {

@@ -21,7 +21,7 @@ use riposte_ingest::{
     EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, LineReader, NativeAlert, RecordError,
     Sink, discover, native_alert,
 };
-use riposte_intel::{Hit, IndicatorSet, match_event};
+use riposte_intel::{Hit, IndicatorSet, describe, match_event};
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Engine, Scratch};
 use time::OffsetDateTime;
 
@@ -63,39 +63,12 @@ pub struct IntelDetection {
 
 impl IntelDetection {
     fn new(set: &IndicatorSet, hit: Hit, input: usize, event: &Event) -> IntelDetection {
-        let indicators: Vec<&riposte_intel::Indicator> = hit.indicators.iter().map(|&id| set.get(id)).collect();
-        let confidence = indicators.iter().map(|indicator| indicator.confidence).max().unwrap_or(0);
-        let level = match confidence {
-            80.. => riposte_sigma::Level::High,
-            50..80 => riposte_sigma::Level::Medium,
-            _ => riposte_sigma::Level::Low,
-        };
-        let mut sources: Vec<&str> =
-            indicators.iter().flat_map(|indicator| indicator.sources.iter().map(String::as_str)).collect();
-        sources.sort_unstable();
-        sources.dedup();
-        let mut names: Vec<&str> = indicators
-            .iter()
-            .flat_map(|indicator| indicator.context.iter())
-            .filter(|link| link.kind != riposte_intel::ContextKind::Technique)
-            .map(|link| link.name.as_str())
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        let mut techniques: Vec<String> = indicators
-            .iter()
-            .flat_map(|indicator| indicator.context.iter())
-            .filter(|link| link.kind == riposte_intel::ContextKind::Technique)
-            .filter_map(|link| link.id.clone())
-            .collect();
-        techniques.sort_unstable();
-        techniques.dedup();
-        let about = if names.is_empty() { String::new() } else { format!(" · {}", names.join(", ")) };
+        let described = describe(set, &hit);
         IntelDetection {
-            rule_id: format!("intel:{}:{}", hit.kind, hit.value),
-            title: format!("Known {} {} in {} ({}){about}", hit.kind, hit.value, hit.field, sources.join(", ")),
-            level,
-            techniques,
+            rule_id: described.rule_id,
+            title: described.title,
+            level: described.level.parse().unwrap_or(riposte_sigma::Level::Medium),
+            techniques: described.techniques,
             hit,
             input,
             record_id: event.record_id,
