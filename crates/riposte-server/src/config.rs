@@ -199,6 +199,35 @@ pub struct IntelConfig {
     /// Indicator files (STIX bundles, MISP events, CSV, blocklists) every
     /// event's observables are matched against.
     pub files: Vec<PathBuf>,
+    /// Feeds fetched by `riposte intel pull`; their last good copy is kept
+    /// in the data directory (`intel/<name>.<ext>`) and loaded like a file.
+    pub feeds: Vec<FeedConfig>,
+}
+
+/// A feed at a URL: a STIX bundle, a MISP event, CSV or a blocklist
+/// (recognised by content).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    pub name: String,
+    pub url: String,
+    /// Sent as a bearer token (never logged).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Allow a feed on a loopback or private address.
+    #[serde(default)]
+    pub allow_private: bool,
+}
+
+impl std::fmt::Debug for FeedConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedConfig")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "(hidden)"))
+            .field("allow_private", &self.allow_private)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -90,3 +90,82 @@ fn read_file(
     skipped.extend(report.skipped.into_iter().map(|(line, reason)| format!("{place}:{line}: {reason}")));
     Ok(indicators)
 }
+
+/// What pulling one feed did.
+#[derive(Debug)]
+pub struct Pulled {
+    pub name: String,
+    /// Indicators in the copy now kept, or why the last good copy stays.
+    pub outcome: Result<usize, String>,
+}
+
+/// Where a feed's last good copy is kept.
+pub fn feed_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("intel")
+}
+
+/// Fetches every feed now. A feed that fails (unreachable, an HTTP error, a
+/// body that does not read as indicators) keeps its last good copy.
+pub async fn pull(feeds: &[crate::config::FeedConfig], data_dir: &Path) -> Vec<Pulled> {
+    let dir = feed_dir(data_dir);
+    let mut pulled = Vec::new();
+    for feed in feeds {
+        let outcome = pull_one(feed, &dir).await;
+        pulled.push(Pulled { name: feed.name.clone(), outcome });
+    }
+    pulled
+}
+
+async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize, String> {
+    let policy = crate::fetch::FetchPolicy { allow_private: feed.allow_private, ..Default::default() };
+    let body =
+        crate::fetch::fetch(&feed.url, &policy, feed.token.as_deref()).await.map_err(|error| error.to_string())?;
+    let text = String::from_utf8(body).map_err(|_| "the feed is not UTF-8 text".to_owned())?;
+    let trimmed = text.trim_start();
+    let extension = if trimmed.starts_with(['{', '[']) {
+        "json"
+    } else if text.lines().next().is_some_and(|header| {
+        let header = header.to_ascii_lowercase();
+        header.contains(',')
+            && ["indicator", "value", "ioc", "observable"]
+                .iter()
+                .any(|name| header.split(',').any(|column| column.trim().trim_matches('"') == *name))
+    }) {
+        "csv"
+    } else {
+        "txt"
+    };
+    let safe_name: String =
+        feed.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let path = dir.join(format!("{safe_name}.{extension}"));
+    // Read before kept: a body that is not indicators leaves the last copy.
+    let mut skipped = Vec::new();
+    let indicators = read_file(&path, &text, &feed.name, &mut skipped).map_err(|error| error.reason)?;
+    if indicators.is_empty() && !skipped.is_empty() {
+        return Err(format!("no indicator could be read ({} entries left out)", skipped.len()));
+    }
+    std::fs::create_dir_all(dir).map_err(|error| format!("cannot write {}: {error}", dir.display()))?;
+    // Other extensions of an earlier copy would be loaded too: removed.
+    for other in ["json", "csv", "txt"].iter().filter(|other| **other != extension) {
+        let _ = std::fs::remove_file(dir.join(format!("{safe_name}.{other}")));
+    }
+    let temporary = path.with_extension(format!("{extension}.new"));
+    std::fs::write(&temporary, &text).map_err(|error| format!("cannot write {}: {error}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(indicators.len())
+}
+
+/// The copies of pulled feeds kept in the data directory.
+pub fn pulled_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(feed_dir(data_dir))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension().is_some_and(|extension| ["json", "csv", "txt"].iter().any(|known| extension == *known))
+        })
+        .collect();
+    files.sort();
+    files
+}

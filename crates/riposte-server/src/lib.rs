@@ -6,6 +6,7 @@ pub mod alert;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod fetch;
 pub mod intel;
 pub mod metrics;
 pub mod pipeline;

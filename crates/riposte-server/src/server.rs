@@ -121,18 +121,16 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);
 
-        let intel = if config.intel.files.is_empty() {
+        let mut intel_files = config.intel.files.clone();
+        intel_files.extend(crate::intel::pulled_files(&data_dir));
+        let intel = if intel_files.is_empty() {
             None
         } else {
-            let loaded = crate::intel::load(&config.intel.files)?;
+            let loaded = crate::intel::load(&intel_files)?;
             for skipped in loaded.skipped.iter().take(20) {
                 tracing::warn!(%skipped, "indicator left out");
             }
-            tracing::info!(
-                indicators = loaded.set.len(),
-                files = config.intel.files.len(),
-                "threat intelligence loaded"
-            );
+            tracing::info!(indicators = loaded.set.len(), files = intel_files.len(), "threat intelligence loaded");
             Some(Arc::new(loaded.set))
         };
         let pipeline = Pipeline {

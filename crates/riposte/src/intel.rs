@@ -17,6 +17,15 @@ pub enum IntelCommand {
     Lookup(LookupArgs),
     /// The indicators, CVEs and ATT&CK techniques a report names.
     Extract(ExtractArgs),
+    /// Fetch every feed of the configuration now (`intel.feeds`); `serve`
+    /// loads what was fetched.
+    Pull(PullArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub config: crate::serve::ConfigArgs,
 }
 
 #[derive(Args, Debug)]
@@ -93,7 +102,33 @@ pub fn run(command: IntelCommand) -> Result<u8> {
     match command {
         IntelCommand::Lookup(args) => lookup(args),
         IntelCommand::Extract(args) => run_extract(args),
+        IntelCommand::Pull(args) => run_pull(args),
     }
+}
+
+fn run_pull(args: PullArgs) -> Result<u8> {
+    let config = args.config.load()?;
+    if config.intel.feeds.is_empty() {
+        eprintln!("no feed is configured (intel.feeds)");
+        return Ok(crate::exit::OK);
+    }
+    let pulled = crate::serve::runtime()?.block_on(riposte_server::intel::pull(&config.intel.feeds, &config.data_dir));
+    let mut failed = 0;
+    for feed in &pulled {
+        match &feed.outcome {
+            Ok(count) => println!("{:<24} {count} indicators", feed.name),
+            Err(reason) => {
+                failed += 1;
+                println!("{:<24} failed, the last good copy stays: {reason}", feed.name);
+            }
+        }
+    }
+    println!(
+        "{} feeds pulled, {failed} failed; copies in {}",
+        pulled.len() - failed,
+        riposte_server::intel::feed_dir(&config.data_dir).display()
+    );
+    Ok(if failed == 0 { crate::exit::OK } else { crate::exit::CONFIG_ERROR })
 }
 
 fn lookup(args: LookupArgs) -> Result<u8> {

@@ -590,3 +590,59 @@ fn hunt_matches_events_against_threat_intelligence() {
     assert!(records[1]["rule_title"].as_str().unwrap().contains("ExampleRAT"), "{}", records[1]["rule_title"]);
     assert!(stderr(&output).contains("2 threat-intelligence matches"), "{}", stderr(&output));
 }
+
+#[test]
+fn intel_pull_fetches_feeds_and_keeps_the_last_good_copy() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/c2.txt"))
+            .and(wiremock::matchers::header("authorization", "Bearer s3cret-token"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("45.77.12.9\nevil.example\n"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        // The second pull meets an error mid-way.
+        wiremock::Mock::given(wiremock::matchers::path("/c2.txt"))
+            .respond_with(wiremock::ResponseTemplate::new(500))
+            .mount(&server)
+            .await;
+        wiremock::Mock::given(wiremock::matchers::path("/bundle.json"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_string(
+                r#"{"type":"bundle","id":"bundle--1","objects":[{"type":"indicator","spec_version":"2.1","id":"indicator--a","pattern":"[domain-name:value = 'c2.example']","pattern_type":"stix","valid_from":"2026-11-01T00:00:00Z"}]}"#,
+            ))
+            .mount(&server)
+            .await;
+        server
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("riposte.yml");
+    let uri = server.uri();
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nintel:\n  feeds:\n    - {{name: c2, url: '{uri}/c2.txt', token: s3cret-token, allow_private: true}}\n    - {{name: stix, url: '{uri}/bundle.json', allow_private: true}}\n    - {{name: internal, url: '{uri}/c2.txt'}}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
+    let text = stdout(&output);
+    assert!(text.contains("c2                       2 indicators"), "{text}");
+    assert!(text.contains("stix                     1 indicators"), "{text}");
+    // Without allow_private, the loopback server is refused.
+    let internal = text.lines().find(|line| line.starts_with("internal")).unwrap();
+    assert!(internal.contains("internal address"), "{internal}");
+    assert!(!text.contains("s3cret-token") && !stderr(&output).contains("s3cret-token"), "the token is never shown");
+    assert_eq!(output.status.code(), Some(3));
+    assert!(data.join("intel/c2.txt").exists() && data.join("intel/stix.json").exists());
+
+    // The feed fails now: its last good copy stays.
+    let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
+    let text = stdout(&output);
+    let c2 = text.lines().find(|line| line.starts_with("c2")).unwrap();
+    assert!(c2.contains("last good copy stays") && c2.contains("HTTP 500"), "{c2}");
+    assert_eq!(std::fs::read_to_string(data.join("intel/c2.txt")).unwrap(), "45.77.12.9\nevil.example\n");
+    drop(server);
+}

@@ -1,0 +1,173 @@
+//! The platform's outgoing HTTP: timeouts, a size limit on answers, TLS
+//! verified, and a policy on where requests may go. By default no loopback,
+//! private, link-local, shared or documentation address is reached (an
+//! attacker-supplied feed URL must not reach the internal network); each
+//! name is resolved once, checked, and the request pinned to the address
+//! that was checked, so a second resolution cannot swap it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Where a request may go, and how much it may bring back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchPolicy {
+    pub timeout: Duration,
+    pub max_bytes: u64,
+    /// Allow loopback and private addresses (a feed on the internal network).
+    pub allow_private: bool,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        FetchPolicy { timeout: Duration::from_secs(30), max_bytes: 256 << 20, allow_private: false }
+    }
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: only http and https URLs are fetched")]
+    Scheme { url: String },
+    #[error("{url}: no host")]
+    NoHost { url: String },
+    #[error("{url}: cannot resolve {host}: {reason}")]
+    Resolve { url: String, host: String, reason: String },
+    #[error("{url}: {address} is an internal address (allow_private is off)")]
+    Internal { url: String, address: IpAddr },
+    #[error("{url}: {reason}")]
+    Request { url: String, reason: String },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: the answer is larger than {limit} bytes")]
+    TooLarge { url: String, limit: u64 },
+}
+
+/// Whether an address is one a request must not reach by default.
+pub fn is_internal(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a, b) == (198, 18)
+                || (a, b) == (198, 19)
+                || (a, b, c) == (192, 0, 0)
+                || (a, b, c) == (192, 0, 2)
+                || (a, b, c) == (198, 51, 100)
+                || (a, b, c) == (203, 0, 113)
+                || a >= 240
+        }
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (segments[0] & 0xfe00) == 0xfc00
+                || (segments[0] & 0xffc0) == 0xfe80
+                || (segments[0], segments[1]) == (0x2001, 0x0db8)
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Fetches `url` under `policy`. `bearer` is sent as a bearer token.
+pub async fn fetch(url: &str, policy: &FetchPolicy, bearer: Option<&str>) -> Result<Vec<u8>, FetchError> {
+    let request_error = |reason: String| FetchError::Request { url: url.to_owned(), reason };
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| FetchError::Scheme { url: url.to_owned() })?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(FetchError::Scheme { url: url.to_owned() }),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']').ok_or_else(|| FetchError::NoHost { url: url.to_owned() })?;
+            (host.to_owned(), after.strip_prefix(':').and_then(|port| port.parse().ok()).unwrap_or(default_port))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => {
+                (host.to_owned(), port.parse().unwrap_or(default_port))
+            }
+            _ => (authority.to_owned(), default_port),
+        },
+    };
+    if host.is_empty() {
+        return Err(FetchError::NoHost { url: url.to_owned() });
+    }
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|error| FetchError::Resolve { url: url.to_owned(), host: host.clone(), reason: error.to_string() })?
+        .collect();
+    let Some(&address) = addresses.first() else {
+        return Err(FetchError::Resolve { url: url.to_owned(), host, reason: "no address".into() });
+    };
+    if !policy.allow_private
+        && let Some(internal) = addresses.iter().find(|address| is_internal(address.ip()))
+    {
+        return Err(FetchError::Internal { url: url.to_owned(), address: internal.ip() });
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("riposte/", env!("CARGO_PKG_VERSION")))
+        .timeout(policy.timeout)
+        .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+        // Redirects could lead anywhere: not followed.
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(&host, address)
+        .build()
+        .map_err(|error| request_error(error.to_string()))?;
+    let mut request = client.get(url);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request.send().await.map_err(|error| request_error(error.to_string()))?;
+    if !response.status().is_success() {
+        return Err(FetchError::Status { url: url.to_owned(), status: response.status().as_u16() });
+    }
+    if response.content_length().is_some_and(|length| length > policy.max_bytes) {
+        return Err(FetchError::TooLarge { url: url.to_owned(), limit: policy.max_bytes });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| request_error(error.to_string()))? {
+        if body.len() as u64 + chunk.len() as u64 > policy.max_bytes {
+            return Err(FetchError::TooLarge { url: url.to_owned(), limit: policy.max_bytes });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{internal}");
+        }
+        for external in ["8.8.8.8", "45.77.12.9", "2a03:b0c0:3:d0::1a2:3001"] {
+            assert!(!is_internal(external.parse().unwrap()), "{external}");
+        }
+    }
+}
