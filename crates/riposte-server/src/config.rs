@@ -214,6 +214,15 @@ pub struct FeedConfig {
     /// Sent as a bearer token (never logged).
     #[serde(default)]
     pub token: Option<String>,
+    /// Basic authentication (never logged).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A TAXII 2.1 collection id: `url` is then the API root, and objects
+    /// added since the last pull are read page by page.
+    #[serde(default)]
+    pub taxii_collection: Option<String>,
     /// Allow a feed on a loopback or private address.
     #[serde(default)]
     pub allow_private: bool,
@@ -225,6 +234,9 @@ impl std::fmt::Debug for FeedConfig {
             .field("name", &self.name)
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "(hidden)"))
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "(hidden)"))
+            .field("taxii_collection", &self.taxii_collection)
             .field("allow_private", &self.allow_private)
             .finish()
     }

@@ -76,8 +76,25 @@ pub fn is_internal(address: IpAddr) -> bool {
     }
 }
 
-/// Fetches `url` under `policy`. `bearer` is sent as a bearer token.
-pub async fn fetch(url: &str, policy: &FetchPolicy, bearer: Option<&str>) -> Result<Vec<u8>, FetchError> {
+/// How a request proves who it is from (never logged).
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Auth<'a> {
+    #[default]
+    None,
+    Bearer(&'a str),
+    Basic {
+        user: &'a str,
+        password: &'a str,
+    },
+}
+
+/// Fetches `url` under `policy`, with `accept` as the Accept header when given.
+pub async fn fetch(
+    url: &str,
+    policy: &FetchPolicy,
+    auth: Auth<'_>,
+    accept: Option<&str>,
+) -> Result<Vec<u8>, FetchError> {
     let request_error = |reason: String| FetchError::Request { url: url.to_owned(), reason };
     let (scheme, rest) = url.split_once("://").ok_or_else(|| FetchError::Scheme { url: url.to_owned() })?;
     let default_port = match scheme.to_ascii_lowercase().as_str() {
@@ -125,8 +142,13 @@ pub async fn fetch(url: &str, policy: &FetchPolicy, bearer: Option<&str>) -> Res
         .build()
         .map_err(|error| request_error(error.to_string()))?;
     let mut request = client.get(url);
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
+    match auth {
+        Auth::None => {}
+        Auth::Bearer(token) => request = request.bearer_auth(token),
+        Auth::Basic { user, password } => request = request.basic_auth(user, Some(password)),
+    }
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
     }
     let mut response = request.send().await.map_err(|error| request_error(error.to_string()))?;
     if !response.status().is_success() {

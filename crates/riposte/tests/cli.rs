@@ -646,3 +646,74 @@ fn intel_pull_fetches_feeds_and_keeps_the_last_good_copy() {
     assert_eq!(std::fs::read_to_string(data.join("intel/c2.txt")).unwrap(), "45.77.12.9\nevil.example\n");
     drop(server);
 }
+
+#[test]
+fn intel_pull_reads_a_taxii_collection_page_by_page() {
+    use wiremock::matchers::{header, method, path, query_param};
+    let indicator = |id: &str, value: &str, added: &str| {
+        serde_json::json!({"type": "indicator", "spec_version": "2.1", "id": id, "created": added, "modified": added,
+            "pattern": format!("[ipv4-addr:value = '{value}']"), "pattern_type": "stix", "valid_from": added, "date_added": added})
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        let objects = "/api1/collections/c1/objects/";
+        // Basic authentication: `analyst:pw`.
+        let auth = || header("authorization", "Basic YW5hbHlzdDpwdw==");
+        wiremock::Mock::given(method("GET"))
+            .and(path(objects))
+            .and(auth())
+            .and(query_param("next", "page2"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "more": false, "objects": [indicator("indicator--2", "45.77.12.10", "2026-11-29T10:00:02Z")]})))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        wiremock::Mock::given(method("GET"))
+            .and(path(objects))
+            .and(auth())
+            .and(query_param("added_after", "2026-11-29T10:00:02Z"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "more": false, "objects": [indicator("indicator--3", "45.77.12.11", "2026-11-29T11:00:00Z")]})))
+            .mount(&server)
+            .await;
+        wiremock::Mock::given(method("GET"))
+            .and(path(objects))
+            .and(auth())
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "more": true, "next": "page2", "objects": [indicator("indicator--1", "45.77.12.9", "2026-11-29T10:00:01Z")]})))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        server
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("riposte.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nintel:\n  feeds:\n    - {{name: taxii, url: '{}/api1/', taxii_collection: c1, user: analyst, password: pw, allow_private: true}}\n",
+            data.display(),
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
+    assert!(stdout(&output).contains("taxii                    2 indicators"), "{}", stdout(&output));
+    // The next pull asks only for what was added since, and keeps the rest.
+    let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
+    assert!(
+        stdout(&output).contains("taxii                    3 indicators"),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let output = riposte()
+        .args(["intel", "lookup", "45.77.12.10", "--format", "json", "--intel"])
+        .arg(data.join("intel/taxii.json"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    drop(server);
+}
