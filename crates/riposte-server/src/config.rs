@@ -223,9 +223,16 @@ pub struct FeedConfig {
     /// added since the last pull are read page by page.
     #[serde(default)]
     pub taxii_collection: Option<String>,
+    /// How often `riposte serve` pulls it (default: hourly).
+    #[serde(default = "hourly", deserialize_with = "duration")]
+    pub every: Duration,
     /// Allow a feed on a loopback or private address.
     #[serde(default)]
     pub allow_private: bool,
+}
+
+fn hourly() -> Duration {
+    Duration::from_secs(3_600)
 }
 
 impl std::fmt::Debug for FeedConfig {
@@ -237,6 +244,7 @@ impl std::fmt::Debug for FeedConfig {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "(hidden)"))
             .field("taxii_collection", &self.taxii_collection)
+            .field("every", &self.every)
             .field("allow_private", &self.allow_private)
             .finish()
     }

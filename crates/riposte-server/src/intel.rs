@@ -249,3 +249,76 @@ async fn taxii_pull(
     let bundle = serde_json::json!({"type": "bundle", "id": format!("bundle--taxii-{safe_name}"), "objects": objects});
     Ok(bundle.to_string())
 }
+
+/// The indicators the pipeline matches: `intel.files` and the pulled
+/// feeds, replaced whole when a pull brings something new (a set that fails
+/// to load leaves the running one in place).
+pub struct IntelState {
+    files: Vec<PathBuf>,
+    data_dir: PathBuf,
+    current: std::sync::RwLock<Option<std::sync::Arc<IndicatorSet>>>,
+}
+
+impl IntelState {
+    /// Loads the files and pulled copies there are.
+    pub fn load(files: Vec<PathBuf>, data_dir: PathBuf) -> Result<IntelState, IntelFileError> {
+        let state = IntelState { files, data_dir, current: std::sync::RwLock::new(None) };
+        state.reload()?;
+        Ok(state)
+    }
+
+    /// The running set, if any indicator source is configured.
+    pub fn current(&self) -> Option<std::sync::Arc<IndicatorSet>> {
+        self.current.read().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+
+    /// Loads everything again and puts it in place. Returns the indicators loaded.
+    pub fn reload(&self) -> Result<usize, IntelFileError> {
+        let mut files = self.files.clone();
+        files.extend(pulled_files(&self.data_dir));
+        if files.is_empty() {
+            return Ok(0);
+        }
+        let loaded = load(&files)?;
+        for skipped in loaded.skipped.iter().take(20) {
+            tracing::warn!(%skipped, "indicator left out");
+        }
+        let count = loaded.set.len();
+        tracing::info!(indicators = count, files = files.len(), "threat intelligence loaded");
+        *self.current.write().unwrap_or_else(|poison| poison.into_inner()) = Some(std::sync::Arc::new(loaded.set));
+        Ok(count)
+    }
+}
+
+/// Pulls every feed now and then each `every` (the shortest of the feeds'),
+/// and reloads the set after a pull that brought something. Runs until `stop`.
+pub async fn keep_pulling(
+    state: std::sync::Arc<IntelState>,
+    feeds: Vec<crate::config::FeedConfig>,
+    data_dir: PathBuf,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use std::sync::atomic::Ordering;
+    let Some(every) = feeds.iter().map(|feed| feed.every).min() else { return };
+    let every = every.max(std::time::Duration::from_secs(1));
+    loop {
+        let pulled = pull(&feeds, &data_dir).await;
+        for feed in &pulled {
+            if let Err(reason) = &feed.outcome {
+                metrics.intel_pull_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(feed = %feed.name, %reason, "feed not pulled; its last good copy stays");
+            }
+        }
+        if pulled.iter().any(|feed| feed.outcome.is_ok()) {
+            match state.reload() {
+                Ok(count) => metrics.intel_indicators.store(count as u64, Ordering::Relaxed),
+                Err(error) => tracing::warn!(%error, "pulled feeds did not load; the running indicators stay"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

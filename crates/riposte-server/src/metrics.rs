@@ -38,6 +38,10 @@ pub struct Metrics {
     pub correlation_late: AtomicU64,
     /// Correlation groups dropped at the group limit.
     pub correlation_evicted: AtomicU64,
+    /// Indicators in the running threat-intelligence set.
+    pub intel_indicators: AtomicU64,
+    /// Feed pulls that failed (the last good copy stayed).
+    pub intel_pull_errors: AtomicU64,
 }
 
 /// Reads one counter of a source.
@@ -134,7 +138,7 @@ impl Metrics {
             let _ = writeln!(out, "riposte_detections_total{{rule_id=\"{}\"}} {count}", escape(rule));
         }
         drop(detections);
-        let scalars: [(&str, &str, &str, &AtomicU64); 13] = [
+        let scalars: [(&str, &str, &str, &AtomicU64); 15] = [
             ("riposte_alerts_created_total", "counter", "Alerts created.", &self.alerts_created),
             (
                 "riposte_detections_duplicate_total",
@@ -167,6 +171,13 @@ impl Metrics {
                 "counter",
                 "Correlation windows dropped at the group limit.",
                 &self.correlation_evicted,
+            ),
+            ("riposte_intel_indicators", "gauge", "Indicators matched against every event.", &self.intel_indicators),
+            (
+                "riposte_intel_pull_errors_total",
+                "counter",
+                "Feed pulls that failed (the last good copy stayed).",
+                &self.intel_pull_errors,
             ),
         ];
         for (name, kind, help, value) in scalars {

@@ -208,7 +208,7 @@ pub struct Pipeline {
     pub threads: Option<usize>,
     pub correlation: CorrelatorConfig,
     /// Indicators every event's observables are matched against.
-    pub intel: Option<Arc<riposte_intel::IndicatorSet>>,
+    pub intel: Arc<crate::intel::IntelState>,
 }
 
 /// The correlator of the running rules.
@@ -425,6 +425,7 @@ impl Pipeline {
     fn process(&self, batch: &[Spooled], keep_from: u64, correlating: &Correlating) -> Vec<Outcome> {
         let engine = &correlating.rules.engine;
         let correlator = &correlating.correlator;
+        let intel = self.intel.current();
         batch
             .par_iter()
             .map_init(
@@ -469,7 +470,7 @@ impl Pipeline {
                             window,
                         ));
                     }
-                    if let Some(set) = &self.intel {
+                    if let Some(set) = &intel {
                         hits.clear();
                         riposte_intel::match_event(set, event, hits);
                         for hit in hits.iter() {

@@ -121,20 +121,10 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);
 
-        let mut intel_files = config.intel.files.clone();
-        intel_files.extend(crate::intel::pulled_files(&data_dir));
-        let intel = if intel_files.is_empty() {
-            None
-        } else {
-            let loaded = crate::intel::load(&intel_files)?;
-            for skipped in loaded.skipped.iter().take(20) {
-                tracing::warn!(%skipped, "indicator left out");
-            }
-            tracing::info!(indicators = loaded.set.len(), files = intel_files.len(), "threat intelligence loaded");
-            Some(Arc::new(loaded.set))
-        };
+        let intel = Arc::new(crate::intel::IntelState::load(config.intel.files.clone(), data_dir.clone())?);
+        metrics.intel_indicators.store(intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
         let pipeline = Pipeline {
-            intel,
+            intel: intel.clone(),
             spool: spool.clone(),
             store,
             rules,
@@ -157,6 +147,15 @@ impl Server {
             .map_err(data_error)?;
 
         let mut tasks = Vec::new();
+        if !config.intel.feeds.is_empty() {
+            tasks.push(tokio::spawn(crate::intel::keep_pulling(
+                intel,
+                config.intel.feeds.clone(),
+                data_dir.clone(),
+                metrics.clone(),
+                stopped.clone(),
+            )));
+        }
         let mut listening = Vec::new();
         let positions = data_dir.join("positions");
         for source in &config.sources {

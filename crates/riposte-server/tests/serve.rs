@@ -740,3 +740,69 @@ async fn observables_named_by_threat_intelligence_become_alerts() {
     let error = Server::start(config).await.err().expect("a missing feed is an error").to_string();
     assert!(error.contains("missing.txt"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_are_pulled_on_schedule_and_the_indicators_swapped_live() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let feed = wiremock::MockServer::start().await;
+    // First pull: one address; every later pull: another.
+    wiremock::Mock::given(wiremock::matchers::path("/c2.txt"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("45.77.12.9\n"))
+        .up_to_n_times(1)
+        .mount(&feed)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::path("/c2.txt"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("45.77.12.9\n203.0.113.200\n"))
+        .mount(&feed)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.http.listen = loopback;
+    config.sources = Vec::new();
+    config.intel.feeds = vec![
+        serde_json::from_value(
+            json!({"name": "c2", "url": format!("{}/c2.txt", feed.uri()), "allow_private": true, "every": 1}),
+        )
+        .unwrap(),
+    ];
+    let server = Server::start(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let base = format!("http://{}", server.http);
+    let client = reqwest::Client::new();
+    let metric = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    // The second pull (a second later) brings the second address.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        if metric(&text, "riposte_intel_indicators ") == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the set was not swapped:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let event = json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-3", "DestinationIp": "203.0.113.200"});
+    let response =
+        client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(event.to_string()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = client
+            .get(format!("{base}/api/alerts?rule_id=intel:ip:203.0.113.200"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        if body["items"].as_array().is_some_and(|items| !items.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no alert for the pulled indicator: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await;
+}
