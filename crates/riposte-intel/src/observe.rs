@@ -99,7 +99,8 @@ fn fields() -> &'static Fields {
     })
 }
 
-/// Matches every observable of `event` against `set`; hits go to `out`.
+/// Matches every observable of `event` against `set` (revoked indicators
+/// left out); hits go to `out`.
 pub fn match_event(set: &IndicatorSet, event: &Event, out: &mut Vec<Hit>) {
     if set.is_empty() {
         return;
@@ -108,6 +109,8 @@ pub fn match_event(set: &IndicatorSet, event: &Event, out: &mut Vec<Hit>) {
     let mut found = Vec::new();
     let hit =
         |out: &mut Vec<Hit>, field: &'static str, kind: IndicatorKind, value: &str, found: &mut Vec<IndicatorId>| {
+            // A revoked indicator names nothing any more.
+            found.retain(|&id| !set.get(id).revoked);
             if !found.is_empty() && !out.iter().any(|known| known.kind == kind && known.value == value) {
                 found.sort_unstable();
                 found.dedup();

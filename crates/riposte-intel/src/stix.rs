@@ -358,6 +358,57 @@ pub fn bundle_of(extracted: &crate::extract::Extracted, created: &str) -> Value 
     serde_json::json!({"type": "bundle", "id": stix_id("bundle", &bundle_key), "objects": objects})
 }
 
+/// Indicators as a STIX 2.1 bundle that [`import_bundle`] reads back the
+/// same (for indicators kept by Riposte itself, such as those added through
+/// the API). Kinds with no STIX pattern are left out.
+pub fn bundle_from_indicators(indicators: &[Indicator], created: &str) -> Value {
+    let time = |ms: Option<i64>| ms.and_then(|ms| time_text(ms)).map(Value::String).unwrap_or(Value::Null);
+    let objects: Vec<Value> = indicators
+        .iter()
+        .filter_map(|indicator| {
+            let pattern = pattern_of(indicator.kind, &indicator.value)?;
+            let mut object = serde_json::json!({
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": stix_id("indicator", &format!("{pattern}|{}", indicator.sources.join(","))),
+                "created": created,
+                "modified": created,
+                "pattern": pattern,
+                "pattern_type": "stix",
+                "valid_from": time(indicator.first_seen).as_str().unwrap_or(created),
+                "confidence": indicator.confidence,
+                "revoked": indicator.revoked,
+                "labels": indicator.tags,
+            });
+            if let Some(until) = time(indicator.valid_until).as_str() {
+                object["valid_until"] = Value::String(until.to_owned());
+            }
+            Some(object)
+        })
+        .collect();
+    serde_json::json!({"type": "bundle", "id": stix_id("bundle", created), "objects": objects})
+}
+
+/// RFC 3339 UTC text of a time in ms since the epoch.
+fn time_text(ms: i64) -> Option<String> {
+    let seconds = ms.div_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (0..=9999).contains(&year).then(|| {
+        format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", of_day / 3600, (of_day / 60) % 60, of_day % 60)
+    })
+}
+
 /// The STIX pattern matching one value.
 fn pattern_of(kind: IndicatorKind, value: &str) -> Option<String> {
     let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");

@@ -115,3 +115,23 @@ fn a_report_becomes_a_bundle_that_reads_back() {
     values.sort();
     assert_eq!(values, ["45.77.12.9", "d41d8cd98f00b204e9800998ecf8427e", "http://evil.example/gate"]);
 }
+
+#[test]
+fn indicators_kept_as_a_bundle_read_back_the_same() {
+    use riposte_intel::Indicator;
+    let mut kept = Indicator::new(IndicatorKind::Domain, "evil.example", "api");
+    kept.confidence = 75;
+    kept.first_seen = Some(1_795_946_400_000);
+    kept.valid_until = Some(1_798_538_400_000);
+    kept.tags = vec!["phishing".into()];
+    let mut gone = Indicator::new(IndicatorKind::Ip, "45.77.12.9", "api");
+    gone.revoked = true;
+    let bundle = riposte_intel::stix::bundle_from_indicators(&[kept.clone(), gone], "2026-11-30T00:00:00Z");
+    let import = import_bundle(&bundle.to_string(), "api").unwrap();
+    assert_eq!(import.indicators.len(), 2);
+    let back = &import.indicators[0];
+    assert_eq!((back.kind, back.value.as_str(), back.confidence), (kept.kind, "evil.example", 75));
+    assert_eq!((back.first_seen, back.valid_until), (kept.first_seen, kept.valid_until));
+    assert_eq!(back.tags, ["phishing"]);
+    assert!(import.indicators[1].revoked);
+}

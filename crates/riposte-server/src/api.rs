@@ -40,6 +40,7 @@ pub struct AppState {
     /// Changes that write the audit trail, one at a time.
     pub audit_lock: Arc<Mutex<()>>,
     pub max_body: usize,
+    pub intel: Arc<crate::intel::IntelState>,
 }
 
 /// An error as the API reports it: a status, a stable code, a message.
@@ -162,6 +163,15 @@ pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
     ("post", "/api/rules/{id}/disable", Some(Scope::Admin), "Stop running a rule"),
     ("post", "/api/tokens", Some(Scope::Admin), "Create an API token (shown once)"),
     ("get", "/api/sources", Some(Scope::Read), "Per-source counts and the last bad message of each"),
+    ("get", "/api/intel/lookup", Some(Scope::Read), "What the loaded indicators say of a value (?value=)"),
+    (
+        "post",
+        "/api/intel/indicators",
+        Some(Scope::Write),
+        "Add an indicator (type, value, confidence, tags, valid_until)",
+    ),
+    ("post", "/api/intel/indicators/revoke", Some(Scope::Write), "Revoke an indicator (type, value) in every feed"),
+    ("get", "/api/intel/feeds", Some(Scope::Read), "The configured feeds and how their last pull went"),
     ("get", "/metrics", None, "Prometheus metrics"),
 ];
 
@@ -179,9 +189,136 @@ pub fn app(state: AppState) -> Router {
         .route("/api/rules/{id}/disable", post(disable_rule))
         .route("/api/tokens", post(create_token))
         .route("/api/sources", get(sources))
+        .route("/api/intel/lookup", get(intel_lookup))
+        .route("/api/intel/indicators", post(add_indicator))
+        .route("/api/intel/indicators/revoke", post(revoke_indicator))
+        .route("/api/intel/feeds", get(intel_feeds))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::not_found("route") })
         .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    value: String,
+}
+
+async fn intel_lookup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LookupQuery>,
+) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let Some(set) = state.intel.current() else {
+        return Ok(axum::Json(json!({"value": query.value, "matches": []})));
+    };
+    let value = riposte_intel::refang(&query.value);
+    let (kind, normalised) = riposte_intel::recognise(&value)
+        .ok_or_else(|| AppError::bad_request(format!("{value:?} is not a value indicators name")))?;
+    let mut found = Vec::new();
+    match kind {
+        riposte_intel::IndicatorKind::Ip => {
+            if let Ok(address) = normalised.parse() {
+                set.match_ip(address, &mut found);
+            }
+        }
+        riposte_intel::IndicatorKind::Domain => set.match_domain(&normalised, &mut found),
+        other => found.extend(set.exact_id(other, &normalised)),
+    }
+    let policy = riposte_intel::DecayPolicy::default();
+    let now = now_ms();
+    let matches: Vec<Value> = found
+        .iter()
+        .map(|&id| {
+            let indicator = set.get(id);
+            json!({"indicator": indicator, "score": policy.score(indicator, now), "live": policy.is_live(indicator, now)})
+        })
+        .collect();
+    Ok(axum::Json(json!({"value": query.value, "matches": matches})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewIndicator {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
+    #[serde(default)]
+    confidence: Option<u8>,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    valid_until: Option<String>,
+}
+
+fn indicator_of(body: &NewIndicator) -> ApiResult<riposte_intel::Indicator> {
+    let kind: riposte_intel::IndicatorKind = body.kind.parse().map_err(AppError::bad_request)?;
+    let value = riposte_intel::normalize(kind, &riposte_intel::refang(&body.value))
+        .map_err(|error| AppError::bad_request(error.to_string()))?;
+    let mut indicator = riposte_intel::Indicator::new(kind, value, "api");
+    indicator.confidence = body.confidence.unwrap_or(70).min(100);
+    indicator.tags.clone_from(&body.tags);
+    indicator.first_seen = Some(now_ms());
+    indicator.last_seen = Some(now_ms());
+    if let Some(until) = &body.valid_until {
+        indicator.valid_until = Some(
+            riposte_intel::feed::parse_time(until)
+                .ok_or_else(|| AppError::bad_request(format!("valid_until {until:?} is not a time")))?,
+        );
+    }
+    Ok(indicator)
+}
+
+async fn keep_indicator(
+    state: AppState,
+    headers: HeaderMap,
+    body: NewIndicator,
+    revoke: bool,
+) -> ApiResult<axum::Json<Value>> {
+    let token = authorize(&state, &headers, Scope::Write).await?;
+    let mut indicator = indicator_of(&body)?;
+    indicator.revoked = revoke;
+    let target = format!("indicator:{}:{}", indicator.kind, indicator.value);
+    let kept = {
+        let intel = state.intel.clone();
+        tokio::task::spawn_blocking(move || intel.keep(indicator))
+            .await
+            .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the change stopped"))?
+            .map_err(|reason| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "intel_unavailable", reason))?
+    };
+    let audit = NewAudit {
+        actor: actor(&token),
+        action: if revoke { "intel.revoke" } else { "intel.add" }.into(),
+        target,
+        detail: json!({"confidence": kept.confidence, "tags": kept.tags}).to_string(),
+    };
+    audited(&state, async { Ok(((), state.store.append_audit(&audit, &state.audit.key).await?)) }).await?;
+    state.metrics.intel_indicators.store(state.intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
+    Ok(axum::Json(json!({"indicator": kept})))
+}
+
+async fn add_indicator(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<NewIndicator>,
+) -> ApiResult<axum::Json<Value>> {
+    keep_indicator(state, headers, body, false).await
+}
+
+async fn revoke_indicator(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppJson(body): AppJson<NewIndicator>,
+) -> ApiResult<axum::Json<Value>> {
+    keep_indicator(state, headers, body, true).await
+}
+
+async fn intel_feeds(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let feeds: Vec<Value> =
+        state.intel.feed_status().into_iter().map(|(name, status)| json!({"name": name, "status": status})).collect();
+    Ok(axum::Json(json!({"feeds": feeds, "indicators": state.intel.current().map_or(0, |set| set.len())})))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -28,8 +28,13 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, IntelFileError> {
     for path in paths {
         let text = std::fs::read_to_string(path)
             .map_err(|error| IntelFileError { path: path.clone(), reason: format!("cannot read: {error}") })?;
-        let source =
-            path.file_name().map_or_else(|| path.display().to_string(), |name| name.to_string_lossy().into_owned());
+        // A feed is known by its file's name; the indicators added through
+        // the API by where they came from.
+        let source = match path.file_name().map(|name| name.to_string_lossy().into_owned()) {
+            Some(name) if name == LOCAL_FILE => "api".to_owned(),
+            Some(name) => name,
+            None => path.display().to_string(),
+        };
         let indicators = read_file(path, &text, &source, &mut loaded.skipped)?;
         loaded.read += indicators.len();
         for indicator in indicators {
@@ -257,12 +262,34 @@ pub struct IntelState {
     files: Vec<PathBuf>,
     data_dir: PathBuf,
     current: std::sync::RwLock<Option<std::sync::Arc<IndicatorSet>>>,
+    /// The last pull of each feed.
+    feeds: std::sync::Mutex<std::collections::BTreeMap<String, FeedStatus>>,
+    /// Changes to the indicators kept by Riposte itself, one at a time.
+    local: std::sync::Mutex<()>,
 }
+
+/// How a feed's last pull went, for the API.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct FeedStatus {
+    pub last_attempt_ms: Option<i64>,
+    pub last_success_ms: Option<i64>,
+    pub indicators: Option<usize>,
+    pub last_error: Option<String>,
+}
+
+/// The file of indicators added through the API (a STIX bundle).
+pub const LOCAL_FILE: &str = "local.json";
 
 impl IntelState {
     /// Loads the files and pulled copies there are.
     pub fn load(files: Vec<PathBuf>, data_dir: PathBuf) -> Result<IntelState, IntelFileError> {
-        let state = IntelState { files, data_dir, current: std::sync::RwLock::new(None) };
+        let state = IntelState {
+            files,
+            data_dir,
+            current: std::sync::RwLock::new(None),
+            feeds: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            local: std::sync::Mutex::new(()),
+        };
         state.reload()?;
         Ok(state)
     }
@@ -270,6 +297,58 @@ impl IntelState {
     /// The running set, if any indicator source is configured.
     pub fn current(&self) -> Option<std::sync::Arc<IndicatorSet>> {
         self.current.read().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+
+    /// The last pull of each feed.
+    pub fn feed_status(&self) -> std::collections::BTreeMap<String, FeedStatus> {
+        self.feeds.lock().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+
+    fn record_pull(&self, pulled: &[Pulled], now_ms: i64) {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|poison| poison.into_inner());
+        for feed in pulled {
+            let status = feeds.entry(feed.name.clone()).or_default();
+            status.last_attempt_ms = Some(now_ms);
+            match &feed.outcome {
+                Ok(count) => {
+                    status.last_success_ms = Some(now_ms);
+                    status.indicators = Some(*count);
+                    status.last_error = None;
+                }
+                Err(reason) => status.last_error = Some(reason.clone()),
+            }
+        }
+    }
+
+    /// Adds an indicator to those kept by Riposte itself (or, `revoked`,
+    /// revokes it everywhere: a revocation by any source holds), then
+    /// reloads. Returns the indicator as kept.
+    pub fn keep(&self, indicator: riposte_intel::Indicator) -> Result<riposte_intel::Indicator, String> {
+        let _one_at_a_time = self.local.lock().unwrap_or_else(|poison| poison.into_inner());
+        let dir = feed_dir(&self.data_dir);
+        let path = dir.join(LOCAL_FILE);
+        let mut kept = match std::fs::read_to_string(&path) {
+            Ok(text) => import_bundle(&text, "api").map_err(|error| format!("{}: {error}", path.display()))?.indicators,
+            Err(_) => Vec::new(),
+        };
+        match kept.iter_mut().find(|known| known.kind == indicator.kind && known.value == indicator.value) {
+            Some(known) => known.merge(indicator.clone()),
+            None => kept.push(indicator.clone()),
+        }
+        let created = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into());
+        let bundle = riposte_intel::stix::bundle_from_indicators(&kept, &created);
+        std::fs::create_dir_all(&dir).map_err(|error| format!("cannot write {}: {error}", dir.display()))?;
+        let temporary = path.with_extension("json.new");
+        std::fs::write(&temporary, bundle.to_string())
+            .map_err(|error| format!("cannot write {}: {error}", temporary.display()))?;
+        std::fs::rename(&temporary, &path).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+        self.reload().map_err(|error| error.to_string())?;
+        Ok(kept
+            .into_iter()
+            .find(|known| known.kind == indicator.kind && known.value == indicator.value)
+            .unwrap_or(indicator))
     }
 
     /// Loads everything again and puts it in place. Returns the indicators loaded.
@@ -304,6 +383,7 @@ pub async fn keep_pulling(
     let every = every.max(std::time::Duration::from_secs(1));
     loop {
         let pulled = pull(&feeds, &data_dir).await;
+        state.record_pull(&pulled, crate::pipeline::now_ms());
         for feed in &pulled {
             if let Err(reason) = &feed.outcome {
                 metrics.intel_pull_errors.fetch_add(1, Ordering::Relaxed);

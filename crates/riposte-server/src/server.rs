@@ -109,6 +109,8 @@ impl Server {
             tracing::info!(file = %admin_token.display(), "an admin token was created for you");
         }
 
+        let intel = Arc::new(crate::intel::IntelState::load(config.intel.files.clone(), data_dir.clone())?);
+        metrics.intel_indicators.store(intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
         let state = AppState {
             store: store.clone(),
             rules: rules.clone(),
@@ -117,12 +119,11 @@ impl Server {
             audit,
             audit_lock,
             max_body: usize::try_from(config.http.max_body).unwrap_or(usize::MAX),
+            intel: intel.clone(),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);
 
-        let intel = Arc::new(crate::intel::IntelState::load(config.intel.files.clone(), data_dir.clone())?);
-        metrics.intel_indicators.store(intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
         let pipeline = Pipeline {
             intel: intel.clone(),
             spool: spool.clone(),

@@ -806,3 +806,76 @@ async fn feeds_are_pulled_on_schedule_and_the_indicators_swapped_live() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indicators_added_and_revoked_through_the_api() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.http.listen = loopback;
+    config.sources = Vec::new();
+    let server = Server::start(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let base = format!("http://{}", server.http);
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let request = client.post(format!("{base}{path}")).bearer_auth(&token).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = post(
+        "/api/intel/indicators",
+        json!({"type": "domain", "value": "evil[.]example", "confidence": 90, "tags": ["c2"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["indicator"]["value"], "evil.example");
+    let (status, body) = post("/api/intel/indicators", json!({"type": "ip", "value": "not an address"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
+
+    let lookup = |value: &str| {
+        // The values here need no URL escaping.
+        let request = client.get(format!("{base}/api/intel/lookup?value={value}")).bearer_auth(&token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let found = lookup("cdn.evil.example").await;
+    assert_eq!(found["matches"][0]["indicator"]["sources"], json!(["api"]), "{found}");
+
+    let event = json!({"EventID": 22, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-5", "QueryName": "cdn.evil.example"});
+    let response =
+        client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(event.to_string()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = client
+            .get(format!("{base}/api/alerts?rule_id=intel:domain:cdn.evil.example"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        if let Some(alert) = body["items"].as_array().and_then(|items| items.first()) {
+            assert_eq!(alert["level"], "high");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no alert: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (status, _) = post("/api/intel/indicators/revoke", json!({"type": "domain", "value": "evil.example"})).await;
+    assert_eq!(status, 200);
+    let found = lookup("evil.example").await;
+    assert_eq!(found["matches"][0]["indicator"]["revoked"], true, "{found}");
+    assert_eq!(found["matches"][0]["live"], false);
+
+    let feeds: Value =
+        client.get(format!("{base}/api/intel/feeds")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(feeds["indicators"], 1);
+    let audit = riposte_store::Store::audit_log(&server.state.store).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    assert!(actions.contains(&"intel.add") && actions.contains(&"intel.revoke"), "{actions:?}");
+    server.shutdown().await;
+}
