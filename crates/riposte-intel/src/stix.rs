@@ -362,7 +362,7 @@ pub fn bundle_of(extracted: &crate::extract::Extracted, created: &str) -> Value 
 /// same (for indicators kept by Riposte itself, such as those added through
 /// the API). Kinds with no STIX pattern are left out.
 pub fn bundle_from_indicators(indicators: &[Indicator], created: &str) -> Value {
-    let time = |ms: Option<i64>| ms.and_then(|ms| time_text(ms)).map(Value::String).unwrap_or(Value::Null);
+    let time = |ms: Option<i64>| ms.and_then(time_text).map(Value::String).unwrap_or(Value::Null);
     let objects: Vec<Value> = indicators
         .iter()
         .filter_map(|indicator| {
