@@ -234,3 +234,69 @@ pub fn describe(set: &IndicatorSet, hit: &Hit) -> Described {
         techniques,
     }
 }
+
+/// The observables of `event` as normalised values, for a later retro-hunt:
+/// addresses, domains and each of their parents (a later indicator for
+/// `evil.example` finds `cdn.evil.example`), URLs, hashes, e-mail addresses.
+pub fn observable_values(event: &Event, out: &mut Vec<String>) {
+    let fields = fields();
+    let mut push = |value: String| {
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    };
+    for &(symbol, _) in &fields.ips {
+        for value in event.values(symbol) {
+            if let Some(address) = value.as_text().and_then(|text| text.trim().parse::<IpAddr>().ok()) {
+                push(address.to_string());
+            }
+        }
+    }
+    for &(symbol, _) in &fields.domains {
+        for value in event.values(symbol) {
+            let Some(name) = value.as_text().and_then(domain) else { continue };
+            let mut rest = name.as_str();
+            loop {
+                push(rest.to_owned());
+                match rest.split_once('.') {
+                    Some((_, parent)) if parent.contains('.') => rest = parent,
+                    _ => break,
+                }
+            }
+        }
+    }
+    for &(symbol, _) in &fields.urls {
+        for value in event.values(symbol) {
+            if let Some(normalised) = value.as_text().and_then(url) {
+                push(normalised);
+            }
+        }
+    }
+    for &(symbol, _) in &fields.hashes {
+        for value in event.values(symbol) {
+            if let Some(text) = value.as_text().filter(|text| matches!(text.trim().len(), 32 | 40 | 64)) {
+                push(text.trim().to_ascii_lowercase());
+            }
+        }
+    }
+    if let Some(list) = event.text(fields.sysmon_hashes) {
+        for part in list.split(',') {
+            if let Some((algorithm, value)) = part.split_once('=')
+                && !algorithm.eq_ignore_ascii_case("IMPHASH")
+            {
+                push(value.trim().to_ascii_lowercase());
+            }
+        }
+    }
+    for &(symbol, _) in &fields.emails {
+        for value in event.values(symbol) {
+            if let Some(email) = value
+                .as_text()
+                .filter(|text| text.contains('@'))
+                .and_then(|text| crate::normalize::normalize(IndicatorKind::Email, text).ok())
+            {
+                push(email);
+            }
+        }
+    }
+}

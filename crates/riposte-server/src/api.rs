@@ -295,7 +295,9 @@ async fn keep_indicator(
     };
     audited(&state, async { Ok(((), state.store.append_audit(&audit, &state.audit.key).await?)) }).await?;
     state.metrics.intel_indicators.store(state.intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
-    Ok(axum::Json(json!({"indicator": kept})))
+    // A new indicator is looked for in what was already seen.
+    let retro_hunted = if revoke { 0 } else { state.intel.retro_hunt(&state.store).await? };
+    Ok(axum::Json(json!({"indicator": kept, "retro_hunt_detections": retro_hunted})))
 }
 
 async fn add_indicator(

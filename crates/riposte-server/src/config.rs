@@ -193,7 +193,7 @@ pub enum FileFormat {
     Winlogbeat,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntelConfig {
     /// Indicator files (STIX bundles, MISP events, CSV, blocklists) every
@@ -202,6 +202,15 @@ pub struct IntelConfig {
     /// Feeds fetched by `riposte intel pull`; their last good copy is kept
     /// in the data directory (`intel/<name>.<ext>`) and loaded like a file.
     pub feeds: Vec<FeedConfig>,
+    /// How many days of stored events a new indicator is looked for in
+    /// (0: no retro-hunt, and stored events keep no observables).
+    pub retro_hunt_days: u32,
+}
+
+impl Default for IntelConfig {
+    fn default() -> Self {
+        IntelConfig { files: Vec::new(), feeds: Vec::new(), retro_hunt_days: 30 }
+    }
 }
 
 /// A feed at a URL: a STIX bundle, a MISP event, CSV or a blocklist

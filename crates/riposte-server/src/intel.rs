@@ -266,6 +266,10 @@ pub struct IntelState {
     feeds: std::sync::Mutex<std::collections::BTreeMap<String, FeedStatus>>,
     /// Changes to the indicators kept by Riposte itself, one at a time.
     local: std::sync::Mutex<()>,
+    /// Days of stored events a new indicator is looked for in (0: none).
+    retro_hunt_days: u32,
+    /// Indicators loaded since the last retro-hunt.
+    fresh: std::sync::Mutex<Vec<riposte_intel::IndicatorId>>,
 }
 
 /// How a feed's last pull went, for the API.
@@ -282,16 +286,26 @@ pub const LOCAL_FILE: &str = "local.json";
 
 impl IntelState {
     /// Loads the files and pulled copies there are.
-    pub fn load(files: Vec<PathBuf>, data_dir: PathBuf) -> Result<IntelState, IntelFileError> {
+    /// `retro_hunt_days` above 0: stored events keep their observables, and
+    /// new indicators are looked for in those of the last so many days.
+    pub fn load(files: Vec<PathBuf>, data_dir: PathBuf, retro_hunt_days: u32) -> Result<IntelState, IntelFileError> {
         let state = IntelState {
+            retro_hunt_days,
             files,
             data_dir,
             current: std::sync::RwLock::new(None),
             feeds: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             local: std::sync::Mutex::new(()),
+            fresh: std::sync::Mutex::new(Vec::new()),
         };
         state.reload()?;
         Ok(state)
+    }
+
+    /// Whether stored events keep their observables for retro-hunts: when
+    /// any indicator source is configured.
+    pub fn retro_hunting(&self) -> bool {
+        self.retro_hunt_days > 0
     }
 
     /// The running set, if any indicator source is configured.
@@ -364,8 +378,74 @@ impl IntelState {
         }
         let count = loaded.set.len();
         tracing::info!(indicators = count, files = files.len(), "threat intelligence loaded");
+        // What was not there before is looked for in stored events.
+        let previous = self.current();
+        let fresh: Vec<riposte_intel::IndicatorId> = match &previous {
+            None => Vec::new(),
+            Some(previous) => loaded
+                .set
+                .iter()
+                .filter(|(_, indicator)| {
+                    !indicator.revoked && previous.exact_id(indicator.kind, &indicator.value).is_none()
+                })
+                .map(|(id, _)| id)
+                .collect(),
+        };
         *self.current.write().unwrap_or_else(|poison| poison.into_inner()) = Some(std::sync::Arc::new(loaded.set));
+        if !fresh.is_empty() {
+            self.fresh.lock().unwrap_or_else(|poison| poison.into_inner()).extend(fresh);
+        }
         Ok(count)
+    }
+
+    /// The indicators new since the last retro-hunt (taken).
+    fn take_fresh(&self) -> Vec<riposte_intel::IndicatorId> {
+        std::mem::take(&mut *self.fresh.lock().unwrap_or_else(|poison| poison.into_inner()))
+    }
+
+    /// Looks for the indicators new since the last call in the stored events
+    /// of the retro-hunt window; each event holding one becomes an alert
+    /// (`Retro-hunt: ...`). Returns the detections recorded.
+    pub async fn retro_hunt(&self, store: &riposte_store::AnyStore) -> Result<usize, riposte_store::StoreError> {
+        let days = self.retro_hunt_days;
+        use riposte_intel::IndicatorKind;
+        use riposte_store::Store;
+        let fresh = self.take_fresh();
+        let Some(set) = self.current() else { return Ok(0) };
+        if fresh.is_empty() || days == 0 {
+            return Ok(0);
+        }
+        let values: Vec<String> = fresh
+            .iter()
+            .map(|&id| set.get(id))
+            .filter(|indicator| indicator.kind != IndicatorKind::Cidr)
+            .map(|indicator| indicator.value.clone())
+            .collect();
+        let since = crate::pipeline::now_ms().saturating_sub(i64::from(days) * 86_400_000);
+        let events = store.events_with_observables(&values, since).await?;
+        let mut decoder = riposte_event::JsonDecoder::new();
+        let mut event = riposte_event::Event::new();
+        let mut hits = Vec::new();
+        let mut detections = Vec::new();
+        for stored in &events {
+            if decoder.decode_value(&stored.body, &mut event).is_err() {
+                continue;
+            }
+            hits.clear();
+            riposte_intel::match_event(&set, &event, &mut hits);
+            for hit in hits.iter().filter(|hit| hit.indicators.iter().any(|id| fresh.contains(id))) {
+                let mut described = riposte_intel::describe(&set, hit);
+                described.title = format!("Retro-hunt: {}", described.title);
+                let seq = u64::try_from(stored.seq).unwrap_or(0);
+                detections.push(crate::alert::intel_detection(described, &event, seq, "", stored.received_ms, 0));
+            }
+        }
+        if detections.is_empty() {
+            return Ok(0);
+        }
+        let recorded = store.record(&detections, &[], None).await?;
+        tracing::info!(events = events.len(), alerts = recorded.created, "retro-hunt of new indicators");
+        Ok(detections.len())
     }
 }
 
@@ -375,6 +455,7 @@ pub async fn keep_pulling(
     state: std::sync::Arc<IntelState>,
     feeds: Vec<crate::config::FeedConfig>,
     data_dir: PathBuf,
+    store: riposte_store::AnyStore,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -394,6 +475,9 @@ pub async fn keep_pulling(
             match state.reload() {
                 Ok(count) => metrics.intel_indicators.store(count as u64, Ordering::Relaxed),
                 Err(error) => tracing::warn!(%error, "pulled feeds did not load; the running indicators stay"),
+            }
+            if let Err(error) = state.retro_hunt(&store).await {
+                tracing::warn!(%error, "retro-hunt failed");
             }
         }
         tokio::select! {

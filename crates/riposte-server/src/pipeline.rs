@@ -188,6 +188,8 @@ struct Outcome {
     source: String,
     /// The event and the rules it matched, when a correlation reads them.
     correlate: Option<(Event, Vec<usize>)>,
+    /// Its observables, when it is stored and retro-hunts are on.
+    observables: Vec<String>,
     /// The event as JSON, when it is to be stored (matched, or among the
     /// raw events kept).
     event: Option<serde_json::Value>,
@@ -438,6 +440,7 @@ impl Pipeline {
                         time_ms: record.received_ms,
                         source: record.source.clone(),
                         correlate: None,
+                        observables: Vec::new(),
                         event: None,
                         detections: Vec::new(),
                         failure: None,
@@ -499,6 +502,9 @@ impl Pipeline {
                     }
                     if !outcome.detections.is_empty() || outcome.correlate.is_some() || spooled.seq >= keep_from {
                         outcome.event = Some(event.to_json());
+                        if self.intel.retro_hunting() {
+                            riposte_intel::observable_values(event, &mut outcome.observables);
+                        }
                     }
                     outcome
                 },
@@ -537,6 +543,7 @@ impl Pipeline {
                 source: outcome.source,
                 matched,
                 body,
+                observables: outcome.observables,
             });
             detections.extend(outcome.detections);
         }

@@ -109,7 +109,16 @@ impl Server {
             tracing::info!(file = %admin_token.display(), "an admin token was created for you");
         }
 
-        let intel = Arc::new(crate::intel::IntelState::load(config.intel.files.clone(), data_dir.clone())?);
+        let intel = Arc::new(crate::intel::IntelState::load(
+            config.intel.files.clone(),
+            data_dir.clone(),
+            // Stored events keep their observables only where intel is configured.
+            if config.intel.files.is_empty() && config.intel.feeds.is_empty() {
+                0
+            } else {
+                config.intel.retro_hunt_days
+            },
+        )?);
         metrics.intel_indicators.store(intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
         let state = AppState {
             store: store.clone(),
@@ -123,6 +132,7 @@ impl Server {
         };
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);
+        let store_for_intel = store.clone();
 
         let pipeline = Pipeline {
             intel: intel.clone(),
@@ -153,6 +163,7 @@ impl Server {
                 intel,
                 config.intel.feeds.clone(),
                 data_dir.clone(),
+                store_for_intel,
                 metrics.clone(),
                 stopped.clone(),
             )));

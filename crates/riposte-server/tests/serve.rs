@@ -879,3 +879,64 @@ async fn indicators_added_and_revoked_through_the_api() {
     assert!(actions.contains(&"intel.add") && actions.contains(&"intel.revoke"), "{actions:?}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_indicator_is_looked_for_in_stored_events() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("feed.txt"), "# nothing yet\n").unwrap();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
+    config.http.listen = loopback;
+    config.sources = Vec::new();
+    config.intel.files = vec![dir.path().join("feed.txt")];
+    let server = Server::start(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let base = format!("http://{}", server.http);
+    let client = reqwest::Client::new();
+    // An event no indicator names yet: stored (the first batch keeps its raw events).
+    let event = json!({"EventID": 22, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-8", "QueryName": "beacon.apt.example", "UtcTime": "2026-11-29 10:00:00.000"});
+    let response =
+        client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(event.to_string()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        if text.lines().any(|line| line.starts_with("riposte_batches_total") && !line.ends_with(" 0")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the event was not stored:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Then the indicator arrives: the stored event is found.
+    let response = client
+        .post(format!("{base}/api/intel/indicators"))
+        .bearer_auth(&token)
+        .json(&json!({"type": "domain", "value": "apt.example", "confidence": 80}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["retro_hunt_detections"], 1, "{body}");
+    let response = client
+        .get(format!("{base}/api/alerts?rule_id=intel:domain:beacon.apt.example"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let alert = &body["items"][0];
+    assert!(alert["rule_title"].as_str().unwrap().starts_with("Retro-hunt: Known domain beacon.apt.example"), "{body}");
+    assert_eq!(alert["entities"]["hosts"], json!(["WS-8"]));
+    // Adding it again finds nothing new.
+    let response = client
+        .post(format!("{base}/api/intel/indicators"))
+        .bearer_auth(&token)
+        .json(&json!({"type": "domain", "value": "apt.example"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["retro_hunt_detections"], 0, "{body}");
+    server.shutdown().await;
+}

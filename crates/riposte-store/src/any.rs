@@ -4,8 +4,8 @@ use crate::audit::{AuditEntry, AuditKey, NewAudit};
 use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, CorrelationState, NewDetection, NewEvent, Page, Recorded, RuleState, StoredEvent,
-    Token,
+    Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, Page, Recorded, RuleState,
+    StoredEvent, Token,
 };
 
 /// The store a configuration names.
@@ -50,6 +50,10 @@ impl Store for AnyStore {
 
     async fn correlation_state(&self) -> Result<Option<CorrelationState>> {
         dispatch!(self, store => store.correlation_state())
+    }
+
+    async fn events_with_observables(&self, values: &[String], since_ms: Millis) -> Result<Vec<StoredEvent>> {
+        dispatch!(self, store => store.events_with_observables(values, since_ms))
     }
 
     async fn prune_events(&self, keep: u64) -> Result<u64> {

@@ -55,6 +55,14 @@ pub trait Store: Send + Sync {
     /// The correlation state last recorded.
     fn correlation_state(&self) -> impl Future<Output = Result<Option<CorrelationState>>> + Send;
 
+    /// Stored events holding any of these observables (see
+    /// [`NewEvent::observables`]), received at or after `since_ms`, oldest first.
+    fn events_with_observables(
+        &self,
+        values: &[String],
+        since_ms: Millis,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
+
     /// Deletes the oldest unmatched events beyond `keep`; returns how many.
     fn prune_events(&self, keep: u64) -> impl Future<Output = Result<u64>> + Send;
 
@@ -260,6 +268,27 @@ macro_rules! backend {
                     query.push(" ON CONFLICT (seq) DO NOTHING");
                     query.build().execute(&mut *transaction).await.doing("storing events")?;
                 }
+                let observables: Vec<(i64, &String)> =
+                    events.iter().flat_map(|event| event.observables.iter().map(move |value| (event.seq, value))).collect();
+                if !observables.is_empty() {
+                    // A replayed batch stores its observables again: the old ones go first.
+                    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = sqlx::QueryBuilder::new("DELETE FROM observables WHERE seq IN (");
+                        let mut list = query.separated(", ");
+                        for event in chunk {
+                            list.push_bind(event.seq);
+                        }
+                        query.push(")");
+                        query.build().execute(&mut *transaction).await.doing("storing observables")?;
+                    }
+                }
+                for chunk in observables.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::new("INSERT INTO observables (value, seq) ");
+                    query.push_values(chunk, |mut row, (seq, value)| {
+                        row.push_bind((*value).clone()).push_bind(*seq);
+                    });
+                    query.build().execute(&mut *transaction).await.doing("storing observables")?;
+                }
                 if detections.is_empty() {
                     transaction.commit().await.doing("committing events")?;
                     return Ok(Recorded::default());
@@ -433,7 +462,48 @@ macro_rules! backend {
                 .execute(&self.pool)
                 .await
                 .doing("pruning old events")?;
+                if done.rows_affected() > 0 {
+                    sqlx::query(
+                        "DELETE FROM observables WHERE NOT EXISTS (SELECT 1 FROM events WHERE events.seq = observables.seq)",
+                    )
+                    .execute(&self.pool)
+                    .await
+                    .doing("pruning old observables")?;
+                }
                 Ok(done.rows_affected())
+            }
+
+            async fn events_with_observables(&self, values: &[String], since_ms: Millis) -> Result<Vec<StoredEvent>> {
+                let mut found = Vec::new();
+                for chunk in values.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::new(
+                        "SELECT seq, received_ms, source, matched, body FROM events WHERE received_ms >= ",
+                    );
+                    query.push_bind(since_ms).push(" AND seq IN (SELECT seq FROM observables WHERE value IN (");
+                    let mut list = query.separated(", ");
+                    for value in chunk {
+                        list.push_bind(value.clone());
+                    }
+                    query.push(")) ORDER BY seq");
+                    for row in query.build().fetch_all(&self.pool).await.doing("looking for observables")? {
+                        let seq: i64 = row.try_get("seq").doing("looking for observables")?;
+                        if found.iter().any(|event: &StoredEvent| event.seq == seq) {
+                            continue;
+                        }
+                        found.push(StoredEvent {
+                            seq,
+                            received_ms: row.try_get("received_ms").doing("looking for observables")?,
+                            source: row.try_get("source").doing("looking for observables")?,
+                            matched: row.try_get("matched").doing("looking for observables")?,
+                            body: parse_json(
+                                "event body",
+                                &row.try_get::<String, _>("body").doing("looking for observables")?,
+                            )?,
+                        });
+                    }
+                }
+                found.sort_by_key(|event| event.seq);
+                Ok(found)
             }
 
             async fn event(&self, seq: i64) -> Result<Option<StoredEvent>> {

@@ -46,6 +46,8 @@ pub struct NewEvent {
     pub source: String,
     pub matched: bool,
     pub body: serde_json::Value,
+    /// Its observables, normalised, for retro-hunts (empty: none kept).
+    pub observables: Vec<String>,
 }
 
 /// The things a detection is about, by kind.

@@ -29,6 +29,12 @@ fn event(seq: i64, matched: bool) -> NewEvent {
         source: "http".into(),
         matched,
         body: serde_json::json!({"EventID": 1, "seq": seq}),
+        // Every third event saw the same address; each has its own too.
+        observables: if seq % 3 == 0 {
+            vec![format!("10.0.0.{seq}"), "45.77.12.9".into()]
+        } else {
+            vec![format!("10.0.0.{seq}")]
+        },
     }
 }
 
@@ -118,6 +124,14 @@ async fn suite(store: impl Store) {
     assert_eq!(store.event_counts().await.unwrap(), (4, 16));
     assert_eq!(store.prune_events(5).await.unwrap(), 11);
     assert_eq!(store.event_counts().await.unwrap(), (4, 5));
+    // Retro-hunt: stored events by their observables (pruned ones are gone).
+    let found = store.events_with_observables(&["45.77.12.9".into()], 0).await.unwrap();
+    let seqs: Vec<i64> = found.iter().map(|event| event.seq).collect();
+    assert_eq!(seqs, [3, 18], "events 3 (matched) and 18 (kept); 6 to 15 were pruned");
+    assert!(
+        store.events_with_observables(&["45.77.12.9".into()], 1_010).await.unwrap().iter().all(|event| event.seq == 18)
+    );
+    assert!(store.events_with_observables(&["10.0.0.7".into()], 0).await.unwrap().is_empty(), "pruned");
     assert!(store.event(5).await.unwrap().is_none(), "the oldest unmatched events go first");
     assert_eq!(store.event(20).await.unwrap().unwrap().body["seq"], 20);
     assert!(store.event(1).await.unwrap().unwrap().matched);
