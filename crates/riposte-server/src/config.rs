@@ -232,6 +232,10 @@ pub struct FeedConfig {
     /// added since the last pull are read page by page.
     #[serde(default)]
     pub taxii_collection: Option<String>,
+    /// A MISP feed directory: `url` is its base (`manifest.json` and an
+    /// event file per uuid); events changed since the last pull are read.
+    #[serde(default)]
+    pub misp_feed: bool,
     /// How often `riposte serve` pulls it (default: hourly).
     #[serde(default = "hourly", deserialize_with = "duration")]
     pub every: Duration,
@@ -253,6 +257,7 @@ impl std::fmt::Debug for FeedConfig {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "(hidden)"))
             .field("taxii_collection", &self.taxii_collection)
+            .field("misp_feed", &self.misp_feed)
             .field("every", &self.every)
             .field("allow_private", &self.allow_private)
             .finish()

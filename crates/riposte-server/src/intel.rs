@@ -60,6 +60,24 @@ fn read_file(
         }
         return Ok(import.indicators);
     }
+    // A pulled MISP feed: its events, in a list.
+    if text.trim_start().starts_with('[') && text.contains("\"Event\"") {
+        let events: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|error| fail(format!("not a list of MISP events: {error}")))?;
+        let mut indicators = Vec::new();
+        for (position, event) in events.iter().enumerate() {
+            match riposte_intel::import_event(&event.to_string(), source) {
+                Ok(import) => {
+                    for (kind, value, reason) in &import.skipped {
+                        skipped.push(format!("{place}: event {position}: {kind} {value:?}: {reason}"));
+                    }
+                    indicators.extend(import.indicators);
+                }
+                Err(error) => skipped.push(format!("{place}: event {position}: {error}")),
+            }
+        }
+        return Ok(indicators);
+    }
     if text.trim_start().starts_with(['{', '[']) {
         let import = import_bundle(text, source).map_err(|error| fail(format!("not a STIX bundle: {error}")))?;
         for (id, _, reason) in &import.unmatchable {
@@ -130,6 +148,7 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
     };
     let text = match &feed.taxii_collection {
         Some(collection) => taxii_pull(feed, collection, &policy, auth, dir).await?,
+        None if feed.misp_feed => misp_feed_pull(feed, &policy, auth, dir).await?,
         None => {
             let body = crate::fetch::fetch(&feed.url, &policy, auth, None).await.map_err(|error| error.to_string())?;
             String::from_utf8(body).map_err(|_| "the feed is not UTF-8 text".to_owned())?
@@ -485,4 +504,70 @@ pub async fn keep_pulling(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Most events read from a MISP feed in one pull.
+const MISP_MAX_EVENTS: usize = 10_000;
+
+/// Reads a MISP feed directory: its `manifest.json`, then every event
+/// changed since the last pull (`<uuid>.json`), merged into the kept list of
+/// events by uuid. `feed.url` is the feed's base.
+async fn misp_feed_pull(
+    feed: &crate::config::FeedConfig,
+    policy: &crate::fetch::FetchPolicy,
+    auth: crate::fetch::Auth<'_>,
+    dir: &Path,
+) -> Result<String, String> {
+    use serde_json::Value;
+    let base = feed.url.trim_end_matches('/');
+    let safe_name: String =
+        feed.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let manifest = crate::fetch::fetch(&format!("{base}/manifest.json"), policy, auth, None)
+        .await
+        .map_err(|error| error.to_string())?;
+    let listed = riposte_intel::misp::manifest(&String::from_utf8_lossy(&manifest))
+        .map_err(|error| format!("manifest.json: {error}"))?;
+    let mut events: Vec<Value> = std::fs::read_to_string(dir.join(format!("{safe_name}.json")))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+        .unwrap_or_default();
+    let uuid_of = |event: &Value| {
+        event.get("Event").and_then(|event| event.get("uuid")).and_then(Value::as_str).map(str::to_owned)
+    };
+    let changed_of = |event: &Value| {
+        event.get("Event").and_then(|event| event.get("timestamp")).and_then(|value| match value {
+            Value::String(text) => riposte_intel::feed::parse_time(text),
+            Value::Number(number) => number.as_i64().map(|seconds| seconds * 1000),
+            _ => None,
+        })
+    };
+    // Events no longer listed are gone from the feed.
+    events.retain(|event| uuid_of(event).is_some_and(|uuid| listed.contains_key(&uuid)));
+    let mut fetched = 0;
+    for (uuid, changed) in &listed {
+        // Uuids are the feed's data: only plain ones make a URL.
+        if !uuid.bytes().all(|byte| byte.is_ascii_hexdigit() || byte == b'-') {
+            continue;
+        }
+        let known = events.iter().position(|event| uuid_of(event).as_deref() == Some(uuid.as_str()));
+        if let Some(position) = known
+            && changed.is_some()
+            && changed_of(&events[position]) >= *changed
+        {
+            continue;
+        }
+        if fetched >= MISP_MAX_EVENTS {
+            break;
+        }
+        let body = crate::fetch::fetch(&format!("{base}/{uuid}.json"), policy, auth, None)
+            .await
+            .map_err(|error| error.to_string())?;
+        let event: Value = serde_json::from_slice(&body).map_err(|error| format!("{uuid}.json: {error}"))?;
+        fetched += 1;
+        match known {
+            Some(position) => events[position] = event,
+            None => events.push(event),
+        }
+    }
+    Ok(Value::Array(events).to_string())
 }

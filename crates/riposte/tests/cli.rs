@@ -717,3 +717,59 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     drop(server);
 }
+
+#[test]
+fn intel_pull_reads_a_misp_feed_directory() {
+    use wiremock::matchers::path;
+    let event = |uuid: &str, value: &str, timestamp: &str| {
+        serde_json::json!({"Event": {"uuid": uuid, "info": format!("event {uuid}"), "threat_level_id": "1", "timestamp": timestamp,
+            "Attribute": [{"type": "ip-dst", "value": value, "to_ids": true}]}})
+    };
+    let a = "5e9b3d3a-0000-4000-8000-00000000000a";
+    let b = "5e9b3d3a-0000-4000-8000-00000000000b";
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(path("/feed/manifest.json"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                a: {"info": "a", "timestamp": "1795946400"}, b: {"info": "b", "timestamp": "1795946400"}})))
+            .mount(&server)
+            .await;
+        // Each event is fetched once: the second pull finds nothing changed.
+        wiremock::Mock::given(path(format!("/feed/{a}.json")))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(event(a, "45.77.12.9", "1795946400")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        wiremock::Mock::given(path(format!("/feed/{b}.json")))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(event(b, "45.77.12.10", "1795946400")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        server
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("riposte.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nintel:\n  feeds:\n    - {{name: osint, url: '{}/feed/', misp_feed: true, allow_private: true}}\n",
+            data.display(),
+            server.uri()
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
+        assert!(stdout(&output).contains("osint                    2 indicators"), "{}", stdout(&output));
+    }
+    let output = riposte()
+        .args(["intel", "lookup", "45.77.12.10", "--format", "json", "--intel"])
+        .arg(data.join("intel/osint.json"))
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["matches"][0]["indicator"]["confidence"], 90);
+    runtime.block_on(server.verify());
+}
