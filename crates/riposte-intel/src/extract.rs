@@ -137,7 +137,7 @@ pub fn extract(text: &str) -> Extracted {
         taken.push((url.start(), url.end()));
         let raw = url.as_str().trim_end_matches(['.', ',', ';', ':']);
         if let Ok(value) = normalize(IndicatorKind::Url, raw) {
-            let host = value.split("://").nth(1).and_then(|rest| rest.split(['/', ':', '?']).next()).unwrap_or("");
+            let host = crate::normalize::url_host(&value);
             let benign = benign_domain(host) || host.parse::<IpAddr>().is_ok_and(benign_address);
             add(&mut found, IndicatorKind::Url, value, benign);
         }
@@ -175,6 +175,12 @@ pub fn extract(text: &str) -> Extracted {
         }
         let value = address.as_str();
         let kind = if value.contains('/') { IndicatorKind::Cidr } else { IndicatorKind::Ip };
+        // Code (`std::string`, `Foo::Bar`) parses as addresses with one
+        // non-zero group: an address worth reporting has two or more.
+        let groups = value.split('/').next().and_then(|host| host.parse::<std::net::Ipv6Addr>().ok());
+        if groups.is_none_or(|address| address.segments().iter().filter(|segment| **segment != 0).count() < 2) {
+            continue;
+        }
         if let Ok(parsed) = normalize(kind, value) {
             let host: Option<IpAddr> = parsed.split('/').next().and_then(|host| host.parse().ok());
             add(&mut found, kind, parsed, host.is_some_and(benign_address));
@@ -259,5 +265,7 @@ IPv6 C2 2a03:b0c0:3:d0::1a2:3001 and doc 2001:db8::1.";
     fn file_names_are_not_domains() {
         let found = extract("run setup.exe then open invoice.pdf and index.html; beacon to evil.ru");
         assert_eq!(found.indicators, [(IndicatorKind::Domain, "evil.ru".to_owned())]);
+        let code = extract("uses std::string and Foo::Bar in the loader");
+        assert!(code.indicators.is_empty(), "{:?}", code.indicators);
     }
 }

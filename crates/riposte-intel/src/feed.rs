@@ -36,8 +36,14 @@ pub fn read_blocklist(text: &str, source: &str, kind: Option<IndicatorKind>) -> 
         if line.is_empty() || line.starts_with("//") {
             continue;
         }
-        // Some lists put a score or a comment after the value.
-        let value = refang(line.split_whitespace().next().unwrap_or(line));
+        // Some lists put a score or a comment after the value; hosts files
+        // put an address first (`0.0.0.0 evil.example`): the name is the value.
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or(line);
+        let value = match words.next() {
+            Some(name) if matches!(first, "0.0.0.0" | "127.0.0.1" | "::" | "::1") => refang(name),
+            _ => refang(first),
+        };
         let parsed = match kind {
             Some(kind) => normalize(kind, &value).map(|value| (kind, value)).map_err(|error| error.to_string()),
             None => recognise(&value)
@@ -179,7 +185,7 @@ fn split_csv(line: &str) -> Vec<String> {
 pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
     if let Ok(number) = text.parse::<i64>() {
-        return Some(if number > 100_000_000_000 { number } else { number * 1000 });
+        return if number > 100_000_000_000 { Some(number) } else { number.checked_mul(1000) };
     }
     let bytes = text.as_bytes();
     if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
@@ -233,6 +239,11 @@ mod tests {
         assert_eq!(report.read, 4);
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(report.skipped[0].0, 7, "the line number");
+        let (hosts, _) = read_blocklist("0.0.0.0 ads.evil.example\n127.0.0.1 c2.evil.example\n", "hosts", None);
+        assert_eq!(
+            hosts.iter().map(|indicator| indicator.value.as_str()).collect::<Vec<_>>(),
+            ["ads.evil.example", "c2.evil.example"]
+        );
         let (domains, report) = read_blocklist("evil.example\n198.51.100.7\n", "list", Some(IndicatorKind::Domain));
         assert_eq!((domains.len(), report.skipped.len()), (1, 1), "an address is no domain");
     }

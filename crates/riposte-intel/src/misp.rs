@@ -148,6 +148,8 @@ pub fn import_event(json: &str, source: &str) -> Result<MispImport, MispError> {
         let mut found = false;
         for (part_type, part_value) in types.iter().zip(values) {
             let Some(kind) = kind_of(part_type) else { continue };
+            // MISP allows a network in `ip-src` and `ip-dst`.
+            let kind = if kind == IndicatorKind::Ip && part_value.contains('/') { IndicatorKind::Cidr } else { kind };
             match normalize(kind, part_value) {
                 Ok(normalised) => {
                     let mut indicator = Indicator::new(kind, normalised, source);

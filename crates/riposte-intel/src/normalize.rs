@@ -26,7 +26,10 @@ pub fn normalize(kind: IndicatorKind, value: &str) -> Result<String, InvalidValu
         return Err(invalid("empty"));
     }
     match kind {
-        IndicatorKind::Ip => value.parse::<IpAddr>().map(|ip| ip.to_string()).map_err(|_| invalid("not an address")),
+        // `::ffff:a.b.c.d` is the IPv4 address it carries (Windows logs write it so).
+        IndicatorKind::Ip => {
+            value.parse::<IpAddr>().map(|ip| ip.to_canonical().to_string()).map_err(|_| invalid("not an address"))
+        }
         IndicatorKind::Cidr => match value.parse::<IpNet>() {
             Ok(net) => Ok(net.trunc().to_string()),
             Err(_) => {
@@ -115,6 +118,18 @@ pub fn url(value: &str) -> Option<String> {
     Some(format!("{scheme}://{host}{port}{path}"))
 }
 
+/// The host of a normalised URL (see [`url`]): a name, an IPv4 address, or
+/// an IPv6 address without its brackets.
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    }
+}
+
 /// What kind of indicator a bare value is, and its normalised form: an
 /// address, a network, a URL, an e-mail address, a hash (by its length) or a
 /// domain. Other text is not recognised.
@@ -124,7 +139,7 @@ pub fn recognise(value: &str) -> Option<(IndicatorKind, String)> {
         return None;
     }
     if let Ok(ip) = value.parse::<IpAddr>() {
-        return Some((IndicatorKind::Ip, ip.to_string()));
+        return Some((IndicatorKind::Ip, ip.to_canonical().to_string()));
     }
     if value.contains('/')
         && !value.contains("://")
@@ -157,6 +172,10 @@ mod tests {
     #[test]
     fn canonical_forms() {
         assert_eq!(normalize(IndicatorKind::Ip, " 2001:DB8:0:0::1 ").unwrap(), "2001:db8::1");
+        assert_eq!(normalize(IndicatorKind::Ip, "::ffff:203.0.113.5").unwrap(), "203.0.113.5");
+        assert_eq!(url_host("http://[2001:db8::1]:8080/x"), "2001:db8::1");
+        assert_eq!(url_host("https://evil.example:8443/x"), "evil.example");
+        assert_eq!(url_host("http://45.77.12.9/x"), "45.77.12.9");
         assert_eq!(normalize(IndicatorKind::Cidr, "10.1.2.3/8").unwrap(), "10.0.0.0/8");
         assert_eq!(normalize(IndicatorKind::Cidr, "10.1.2.3").unwrap(), "10.1.2.3/32");
         assert_eq!(normalize(IndicatorKind::Domain, "*.Evil.Example.").unwrap(), "evil.example");

@@ -99,9 +99,9 @@ fn fields() -> &'static Fields {
     })
 }
 
-/// Matches every observable of `event` against `set` (revoked indicators
-/// left out); hits go to `out`.
-pub fn match_event(set: &IndicatorSet, event: &Event, out: &mut Vec<Hit>) {
+/// Matches every observable of `event` against `set`, leaving out revoked
+/// indicators and those past their `valid_until` at `now_ms`; hits go to `out`.
+pub fn match_event(set: &IndicatorSet, event: &Event, now_ms: i64, out: &mut Vec<Hit>) {
     if set.is_empty() {
         return;
     }
@@ -109,8 +109,11 @@ pub fn match_event(set: &IndicatorSet, event: &Event, out: &mut Vec<Hit>) {
     let mut found = Vec::new();
     let hit =
         |out: &mut Vec<Hit>, field: &'static str, kind: IndicatorKind, value: &str, found: &mut Vec<IndicatorId>| {
-            // A revoked indicator names nothing any more.
-            found.retain(|&id| !set.get(id).revoked);
+            // A revoked or expired indicator names nothing any more.
+            found.retain(|&id| {
+                let indicator = set.get(id);
+                !indicator.revoked && indicator.valid_until.is_none_or(|until| until > now_ms)
+            });
             if !found.is_empty() && !out.iter().any(|known| known.kind == kind && known.value == value) {
                 found.sort_unstable();
                 found.dedup();
@@ -138,7 +141,7 @@ pub fn match_event(set: &IndicatorSet, event: &Event, out: &mut Vec<Hit>) {
         for value in event.values(symbol) {
             let Some(normalised) = value.as_text().and_then(url) else { continue };
             found.extend(set.exact_id(IndicatorKind::Url, &normalised));
-            let host = normalised.split("://").nth(1).and_then(|rest| rest.split(['/', ':', '?']).next()).unwrap_or("");
+            let host = crate::normalize::url_host(&normalised);
             match host.parse::<IpAddr>() {
                 Ok(address) => set.match_ip(address, &mut found),
                 Err(_) => set.match_domain(host, &mut found),
@@ -248,7 +251,7 @@ pub fn observable_values(event: &Event, out: &mut Vec<String>) {
     for &(symbol, _) in &fields.ips {
         for value in event.values(symbol) {
             if let Some(address) = value.as_text().and_then(|text| text.trim().parse::<IpAddr>().ok()) {
-                push(address.to_string());
+                push(address.to_canonical().to_string());
             }
         }
     }
@@ -265,9 +268,26 @@ pub fn observable_values(event: &Event, out: &mut Vec<String>) {
             }
         }
     }
+    // A domain and each of its parents.
+    let with_parents = |name: &str, push: &mut dyn FnMut(String)| {
+        let mut rest = name;
+        loop {
+            push(rest.to_owned());
+            match rest.split_once('.') {
+                Some((_, parent)) if parent.contains('.') => rest = parent,
+                _ => break,
+            }
+        }
+    };
     for &(symbol, _) in &fields.urls {
         for value in event.values(symbol) {
             if let Some(normalised) = value.as_text().and_then(url) {
+                // Its host too: a later indicator for the host or its domain finds it.
+                let host = crate::normalize::url_host(&normalised).to_owned();
+                match host.parse::<IpAddr>() {
+                    Ok(address) => push(address.to_canonical().to_string()),
+                    Err(_) => with_parents(&host, &mut push),
+                }
                 push(normalised);
             }
         }
@@ -295,6 +315,9 @@ pub fn observable_values(event: &Event, out: &mut Vec<String>) {
                 .filter(|text| text.contains('@'))
                 .and_then(|text| crate::normalize::normalize(IndicatorKind::Email, text).ok())
             {
+                if let Some(host) = email.rsplit('@').next() {
+                    with_parents(host, &mut push);
+                }
                 push(email);
             }
         }

@@ -144,6 +144,7 @@ impl IndicatorSet {
     /// The indicators an address matches: the address itself and every
     /// network holding it.
     pub fn match_ip(&self, address: IpAddr, out: &mut Vec<IndicatorId>) {
+        let address = address.to_canonical();
         let mut text = [0u8; 64];
         if let Some(id) = ip_text(address, &mut text).and_then(|key| self.exact_id(IndicatorKind::Ip, key)) {
             out.push(id);

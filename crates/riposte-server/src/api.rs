@@ -254,6 +254,13 @@ struct NewIndicator {
 
 fn indicator_of(body: &NewIndicator) -> ApiResult<riposte_intel::Indicator> {
     let kind: riposte_intel::IndicatorKind = body.kind.parse().map_err(AppError::bad_request)?;
+    // Kept as STIX, which has no pattern for these.
+    if matches!(
+        kind,
+        riposte_intel::IndicatorKind::Ja3 | riposte_intel::IndicatorKind::Ja4 | riposte_intel::IndicatorKind::UserAgent
+    ) {
+        return Err(AppError::bad_request(format!("{kind} indicators cannot be added through the API yet")));
+    }
     let value = riposte_intel::normalize(kind, &riposte_intel::refang(&body.value))
         .map_err(|error| AppError::bad_request(error.to_string()))?;
     let mut indicator = riposte_intel::Indicator::new(kind, value, "api");

@@ -65,6 +65,19 @@ pub fn is_internal(address: IpAddr) -> bool {
         }
         IpAddr::V6(v6) => {
             let segments = v6.segments();
+            // IPv4 carried in IPv6: NAT64 (64:ff9b::/96), 6to4 (2002::/16), compatible (::a.b.c.d).
+            let embedded = match segments {
+                [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some((high, low)),
+                [0x2002, high, low, ..] => Some((high, low)),
+                [0, 0, 0, 0, 0, 0, high, low] if high != 0 => Some((high, low)),
+                _ => None,
+            };
+            if let Some((high, low)) = embedded {
+                let v4 = std::net::Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8);
+                if is_internal(IpAddr::V4(v4)) {
+                    return true;
+                }
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -88,60 +101,72 @@ pub enum Auth<'a> {
     },
 }
 
-/// Fetches `url` under `policy`, with `accept` as the Accept header when given.
+/// A URL without user info or query (which may hold credentials), for messages.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.to_string()
+        }
+        Err(_) => "(an unreadable URL)".to_owned(),
+    }
+}
+
+/// `text` with any copy of `url` replaced by its redacted form.
+fn redact_text(text: &str, url: &str) -> String {
+    text.replace(url, &redact_url(url))
+}
+
+/// Fetches `raw_url` under `policy`, with `accept` as the Accept header when given.
 pub async fn fetch(
-    url: &str,
+    raw_url: &str,
     policy: &FetchPolicy,
     auth: Auth<'_>,
     accept: Option<&str>,
 ) -> Result<Vec<u8>, FetchError> {
-    let request_error = |reason: String| FetchError::Request { url: url.to_owned(), reason };
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| FetchError::Scheme { url: url.to_owned() })?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return Err(FetchError::Scheme { url: url.to_owned() }),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) = v6.split_once(']').ok_or_else(|| FetchError::NoHost { url: url.to_owned() })?;
-            (host.to_owned(), after.strip_prefix(':').and_then(|port| port.parse().ok()).unwrap_or(default_port))
-        }
-        None => match authority.rsplit_once(':') {
-            Some((host, port)) if port.parse::<u16>().is_ok() => {
-                (host.to_owned(), port.parse().unwrap_or(default_port))
-            }
-            _ => (authority.to_owned(), default_port),
-        },
-    };
-    if host.is_empty() {
-        return Err(FetchError::NoHost { url: url.to_owned() });
+    // Errors name the URL without what may be secret in it (user info, query).
+    let url = redact_url(raw_url);
+    let request_error =
+        |reason: String| FetchError::Request { url: url.clone(), reason: redact_text(&reason, raw_url) };
+    // The URL as the HTTP client itself reads it: a hand-made split can be
+    // fooled (`http://127.0.0.1\\@evil.example/` goes to 127.0.0.1).
+    let parsed = reqwest::Url::parse(raw_url).map_err(|_| FetchError::Scheme { url: url.clone() })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(FetchError::Scheme { url });
     }
+    let host = parsed
+        .host_str()
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']').to_owned())
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| FetchError::NoHost { url: url.clone() })?;
+    let port = parsed.port_or_known_default().ok_or_else(|| FetchError::NoHost { url: url.clone() })?;
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
         .await
-        .map_err(|error| FetchError::Resolve { url: url.to_owned(), host: host.clone(), reason: error.to_string() })?
+        .map_err(|error| FetchError::Resolve { url: url.clone(), host: host.clone(), reason: error.to_string() })?
         .collect();
     let Some(&address) = addresses.first() else {
-        return Err(FetchError::Resolve { url: url.to_owned(), host, reason: "no address".into() });
+        return Err(FetchError::Resolve { url: url.clone(), host, reason: "no address".into() });
     };
     if !policy.allow_private
         && let Some(internal) = addresses.iter().find(|address| is_internal(address.ip()))
     {
-        return Err(FetchError::Internal { url: url.to_owned(), address: internal.ip() });
+        return Err(FetchError::Internal { url: url.clone(), address: internal.ip() });
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .user_agent(concat!("riposte/", env!("CARGO_PKG_VERSION")))
         .timeout(policy.timeout)
         .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
-        // Redirects could lead anywhere: not followed.
+        // Redirects could lead anywhere, and a proxy would resolve the name
+        // itself: neither.
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .resolve(&host, address)
         .build()
         .map_err(|error| request_error(error.to_string()))?;
-    let mut request = client.get(url);
+    let mut request = client.get(parsed);
     match auth {
         Auth::None => {}
         Auth::Bearer(token) => request = request.bearer_auth(token),
@@ -152,15 +177,15 @@ pub async fn fetch(
     }
     let mut response = request.send().await.map_err(|error| request_error(error.to_string()))?;
     if !response.status().is_success() {
-        return Err(FetchError::Status { url: url.to_owned(), status: response.status().as_u16() });
+        return Err(FetchError::Status { url, status: response.status().as_u16() });
     }
     if response.content_length().is_some_and(|length| length > policy.max_bytes) {
-        return Err(FetchError::TooLarge { url: url.to_owned(), limit: policy.max_bytes });
+        return Err(FetchError::TooLarge { url, limit: policy.max_bytes });
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|error| request_error(error.to_string()))? {
         if body.len() as u64 + chunk.len() as u64 > policy.max_bytes {
-            return Err(FetchError::TooLarge { url: url.to_owned(), limit: policy.max_bytes });
+            return Err(FetchError::TooLarge { url, limit: policy.max_bytes });
         }
         body.extend_from_slice(&chunk);
     }
@@ -170,6 +195,20 @@ pub async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_messages() {
+        assert_eq!(redact_url("https://user:pw@feeds.example/x?api_key=s3cret"), "https://feeds.example/x");
+        let text = "error sending request for https://feeds.example/x?api_key=s3cret";
+        assert!(!redact_text(text, "https://feeds.example/x?api_key=s3cret").contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn a_backslash_cannot_smuggle_a_host() {
+        let error =
+            fetch("http://127.0.0.1\\@example.com/", &FetchPolicy::default(), Auth::None, None).await.unwrap_err();
+        assert!(matches!(error, FetchError::Internal { .. }), "{error}");
+    }
 
     #[test]
     fn internal_addresses() {
@@ -185,6 +224,9 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::",
+            "::a00:1",
         ] {
             assert!(is_internal(internal.parse().unwrap()), "{internal}");
         }

@@ -89,7 +89,12 @@ fn read_file(
         return Ok(import.indicators);
     }
     if path.extension().is_some_and(|extension| extension.eq_ignore_ascii_case("csv")) {
-        let header = text.lines().next().unwrap_or("").to_ascii_lowercase();
+        // The header as `read_csv` finds it: past blank and `#` lines.
+        let header = text
+            .lines()
+            .find(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let columns: Vec<&str> = header.split(',').map(|name| name.trim().trim_matches('"')).collect();
         let pick = |names: &[&str]| names.iter().find(|name| columns.contains(name)).map(|name| (*name).to_owned());
         let Some(value) = pick(&["indicator", "value", "ioc", "observable"]) else {
@@ -122,6 +127,11 @@ pub struct Pulled {
     pub outcome: Result<usize, String>,
 }
 
+/// A feed's name as a file name (letters, digits, `-` and `_`).
+fn safe_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
 /// Where a feed's last good copy is kept.
 pub fn feed_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("intel")
@@ -132,8 +142,18 @@ pub fn feed_dir(data_dir: &Path) -> PathBuf {
 pub async fn pull(feeds: &[crate::config::FeedConfig], data_dir: &Path) -> Vec<Pulled> {
     let dir = feed_dir(data_dir);
     let mut pulled = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for feed in feeds {
-        let outcome = pull_one(feed, &dir).await;
+        // Each feed's copy is its own file, and `local` is the API's.
+        let file_name = safe_name(&feed.name);
+        let outcome = if file_name == LOCAL_FILE.trim_end_matches(".json") {
+            Err(format!("the name {:?} is kept for indicators added through the API", feed.name))
+        } else if names.contains(&file_name) {
+            Err(format!("another feed's copy is already named {file_name:?}: give this one another name"))
+        } else {
+            names.push(file_name);
+            pull_one(feed, &dir).await
+        };
         pulled.push(Pulled { name: feed.name.clone(), outcome });
     }
     pulled
@@ -168,8 +188,7 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
     } else {
         "txt"
     };
-    let safe_name: String =
-        feed.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let safe_name = safe_name(&feed.name);
     let path = dir.join(format!("{safe_name}.{extension}"));
     // Read before kept: a body that is not indicators leaves the last copy.
     let mut skipped = Vec::new();
@@ -219,8 +238,7 @@ async fn taxii_pull(
     dir: &Path,
 ) -> Result<String, String> {
     use serde_json::Value;
-    let safe_name: String =
-        feed.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let safe_name = safe_name(&feed.name);
     let state_path = dir.join(format!("{safe_name}.taxii-added-after"));
     let added_after = std::fs::read_to_string(&state_path).ok().map(|text| text.trim().to_owned());
     let root = feed.url.trim_end_matches('/');
@@ -287,8 +305,11 @@ pub struct IntelState {
     local: std::sync::Mutex<()>,
     /// Days of stored events a new indicator is looked for in (0: none).
     retro_hunt_days: u32,
-    /// Indicators loaded since the last retro-hunt.
-    fresh: std::sync::Mutex<Vec<riposte_intel::IndicatorId>>,
+    /// Indicators loaded since the last retro-hunt, by kind and value (ids
+    /// change from one set to the next).
+    fresh: std::sync::Mutex<Vec<(riposte_intel::IndicatorKind, String)>>,
+    /// One load-and-swap at a time, so an older set never replaces a newer one.
+    reloading: std::sync::Mutex<()>,
 }
 
 /// How a feed's last pull went, for the API.
@@ -316,6 +337,7 @@ impl IntelState {
             feeds: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             local: std::sync::Mutex::new(()),
             fresh: std::sync::Mutex::new(Vec::new()),
+            reloading: std::sync::Mutex::new(()),
         };
         state.reload()?;
         Ok(state)
@@ -386,6 +408,7 @@ impl IntelState {
 
     /// Loads everything again and puts it in place. Returns the indicators loaded.
     pub fn reload(&self) -> Result<usize, IntelFileError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|poison| poison.into_inner());
         let mut files = self.files.clone();
         files.extend(pulled_files(&self.data_dir));
         if files.is_empty() {
@@ -399,7 +422,7 @@ impl IntelState {
         tracing::info!(indicators = count, files = files.len(), "threat intelligence loaded");
         // What was not there before is looked for in stored events.
         let previous = self.current();
-        let fresh: Vec<riposte_intel::IndicatorId> = match &previous {
+        let fresh: Vec<(riposte_intel::IndicatorKind, String)> = match &previous {
             None => Vec::new(),
             Some(previous) => loaded
                 .set
@@ -407,7 +430,7 @@ impl IntelState {
                 .filter(|(_, indicator)| {
                     !indicator.revoked && previous.exact_id(indicator.kind, &indicator.value).is_none()
                 })
-                .map(|(id, _)| id)
+                .map(|(_, indicator)| (indicator.kind, indicator.value.clone()))
                 .collect(),
         };
         *self.current.write().unwrap_or_else(|poison| poison.into_inner()) = Some(std::sync::Arc::new(loaded.set));
@@ -418,7 +441,7 @@ impl IntelState {
     }
 
     /// The indicators new since the last retro-hunt (taken).
-    fn take_fresh(&self) -> Vec<riposte_intel::IndicatorId> {
+    fn take_fresh(&self) -> Vec<(riposte_intel::IndicatorKind, String)> {
         std::mem::take(&mut *self.fresh.lock().unwrap_or_else(|poison| poison.into_inner()))
     }
 
@@ -434,6 +457,9 @@ impl IntelState {
         if fresh.is_empty() || days == 0 {
             return Ok(0);
         }
+        // Their ids in the set running now.
+        let fresh: Vec<riposte_intel::IndicatorId> =
+            fresh.iter().filter_map(|(kind, value)| set.exact_id(*kind, value)).collect();
         let values: Vec<String> = fresh
             .iter()
             .map(|&id| set.get(id))
@@ -451,7 +477,7 @@ impl IntelState {
                 continue;
             }
             hits.clear();
-            riposte_intel::match_event(&set, &event, &mut hits);
+            riposte_intel::match_event(&set, &event, crate::pipeline::now_ms(), &mut hits);
             for hit in hits.iter().filter(|hit| hit.indicators.iter().any(|id| fresh.contains(id))) {
                 let mut described = riposte_intel::describe(&set, hit);
                 described.title = format!("Retro-hunt: {}", described.title);
@@ -520,8 +546,7 @@ async fn misp_feed_pull(
 ) -> Result<String, String> {
     use serde_json::Value;
     let base = feed.url.trim_end_matches('/');
-    let safe_name: String =
-        feed.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let safe_name = safe_name(&feed.name);
     let manifest = crate::fetch::fetch(&format!("{base}/manifest.json"), policy, auth, None)
         .await
         .map_err(|error| error.to_string())?;

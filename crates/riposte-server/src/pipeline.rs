@@ -475,7 +475,7 @@ impl Pipeline {
                     }
                     if let Some(set) = &intel {
                         hits.clear();
-                        riposte_intel::match_event(set, event, hits);
+                        riposte_intel::match_event(set, event, now_ms(), hits);
                         for hit in hits.iter() {
                             let described = riposte_intel::describe(set, hit);
                             let window = self.window_ms(&described.rule_id);

@@ -475,6 +475,7 @@ macro_rules! backend {
 
             async fn events_with_observables(&self, values: &[String], since_ms: Millis) -> Result<Vec<StoredEvent>> {
                 let mut found = Vec::new();
+                let mut seen: HashSet<i64> = HashSet::new();
                 for chunk in values.chunks(ROWS_PER_STATEMENT) {
                     let mut query = sqlx::QueryBuilder::new(
                         "SELECT seq, received_ms, source, matched, body FROM events WHERE received_ms >= ",
@@ -487,7 +488,7 @@ macro_rules! backend {
                     query.push(")) ORDER BY seq");
                     for row in query.build().fetch_all(&self.pool).await.doing("looking for observables")? {
                         let seq: i64 = row.try_get("seq").doing("looking for observables")?;
-                        if found.iter().any(|event: &StoredEvent| event.seq == seq) {
+                        if !seen.insert(seq) {
                             continue;
                         }
                         found.push(StoredEvent {

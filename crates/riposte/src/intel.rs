@@ -79,7 +79,7 @@ fn matching(set: &IndicatorSet, value: &str) -> Vec<u32> {
         riposte_intel::IndicatorKind::Url => {
             found.extend(set.exact_id(kind, &normalised));
             // A URL's host is looked up too.
-            let host = normalised.split("://").nth(1).and_then(|rest| rest.split(['/', ':', '?']).next()).unwrap_or("");
+            let host = riposte_intel::normalize::url_host(&normalised);
             match host.parse() {
                 Ok(address) => set.match_ip(address, &mut found),
                 Err(_) => set.match_domain(host, &mut found),

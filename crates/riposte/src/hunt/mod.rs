@@ -200,6 +200,8 @@ struct Worker<'a> {
     chunk: Vec<u8>,
     intel: Option<Arc<IndicatorSet>>,
     hits: Vec<Hit>,
+    /// When the hunt started: indicators expired by then are left out.
+    now_ms: i64,
 }
 
 impl Sink for Worker<'_> {
@@ -219,7 +221,7 @@ impl Sink for Worker<'_> {
         }
         if let Some(set) = &self.intel {
             self.hits.clear();
-            match_event(set, event, &mut self.hits);
+            match_event(set, event, self.now_ms, &mut self.hits);
             for hit in self.hits.drain(..) {
                 self.partial.intel.push(IntelDetection::new(set, hit, self.input, event));
             }
@@ -257,6 +259,7 @@ impl<'a> Worker<'a> {
             chunk: Vec::new(),
             intel,
             hits: Vec::new(),
+            now_ms: i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
         }
     }
 
