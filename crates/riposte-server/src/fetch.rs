@@ -126,6 +126,16 @@ pub async fn fetch(
     auth: Auth<'_>,
     accept: Option<&str>,
 ) -> Result<Vec<u8>, FetchError> {
+    fetch_with_headers(raw_url, policy, auth, accept).await.map(|(body, _)| body)
+}
+
+/// [`fetch`], with the answer's headers.
+pub async fn fetch_with_headers(
+    raw_url: &str,
+    policy: &FetchPolicy,
+    auth: Auth<'_>,
+    accept: Option<&str>,
+) -> Result<(Vec<u8>, reqwest::header::HeaderMap), FetchError> {
     // Errors name the URL without what may be secret in it (user info, query).
     let url = redact_url(raw_url);
     let request_error =
@@ -182,6 +192,7 @@ pub async fn fetch(
     if response.content_length().is_some_and(|length| length > policy.max_bytes) {
         return Err(FetchError::TooLarge { url, limit: policy.max_bytes });
     }
+    let headers = response.headers().clone();
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|error| request_error(error.to_string()))? {
         if body.len() as u64 + chunk.len() as u64 > policy.max_bytes {
@@ -189,7 +200,7 @@ pub async fn fetch(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok((body, headers))
 }
 
 #[cfg(test)]

@@ -166,8 +166,14 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
         (None, Some(user), Some(password)) => crate::fetch::Auth::Basic { user, password },
         _ => crate::fetch::Auth::None,
     };
+    // State to keep once the copy is kept (a TAXII feed's last `added_after`).
+    let mut state: Option<(PathBuf, String)> = None;
     let text = match &feed.taxii_collection {
-        Some(collection) => taxii_pull(feed, collection, &policy, auth, dir).await?,
+        Some(collection) => {
+            let (text, after) = taxii_pull(feed, collection, &policy, auth, dir).await?;
+            state = after;
+            text
+        }
         None if feed.misp_feed => misp_feed_pull(feed, &policy, auth, dir).await?,
         None => {
             let body = crate::fetch::fetch(&feed.url, &policy, auth, None).await.map_err(|error| error.to_string())?;
@@ -204,6 +210,10 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
     let temporary = path.with_extension(format!("{extension}.new"));
     std::fs::write(&temporary, &text).map_err(|error| format!("cannot write {}: {error}", temporary.display()))?;
     std::fs::rename(&temporary, &path).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    if let Some((state_path, value)) = state {
+        std::fs::write(&state_path, value)
+            .map_err(|error| format!("cannot write {}: {error}", state_path.display()))?;
+    }
     Ok(indicators.len())
 }
 
@@ -236,7 +246,7 @@ async fn taxii_pull(
     policy: &crate::fetch::FetchPolicy,
     auth: crate::fetch::Auth<'_>,
     dir: &Path,
-) -> Result<String, String> {
+) -> Result<(String, Option<(PathBuf, String)>), String> {
     use serde_json::Value;
     let safe_name = safe_name(&feed.name);
     let state_path = dir.join(format!("{safe_name}.taxii-added-after"));
@@ -249,27 +259,51 @@ async fn taxii_pull(
         .unwrap_or_default();
     let mut next: Option<String> = None;
     let mut newest_added: Option<String> = added_after.clone();
+    let mut positions: std::collections::HashMap<String, usize> = objects
+        .iter()
+        .enumerate()
+        .filter_map(|(position, object)| object.get("id").and_then(Value::as_str).map(|id| (id.to_owned(), position)))
+        .collect();
     for _ in 0..TAXII_MAX_PAGES {
-        let mut url = format!("{root}/collections/{collection}/objects/?limit=1000");
-        if let Some(after) = &added_after {
-            url.push_str(&format!("&added_after={after}"));
+        let mut url = reqwest::Url::parse(&format!("{root}/collections/{collection}/objects/"))
+            .map_err(|error| format!("{}: {error}", crate::fetch::redact_url(root)))?;
+        {
+            // Encoded: a `next` token may hold `+` or `/`.
+            let mut query = url.query_pairs_mut();
+            query.append_pair("limit", "1000");
+            if let Some(after) = &added_after {
+                query.append_pair("added_after", after);
+            }
+            if let Some(next) = &next {
+                query.append_pair("next", next);
+            }
         }
-        if let Some(next) = &next {
-            url.push_str(&format!("&next={next}"));
+        let url = url.to_string();
+        let (body, headers) = crate::fetch::fetch_with_headers(&url, policy, auth, Some(TAXII_MEDIA_TYPE))
+            .await
+            .map_err(|error| error.to_string())?;
+        // TAXII says when the page's newest object was added in a header.
+        if let Some(added) = headers.get("x-taxii-date-added-last").and_then(|value| value.to_str().ok())
+            && newest_added.as_deref().is_none_or(|newest| added > newest)
+        {
+            newest_added = Some(added.to_owned());
         }
-        let body =
-            crate::fetch::fetch(&url, policy, auth, Some(TAXII_MEDIA_TYPE)).await.map_err(|error| error.to_string())?;
-        let envelope: Value =
-            serde_json::from_slice(&body).map_err(|error| format!("{url}: not a TAXII envelope: {error}"))?;
+        let envelope: Value = serde_json::from_slice(&body)
+            .map_err(|error| format!("{}: not a TAXII envelope: {error}", crate::fetch::redact_url(&url)))?;
         for object in envelope.get("objects").and_then(Value::as_array).into_iter().flatten() {
-            let id = object.get("id").and_then(Value::as_str);
+            let id = object.get("id").and_then(Value::as_str).unwrap_or("").to_owned();
             let modified = object.get("modified").and_then(Value::as_str).unwrap_or("");
-            match objects.iter_mut().find(|known| known.get("id").and_then(Value::as_str) == id) {
-                Some(known) if known.get("modified").and_then(Value::as_str).unwrap_or("") <= modified => {
-                    *known = object.clone()
+            match positions.get(&id) {
+                Some(&position) => {
+                    let known = objects[position].get("modified").and_then(Value::as_str).unwrap_or("");
+                    if known <= modified {
+                        objects[position] = object.clone();
+                    }
                 }
-                Some(_) => {}
-                None => objects.push(object.clone()),
+                None => {
+                    positions.insert(id, objects.len());
+                    objects.push(object.clone());
+                }
             }
             if let Some(added) = object.get("date_added").and_then(Value::as_str)
                 && newest_added.as_deref().is_none_or(|newest| added > newest)
@@ -283,13 +317,8 @@ async fn taxii_pull(
             break;
         }
     }
-    if let Some(newest) = newest_added {
-        std::fs::create_dir_all(dir).map_err(|error| format!("cannot write {}: {error}", dir.display()))?;
-        std::fs::write(&state_path, newest)
-            .map_err(|error| format!("cannot write {}: {error}", state_path.display()))?;
-    }
     let bundle = serde_json::json!({"type": "bundle", "id": format!("bundle--taxii-{safe_name}"), "objects": objects});
-    Ok(bundle.to_string())
+    Ok((bundle.to_string(), newest_added.map(|newest| (state_path, newest))))
 }
 
 /// The indicators the pipeline matches: `intel.files` and the pulled

@@ -652,7 +652,7 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
     use wiremock::matchers::{header, method, path, query_param};
     let indicator = |id: &str, value: &str, added: &str| {
         serde_json::json!({"type": "indicator", "spec_version": "2.1", "id": id, "created": added, "modified": added,
-            "pattern": format!("[ipv4-addr:value = '{value}']"), "pattern_type": "stix", "valid_from": added, "date_added": added})
+            "pattern": format!("[ipv4-addr:value = '{value}']"), "pattern_type": "stix", "valid_from": added})
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let server = runtime.block_on(async {
@@ -664,8 +664,13 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
             .and(path(objects))
             .and(auth())
             .and(query_param("next", "page2"))
-            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "more": false, "objects": [indicator("indicator--2", "45.77.12.10", "2026-11-29T10:00:02Z")]})))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({
+                        "more": false, "objects": [indicator("indicator--2", "45.77.12.10", "2026-11-29T10:00:02Z")]}))
+                    // When the page's newest object was added: the next pull's `added_after`.
+                    .insert_header("X-TAXII-Date-Added-Last", "2026-11-29T10:00:02Z"),
+            )
             .up_to_n_times(1)
             .mount(&server)
             .await;
@@ -680,8 +685,12 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
         wiremock::Mock::given(method("GET"))
             .and(path(objects))
             .and(auth())
-            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "more": true, "next": "page2", "objects": [indicator("indicator--1", "45.77.12.9", "2026-11-29T10:00:01Z")]})))
+            .respond_with(
+                wiremock::ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({
+                        "more": true, "next": "page2", "objects": [indicator("indicator--1", "45.77.12.9", "2026-11-29T10:00:01Z")]}))
+                    .insert_header("X-TAXII-Date-Added-Last", "2026-11-29T10:00:01Z"),
+            )
             .up_to_n_times(1)
             .mount(&server)
             .await;
