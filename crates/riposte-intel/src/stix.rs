@@ -97,11 +97,19 @@ pub fn import_bundle(json: &str, source: &str) -> Result<StixImport, StixError> 
             _ => {}
         }
     }
+    // Each context object's links to other context objects only, worked out
+    // once (a malware linked to 100,000 indicators would otherwise be
+    // walked through for each of them).
+    let context_links: HashMap<&str, Vec<&str>> = links
+        .iter()
+        .filter(|(id, _)| import.context.contains_key(**id))
+        .map(|(id, linked)| (*id, linked.iter().copied().filter(|other| import.context.contains_key(*other)).collect()))
+        .collect();
     for (position, object) in objects.iter().enumerate() {
         if object.get("type").and_then(Value::as_str) != Some("indicator") {
             continue;
         }
-        match indicators_of(object, source, &links, &import.context, &mut import.unmatchable) {
+        match indicators_of(object, source, &links, &context_links, &import.context, &mut import.unmatchable) {
             Ok(found) => import.indicators.extend(found),
             Err(Unmatchable { id, pattern, reason }) if !pattern.is_empty() => {
                 import.unmatchable.push((id, pattern, reason));
@@ -146,6 +154,7 @@ fn indicators_of(
     object: &Value,
     source: &str,
     links: &HashMap<&str, Vec<&str>>,
+    context_links: &HashMap<&str, Vec<&str>>,
     context: &HashMap<String, Context>,
     rejected_values: &mut Vec<(String, String, String)>,
 ) -> Result<Vec<Indicator>, Unmatchable> {
@@ -186,19 +195,21 @@ fn indicators_of(
         .map(str::to_owned)
         .collect();
     let mut linked: Vec<Context> = Vec::new();
-    // Context one or two steps away (indicator → malware → campaign).
-    let mut frontier: Vec<&str> = links.get(id.as_str()).cloned().unwrap_or_default();
-    for _ in 0..2 {
-        let mut next = Vec::new();
-        for reference in frontier {
-            if let Some(found) = context.get(reference)
+    // Context one step away (indicator → malware), then the context of that
+    // context (malware → campaign), never back through other indicators.
+    let direct: &[&str] = links.get(id.as_str()).map_or(&[], Vec::as_slice);
+    for &reference in direct {
+        let Some(found) = context.get(reference) else { continue };
+        if !linked.contains(found) {
+            linked.push(found.clone());
+        }
+        for &further in context_links.get(reference).map_or(&[][..], Vec::as_slice) {
+            if let Some(found) = context.get(further)
                 && !linked.contains(found)
             {
                 linked.push(found.clone());
-                next.extend(links.get(reference).cloned().unwrap_or_default());
             }
         }
-        frontier = next;
     }
     let mut indicators = Vec::new();
     for (kind, value) in values {
