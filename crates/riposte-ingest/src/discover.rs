@@ -26,13 +26,6 @@ pub enum Format {
     Syslog,
 }
 
-impl Format {
-    /// Read line by line with [`crate::LineReader`].
-    pub fn is_line_based(self) -> bool {
-        matches!(self, Format::Zeek | Format::Cef | Format::Auditd | Format::Syslog)
-    }
-}
-
 /// What the user asked the inputs to be read as.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum FormatChoice {
