@@ -217,8 +217,11 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
     Ok(indicators.len())
 }
 
-/// The copies of pulled feeds kept in the data directory.
-pub fn pulled_files(data_dir: &Path) -> Vec<PathBuf> {
+/// The copies kept in the data directory of the feeds named (a feed taken
+/// out of the configuration is no longer loaded), and the indicators added
+/// through the API.
+pub fn pulled_files(data_dir: &Path, feeds: &[String]) -> Vec<PathBuf> {
+    let wanted: Vec<String> = feeds.iter().map(|name| safe_name(name)).collect();
     let mut files: Vec<PathBuf> = std::fs::read_dir(feed_dir(data_dir))
         .into_iter()
         .flatten()
@@ -226,6 +229,13 @@ pub fn pulled_files(data_dir: &Path) -> Vec<PathBuf> {
         .map(|entry| entry.path())
         .filter(|path| {
             path.extension().is_some_and(|extension| ["json", "csv", "txt"].iter().any(|known| extension == *known))
+        })
+        .filter(|path| {
+            path.file_name().is_some_and(|name| name == LOCAL_FILE)
+                || path
+                    .file_stem()
+                    .and_then(|stem| stem.to_str())
+                    .is_some_and(|stem| wanted.iter().any(|name| name == stem))
         })
         .collect();
     files.sort();
@@ -339,6 +349,8 @@ pub struct IntelState {
     fresh: std::sync::Mutex<Vec<(riposte_intel::IndicatorKind, String)>>,
     /// One load-and-swap at a time, so an older set never replaces a newer one.
     reloading: std::sync::Mutex<()>,
+    /// The configured feeds, whose pulled copies are loaded.
+    feed_names: Vec<String>,
 }
 
 /// How a feed's last pull went, for the API.
@@ -357,8 +369,14 @@ impl IntelState {
     /// Loads the files and pulled copies there are.
     /// `retro_hunt_days` above 0: stored events keep their observables, and
     /// new indicators are looked for in those of the last so many days.
-    pub fn load(files: Vec<PathBuf>, data_dir: PathBuf, retro_hunt_days: u32) -> Result<IntelState, IntelFileError> {
+    pub fn load(
+        files: Vec<PathBuf>,
+        feed_names: Vec<String>,
+        data_dir: PathBuf,
+        retro_hunt_days: u32,
+    ) -> Result<IntelState, IntelFileError> {
         let state = IntelState {
+            feed_names,
             retro_hunt_days,
             files,
             data_dir,
@@ -439,7 +457,7 @@ impl IntelState {
     pub fn reload(&self) -> Result<usize, IntelFileError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|poison| poison.into_inner());
         let mut files = self.files.clone();
-        files.extend(pulled_files(&self.data_dir));
+        files.extend(pulled_files(&self.data_dir, &self.feed_names));
         if files.is_empty() {
             return Ok(0);
         }

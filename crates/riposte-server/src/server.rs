@@ -111,6 +111,7 @@ impl Server {
 
         let intel = Arc::new(crate::intel::IntelState::load(
             config.intel.files.clone(),
+            config.intel.feeds.iter().map(|feed| feed.name.clone()).collect(),
             data_dir.clone(),
             // Stored events keep their observables only where intel is configured.
             if config.intel.files.is_empty() && config.intel.feeds.is_empty() {
