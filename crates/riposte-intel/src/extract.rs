@@ -11,7 +11,7 @@ use regex::Regex;
 
 use crate::defang::refang;
 use crate::indicator::IndicatorKind;
-use crate::normalize::{domain, normalize};
+use crate::normalize::{domain, is_internal, normalize};
 
 const TLDS: &str = include_str!("../data/tlds.txt");
 const BENIGN_DOMAINS: &str = include_str!("../data/benign-domains.txt");
@@ -73,33 +73,6 @@ fn patterns() -> &'static Patterns {
     })
 }
 
-/// Whether an address is private, local or reserved for documentation.
-fn benign_address(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (a, b, c) == (192, 0, 2)
-                || (a, b, c) == (198, 51, 100)
-                || (a, b, c) == (203, 0, 113)
-                || (a == 100 && (64..128).contains(&b))
-        }
-        IpAddr::V6(v6) => {
-            let segments = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (segments[0] & 0xfe00) == 0xfc00
-                || (segments[0] & 0xffc0) == 0xfe80
-                || (segments[0], segments[1]) == (0x2001, 0x0db8)
-        }
-    }
-}
-
 fn benign_domain(name: &str) -> bool {
     let benign = benign_domains();
     let mut rest = name;
@@ -138,7 +111,7 @@ pub fn extract(text: &str) -> Extracted {
         let raw = url.as_str().trim_end_matches(['.', ',', ';', ':']);
         if let Ok(value) = normalize(IndicatorKind::Url, raw) {
             let host = crate::normalize::url_host(&value);
-            let benign = benign_domain(host) || host.parse::<IpAddr>().is_ok_and(benign_address);
+            let benign = benign_domain(host) || host.parse::<IpAddr>().is_ok_and(is_internal);
             add(&mut found, IndicatorKind::Url, value, benign);
         }
     }
@@ -166,7 +139,7 @@ pub fn extract(text: &str) -> Extracted {
         };
         if let Ok(parsed) = parsed {
             let host: Option<IpAddr> = parsed.split('/').next().and_then(|host| host.parse().ok());
-            add(&mut found, kind, parsed, host.is_some_and(benign_address));
+            add(&mut found, kind, parsed, host.is_some_and(is_internal));
         }
     }
     for address in patterns.ipv6.find_iter(&text) {
@@ -183,7 +156,7 @@ pub fn extract(text: &str) -> Extracted {
         }
         if let Ok(parsed) = normalize(kind, value) {
             let host: Option<IpAddr> = parsed.split('/').next().and_then(|host| host.parse().ok());
-            add(&mut found, kind, parsed, host.is_some_and(benign_address));
+            add(&mut found, kind, parsed, host.is_some_and(is_internal));
         }
     }
     for hash in patterns.hash.find_iter(&text) {

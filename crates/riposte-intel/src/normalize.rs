@@ -118,6 +118,56 @@ pub fn url(value: &str) -> Option<String> {
     Some(format!("{scheme}://{host}{port}{path}"))
 }
 
+/// Whether an address belongs to no one on the internet: private, local,
+/// shared, reserved or for documentation, IPv4 carried in IPv6 included. The
+/// platform's HTTP client does not reach them by default, and reports'
+/// mentions of them are not indicators.
+pub fn is_internal(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a, b) == (198, 18)
+                || (a, b) == (198, 19)
+                || (a, b, c) == (192, 0, 0)
+                || (a, b, c) == (192, 0, 2)
+                || (a, b, c) == (198, 51, 100)
+                || (a, b, c) == (203, 0, 113)
+                || a >= 240
+        }
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            // IPv4 carried in IPv6: NAT64 (64:ff9b::/96), 6to4 (2002::/16), compatible (::a.b.c.d).
+            let embedded = match segments {
+                [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some((high, low)),
+                [0x2002, high, low, ..] => Some((high, low)),
+                [0, 0, 0, 0, 0, 0, high, low] if high != 0 => Some((high, low)),
+                _ => None,
+            };
+            if let Some((high, low)) = embedded {
+                let v4 = std::net::Ipv4Addr::new((high >> 8) as u8, high as u8, (low >> 8) as u8, low as u8);
+                if is_internal(IpAddr::V4(v4)) {
+                    return true;
+                }
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (segments[0] & 0xfe00) == 0xfc00
+                || (segments[0] & 0xffc0) == 0xfe80
+                || (segments[0], segments[1]) == (0x2001, 0x0db8)
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+        }
+    }
+}
+
 /// The host of a normalised URL (see [`url`]): a name, an IPv4 address, or
 /// an IPv6 address without its brackets.
 pub fn url_host(url: &str) -> &str {
