@@ -140,12 +140,7 @@ pub fn match_event(set: &IndicatorSet, event: &Event, now_ms: i64, out: &mut Vec
     for &(symbol, name) in &fields.urls {
         for value in event.values(symbol) {
             let Some(normalised) = value.as_text().and_then(url) else { continue };
-            found.extend(set.exact_id(IndicatorKind::Url, &normalised));
-            let host = crate::normalize::url_host(&normalised);
-            match host.parse::<IpAddr>() {
-                Ok(address) => set.match_ip(address, &mut found),
-                Err(_) => set.match_domain(host, &mut found),
-            }
+            set.match_url(&normalised, &mut found);
             hit(out, name, IndicatorKind::Url, &normalised, &mut found);
         }
     }
@@ -181,10 +176,7 @@ pub fn match_event(set: &IndicatorSet, event: &Event, now_ms: i64, out: &mut Vec
         for value in event.values(symbol) {
             let Some(text) = value.as_text().filter(|text| text.contains('@')) else { continue };
             let Ok(email) = crate::normalize::normalize(IndicatorKind::Email, text) else { continue };
-            found.extend(set.exact_id(IndicatorKind::Email, &email));
-            if let Some(host) = email.rsplit('@').next() {
-                set.match_domain(host, &mut found);
-            }
+            set.match_email(&email, &mut found);
             hit(out, name, IndicatorKind::Email, &email, &mut found);
         }
     }

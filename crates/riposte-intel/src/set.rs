@@ -189,6 +189,49 @@ impl IndicatorSet {
         }
     }
 
+    /// The indicators a normalised URL matches: the URL itself, and its host
+    /// as an address or a domain.
+    pub fn match_url(&self, url: &str, out: &mut Vec<IndicatorId>) {
+        out.extend(self.exact_id(IndicatorKind::Url, url));
+        let host = crate::normalize::url_host(url);
+        match host.parse::<IpAddr>() {
+            Ok(address) => self.match_ip(address, out),
+            Err(_) => self.match_domain(host, out),
+        }
+    }
+
+    /// The indicators a normalised e-mail address matches: the address, and
+    /// its domain (with parents).
+    pub fn match_email(&self, email: &str, out: &mut Vec<IndicatorId>) {
+        out.extend(self.exact_id(IndicatorKind::Email, email));
+        if let Some(host) = email.rsplit('@').next() {
+            self.match_domain(host, out);
+        }
+    }
+
+    /// The indicators a bare value (defanged or not) matches, whatever its
+    /// kind, each once.
+    pub fn lookup(&self, value: &str) -> Vec<IndicatorId> {
+        let mut found = Vec::new();
+        let Some((kind, normalised)) = crate::normalize::recognise(&crate::defang::refang(value)) else {
+            return found;
+        };
+        match kind {
+            IndicatorKind::Ip => {
+                if let Ok(address) = normalised.parse() {
+                    self.match_ip(address, &mut found);
+                }
+            }
+            IndicatorKind::Domain => self.match_domain(&normalised, &mut found),
+            IndicatorKind::Url => self.match_url(&normalised, &mut found),
+            IndicatorKind::Email => self.match_email(&normalised, &mut found),
+            other => found.extend(self.exact_id(other, &normalised)),
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
     /// The indicator of `kind` with exactly this normalised value.
     pub fn exact_id(&self, kind: IndicatorKind, value: &str) -> Option<IndicatorId> {
         self.exact[kind.index()].get(value).copied()

@@ -213,18 +213,10 @@ async fn intel_lookup(
         return Ok(axum::Json(json!({"value": query.value, "matches": []})));
     };
     let value = riposte_intel::refang(&query.value);
-    let (kind, normalised) = riposte_intel::recognise(&value)
-        .ok_or_else(|| AppError::bad_request(format!("{value:?} is not a value indicators name")))?;
-    let mut found = Vec::new();
-    match kind {
-        riposte_intel::IndicatorKind::Ip => {
-            if let Ok(address) = normalised.parse() {
-                set.match_ip(address, &mut found);
-            }
-        }
-        riposte_intel::IndicatorKind::Domain => set.match_domain(&normalised, &mut found),
-        other => found.extend(set.exact_id(other, &normalised)),
+    if riposte_intel::recognise(&value).is_none() {
+        return Err(AppError::bad_request(format!("{value:?} is not a value indicators name")));
     }
+    let found = set.lookup(&value);
     let policy = riposte_intel::DecayPolicy::default();
     let now = now_ms();
     let matches: Vec<Value> = found

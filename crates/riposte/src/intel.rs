@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use riposte_intel::{DecayPolicy, IndicatorSet, defang, extract, normalize, recognise, refang};
+use riposte_intel::{DecayPolicy, defang, extract, refang};
 pub use riposte_server::intel::load;
 
 use crate::cli::ReportFormat;
@@ -64,40 +64,6 @@ fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// The indicators that match a value.
-fn matching(set: &IndicatorSet, value: &str) -> Vec<u32> {
-    let value = refang(value);
-    let mut found = Vec::new();
-    let Some((kind, normalised)) = recognise(&value) else { return found };
-    match kind {
-        riposte_intel::IndicatorKind::Ip => {
-            if let Ok(address) = normalised.parse() {
-                set.match_ip(address, &mut found);
-            }
-        }
-        riposte_intel::IndicatorKind::Domain => set.match_domain(&normalised, &mut found),
-        riposte_intel::IndicatorKind::Url => {
-            found.extend(set.exact_id(kind, &normalised));
-            // A URL's host is looked up too.
-            let host = riposte_intel::normalize::url_host(&normalised);
-            match host.parse() {
-                Ok(address) => set.match_ip(address, &mut found),
-                Err(_) => set.match_domain(host, &mut found),
-            }
-        }
-        riposte_intel::IndicatorKind::Email => {
-            found.extend(set.exact_id(kind, &normalised));
-            if let Some(host) = normalised.rsplit('@').next() {
-                set.match_domain(host, &mut found);
-            }
-        }
-        other => found.extend(set.exact_id(other, &normalize(other, &normalised).unwrap_or(normalised))),
-    }
-    found.sort_unstable();
-    found.dedup();
-    found
-}
-
 pub fn run(command: IntelCommand) -> Result<u8> {
     match command {
         IntelCommand::Lookup(args) => lookup(args),
@@ -136,7 +102,7 @@ fn lookup(args: LookupArgs) -> Result<u8> {
     for skipped in loaded.skipped.iter().take(5) {
         eprintln!("warning: left out: {skipped}");
     }
-    let found = matching(&loaded.set, &args.value);
+    let found = loaded.set.lookup(&args.value);
     let policy = DecayPolicy::default();
     let now = now_ms();
     let mut out = io::stdout().lock();
