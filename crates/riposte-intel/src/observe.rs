@@ -247,19 +247,6 @@ pub fn observable_values(event: &Event, out: &mut Vec<String>) {
             }
         }
     }
-    for &(symbol, _) in &fields.domains {
-        for value in event.values(symbol) {
-            let Some(name) = value.as_text().and_then(domain) else { continue };
-            let mut rest = name.as_str();
-            loop {
-                push(rest.to_owned());
-                match rest.split_once('.') {
-                    Some((_, parent)) if parent.contains('.') => rest = parent,
-                    _ => break,
-                }
-            }
-        }
-    }
     // A domain and each of its parents.
     let with_parents = |name: &str, push: &mut dyn FnMut(String)| {
         let mut rest = name;
@@ -271,6 +258,13 @@ pub fn observable_values(event: &Event, out: &mut Vec<String>) {
             }
         }
     };
+    for &(symbol, _) in &fields.domains {
+        for value in event.values(symbol) {
+            if let Some(name) = value.as_text().and_then(domain) {
+                with_parents(&name, &mut push);
+            }
+        }
+    }
     for &(symbol, _) in &fields.urls {
         for value in event.values(symbol) {
             if let Some(normalised) = value.as_text().and_then(url) {

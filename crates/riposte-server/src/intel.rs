@@ -127,11 +127,6 @@ pub struct Pulled {
     pub outcome: Result<usize, String>,
 }
 
-/// A feed's name as a file name (letters, digits, `-` and `_`).
-fn safe_name(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
-}
-
 /// Where a feed's last good copy is kept.
 pub fn feed_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("intel")
@@ -145,7 +140,7 @@ pub async fn pull(feeds: &[crate::config::FeedConfig], data_dir: &Path) -> Vec<P
     let mut names: Vec<String> = Vec::new();
     for feed in feeds {
         // Each feed's copy is its own file, and `local` is the API's.
-        let file_name = safe_name(&feed.name);
+        let file_name = crate::sources::sanitize(&feed.name);
         let outcome = if file_name == LOCAL_FILE.trim_end_matches(".json") {
             Err(format!("the name {:?} is kept for indicators added through the API", feed.name))
         } else if names.contains(&file_name) {
@@ -194,7 +189,7 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
     } else {
         "txt"
     };
-    let safe_name = safe_name(&feed.name);
+    let safe_name = crate::sources::sanitize(&feed.name);
     let path = dir.join(format!("{safe_name}.{extension}"));
     // Read before kept: a body that is not indicators leaves the last copy.
     let mut skipped = Vec::new();
@@ -221,7 +216,7 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
 /// out of the configuration is no longer loaded), and the indicators added
 /// through the API.
 pub fn pulled_files(data_dir: &Path, feeds: &[String]) -> Vec<PathBuf> {
-    let wanted: Vec<String> = feeds.iter().map(|name| safe_name(name)).collect();
+    let wanted: Vec<String> = feeds.iter().map(|name| crate::sources::sanitize(name)).collect();
     let mut files: Vec<PathBuf> = std::fs::read_dir(feed_dir(data_dir))
         .into_iter()
         .flatten()
@@ -258,7 +253,7 @@ async fn taxii_pull(
     dir: &Path,
 ) -> Result<(String, Option<(PathBuf, String)>), String> {
     use serde_json::Value;
-    let safe_name = safe_name(&feed.name);
+    let safe_name = crate::sources::sanitize(&feed.name);
     let state_path = dir.join(format!("{safe_name}.taxii-added-after"));
     let added_after = std::fs::read_to_string(&state_path).ok().map(|text| text.trim().to_owned());
     let root = feed.url.trim_end_matches('/');
@@ -593,7 +588,7 @@ async fn misp_feed_pull(
 ) -> Result<String, String> {
     use serde_json::Value;
     let base = feed.url.trim_end_matches('/');
-    let safe_name = safe_name(&feed.name);
+    let safe_name = crate::sources::sanitize(&feed.name);
     let manifest = crate::fetch::fetch(&format!("{base}/manifest.json"), policy, auth, None)
         .await
         .map_err(|error| error.to_string())?;

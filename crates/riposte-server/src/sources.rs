@@ -537,7 +537,8 @@ fn complete_lines(file: &std::fs::File, offset: u64) -> std::io::Result<(Vec<Lin
     Ok((lines, last_newline as u64 + 1, false))
 }
 
-fn sanitize(name: &str) -> String {
+/// A name as a file name: letters, digits, `-` and `_` kept, the rest `_`.
+pub(crate) fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 

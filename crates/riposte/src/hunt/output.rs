@@ -173,7 +173,13 @@ pub fn native_record<'a>(result: &'a HuntResult, found: &'a NativeDetection) -> 
 /// whose rule is the indicator (`intel:ip:45.77.12.9`), with `intel` saying
 /// which field held it.
 pub fn intel_record<'a>(result: &'a HuntResult, found: &'a IntelDetection) -> serde_json::Value {
-    let record = DetectionRecord {
+    let mut json = serde_json::to_value(intel_detection_record(result, found)).unwrap_or_default();
+    json["intel"] = serde_json::json!({"type": found.hit.kind, "value": found.hit.value, "field": found.hit.field});
+    json
+}
+
+fn intel_detection_record<'a>(result: &'a HuntResult, found: &'a IntelDetection) -> DetectionRecord<'a> {
+    DetectionRecord {
         rule_id: Some(&found.rule_id),
         rule_title: &found.title,
         level: Some(found.level),
@@ -186,10 +192,7 @@ pub fn intel_record<'a>(result: &'a HuntResult, found: &'a IntelDetection) -> se
         timestamp: timestamp_text(found.timestamp),
         computer: computer(&found.event),
         event: &found.event,
-    };
-    let mut json = serde_json::to_value(record).unwrap_or_default();
-    json["intel"] = serde_json::json!({"type": found.hit.kind, "value": found.hit.value, "field": found.hit.field});
-    json
+    }
 }
 
 /// The machine form of one correlation match.
@@ -320,77 +323,65 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// One CSV row, fields quoted as needed.
+fn write_csv_row(out: &mut dyn Write, fields: &[String]) -> io::Result<()> {
+    let row: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
+    writeln!(out, "{}", row.join(","))
+}
+
+/// The CSV row of a detection record, with its details.
+fn write_detection_row(out: &mut dyn Write, record: DetectionRecord<'_>, details: String) -> io::Result<()> {
+    write_csv_row(
+        out,
+        &[
+            record.timestamp.unwrap_or_default(),
+            record.level.map(|level| level.to_string()).unwrap_or_default(),
+            record.rule_title.to_owned(),
+            record.rule_id.unwrap_or_default().to_owned(),
+            record.status.map(|status| status.to_string()).unwrap_or_default(),
+            record.techniques.join(" "),
+            record.computer.unwrap_or_default().to_owned(),
+            record.file,
+            record.record_id.map(|id| id.to_string()).unwrap_or_default(),
+            details,
+        ],
+    )
+}
+
 fn write_csv(out: &mut dyn Write, engine: &Engine, result: &HuntResult) -> io::Result<()> {
     writeln!(out, "timestamp,level,rule_title,rule_id,status,techniques,computer,file,record_id,details")?;
     for detection in &result.detections {
         let rule = engine.rule(detection.rule);
-        let record = record(engine, result, detection);
         let details: Vec<String> =
             key_fields(rule, &detection.event).iter().map(|(name, value)| format!("{name}={value}")).collect();
-        let row = [
-            record.timestamp.unwrap_or_default(),
-            record.level.map(|level| level.to_string()).unwrap_or_default(),
-            record.rule_title.to_owned(),
-            record.rule_id.unwrap_or_default().to_owned(),
-            record.status.map(|status| status.to_string()).unwrap_or_default(),
-            record.techniques.join(" "),
-            record.computer.unwrap_or_default().to_owned(),
-            record.file,
-            record.record_id.map(|id| id.to_string()).unwrap_or_default(),
-            details.join("; "),
-        ];
-        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
-        writeln!(out, "{}", row.join(","))?;
+        write_detection_row(out, record(engine, result, detection), details.join("; "))?;
     }
     for found in &result.native {
-        let record = native_record(result, found);
-        let row = [
-            record.timestamp.unwrap_or_default(),
-            record.level.map(|level| level.to_string()).unwrap_or_default(),
-            record.rule_title.to_owned(),
-            record.rule_id.unwrap_or_default().to_owned(),
-            String::new(),
-            record.techniques.join(" "),
-            record.computer.unwrap_or_default().to_owned(),
-            record.file,
-            record.record_id.map(|id| id.to_string()).unwrap_or_default(),
-            format!("level {} in {}", found.alert.original_level, found.alert.rule_id.split(':').next().unwrap_or("")),
-        ];
-        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
-        writeln!(out, "{}", row.join(","))?;
+        let tool = found.alert.rule_id.split(':').next().unwrap_or("");
+        let details = format!("level {} in {tool}", found.alert.original_level);
+        write_detection_row(out, native_record(result, found), details)?;
     }
     for found in &result.intel {
-        let row = [
-            timestamp_text(found.timestamp).unwrap_or_default(),
-            found.level.to_string(),
-            found.title.clone(),
-            found.rule_id.clone(),
-            String::new(),
-            found.techniques.join(" "),
-            computer(&found.event).unwrap_or_default().to_owned(),
-            result.inputs[found.input].path.display().to_string(),
-            found.record_id.map(|id| id.to_string()).unwrap_or_default(),
-            format!("{}={}", found.hit.field, found.hit.value),
-        ];
-        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
-        writeln!(out, "{}", row.join(","))?;
+        let details = format!("{}={}", found.hit.field, found.hit.value);
+        write_detection_row(out, intel_detection_record(result, found), details)?;
     }
     for found in &result.correlations {
         let record = correlation_record(engine, found);
-        let row = [
-            record.timestamp.unwrap_or_default(),
-            record.level.map(|level| level.to_string()).unwrap_or_default(),
-            record.rule_title.to_owned(),
-            record.rule_id.unwrap_or_default().to_owned(),
-            record.status.map(|status| status.to_string()).unwrap_or_default(),
-            record.techniques.join(" "),
-            String::new(),
-            String::new(),
-            String::new(),
-            correlation_summary(engine, found),
-        ];
-        let row: Vec<String> = row.iter().map(|field| csv_field(field)).collect();
-        writeln!(out, "{}", row.join(","))?;
+        write_csv_row(
+            out,
+            &[
+                record.timestamp.unwrap_or_default(),
+                record.level.map(|level| level.to_string()).unwrap_or_default(),
+                record.rule_title.to_owned(),
+                record.rule_id.unwrap_or_default().to_owned(),
+                record.status.map(|status| status.to_string()).unwrap_or_default(),
+                record.techniques.join(" "),
+                String::new(),
+                String::new(),
+                String::new(),
+                correlation_summary(engine, found),
+            ],
+        )?;
     }
     Ok(())
 }
