@@ -179,6 +179,23 @@ impl Harness {
     }
 }
 
+/// A server on loopback, its data under `dir`, no sources.
+fn loopback_config(dir: &Path) -> Config {
+    let mut config = Config { data_dir: dir.join("data"), ..Config::default() };
+    config.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.sources = Vec::new();
+    config
+}
+
+/// Starts the server of `config` (data under `dir`): the server, the admin
+/// token it made, and its base URL.
+async fn start(config: Config, dir: &Path) -> (Server, String, String) {
+    let server = Server::start(config).await.unwrap();
+    let token = std::fs::read_to_string(dir.join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
+    let base = format!("http://{}", server.http);
+    (server, token, base)
+}
+
 fn write_append(path: &Path, text: &str) {
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
@@ -617,9 +634,7 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
         file("eve", FileFormat::Suricata),
         SourceConfig::SyslogUdp { name: "udp".into(), listen: loopback, logsource: None },
     ];
-    let server = Server::start(config).await.unwrap();
-    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
-    let base = format!("http://{}", server.http);
+    let (server, token, base) = start(config, dir.path()).await;
     let client = reqwest::Client::new();
 
     write_append(
@@ -697,9 +712,7 @@ async fn observables_named_by_threat_intelligence_become_alerts() {
     config.http.listen = loopback;
     config.sources = Vec::new();
     config.intel.files = vec![dir.path().join("c2.csv")];
-    let server = Server::start(config).await.unwrap();
-    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
-    let base = format!("http://{}", server.http);
+    let (server, token, base) = start(config, dir.path()).await;
     let client = reqwest::Client::new();
     let events = [
         json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-9", "DestinationIp": "45.77.12.9", "UtcTime": "2026-11-29 10:00:00.000"}),
@@ -756,19 +769,14 @@ async fn feeds_are_pulled_on_schedule_and_the_indicators_swapped_live() {
         .mount(&feed)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
-    config.http.listen = loopback;
-    config.sources = Vec::new();
+    let mut config = loopback_config(dir.path());
     config.intel.feeds = vec![
         serde_json::from_value(
             json!({"name": "c2", "url": format!("{}/c2.txt", feed.uri()), "allow_private": true, "every": 1}),
         )
         .unwrap(),
     ];
-    let server = Server::start(config).await.unwrap();
-    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
-    let base = format!("http://{}", server.http);
+    let (server, token, base) = start(config, dir.path()).await;
     let client = reqwest::Client::new();
     let metric = |text: &str, name: &str| {
         text.lines()
@@ -811,13 +819,8 @@ async fn feeds_are_pulled_on_schedule_and_the_indicators_swapped_live() {
 async fn indicators_added_and_revoked_through_the_api() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
-    config.http.listen = loopback;
-    config.sources = Vec::new();
-    let server = Server::start(config).await.unwrap();
-    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
-    let base = format!("http://{}", server.http);
+    let config = loopback_config(dir.path());
+    let (server, token, base) = start(config, dir.path()).await;
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
         let request = client.post(format!("{base}{path}")).bearer_auth(&token).json(&body);
@@ -885,14 +888,9 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("feed.txt"), "# nothing yet\n").unwrap();
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut config = Config { data_dir: dir.path().join("data"), ..Config::default() };
-    config.http.listen = loopback;
-    config.sources = Vec::new();
+    let mut config = loopback_config(dir.path());
     config.intel.files = vec![dir.path().join("feed.txt")];
-    let server = Server::start(config).await.unwrap();
-    let token = std::fs::read_to_string(dir.path().join("data").join(ADMIN_TOKEN_FILE)).unwrap().trim().to_owned();
-    let base = format!("http://{}", server.http);
+    let (server, token, base) = start(config, dir.path()).await;
     let client = reqwest::Client::new();
     // An event no indicator names yet: stored (the first batch keeps its raw events).
     let event = json!({"EventID": 22, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-8", "QueryName": "beacon.apt.example", "UtcTime": "2026-11-29 10:00:00.000"});
