@@ -22,6 +22,8 @@ pub use feed::{CsvColumns, FeedError, FeedReport, read_blocklist, read_csv};
 pub use indicator::{Context, ContextKind, Indicator, IndicatorKind, Tlp};
 pub use misp::{MispError, MispImport, import_event};
 pub use normalize::{InvalidValue, normalize, recognise};
-pub use observe::{Described, Hit, describe, match_event, observable_values};
+pub use observe::{
+    Described, Hit, IntelMatch, MatchedIndicator, Sought, describe, enrichment, match_event, observable_values, sought,
+};
 pub use set::{IndicatorId, IndicatorSet};
 pub use stix::{StixError, StixImport, import_bundle, pattern_values};

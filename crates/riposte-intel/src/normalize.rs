@@ -118,6 +118,24 @@ pub fn url(value: &str) -> Option<String> {
     Some(format!("{scheme}://{host}{port}{path}"))
 }
 
+/// An address as a key whose text order is its numeric order (`ip:` and 32
+/// hex digits, IPv4 as IPv4-mapped IPv6), so that a stored address can be
+/// found by a network's range (see [`network_range`]).
+pub fn address_key(address: IpAddr) -> String {
+    let number = match address.to_canonical() {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    format!("ip:{number:032x}")
+}
+
+/// The first and last [`address_key`] of a network.
+pub fn network_range(network: IpNet) -> (String, String) {
+    let network = network.trunc();
+    let (first, last) = (network.network(), network.broadcast());
+    (address_key(first), address_key(last))
+}
+
 /// Whether an address belongs to no one on the internet: private, local,
 /// shared, reserved or for documentation, IPv4 carried in IPv6 included. The
 /// platform's HTTP client does not reach them by default, and reports'

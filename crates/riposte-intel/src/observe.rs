@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use riposte_event::{Event, Symbol};
+use serde::{Deserialize, Serialize};
 
-use crate::indicator::IndicatorKind;
+use crate::indicator::{Context, IndicatorKind, Tlp};
 use crate::normalize::{domain, url};
 use crate::set::{IndicatorId, IndicatorSet};
 
@@ -99,8 +100,9 @@ fn fields() -> &'static Fields {
     })
 }
 
-/// Matches every observable of `event` against `set`, leaving out revoked
-/// indicators and those past their `valid_until` at `now_ms`; hits go to `out`.
+/// Matches every observable of `event` against `set`, leaving out the
+/// indicators not live at `now_ms` (revoked, past `valid_until`, or decayed
+/// below their threshold); hits go to `out`.
 pub fn match_event(set: &IndicatorSet, event: &Event, now_ms: i64, out: &mut Vec<Hit>) {
     if set.is_empty() {
         return;
@@ -109,11 +111,7 @@ pub fn match_event(set: &IndicatorSet, event: &Event, now_ms: i64, out: &mut Vec
     let mut found = Vec::new();
     let hit =
         |out: &mut Vec<Hit>, field: &'static str, kind: IndicatorKind, value: &str, found: &mut Vec<IndicatorId>| {
-            // A revoked or expired indicator names nothing any more.
-            found.retain(|&id| {
-                let indicator = set.get(id);
-                !indicator.revoked && indicator.valid_until.is_none_or(|until| until > now_ms)
-            });
+            found.retain(|&id| set.is_live(id, now_ms));
             if !found.is_empty() && !out.iter().any(|known| known.kind == kind && known.value == value) {
                 found.sort_unstable();
                 found.dedup();
@@ -182,26 +180,83 @@ pub fn match_event(set: &IndicatorSet, event: &Event, now_ms: i64, out: &mut Vec
     }
 }
 
+/// What threat intelligence says of one observable of an event: the
+/// enrichment an alert carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntelMatch {
+    /// The event field it was read from.
+    pub field: String,
+    pub kind: IndicatorKind,
+    pub value: String,
+    pub indicators: Vec<MatchedIndicator>,
+}
+
+/// An indicator as it stood when it matched.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchedIndicator {
+    /// A network's kind and value when an address matched it.
+    pub kind: IndicatorKind,
+    pub value: String,
+    pub sources: Vec<String>,
+    pub confidence: u8,
+    /// The confidence decayed at match time (0–100, one decimal).
+    pub score: f64,
+    pub tlp: Tlp,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub valid_until: Option<i64>,
+    pub tags: Vec<String>,
+    /// Campaigns, threat actors, malware, ATT&CK techniques and reports.
+    pub context: Vec<Context>,
+}
+
+/// The enrichment a hit gives, with every score decayed to `now_ms`.
+pub fn enrichment(set: &IndicatorSet, hit: &Hit, now_ms: i64) -> IntelMatch {
+    let indicators = hit
+        .indicators
+        .iter()
+        .map(|&id| {
+            let indicator = set.get(id);
+            MatchedIndicator {
+                kind: indicator.kind,
+                value: indicator.value.clone(),
+                sources: indicator.sources.clone(),
+                confidence: indicator.confidence,
+                score: (set.score(id, now_ms) * 10.0).round() / 10.0,
+                tlp: indicator.tlp,
+                first_seen: indicator.first_seen,
+                last_seen: indicator.last_seen,
+                valid_until: indicator.valid_until,
+                tags: indicator.tags.clone(),
+                context: indicator.context.clone(),
+            }
+        })
+        .collect();
+    IntelMatch { field: hit.field.to_owned(), kind: hit.kind, value: hit.value.clone(), indicators }
+}
+
 /// How a hit reads as a detection.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Described {
     /// `intel:<kind>:<value>`.
     pub rule_id: String,
     /// What matched, where, who says so and what it is linked to.
     pub title: String,
-    /// `high` (confidence 80 or more), `medium` (50 or more) or `low`.
+    /// `high` (decayed score 80 or more), `medium` (50 or more) or `low`.
     pub level: &'static str,
     /// ATT&CK technique ids of the indicators' context.
     pub techniques: Vec<String>,
+    pub intel: IntelMatch,
 }
 
-/// The detection a hit makes, from the indicators it matched.
-pub fn describe(set: &IndicatorSet, hit: &Hit) -> Described {
+/// The detection a hit makes at `now_ms`, from the indicators it matched.
+pub fn describe(set: &IndicatorSet, hit: &Hit, now_ms: i64) -> Described {
+    let intel = enrichment(set, hit, now_ms);
     let indicators: Vec<&crate::indicator::Indicator> = hit.indicators.iter().map(|&id| set.get(id)).collect();
-    let confidence = indicators.iter().map(|indicator| indicator.confidence).max().unwrap_or(0);
-    let level = match confidence {
-        80.. => "high",
-        50..80 => "medium",
+    let best = intel.indicators.iter().map(|indicator| indicator.score).fold(0.0, f64::max);
+    let level = match best {
+        80.0.. => "high",
+        50.0..80.0 => "medium",
         _ => "low",
     };
     let mut sources: Vec<&str> =
@@ -227,11 +282,42 @@ pub fn describe(set: &IndicatorSet, hit: &Hit) -> Described {
         title: format!("Known {} {} in {} ({}){about}", hit.kind, hit.value, hit.field, sources.join(", ")),
         level,
         techniques,
+        intel,
+    }
+}
+
+/// How an indicator is looked for among the values [`observable_values`]
+/// gives: one value, or (a network) the range of its addresses' keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sought {
+    Value(String),
+    Range(String, String),
+}
+
+/// What to look for among stored observables to find `indicator`; `None`
+/// for the kinds [`observable_values`] does not keep.
+pub fn sought(indicator: &crate::indicator::Indicator) -> Option<Sought> {
+    match indicator.kind {
+        IndicatorKind::Ip => {
+            indicator.value.parse::<IpAddr>().ok().map(|address| Sought::Value(crate::normalize::address_key(address)))
+        }
+        IndicatorKind::Cidr => indicator.value.parse::<ipnet::IpNet>().ok().map(|network| {
+            let (low, high) = crate::normalize::network_range(network);
+            Sought::Range(low, high)
+        }),
+        IndicatorKind::Domain
+        | IndicatorKind::Url
+        | IndicatorKind::Email
+        | IndicatorKind::Md5
+        | IndicatorKind::Sha1
+        | IndicatorKind::Sha256 => Some(Sought::Value(indicator.value.clone())),
+        _ => None,
     }
 }
 
 /// The observables of `event` as normalised values, for a later retro-hunt:
-/// addresses, domains and each of their parents (a later indicator for
+/// addresses (as [`crate::normalize::address_key`]s, so that a network finds
+/// them as a range), domains and each of their parents (a later indicator for
 /// `evil.example` finds `cdn.evil.example`), URLs, hashes, e-mail addresses.
 pub fn observable_values(event: &Event, out: &mut Vec<String>) {
     let fields = fields();
@@ -243,7 +329,7 @@ pub fn observable_values(event: &Event, out: &mut Vec<String>) {
     for &(symbol, _) in &fields.ips {
         for value in event.values(symbol) {
             if let Some(address) = value.as_text().and_then(|text| text.trim().parse::<IpAddr>().ok()) {
-                push(address.to_canonical().to_string());
+                push(crate::normalize::address_key(address));
             }
         }
     }
@@ -271,7 +357,7 @@ pub fn observable_values(event: &Event, out: &mut Vec<String>) {
                 // Its host too: a later indicator for the host or its domain finds it.
                 let host = crate::normalize::url_host(&normalised).to_owned();
                 match host.parse::<IpAddr>() {
-                    Ok(address) => push(address.to_canonical().to_string()),
+                    Ok(address) => push(crate::normalize::address_key(address)),
                     Err(_) => with_parents(&host, &mut push),
                 }
                 push(normalised);

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 
+use crate::decay::DecayPolicy;
 use crate::indicator::{Indicator, IndicatorKind};
 
 /// An indicator's position in its set.
@@ -56,6 +57,8 @@ pub struct IndicatorSet {
     v6: Prefixes<u128>,
     /// Whether any domain indicator is loaded (skips the parent walk when not).
     has_domains: bool,
+    /// How the indicators' scores fall with age: what is live at match time.
+    policy: DecayPolicy,
 }
 
 impl std::fmt::Debug for IndicatorSet {
@@ -72,6 +75,7 @@ impl Default for IndicatorSet {
             v4: Prefixes::default(),
             v6: Prefixes::default(),
             has_domains: false,
+            policy: DecayPolicy::default(),
         }
     }
 }
@@ -91,6 +95,25 @@ impl IndicatorSet {
 
     pub fn get(&self, id: IndicatorId) -> &Indicator {
         &self.indicators[id as usize]
+    }
+
+    pub fn policy(&self) -> &DecayPolicy {
+        &self.policy
+    }
+
+    pub fn set_policy(&mut self, policy: DecayPolicy) {
+        self.policy = policy;
+    }
+
+    /// The indicator's decayed score at `now_ms` (0 when revoked or expired).
+    pub fn score(&self, id: IndicatorId, now_ms: i64) -> f64 {
+        self.policy.score(self.get(id), now_ms)
+    }
+
+    /// Whether the indicator still names anything at `now_ms`: not revoked,
+    /// not past `valid_until`, its score not decayed below its threshold.
+    pub fn is_live(&self, id: IndicatorId, now_ms: i64) -> bool {
+        self.policy.is_live(self.get(id), now_ms)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (IndicatorId, &Indicator)> {

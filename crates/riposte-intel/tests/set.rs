@@ -97,7 +97,12 @@ proptest! {
         set.insert(Indicator::new(IndicatorKind::Cidr, net.to_string(), "p"));
         let mut found = Vec::new();
         set.match_ip(IpAddr::V4(Ipv4Addr::from(address)), &mut found);
-        prop_assert_eq!(!found.is_empty(), IpNet::V4(net).contains(&IpAddr::V4(Ipv4Addr::from(address))));
+        let contained = IpNet::V4(net).contains(&IpAddr::V4(Ipv4Addr::from(address)));
+        prop_assert_eq!(!found.is_empty(), contained);
+        // The retro-hunt's stored keys: a network is a range of them.
+        let (low, high) = normalize::network_range(IpNet::V4(net));
+        let key = normalize::address_key(IpAddr::V4(Ipv4Addr::from(address)));
+        prop_assert_eq!(low <= key && key <= high, contained);
     }
 
     #[test]
@@ -114,7 +119,11 @@ proptest! {
         set.insert(Indicator::new(IndicatorKind::Cidr, net.to_string(), "p"));
         let mut found = Vec::new();
         set.match_ip(IpAddr::V6(Ipv6Addr::from(address)), &mut found);
-        prop_assert_eq!(!found.is_empty(), IpNet::V6(net).contains(&IpAddr::V6(Ipv6Addr::from(address))));
+        let contained = IpNet::V6(net).contains(&IpAddr::V6(Ipv6Addr::from(address)));
+        prop_assert_eq!(!found.is_empty(), contained);
+        let (low, high) = normalize::network_range(IpNet::V6(net));
+        let key = normalize::address_key(IpAddr::V6(Ipv6Addr::from(address)));
+        prop_assert_eq!(low <= key && key <= high, contained);
     }
 
     #[test]

@@ -176,13 +176,14 @@ pub fn intel_detection(
     received_ms: i64,
     window_ms: i64,
 ) -> NewDetection {
+    let intel = serde_json::to_value(&described.intel).map_or_else(|_| Vec::new(), |value| vec![value]);
     let about = Detected {
         rule_id: described.rule_id,
         title: described.title,
         level: described.level.to_owned(),
         techniques: described.techniques,
     };
-    event_detection(about, event, seq, origin, received_ms, window_ms)
+    NewDetection { intel, ..event_detection(about, event, seq, origin, received_ms, window_ms) }
 }
 
 /// What fired, whatever fired it.
@@ -217,6 +218,7 @@ fn event_detection(
         window_ms,
         event_seq: i64::try_from(seq).unwrap_or(i64::MAX),
         rule_id,
+        intel: Vec::new(),
     }
 }
 
@@ -266,6 +268,7 @@ pub fn correlation_detection(
         window_ms,
         event_seq: i64::try_from(seq).unwrap_or(i64::MAX),
         rule_id,
+        intel: Vec::new(),
     }
 }
 

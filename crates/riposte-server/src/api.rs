@@ -492,6 +492,7 @@ fn alert_json(alert: &Alert) -> Value {
         "fingerprint": alert.fingerprint,
         "event_seq": alert.event_seq,
         "updated": rfc3339(alert.updated_ms),
+        "intel": alert.intel,
     })
 }
 

@@ -236,6 +236,10 @@ pub struct FeedConfig {
     /// event file per uuid); events changed since the last pull are read.
     #[serde(default)]
     pub misp_feed: bool,
+    /// A MISP instance: `url` is its base, `token` its API key; events
+    /// changed since the last pull are searched through its REST API.
+    #[serde(default)]
+    pub misp_api: bool,
     /// How often `riposte serve` pulls it (default: hourly).
     #[serde(default = "hourly", deserialize_with = "duration")]
     pub every: Duration,
@@ -258,6 +262,7 @@ impl std::fmt::Debug for FeedConfig {
             .field("password", &self.password.as_ref().map(|_| "(hidden)"))
             .field("taxii_collection", &self.taxii_collection)
             .field("misp_feed", &self.misp_feed)
+            .field("misp_api", &self.misp_api)
             .field("every", &self.every)
             .field("allow_private", &self.allow_private)
             .finish()

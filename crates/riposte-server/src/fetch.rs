@@ -52,6 +52,8 @@ pub enum Auth<'a> {
         user: &'a str,
         password: &'a str,
     },
+    /// The whole `Authorization` header's value (a MISP API key).
+    Key(&'a str),
 }
 
 /// A URL without user info or query (which may hold credentials), for messages.
@@ -88,6 +90,27 @@ pub async fn fetch_with_headers(
     policy: &FetchPolicy,
     auth: Auth<'_>,
     accept: Option<&str>,
+) -> Result<(Vec<u8>, reqwest::header::HeaderMap), FetchError> {
+    send(raw_url, policy, auth, accept, None).await
+}
+
+/// POSTs `body` as JSON to `raw_url` under `policy` (an API's search), and
+/// returns the answer.
+pub async fn post_json(
+    raw_url: &str,
+    policy: &FetchPolicy,
+    auth: Auth<'_>,
+    body: &serde_json::Value,
+) -> Result<Vec<u8>, FetchError> {
+    send(raw_url, policy, auth, Some("application/json"), Some(body)).await.map(|(body, _)| body)
+}
+
+async fn send(
+    raw_url: &str,
+    policy: &FetchPolicy,
+    auth: Auth<'_>,
+    accept: Option<&str>,
+    json: Option<&serde_json::Value>,
 ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), FetchError> {
     // Errors name the URL without what may be secret in it (user info, query).
     let url = redact_url(raw_url);
@@ -129,11 +152,20 @@ pub async fn fetch_with_headers(
         .resolve(&host, address)
         .build()
         .map_err(|error| request_error(error.to_string()))?;
-    let mut request = client.get(parsed);
+    let mut request = match json {
+        Some(json) => client.post(parsed).json(json),
+        None => client.get(parsed),
+    };
     match auth {
         Auth::None => {}
         Auth::Bearer(token) => request = request.bearer_auth(token),
         Auth::Basic { user, password } => request = request.basic_auth(user, Some(password)),
+        Auth::Key(key) => {
+            let mut value = reqwest::header::HeaderValue::from_str(key)
+                .map_err(|_| request_error("the key is not a header value".into()))?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
     }
     if let Some(accept) = accept {
         request = request.header("accept", accept);

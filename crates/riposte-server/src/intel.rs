@@ -170,6 +170,11 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
             text
         }
         None if feed.misp_feed => misp_feed_pull(feed, &policy, auth, dir).await?,
+        None if feed.misp_api => {
+            let (text, newest) = misp_api_pull(feed, &policy, dir).await?;
+            state = newest;
+            text
+        }
         None => {
             let body = crate::fetch::fetch(&feed.url, &policy, auth, None).await.map_err(|error| error.to_string())?;
             String::from_utf8(body).map_err(|_| "the feed is not UTF-8 text".to_owned())?
@@ -492,8 +497,7 @@ impl IntelState {
     /// (`Retro-hunt: ...`). Returns the detections recorded.
     pub async fn retro_hunt(&self, store: &riposte_store::AnyStore) -> Result<usize, riposte_store::StoreError> {
         let days = self.retro_hunt_days;
-        use riposte_intel::IndicatorKind;
-        use riposte_store::Store;
+        use riposte_store::{ObservableSearch, Store};
         let fresh = self.take_fresh();
         let Some(set) = self.current() else { return Ok(0) };
         if fresh.is_empty() || days == 0 {
@@ -502,14 +506,19 @@ impl IntelState {
         // Their ids in the set running now.
         let fresh: Vec<riposte_intel::IndicatorId> =
             fresh.iter().filter_map(|(kind, value)| set.exact_id(*kind, value)).collect();
-        let values: Vec<String> = fresh
-            .iter()
-            .map(|&id| set.get(id))
-            .filter(|indicator| indicator.kind != IndicatorKind::Cidr)
-            .map(|indicator| indicator.value.clone())
-            .collect();
-        let since = crate::pipeline::now_ms().saturating_sub(i64::from(days) * 86_400_000);
-        let events = store.events_with_observables(&values, since).await?;
+        let mut search = ObservableSearch::default();
+        for sought in fresh.iter().filter_map(|&id| riposte_intel::sought(set.get(id))) {
+            match sought {
+                riposte_intel::Sought::Value(value) => search.values.push(value),
+                riposte_intel::Sought::Range(low, high) => search.ranges.push((low, high)),
+            }
+        }
+        if search.is_empty() {
+            return Ok(0);
+        }
+        let now = crate::pipeline::now_ms();
+        let since = now.saturating_sub(i64::from(days) * 86_400_000);
+        let events = store.events_with_observables(&search, since).await?;
         let mut decoder = riposte_event::JsonDecoder::new();
         let mut event = riposte_event::Event::new();
         let mut hits = Vec::new();
@@ -519,9 +528,9 @@ impl IntelState {
                 continue;
             }
             hits.clear();
-            riposte_intel::match_event(&set, &event, crate::pipeline::now_ms(), &mut hits);
+            riposte_intel::match_event(&set, &event, now, &mut hits);
             for hit in hits.iter().filter(|hit| hit.indicators.iter().any(|id| fresh.contains(id))) {
-                let mut described = riposte_intel::describe(&set, hit);
+                let mut described = riposte_intel::describe(&set, hit, now);
                 described.title = format!("Retro-hunt: {}", described.title);
                 let seq = u64::try_from(stored.seq).unwrap_or(0);
                 detections.push(crate::alert::intel_detection(described, &event, seq, "", stored.received_ms, 0));
@@ -574,8 +583,94 @@ pub async fn keep_pulling(
     }
 }
 
-/// Most events read from a MISP feed in one pull.
+/// Most events read from a MISP feed or MISP instance in one pull.
 const MISP_MAX_EVENTS: usize = 10_000;
+/// Events asked of a MISP instance a page.
+const MISP_API_PAGE: usize = 100;
+
+/// A MISP event's uuid (`{"Event": {"uuid": ...}}`).
+fn misp_uuid(event: &serde_json::Value) -> Option<&str> {
+    event.get("Event")?.get("uuid")?.as_str()
+}
+
+/// When a MISP event last changed (its `timestamp`: seconds, as a number
+/// or a string), in milliseconds.
+fn misp_changed_ms(event: &serde_json::Value) -> Option<i64> {
+    match event.get("Event")?.get("timestamp")? {
+        serde_json::Value::String(text) => riposte_intel::feed::parse_time(text),
+        serde_json::Value::Number(number) => number.as_i64().map(|seconds| seconds * 1000),
+        _ => None,
+    }
+}
+
+/// Reads the events a MISP instance changed since the last pull through its
+/// REST API (`POST /events/restSearch`, `timestamp` since the newest event
+/// kept, `page` by `page`), merged into the kept list of events by uuid
+/// (the newer `timestamp` winning). `feed.url` is the instance's base URL
+/// and `feed.token` its API key. A page that fails fails the pull: the last
+/// good copy and its state stay as they were.
+async fn misp_api_pull(
+    feed: &crate::config::FeedConfig,
+    policy: &crate::fetch::FetchPolicy,
+    dir: &Path,
+) -> Result<(String, Option<(PathBuf, String)>), String> {
+    use serde_json::Value;
+    let key = feed.token.as_deref().ok_or("a MISP instance needs its API key as `token`")?;
+    let auth = crate::fetch::Auth::Key(key);
+    let base = feed.url.trim_end_matches('/');
+    let safe_name = crate::sources::sanitize(&feed.name);
+    let state_path = dir.join(format!("{safe_name}.misp-timestamp"));
+    let since: Option<i64> = std::fs::read_to_string(&state_path).ok().and_then(|text| text.trim().parse().ok());
+    let mut events: Vec<Value> = std::fs::read_to_string(dir.join(format!("{safe_name}.json")))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
+        .unwrap_or_default();
+    let mut positions: std::collections::HashMap<String, usize> = events
+        .iter()
+        .enumerate()
+        .filter_map(|(position, event)| misp_uuid(event).map(|uuid| (uuid.to_owned(), position)))
+        .collect();
+    let url = format!("{base}/events/restSearch");
+    let mut newest = since;
+    for page in 1..=MISP_MAX_EVENTS / MISP_API_PAGE {
+        let mut search = serde_json::json!({"returnFormat": "json", "page": page, "limit": MISP_API_PAGE});
+        if let Some(since) = since {
+            search["timestamp"] = since.into();
+        }
+        let body = crate::fetch::post_json(&url, policy, auth, &search).await.map_err(|error| error.to_string())?;
+        let answer: Value = serde_json::from_slice(&body)
+            .map_err(|error| format!("{}: page {page} is not JSON: {error}", crate::fetch::redact_url(&url)))?;
+        // `{"response": [...]}`, or the list itself.
+        let listed = answer
+            .get("response")
+            .unwrap_or(&answer)
+            .as_array()
+            .ok_or_else(|| format!("{}: page {page} is not a list of events", crate::fetch::redact_url(&url)))?;
+        for event in listed {
+            let Some(uuid) = misp_uuid(event) else { continue };
+            let changed = misp_changed_ms(event);
+            if let Some(seconds) = changed.map(|ms| ms / 1000) {
+                newest = Some(newest.map_or(seconds, |newest| newest.max(seconds)));
+            }
+            match positions.get(uuid) {
+                Some(&position) => {
+                    if misp_changed_ms(&events[position]) <= changed {
+                        events[position] = event.clone();
+                    }
+                }
+                None => {
+                    positions.insert(uuid.to_owned(), events.len());
+                    events.push(event.clone());
+                }
+            }
+        }
+        if listed.len() < MISP_API_PAGE {
+            break;
+        }
+    }
+    let state = newest.map(|newest| (state_path, newest.to_string()));
+    Ok((Value::Array(events).to_string(), state))
+}
 
 /// Reads a MISP feed directory: its `manifest.json`, then every event
 /// changed since the last pull (`<uuid>.json`), merged into the kept list of
@@ -598,28 +693,18 @@ async fn misp_feed_pull(
         .ok()
         .and_then(|text| serde_json::from_str::<Vec<Value>>(&text).ok())
         .unwrap_or_default();
-    let uuid_of = |event: &Value| {
-        event.get("Event").and_then(|event| event.get("uuid")).and_then(Value::as_str).map(str::to_owned)
-    };
-    let changed_of = |event: &Value| {
-        event.get("Event").and_then(|event| event.get("timestamp")).and_then(|value| match value {
-            Value::String(text) => riposte_intel::feed::parse_time(text),
-            Value::Number(number) => number.as_i64().map(|seconds| seconds * 1000),
-            _ => None,
-        })
-    };
     // Events no longer listed are gone from the feed.
-    events.retain(|event| uuid_of(event).is_some_and(|uuid| listed.contains_key(&uuid)));
+    events.retain(|event| misp_uuid(event).is_some_and(|uuid| listed.contains_key(uuid)));
     let mut fetched = 0;
     for (uuid, changed) in &listed {
         // Uuids are the feed's data: only plain ones make a URL.
         if !uuid.bytes().all(|byte| byte.is_ascii_hexdigit() || byte == b'-') {
             continue;
         }
-        let known = events.iter().position(|event| uuid_of(event).as_deref() == Some(uuid.as_str()));
+        let known = events.iter().position(|event| misp_uuid(event) == Some(uuid.as_str()));
         if let Some(position) = known
             && changed.is_some()
-            && changed_of(&events[position]) >= *changed
+            && misp_changed_ms(&events[position]) >= *changed
         {
             continue;
         }

@@ -473,22 +473,6 @@ impl Pipeline {
                             window,
                         ));
                     }
-                    if let Some(set) = &intel {
-                        hits.clear();
-                        riposte_intel::match_event(set, event, now_ms(), hits);
-                        for hit in hits.iter() {
-                            let described = riposte_intel::describe(set, hit);
-                            let window = self.window_ms(&described.rule_id);
-                            outcome.detections.push(alert::intel_detection(
-                                described,
-                                event,
-                                spooled.seq,
-                                &record.origin,
-                                record.received_ms,
-                                window,
-                            ));
-                        }
-                    }
                     if let Some(native) = riposte_ingest::native_alert(event) {
                         let window = self.window_ms(&native.rule_id);
                         outcome.detections.push(alert::native_detection(
@@ -499,6 +483,31 @@ impl Pipeline {
                             record.received_ms,
                             window,
                         ));
+                    }
+                    if let Some(set) = &intel {
+                        hits.clear();
+                        let now = now_ms();
+                        riposte_intel::match_event(set, event, now, hits);
+                        // The other detections of the event carry what intel says of it.
+                        let mut enrichment = Vec::new();
+                        for hit in hits.iter() {
+                            let described = riposte_intel::describe(set, hit, now);
+                            let window = self.window_ms(&described.rule_id);
+                            let detection = alert::intel_detection(
+                                described,
+                                event,
+                                spooled.seq,
+                                &record.origin,
+                                record.received_ms,
+                                window,
+                            );
+                            enrichment.extend(detection.intel.iter().cloned());
+                            outcome.detections.push(detection);
+                        }
+                        let raised_here = outcome.detections.len() - hits.len();
+                        for detection in &mut outcome.detections[..raised_here] {
+                            detection.intel.clone_from(&enrichment);
+                        }
                     }
                     if !outcome.detections.is_empty() || outcome.correlate.is_some() || spooled.seq >= keep_from {
                         outcome.event = Some(event.to_json());

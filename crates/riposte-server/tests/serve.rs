@@ -819,7 +819,17 @@ async fn feeds_are_pulled_on_schedule_and_the_indicators_swapped_live() {
 async fn indicators_added_and_revoked_through_the_api() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let config = loopback_config(dir.path());
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("dns.yml"),
+        "title: Lookup of a CDN name\nid: 0b6a7c1e-8f1d-4d8e-9a55-2f1f0c8d9e01\nlevel: low\n\
+         logsource: {product: windows, category: dns_query}\n\
+         detection: {selection: {QueryName|startswith: 'cdn.'}, condition: selection}\n",
+    )
+    .unwrap();
+    let mut config = loopback_config(dir.path());
+    config.rules.paths = vec![rules];
     let (server, token, base) = start(config, dir.path()).await;
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| {
@@ -862,11 +872,28 @@ async fn indicators_added_and_revoked_through_the_api() {
         let body: Value = response.json().await.unwrap();
         if let Some(alert) = body["items"].as_array().and_then(|items| items.first()) {
             assert_eq!(alert["level"], "high");
+            let indicator = &alert["intel"][0]["indicators"][0];
+            assert_eq!((&indicator["value"], &indicator["score"]), (&json!("evil.example"), &json!(90.0)), "{alert}");
+            assert_eq!(indicator["tags"], json!(["c2"]));
             break;
         }
         assert!(Instant::now() < deadline, "no alert: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The Sigma rule's alert on the same event carries what intel says of it.
+    let body: Value = client
+        .get(format!("{base}/api/alerts?rule_id=0b6a7c1e-8f1d-4d8e-9a55-2f1f0c8d9e01"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sigma = &body["items"][0];
+    assert_eq!(sigma["intel"][0]["field"], "QueryName", "{body}");
+    assert_eq!(sigma["intel"][0]["value"], "cdn.evil.example");
+    assert_eq!(sigma["intel"][0]["indicators"][0]["sources"], json!(["api"]));
 
     let (status, _) = post("/api/intel/indicators/revoke", json!({"type": "domain", "value": "evil.example"})).await;
     assert_eq!(status, 200);
@@ -893,9 +920,13 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
     let (server, token, base) = start(config, dir.path()).await;
     let client = reqwest::Client::new();
     // An event no indicator names yet: stored (the first batch keeps its raw events).
-    let event = json!({"EventID": 22, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-8", "QueryName": "beacon.apt.example", "UtcTime": "2026-11-29 10:00:00.000"});
-    let response =
-        client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(event.to_string()).send().await.unwrap();
+    let events = [
+        json!({"EventID": 22, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-8", "QueryName": "beacon.apt.example", "UtcTime": "2026-11-29 10:00:00.000"}),
+        json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-9", "DestinationIp": "45.77.12.9", "UtcTime": "2026-11-29 10:00:01.000"}),
+        json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-9", "DestinationIp": "45.77.13.9", "UtcTime": "2026-11-29 10:00:02.000"}),
+    ];
+    let body = events.iter().map(|event| event.to_string()).collect::<Vec<_>>().join("\n");
+    let response = client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(body).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 202);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -936,5 +967,19 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
         .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["retro_hunt_detections"], 0, "{body}");
+    // A network finds the addresses it holds, and only those.
+    let response = client
+        .post(format!("{base}/api/intel/indicators"))
+        .bearer_auth(&token)
+        .json(&json!({"type": "cidr", "value": "45.77.12.0/24", "confidence": 70}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["retro_hunt_detections"], 1, "{body}");
+    let response =
+        client.get(format!("{base}/api/alerts?rule_id=intel:ip:45.77.12.9")).bearer_auth(&token).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["items"][0]["intel"][0]["indicators"][0]["value"], "45.77.12.0/24", "{body}");
     server.shutdown().await;
 }

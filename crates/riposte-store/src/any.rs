@@ -4,8 +4,8 @@ use crate::audit::{AuditEntry, AuditKey, NewAudit};
 use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, Page, Recorded, RuleState,
-    StoredEvent, Token,
+    Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, ObservableSearch, Page,
+    Recorded, RuleState, StoredEvent, Token,
 };
 
 /// The store a configuration names.
@@ -52,8 +52,8 @@ impl Store for AnyStore {
         dispatch!(self, store => store.correlation_state())
     }
 
-    async fn events_with_observables(&self, values: &[String], since_ms: Millis) -> Result<Vec<StoredEvent>> {
-        dispatch!(self, store => store.events_with_observables(values, since_ms))
+    async fn events_with_observables(&self, search: &ObservableSearch, since_ms: Millis) -> Result<Vec<StoredEvent>> {
+        dispatch!(self, store => store.events_with_observables(search, since_ms))
     }
 
     async fn prune_events(&self, keep: u64) -> Result<u64> {

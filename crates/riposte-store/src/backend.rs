@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
 use crate::error::{Doing, Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent, Page,
-    Recorded, RuleState, Scope, StoredEvent, Token, Verdict,
+    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent,
+    ObservableSearch, Page, Recorded, RuleState, Scope, StoredEvent, Token, Verdict,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -55,11 +55,11 @@ pub trait Store: Send + Sync {
     /// The correlation state last recorded.
     fn correlation_state(&self) -> impl Future<Output = Result<Option<CorrelationState>>> + Send;
 
-    /// Stored events holding any of these observables (see
-    /// [`NewEvent::observables`]), received at or after `since_ms`, oldest first.
+    /// Stored events holding any observable `search` names, received at or
+    /// after `since_ms`, oldest first.
     fn events_with_observables(
         &self,
-        values: &[String],
+        search: &ObservableSearch,
         since_ms: Millis,
     ) -> impl Future<Output = Result<Vec<StoredEvent>>> + Send;
 
@@ -136,7 +136,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) ->
 macro_rules! alert_columns {
     () => {
         "id, fingerprint, rule_id, rule_title, level, techniques, entities, first_seen_ms, last_seen_ms, count, \
-         status, verdict, event_seq, updated_ms"
+         status, verdict, event_seq, updated_ms, intel"
     };
 }
 
@@ -164,6 +164,7 @@ macro_rules! backend {
                         .transpose()?,
                     event_seq: row.try_get("event_seq").doing("reading an alert")?,
                     updated_ms: row.try_get("updated_ms").doing("reading an alert")?,
+                    intel: parse_json("alert intel", &text("intel")?)?,
                 })
             }
 
@@ -396,8 +397,9 @@ macro_rules! backend {
                                 let detection = fresh[founder];
                                 let row = sqlx::query(
                                     "INSERT INTO alerts (fingerprint, rule_id, rule_title, level, techniques, entities, \
-                                     first_seen_ms, last_seen_ms, window_end_ms, count, status, event_seq, updated_ms) \
-                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $12) RETURNING id",
+                                     first_seen_ms, last_seen_ms, window_end_ms, count, status, event_seq, updated_ms, intel) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $12, $13) \
+                                     RETURNING id",
                                 )
                                 .bind(&detection.fingerprint)
                                 .bind(&detection.rule_id)
@@ -411,6 +413,7 @@ macro_rules! backend {
                                 .bind(window.added)
                                 .bind(detection.event_seq)
                                 .bind(now)
+                                .bind(json_text(&detection.intel))
                                 .fetch_one(&mut *transaction)
                                 .await
                                 .doing("creating an alert")?;
@@ -473,19 +476,42 @@ macro_rules! backend {
                 Ok(done.rows_affected())
             }
 
-            async fn events_with_observables(&self, values: &[String], since_ms: Millis) -> Result<Vec<StoredEvent>> {
-                let mut found = Vec::new();
-                let mut seen: HashSet<i64> = HashSet::new();
-                for chunk in values.chunks(ROWS_PER_STATEMENT) {
+            async fn events_with_observables(
+                &self,
+                search: &ObservableSearch,
+                since_ms: Millis,
+            ) -> Result<Vec<StoredEvent>> {
+                let select = || {
                     let mut query = sqlx::QueryBuilder::new(
                         "SELECT seq, received_ms, source, matched, body FROM events WHERE received_ms >= ",
                     );
-                    query.push_bind(since_ms).push(" AND seq IN (SELECT seq FROM observables WHERE value IN (");
+                    query.push_bind(since_ms).push(" AND seq IN (SELECT seq FROM observables WHERE ");
+                    query
+                };
+                let mut queries = Vec::new();
+                for chunk in search.values.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = select();
+                    query.push("value IN (");
                     let mut list = query.separated(", ");
                     for value in chunk {
                         list.push_bind(value.clone());
                     }
                     query.push(")) ORDER BY seq");
+                    queries.push(query);
+                }
+                // Each range is its own index range scan.
+                for chunk in search.ranges.chunks(ROWS_PER_STATEMENT / 2) {
+                    let mut query = select();
+                    for (index, (low, high)) in chunk.iter().enumerate() {
+                        query.push(if index == 0 { "(value >= " } else { " OR (value >= " });
+                        query.push_bind(low.clone()).push(" AND value <= ").push_bind(high.clone()).push(")");
+                    }
+                    query.push(") ORDER BY seq");
+                    queries.push(query);
+                }
+                let mut found = Vec::new();
+                let mut seen: HashSet<i64> = HashSet::new();
+                for mut query in queries {
                     for row in query.build().fetch_all(&self.pool).await.doing("looking for observables")? {
                         let seq: i64 = row.try_get("seq").doing("looking for observables")?;
                         if !seen.insert(seq) {

@@ -14,8 +14,8 @@ pub use audit::{AuditBreak, AuditEntry, AuditHead, AuditKey, GENESIS, NewAudit, 
 pub use backend::{MAX_PAGE, PostgresStore, SqliteStore, Store, redact};
 pub use error::{Result, StoreError};
 pub use model::{
-    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent, Page,
-    Recorded, RuleState, Scope, StoredEvent, Token, Verdict,
+    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent,
+    ObservableSearch, Page, Recorded, RuleState, Scope, StoredEvent, Token, Verdict,
 };
 
 mod any;

@@ -27,6 +27,9 @@ pub struct NewDetection {
     pub window_ms: Millis,
     /// The matched event's sequence number (see [`NewEvent`]).
     pub event_seq: i64,
+    /// What threat intelligence says of the event's observables (opaque to
+    /// the store; the server writes `riposte_intel::IntelMatch` values).
+    pub intel: Vec<serde_json::Value>,
 }
 
 /// The correlation engine's state (opaque to the store: its own
@@ -86,6 +89,8 @@ pub struct Alert {
     /// The first matched event's sequence number.
     pub event_seq: i64,
     pub updated_ms: Millis,
+    /// Threat intelligence on the first event's observables (see [`NewDetection::intel`]).
+    pub intel: Vec<serde_json::Value>,
 }
 
 /// Where an analyst is with an alert.
@@ -186,6 +191,21 @@ pub struct Token {
     pub name: String,
     pub scope: Scope,
     pub created_ms: Millis,
+}
+
+/// What a retro-hunt looks for among stored observables (see
+/// [`NewEvent::observables`]): exact values, and inclusive ranges of values
+/// (a network's addresses, stored as sortable keys).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservableSearch {
+    pub values: Vec<String>,
+    pub ranges: Vec<(String, String)>,
+}
+
+impl ObservableSearch {
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.ranges.is_empty()
+    }
 }
 
 /// An event as stored.

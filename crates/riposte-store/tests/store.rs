@@ -4,7 +4,7 @@
 
 use riposte_store::{
     AlertChange, AlertFilter, AlertStatus, AnyStore, AuditBreak, AuditKey, CorrelationState, Entities, NewAudit,
-    NewDetection, NewEvent, PostgresStore, Scope, SqliteStore, Store, Token, Verdict, verify,
+    NewDetection, NewEvent, ObservableSearch, PostgresStore, Scope, SqliteStore, Store, Token, Verdict, verify,
 };
 
 fn detection(key: &str, fingerprint: &str, time_ms: i64, seq: i64) -> NewDetection {
@@ -19,6 +19,7 @@ fn detection(key: &str, fingerprint: &str, time_ms: i64, seq: i64) -> NewDetecti
         time_ms,
         window_ms: 60_000,
         event_seq: seq,
+        intel: Vec::new(),
     }
 }
 
@@ -49,7 +50,10 @@ async fn suite(store: impl Store) {
     let recorded = store
         .record(
             &[
-                detection("1:rule-1", "fp-a", 10_000, 1),
+                NewDetection {
+                    intel: vec![serde_json::json!({"kind": "ip", "value": "45.77.12.9", "indicators": []})],
+                    ..detection("1:rule-1", "fp-a", 10_000, 1)
+                },
                 detection("2:rule-1", "fp-a", 20_000, 2),
                 detection("3:rule-1", "fp-b", 20_000, 3),
                 detection("4:rule-1", "fp-a", 90_000, 4),
@@ -73,7 +77,10 @@ async fn suite(store: impl Store) {
     assert_eq!((first.count, first.last_seen_ms, first.event_seq), (2, 20_000, 1));
     assert_eq!(first.entities.users, ["alice"]);
     assert_eq!(first.techniques, ["T1003.001"]);
+    assert_eq!(first.intel[0]["value"], "45.77.12.9", "the intel of the alert's first detection is kept");
     assert_eq!(first.status, AlertStatus::New);
+    let other = page.items.iter().find(|alert| alert.fingerprint == "fp-b").unwrap();
+    assert!(other.intel.is_empty());
 
     // Cursor pagination, newest first, and filters.
     let one = store.alerts(&AlertFilter { limit: 2, ..AlertFilter::default() }).await.unwrap();
@@ -125,13 +132,23 @@ async fn suite(store: impl Store) {
     assert_eq!(store.prune_events(5).await.unwrap(), 11);
     assert_eq!(store.event_counts().await.unwrap(), (4, 5));
     // Retro-hunt: stored events by their observables (pruned ones are gone).
-    let found = store.events_with_observables(&["45.77.12.9".into()], 0).await.unwrap();
-    let seqs: Vec<i64> = found.iter().map(|event| event.seq).collect();
-    assert_eq!(seqs, [3, 18], "events 3 (matched) and 18 (kept); 6 to 15 were pruned");
-    assert!(
-        store.events_with_observables(&["45.77.12.9".into()], 1_010).await.unwrap().iter().all(|event| event.seq == 18)
-    );
-    assert!(store.events_with_observables(&["10.0.0.7".into()], 0).await.unwrap().is_empty(), "pruned");
+    let values = |values: &[&str]| ObservableSearch {
+        values: values.iter().map(|value| (*value).to_owned()).collect(),
+        ..ObservableSearch::default()
+    };
+    let seqs = |found: Vec<riposte_store::StoredEvent>| found.iter().map(|event| event.seq).collect::<Vec<i64>>();
+    let found = store.events_with_observables(&values(&["45.77.12.9"]), 0).await.unwrap();
+    assert_eq!(seqs(found), [3, 18], "events 3 (matched) and 18 (kept); 6 to 15 were pruned");
+    let recent = store.events_with_observables(&values(&["45.77.12.9"]), 1_010).await.unwrap();
+    assert_eq!(seqs(recent), [18]);
+    assert!(store.events_with_observables(&values(&["10.0.0.7"]), 0).await.unwrap().is_empty(), "pruned");
+    // Ranges (a network's address keys) in text order, with values, each event once.
+    let range = ObservableSearch {
+        ranges: vec![("10.0.0.1".into(), "10.0.0.2".into())],
+        ..values(&["45.77.12.9", "10.0.0.19"])
+    };
+    let found = store.events_with_observables(&range, 0).await.unwrap();
+    assert_eq!(seqs(found), [1, 2, 3, 16, 17, 18, 19], "10.0.0.1, 10.0.0.16 to 19 and 10.0.0.2, and 3 by value");
     assert!(store.event(5).await.unwrap().is_none(), "the oldest unmatched events go first");
     assert_eq!(store.event(20).await.unwrap().unwrap().body["seq"], 20);
     assert!(store.event(1).await.unwrap().unwrap().matched);

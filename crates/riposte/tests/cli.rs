@@ -583,7 +583,16 @@ fn hunt_matches_events_against_threat_intelligence() {
     let records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(records[0]["rule_id"], "intel:ip:45.77.12.9");
-    assert_eq!(records[0]["intel"], serde_json::json!({"type": "ip", "value": "45.77.12.9", "field": "DestinationIp"}));
+    let intel = &records[0]["intel"];
+    assert_eq!(
+        (&intel["kind"], &intel["value"], &intel["field"]),
+        (&Value::from("ip"), &Value::from("45.77.12.9"), &Value::from("DestinationIp"))
+    );
+    assert_eq!(intel["indicators"][0]["value"], "45.77.12.0/24", "the network that holds the address");
+    assert_eq!(intel["indicators"][0]["score"], 50.0, "no dates: the confidence undecayed");
+    let hash = &records[1]["intel"]["indicators"][0];
+    assert_eq!(hash["context"][0]["name"], "ExampleRAT");
+    assert!(hash["score"].as_f64().unwrap() > 80.0 && hash["score"].as_f64().unwrap() <= 85.0, "{hash}");
     assert_eq!(records[0]["level"], "medium", "a blocklist's default confidence");
     assert_eq!(records[1]["rule_id"], format!("intel:sha256:{sha256}"));
     assert_eq!(records[1]["level"], "high");
@@ -780,5 +789,98 @@ fn intel_pull_reads_a_misp_feed_directory() {
         .unwrap();
     let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(json["matches"][0]["indicator"]["confidence"], 90);
+    runtime.block_on(server.verify());
+}
+
+#[test]
+fn intel_pull_searches_a_misp_instance_page_by_page() {
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let event = |n: usize, timestamp: u64| {
+        serde_json::json!({"Event": {"uuid": format!("5e9b3d3a-0000-4000-8000-{n:012}"), "info": format!("event {n}"),
+            "threat_level_id": "2", "timestamp": timestamp.to_string(),
+            "Attribute": [{"type": "ip-dst", "value": format!("45.77.{}.{}", n / 250, n % 250), "to_ids": true}]}})
+    };
+    let page = |events: Vec<Value>| ResponseTemplate::new(200).set_body_json(serde_json::json!({"response": events}));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let server = runtime.block_on(async {
+        let server = wiremock::MockServer::start().await;
+        let search =
+            || Mock::given(method("POST")).and(path("/events/restSearch")).and(header("authorization", "misp-k3y"));
+        // First pull: everything, a full page of 100 then 3.
+        search()
+            .and(body_partial_json(serde_json::json!({"page": 1, "limit": 100, "returnFormat": "json"})))
+            .respond_with(page((0..100).map(|n| event(n, 1_795_946_400)).collect()))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        search()
+            .and(body_partial_json(serde_json::json!({"page": 2})))
+            .respond_with(page((100..103).map(|n| event(n, 1_795_946_500)).collect()))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        // Later pulls ask only for what changed since the newest event kept;
+        // the first of them fails on its second page.
+        search()
+            .and(body_partial_json(serde_json::json!({"page": 1, "timestamp": 1_795_946_500})))
+            .respond_with(page((103..203).map(|n| event(n, 1_795_946_600)).collect()))
+            .expect(2)
+            .mount(&server)
+            .await;
+        search()
+            .and(body_partial_json(serde_json::json!({"page": 2, "timestamp": 1_795_946_500})))
+            .respond_with(ResponseTemplate::new(500))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+        search()
+            .and(body_partial_json(serde_json::json!({"page": 2, "timestamp": 1_795_946_500})))
+            .respond_with(page(vec![event(0, 1_795_946_700)]))
+            .expect(1)
+            .mount(&server)
+            .await;
+        server
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("riposte.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nintel:\n  feeds:\n    - {{name: misp, url: '{}', misp_api: true, token: misp-k3y, allow_private: true}}\n",
+            data.display(),
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let pull = || riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
+    let output = pull();
+    assert!(
+        stdout(&output).lines().any(|line| line.starts_with("misp ") && line.ends_with(" 103 indicators")),
+        "{}",
+        stdout(&output)
+    );
+    let output = pull();
+    assert!(stdout(&output).contains("HTTP 500"), "{}", stdout(&output));
+    assert!(!format!("{}{}", stdout(&output), stderr(&output)).contains("misp-k3y"), "the key is never shown");
+    assert_eq!(std::fs::read_to_string(data.join("intel/misp.misp-timestamp")).unwrap(), "1795946500", "state kept");
+    let kept: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(data.join("intel/misp.json")).unwrap()).unwrap();
+    assert_eq!(kept.len(), 103, "the last good copy stays");
+    let output = pull();
+    assert!(
+        stdout(&output).lines().any(|line| line.starts_with("misp ") && line.ends_with(" 203 indicators")),
+        "{}",
+        stdout(&output)
+    );
+    let kept: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(data.join("intel/misp.json")).unwrap()).unwrap();
+    assert_eq!(kept.len(), 203, "new events added, event 0 replaced by its newer version");
+    assert_eq!(kept[0]["Event"]["timestamp"], "1795946700");
+    assert_eq!(std::fs::read_to_string(data.join("intel/misp.misp-timestamp")).unwrap(), "1795946700");
     runtime.block_on(server.verify());
 }

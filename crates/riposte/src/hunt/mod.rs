@@ -21,7 +21,7 @@ use riposte_ingest::{
     EvtxDecoder, EvtxFile, Format, FormatChoice, IngestError, Input, JsonReader, LineReader, NativeAlert, RecordError,
     Sink, discover, native_alert,
 };
-use riposte_intel::{Hit, IndicatorSet, describe, match_event};
+use riposte_intel::{Hit, IndicatorSet, IntelMatch, describe, match_event};
 use riposte_sigma::{CorrelationMatch, Correlator, CorrelatorConfig, CorrelatorStats, Engine, Scratch};
 use time::OffsetDateTime;
 
@@ -51,10 +51,11 @@ pub struct IntelDetection {
     pub rule_id: String,
     /// What matched and who says so, for a person.
     pub title: String,
-    /// From the best confidence among the indicators matched.
+    /// From the best decayed score among the indicators matched.
     pub level: riposte_sigma::Level,
     pub techniques: Vec<String>,
-    pub hit: Hit,
+    /// The observable and the indicators it matched, scored at hunt time.
+    pub intel: IntelMatch,
     pub input: usize,
     pub record_id: Option<u64>,
     pub timestamp: Option<OffsetDateTime>,
@@ -62,14 +63,14 @@ pub struct IntelDetection {
 }
 
 impl IntelDetection {
-    fn new(set: &IndicatorSet, hit: Hit, input: usize, event: &Event) -> IntelDetection {
-        let described = describe(set, &hit);
+    fn new(set: &IndicatorSet, hit: &Hit, now_ms: i64, input: usize, event: &Event) -> IntelDetection {
+        let described = describe(set, hit, now_ms);
         IntelDetection {
             rule_id: described.rule_id,
             title: described.title,
             level: described.level.parse().unwrap_or(riposte_sigma::Level::Medium),
             techniques: described.techniques,
-            hit,
+            intel: described.intel,
             input,
             record_id: event.record_id,
             timestamp: event.timestamp,
@@ -222,8 +223,8 @@ impl Sink for Worker<'_> {
         if let Some(set) = &self.intel {
             self.hits.clear();
             match_event(set, event, self.now_ms, &mut self.hits);
-            for hit in self.hits.drain(..) {
-                self.partial.intel.push(IntelDetection::new(set, hit, self.input, event));
+            for hit in &self.hits {
+                self.partial.intel.push(IntelDetection::new(set, hit, self.now_ms, self.input, event));
             }
         }
         if let Some(alert) = native_alert(event) {

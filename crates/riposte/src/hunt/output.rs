@@ -174,7 +174,7 @@ pub fn native_record<'a>(result: &'a HuntResult, found: &'a NativeDetection) -> 
 /// which field held it.
 pub fn intel_record<'a>(result: &'a HuntResult, found: &'a IntelDetection) -> serde_json::Value {
     let mut json = serde_json::to_value(intel_detection_record(result, found)).unwrap_or_default();
-    json["intel"] = serde_json::json!({"type": found.hit.kind, "value": found.hit.value, "field": found.hit.field});
+    json["intel"] = serde_json::to_value(&found.intel).unwrap_or_default();
     json
 }
 
@@ -362,7 +362,7 @@ fn write_csv(out: &mut dyn Write, engine: &Engine, result: &HuntResult) -> io::R
         write_detection_row(out, native_record(result, found), details)?;
     }
     for found in &result.intel {
-        let details = format!("{}={}", found.hit.field, found.hit.value);
+        let details = format!("{}={}", found.intel.field, found.intel.value);
         write_detection_row(out, intel_detection_record(result, found), details)?;
     }
     for found in &result.correlations {
@@ -521,6 +521,18 @@ fn write_intel_text(out: &mut dyn Write, result: &HuntResult, style: TextStyle) 
         let count = found.len();
         let noun = if count == 1 { "event" } else { "events" };
         writeln!(out, "{start}{name:<8}{end} {}  {dim}({count} {noun}){reset}", first.title)?;
+        for indicator in &first.intel.indicators {
+            let seen = indicator
+                .last_seen
+                .or(indicator.first_seen)
+                .and_then(time_of_ms)
+                .map_or_else(String::new, |time| format!(" · last seen {}", text_time(time)));
+            writeln!(
+                out,
+                "  {dim}indicator {} {} · score {:.0} of confidence {}{seen}{reset}",
+                indicator.kind, indicator.value, indicator.score, indicator.confidence
+            )?;
+        }
         let shown = if style.limit == 0 { count } else { style.limit.min(count) };
         for found in &found[..shown] {
             let time = found.timestamp.map_or_else(|| "(no time)".to_owned(), text_time);
