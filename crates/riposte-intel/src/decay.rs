@@ -21,7 +21,12 @@ pub struct DecayModel {
     /// below 1 it stays high and drops near the end of the lifetime.
     pub speed: f64,
     /// Below this score (0–100) the indicator is no longer live.
+    #[serde(default = "default_threshold")]
     pub threshold: f64,
+}
+
+fn default_threshold() -> f64 {
+    20.0
 }
 
 impl DecayModel {
@@ -93,6 +98,29 @@ impl DecayPolicy {
     }
 }
 
+/// A configuration's changes to the built-in [`DecayPolicy`]: each model
+/// given replaces the built-in one of its kind (or the default); sources
+/// have none built in.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecayOverrides {
+    pub default: Option<DecayModel>,
+    pub by_kind: BTreeMap<IndicatorKind, DecayModel>,
+    pub by_source: BTreeMap<String, DecayModel>,
+}
+
+impl DecayOverrides {
+    pub fn policy(&self) -> DecayPolicy {
+        let mut policy = DecayPolicy::default();
+        if let Some(default) = self.default {
+            policy.default = default;
+        }
+        policy.by_kind.extend(self.by_kind.iter().map(|(kind, model)| (*kind, *model)));
+        policy.by_source.extend(self.by_source.iter().map(|(source, model)| (source.clone(), *model)));
+        policy
+    }
+}
+
 /// A sighting refreshes an indicator: it was seen again at `time`.
 pub fn sighting(indicator: &mut Indicator, time: i64) {
     indicator.last_seen = Some(indicator.last_seen.map_or(time, |seen| seen.max(time)));
@@ -128,5 +156,23 @@ mod tests {
         assert!(policy.is_live(&hash, 365 * 86_400_000), "a hash lasts");
         hash.valid_until = Some(1_000);
         assert!(!policy.is_live(&hash, 2_000));
+    }
+
+    #[test]
+    fn a_configuration_changes_only_what_it_names() {
+        let overrides: DecayOverrides = serde_json::from_str(
+            r#"{"by_kind": {"ip": {"lifetime_days": 7, "speed": 1}}, "by_source": {"honeypot": {"lifetime_days": 2, "speed": 1, "threshold": 50}}}"#,
+        )
+        .unwrap();
+        let policy = overrides.policy();
+        assert_eq!(policy.by_kind[&IndicatorKind::Ip], DecayModel { lifetime_days: 7.0, speed: 1.0, threshold: 20.0 });
+        assert_eq!(policy.by_kind[&IndicatorKind::Domain], DecayPolicy::default().by_kind[&IndicatorKind::Domain]);
+        let mut ip = Indicator::new(IndicatorKind::Ip, "198.51.100.7", "honeypot");
+        ip.confidence = 100;
+        ip.last_seen = Some(0);
+        // A day old: 50 by the source's model, the threshold itself.
+        assert!(policy.is_live(&ip, 86_400_000));
+        assert!(!policy.is_live(&ip, 86_400_000 + 1), "the source's model wins over the kind's");
+        assert!(serde_json::from_str::<DecayOverrides>(r#"{"by_kind": {"ipaddr": {}}}"#).is_err());
     }
 }

@@ -15,7 +15,7 @@ pub mod observe;
 pub mod set;
 pub mod stix;
 
-pub use decay::{DecayModel, DecayPolicy, sighting};
+pub use decay::{DecayModel, DecayOverrides, DecayPolicy, sighting};
 pub use defang::{defang, refang};
 pub use extract::{Extracted, extract};
 pub use feed::{CsvColumns, FeedError, FeedReport, read_blocklist, read_csv};

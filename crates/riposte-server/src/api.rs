@@ -217,14 +217,10 @@ async fn intel_lookup(
         return Err(AppError::bad_request(format!("{value:?} is not a value indicators name")));
     }
     let found = set.lookup(&value);
-    let policy = riposte_intel::DecayPolicy::default();
     let now = now_ms();
     let matches: Vec<Value> = found
         .iter()
-        .map(|&id| {
-            let indicator = set.get(id);
-            json!({"indicator": indicator, "score": policy.score(indicator, now), "live": policy.is_live(indicator, now)})
-        })
+        .map(|&id| json!({"indicator": set.get(id), "score": set.score(id, now), "live": set.is_live(id, now)}))
         .collect();
     Ok(axum::Json(json!({"value": query.value, "matches": matches})))
 }

@@ -205,11 +205,26 @@ pub struct IntelConfig {
     /// How many days of stored events a new indicator is looked for in
     /// (0: no retro-hunt, and stored events keep no observables).
     pub retro_hunt_days: u32,
+    /// How indicators' scores fall with age, by kind and by source: models
+    /// given here replace the built-in ones (see `riposte_intel::decay`).
+    pub decay: riposte_intel::DecayOverrides,
+}
+
+impl IntelConfig {
+    /// Whether any indicator source is configured.
+    pub fn is_configured(&self) -> bool {
+        !self.files.is_empty() || !self.feeds.is_empty()
+    }
 }
 
 impl Default for IntelConfig {
     fn default() -> Self {
-        IntelConfig { files: Vec::new(), feeds: Vec::new(), retro_hunt_days: 30 }
+        IntelConfig {
+            files: Vec::new(),
+            feeds: Vec::new(),
+            retro_hunt_days: 30,
+            decay: riposte_intel::DecayOverrides::default(),
+        }
     }
 }
 

@@ -22,20 +22,35 @@ pub struct Loaded {
     pub skipped: Vec<String>,
 }
 
-/// Reads indicator files into one set (duplicates across files merged).
+/// Reads indicator files into one set (duplicates across files merged),
+/// each file the source of its indicators.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, IntelFileError> {
+    load_sourced(&sourced_by_file_name(paths))
+}
+
+/// Each file with its name as the source of its indicators.
+fn sourced_by_file_name(paths: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    paths
+        .iter()
+        .map(|path| {
+            // The indicators added through the API are known by where they came from.
+            let source = match path.file_name().map(|name| name.to_string_lossy().into_owned()) {
+                Some(name) if name == LOCAL_FILE => "api".to_owned(),
+                Some(name) => name,
+                None => path.display().to_string(),
+            };
+            (path.clone(), source)
+        })
+        .collect()
+}
+
+/// Reads indicator files, each with the source its indicators are from.
+fn load_sourced(files: &[(PathBuf, String)]) -> Result<Loaded, IntelFileError> {
     let mut loaded = Loaded::default();
-    for path in paths {
+    for (path, source) in files {
         let text = std::fs::read_to_string(path)
             .map_err(|error| IntelFileError { path: path.clone(), reason: format!("cannot read: {error}") })?;
-        // A feed is known by its file's name; the indicators added through
-        // the API by where they came from.
-        let source = match path.file_name().map(|name| name.to_string_lossy().into_owned()) {
-            Some(name) if name == LOCAL_FILE => "api".to_owned(),
-            Some(name) => name,
-            None => path.display().to_string(),
-        };
-        let indicators = read_file(path, &text, &source, &mut loaded.skipped)?;
+        let indicators = read_file(path, &text, source, &mut loaded.skipped)?;
         loaded.read += indicators.len();
         for indicator in indicators {
             loaded.set.insert(indicator);
@@ -132,13 +147,15 @@ pub fn feed_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("intel")
 }
 
-/// Fetches every feed now. A feed that fails (unreachable, an HTTP error, a
-/// body that does not read as indicators) keeps its last good copy.
-pub async fn pull(feeds: &[crate::config::FeedConfig], data_dir: &Path) -> Vec<Pulled> {
+/// Fetches every feed now, calling `starting` with each feed's name before
+/// it is fetched. A feed that fails (unreachable, an HTTP error, a body that
+/// does not read as indicators) keeps its last good copy.
+pub async fn pull(feeds: &[crate::config::FeedConfig], data_dir: &Path, starting: impl Fn(&str)) -> Vec<Pulled> {
     let dir = feed_dir(data_dir);
     let mut pulled = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for feed in feeds {
+        starting(&feed.name);
         // Each feed's copy is its own file, and `local` is the API's.
         let file_name = crate::sources::sanitize(&feed.name);
         let outcome = if file_name == LOCAL_FILE.trim_end_matches(".json") {
@@ -215,6 +232,29 @@ async fn pull_one(feed: &crate::config::FeedConfig, dir: &Path) -> Result<usize,
             .map_err(|error| format!("cannot write {}: {error}", state_path.display()))?;
     }
     Ok(indicators.len())
+}
+
+/// The indicators `config` names (its files and the pulled copies of its
+/// feeds) scored by its decay policy; `None` when there are none to read.
+/// A pulled copy's indicators are from its feed (by the feed's name, as
+/// `intel.decay.by_source` names it).
+pub fn load_configured(config: &crate::config::IntelConfig, data_dir: &Path) -> Result<Option<Loaded>, IntelFileError> {
+    let feed_names: Vec<String> = config.feeds.iter().map(|feed| feed.name.clone()).collect();
+    let named = |path: PathBuf| {
+        let stem = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        match feed_names.iter().find(|name| crate::sources::sanitize(name) == stem) {
+            Some(name) if path.file_name().is_none_or(|file| file != LOCAL_FILE) => (path, name.clone()),
+            _ => (path, "api".to_owned()),
+        }
+    };
+    let mut files = sourced_by_file_name(&config.files);
+    files.extend(pulled_files(data_dir, &feed_names).into_iter().map(named));
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut loaded = load_sourced(&files)?;
+    loaded.set.set_policy(config.decay.policy());
+    Ok(Some(loaded))
 }
 
 /// The copies kept in the data directory of the feeds named (a feed taken
@@ -335,22 +375,19 @@ async fn taxii_pull(
 /// feeds, replaced whole when a pull brings something new (a set that fails
 /// to load leaves the running one in place).
 pub struct IntelState {
-    files: Vec<PathBuf>,
+    /// Files, feeds, retro-hunt window and decay policy.
+    config: crate::config::IntelConfig,
     data_dir: PathBuf,
     current: std::sync::RwLock<Option<std::sync::Arc<IndicatorSet>>>,
     /// The last pull of each feed.
     feeds: std::sync::Mutex<std::collections::BTreeMap<String, FeedStatus>>,
     /// Changes to the indicators kept by Riposte itself, one at a time.
     local: std::sync::Mutex<()>,
-    /// Days of stored events a new indicator is looked for in (0: none).
-    retro_hunt_days: u32,
     /// Indicators loaded since the last retro-hunt, by kind and value (ids
     /// change from one set to the next).
     fresh: std::sync::Mutex<Vec<(riposte_intel::IndicatorKind, String)>>,
     /// One load-and-swap at a time, so an older set never replaces a newer one.
     reloading: std::sync::Mutex<()>,
-    /// The configured feeds, whose pulled copies are loaded.
-    feed_names: Vec<String>,
 }
 
 /// How a feed's last pull went, for the API.
@@ -366,19 +403,12 @@ pub struct FeedStatus {
 pub const LOCAL_FILE: &str = "local.json";
 
 impl IntelState {
-    /// Loads the files and pulled copies there are.
-    /// `retro_hunt_days` above 0: stored events keep their observables, and
-    /// new indicators are looked for in those of the last so many days.
-    pub fn load(
-        files: Vec<PathBuf>,
-        feed_names: Vec<String>,
-        data_dir: PathBuf,
-        retro_hunt_days: u32,
-    ) -> Result<IntelState, IntelFileError> {
+    /// Loads the files and pulled copies there are. Where any indicator
+    /// source is configured, stored events keep their observables and new
+    /// indicators are looked for in those of the last `retro_hunt_days`.
+    pub fn load(config: &crate::config::IntelConfig, data_dir: PathBuf) -> Result<IntelState, IntelFileError> {
         let state = IntelState {
-            feed_names,
-            retro_hunt_days,
-            files,
+            config: config.clone(),
             data_dir,
             current: std::sync::RwLock::new(None),
             feeds: std::sync::Mutex::new(std::collections::BTreeMap::new()),
@@ -393,7 +423,12 @@ impl IntelState {
     /// Whether stored events keep their observables for retro-hunts: when
     /// any indicator source is configured.
     pub fn retro_hunting(&self) -> bool {
-        self.retro_hunt_days > 0
+        self.retro_hunt_days() > 0
+    }
+
+    /// Days of stored events a new indicator is looked for in (0: none).
+    fn retro_hunt_days(&self) -> u32 {
+        if self.config.is_configured() { self.config.retro_hunt_days } else { 0 }
     }
 
     /// The running set, if any indicator source is configured.
@@ -456,17 +491,12 @@ impl IntelState {
     /// Loads everything again and puts it in place. Returns the indicators loaded.
     pub fn reload(&self) -> Result<usize, IntelFileError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|poison| poison.into_inner());
-        let mut files = self.files.clone();
-        files.extend(pulled_files(&self.data_dir, &self.feed_names));
-        if files.is_empty() {
-            return Ok(0);
-        }
-        let loaded = load(&files)?;
+        let Some(loaded) = load_configured(&self.config, &self.data_dir)? else { return Ok(0) };
         for skipped in loaded.skipped.iter().take(20) {
             tracing::warn!(%skipped, "indicator left out");
         }
         let count = loaded.set.len();
-        tracing::info!(indicators = count, files = files.len(), "threat intelligence loaded");
+        tracing::info!(indicators = count, "threat intelligence loaded");
         // What was not there before is looked for in stored events.
         let previous = self.current();
         let fresh: Vec<(riposte_intel::IndicatorKind, String)> = match &previous {
@@ -496,7 +526,7 @@ impl IntelState {
     /// of the retro-hunt window; each event holding one becomes an alert
     /// (`Retro-hunt: ...`). Returns the detections recorded.
     pub async fn retro_hunt(&self, store: &riposte_store::AnyStore) -> Result<usize, riposte_store::StoreError> {
-        let days = self.retro_hunt_days;
+        let days = self.retro_hunt_days();
         use riposte_store::{ObservableSearch, Store};
         let fresh = self.take_fresh();
         let Some(set) = self.current() else { return Ok(0) };
@@ -559,7 +589,7 @@ pub async fn keep_pulling(
     let Some(every) = feeds.iter().map(|feed| feed.every).min() else { return };
     let every = every.max(std::time::Duration::from_secs(1));
     loop {
-        let pulled = pull(&feeds, &data_dir).await;
+        let pulled = pull(&feeds, &data_dir, |_| {}).await;
         state.record_pull(&pulled, crate::pipeline::now_ms());
         for feed in &pulled {
             if let Err(reason) = &feed.outcome {

@@ -109,17 +109,7 @@ impl Server {
             tracing::info!(file = %admin_token.display(), "an admin token was created for you");
         }
 
-        let intel = Arc::new(crate::intel::IntelState::load(
-            config.intel.files.clone(),
-            config.intel.feeds.iter().map(|feed| feed.name.clone()).collect(),
-            data_dir.clone(),
-            // Stored events keep their observables only where intel is configured.
-            if config.intel.files.is_empty() && config.intel.feeds.is_empty() {
-                0
-            } else {
-                config.intel.retro_hunt_days
-            },
-        )?);
+        let intel = Arc::new(crate::intel::IntelState::load(&config.intel, data_dir.clone())?);
         metrics.intel_indicators.store(intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
         let state = AppState {
             store: store.clone(),

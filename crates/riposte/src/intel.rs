@@ -1,12 +1,14 @@
 //! `riposte intel`: indicators read from files (STIX bundles, CSV,
 //! blocklists), looked up for a person, and extracted from reports.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use riposte_intel::{DecayPolicy, defang, extract, refang};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use riposte_intel::{defang, extract, refang};
 pub use riposte_server::intel::load;
 
 use crate::cli::ReportFormat;
@@ -26,6 +28,9 @@ pub enum IntelCommand {
 pub struct PullArgs {
     #[command(flatten)]
     pub config: crate::serve::ConfigArgs,
+    /// No progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Args, Debug)]
@@ -34,9 +39,13 @@ pub struct LookupArgs {
     pub value: String,
     /// Indicator files: STIX bundles and MISP events (`.json`), CSV (`.csv`,
     /// with an `indicator`, `value` or `ioc` column), or blocklists (one
-    /// value a line).
-    #[arg(long = "intel", short = 'i', value_name = "FILE", required = true)]
+    /// value a line). Without them: the configuration's files and the
+    /// pulled copies of its feeds, as `serve` matches them.
+    #[arg(long = "intel", short = 'i', value_name = "FILE")]
     pub intel: Vec<PathBuf>,
+    /// Scores decay by its `intel.decay` models.
+    #[command(flatten)]
+    pub config: crate::serve::ConfigArgs,
     #[arg(long, short = 'f', value_enum, default_value_t)]
     pub format: ReportFormat,
 }
@@ -78,7 +87,29 @@ fn run_pull(args: PullArgs) -> Result<u8> {
         eprintln!("no feed is configured (intel.feeds)");
         return Ok(crate::exit::OK);
     }
-    let pulled = crate::serve::runtime()?.block_on(riposte_server::intel::pull(&config.intel.feeds, &config.data_dir));
+    let progress = (!args.no_progress && io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(config.intel.feeds.len() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} feeds  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let started = Instant::now();
+    let pulled =
+        crate::serve::runtime()?.block_on(riposte_server::intel::pull(&config.intel.feeds, &config.data_dir, |name| {
+            if let Some(bar) = &progress {
+                // Counted as done when the next one starts.
+                if !bar.message().is_empty() {
+                    bar.inc(1);
+                }
+                bar.set_message(format!("pulling {name}"));
+            }
+        }));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     let mut failed = 0;
     for feed in &pulled {
         match &feed.outcome {
@@ -89,21 +120,31 @@ fn run_pull(args: PullArgs) -> Result<u8> {
             }
         }
     }
+    let indicators: usize = pulled.iter().filter_map(|feed| feed.outcome.as_ref().ok()).sum();
     println!(
-        "{} feeds pulled, {failed} failed; copies in {}",
+        "{} feeds pulled, {failed} failed, {indicators} indicators in {:.1} s; copies in {}",
         pulled.len() - failed,
+        started.elapsed().as_secs_f64(),
         riposte_server::intel::feed_dir(&config.data_dir).display()
     );
     Ok(if failed == 0 { crate::exit::OK } else { crate::exit::CONFIG_ERROR })
 }
 
 fn lookup(args: LookupArgs) -> Result<u8> {
-    let loaded = load(&args.intel)?;
+    let config = args.config.load()?;
+    let loaded = if args.intel.is_empty() {
+        riposte_server::intel::load_configured(&config.intel, &config.data_dir)?.with_context(
+            || "no indicators to look in: give --intel FILE, or --config with intel.files or intel.feeds (pulled)",
+        )?
+    } else {
+        let mut loaded = load(&args.intel)?;
+        loaded.set.set_policy(config.intel.decay.policy());
+        loaded
+    };
     for skipped in loaded.skipped.iter().take(5) {
         eprintln!("warning: left out: {skipped}");
     }
     let found = loaded.set.lookup(&args.value);
-    let policy = DecayPolicy::default();
     let now = now_ms();
     let mut out = io::stdout().lock();
     match args.format {
@@ -111,11 +152,10 @@ fn lookup(args: LookupArgs) -> Result<u8> {
             let records: Vec<serde_json::Value> = found
                 .iter()
                 .map(|&id| {
-                    let indicator = loaded.set.get(id);
                     serde_json::json!({
-                        "indicator": indicator,
-                        "score": (policy.score(indicator, now) * 10.0).round() / 10.0,
-                        "live": policy.is_live(indicator, now),
+                        "indicator": loaded.set.get(id),
+                        "score": (loaded.set.score(id, now) * 10.0).round() / 10.0,
+                        "live": loaded.set.is_live(id, now),
                     })
                 })
                 .collect();
@@ -128,10 +168,10 @@ fn lookup(args: LookupArgs) -> Result<u8> {
             }
             for &id in &found {
                 let indicator = loaded.set.get(id);
-                let score = policy.score(indicator, now);
+                let score = loaded.set.score(id, now);
                 let state = if indicator.revoked {
                     "revoked"
-                } else if policy.is_live(indicator, now) {
+                } else if loaded.set.is_live(id, now) {
                     "live"
                 } else {
                     "expired"

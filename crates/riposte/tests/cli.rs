@@ -883,4 +883,22 @@ fn intel_pull_searches_a_misp_instance_page_by_page() {
     assert_eq!(kept[0]["Event"]["timestamp"], "1795946700");
     assert_eq!(std::fs::read_to_string(data.join("intel/misp.misp-timestamp")).unwrap(), "1795946700");
     runtime.block_on(server.verify());
+
+    // A lookup without files reads what `serve` would: the pulled copies,
+    // known by their feed's name, scored by the configured decay.
+    let lookup = || {
+        let output =
+            riposte().args(["intel", "lookup", "45.77.0.7", "--format", "json", "--config"]).arg(&config).output();
+        let output = output.unwrap();
+        serde_json::from_str::<Value>(&stdout(&output)).unwrap_or_else(|_| panic!("{}", stderr(&output)))
+    };
+    let found = lookup();
+    assert_eq!(found["matches"][0]["indicator"]["sources"], serde_json::json!(["misp"]), "{found}");
+    assert_eq!(found["matches"][0]["live"], true, "{found}");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("  decay:\n    by_source:\n      misp: {lifetime_days: 3650, speed: 1, threshold: 101}\n");
+    std::fs::write(&config, text).unwrap();
+    let found = lookup();
+    assert_eq!(found["matches"][0]["live"], false, "a threshold no score reaches: {found}");
+    assert!(found["matches"][0]["score"].as_f64().unwrap() > 0.0);
 }
