@@ -166,6 +166,16 @@ pub fn import_event(json: &str, source: &str) -> Result<MispImport, MispError> {
                         .or(event_time);
                     indicator.last_seen =
                         attribute.get("last_seen").and_then(Value::as_str).and_then(parse_time).or(seen).or(event_time);
+                    // Sightings (type 0; 1 is a false positive, 2 an expiration) refresh it.
+                    for sighting in attribute.get("Sighting").and_then(Value::as_array).into_iter().flatten() {
+                        let kind = sighting.get("type").and_then(text_of).unwrap_or_else(|| "0".into());
+                        if let Some(time) =
+                            sighting.get("date_sighting").and_then(text_of).and_then(|text| parse_time(&text))
+                            && kind == "0"
+                        {
+                            crate::decay::sighting(&mut indicator, time);
+                        }
+                    }
                     import.indicators.push(indicator);
                     found = true;
                 }
@@ -192,7 +202,8 @@ mod tests {
             {"type": "mitre-attack-pattern", "GalaxyCluster": [{"value": "Spearphishing Attachment - T1566.001"}]}
         ],
         "Attribute": [
-            {"type": "ip-dst", "value": "45.77.12.9", "to_ids": true, "timestamp": "1795946000"},
+            {"type": "ip-dst", "value": "45.77.12.9", "to_ids": true, "timestamp": "1795946000",
+             "Sighting": [{"date_sighting": "1796000000", "type": "0"}, {"date_sighting": "1797000000", "type": "1"}]},
             {"type": "domain|ip", "value": "evil.example|45.77.12.10", "to_ids": true},
             {"type": "filename|sha256", "value": "invoice.exe|9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08", "to_ids": true},
             {"type": "comment", "value": "seen by the SOC", "to_ids": false},
@@ -222,6 +233,7 @@ mod tests {
         assert_eq!((first.confidence, first.tlp), (90, Tlp::Amber));
         assert_eq!(first.tags, ["type:OSINT"]);
         assert_eq!(first.first_seen, Some(1_795_946_000_000));
+        assert_eq!(first.last_seen, Some(1_796_000_000_000), "a sighting refreshes it; a false positive does not");
         assert!(first.context.iter().any(|link| link.kind == ContextKind::ThreatActor && link.name == "APT-EXAMPLE"));
         assert!(first.context.iter().any(|link| link.id.as_deref() == Some("T1566.001")));
         assert!(first.context.iter().any(|link| link.kind == ContextKind::Report && link.name.contains("ExampleRAT")));

@@ -71,10 +71,20 @@ pub fn import_bundle(json: &str, source: &str) -> Result<StixImport, StixError> 
         }
     }
     // Which context each indicator is linked to: relationships from it, and
-    // reports listing it.
+    // reports listing it; and when it was last sighted.
     let mut links: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut sighted: HashMap<&str, i64> = HashMap::new();
     for object in objects {
         match object.get("type").and_then(Value::as_str) {
+            Some("sighting") => {
+                let time = ["last_seen", "first_seen", "modified", "created"]
+                    .iter()
+                    .find_map(|name| object.get(*name).and_then(Value::as_str).and_then(parse_time));
+                if let (Some(of), Some(time)) = (object.get("sighting_of_ref").and_then(Value::as_str), time) {
+                    let latest = sighted.entry(of).or_insert(time);
+                    *latest = (*latest).max(time);
+                }
+            }
             Some("relationship") => {
                 let (Some(from), Some(to)) = (
                     object.get("source_ref").and_then(Value::as_str),
@@ -110,7 +120,13 @@ pub fn import_bundle(json: &str, source: &str) -> Result<StixImport, StixError> 
             continue;
         }
         match indicators_of(object, source, &links, &context_links, &import.context, &mut import.unmatchable) {
-            Ok(found) => import.indicators.extend(found),
+            Ok(mut found) => {
+                let id = object.get("id").and_then(Value::as_str).unwrap_or("");
+                if let Some(&time) = sighted.get(id) {
+                    found.iter_mut().for_each(|indicator| crate::decay::sighting(indicator, time));
+                }
+                import.indicators.extend(found);
+            }
             Err(Unmatchable { id, pattern, reason }) if !pattern.is_empty() => {
                 import.unmatchable.push((id, pattern, reason));
             }

@@ -135,3 +135,26 @@ fn indicators_kept_as_a_bundle_read_back_the_same() {
     assert_eq!(back.tags, ["phishing"]);
     assert!(import.indicators[1].revoked);
 }
+
+#[test]
+fn sightings_refresh_the_indicator_they_are_of() {
+    let bundle = r#"{"type": "bundle", "id": "bundle--s", "objects": [
+        {"type": "indicator", "spec_version": "2.1", "id": "indicator--a", "pattern": "[ipv4-addr:value = '45.77.12.9']",
+         "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"},
+        {"type": "indicator", "spec_version": "2.1", "id": "indicator--b", "pattern": "[ipv4-addr:value = '45.77.12.10']",
+         "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"},
+        {"type": "sighting", "spec_version": "2.1", "id": "sighting--1", "sighting_of_ref": "indicator--a",
+         "first_seen": "2026-11-01T00:00:00Z", "last_seen": "2026-11-20T00:00:00Z"},
+        {"type": "sighting", "spec_version": "2.1", "id": "sighting--2", "sighting_of_ref": "indicator--a",
+         "last_seen": "2026-06-01T00:00:00Z"}]}"#;
+    let import = import_bundle(bundle, "feed").unwrap();
+    let day = |text: &str| riposte_intel::feed::parse_time(text).unwrap();
+    assert_eq!(import.indicators[0].last_seen, Some(day("2026-11-20T00:00:00Z")), "the latest sighting");
+    assert_eq!(import.indicators[1].last_seen, None, "never sighted");
+    assert_eq!(import.counts["sighting"], 2);
+    // The sighted one is still live by the built-in model for addresses (30 days).
+    let policy = riposte_intel::DecayPolicy::default();
+    let at = day("2026-11-25T00:00:00Z");
+    assert!(policy.is_live(&import.indicators[0], at));
+    assert!(!policy.is_live(&import.indicators[1], at), "valid_from eleven months back");
+}

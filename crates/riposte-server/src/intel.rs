@@ -301,7 +301,8 @@ async fn taxii_pull(
     let safe_name = crate::sources::sanitize(&feed.name);
     let state_path = dir.join(format!("{safe_name}.taxii-added-after"));
     let added_after = std::fs::read_to_string(&state_path).ok().map(|text| text.trim().to_owned());
-    let root = feed.url.trim_end_matches('/');
+    let (root, collection) = taxii_locate(&feed.url, collection, policy, auth).await?;
+    let root = root.trim_end_matches('/');
     let mut objects: Vec<Value> = std::fs::read_to_string(dir.join(format!("{safe_name}.json")))
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
@@ -315,8 +316,12 @@ async fn taxii_pull(
         .filter_map(|(position, object)| object.get("id").and_then(Value::as_str).map(|id| (id.to_owned(), position)))
         .collect();
     for _ in 0..TAXII_MAX_PAGES {
-        let mut url = reqwest::Url::parse(&format!("{root}/collections/{collection}/objects/"))
+        let mut url = reqwest::Url::parse(&format!("{root}/collections/"))
             .map_err(|error| format!("{}: {error}", crate::fetch::redact_url(root)))?;
+        // The id is the server's word: one path segment, encoded.
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(&collection).push("objects").push("");
+        }
         {
             // Encoded: a `next` token may hold `+` or `/`.
             let mut query = url.query_pairs_mut();
@@ -369,6 +374,67 @@ async fn taxii_pull(
     }
     let bundle = serde_json::json!({"type": "bundle", "id": format!("bundle--taxii-{safe_name}"), "objects": objects});
     Ok((bundle.to_string(), newest_added.map(|newest| (state_path, newest))))
+}
+
+/// The API root and collection id a TAXII feed names. `url` is an API root
+/// or the server's discovery endpoint (whose `default` API root, or else
+/// its first, is used); `collection` is a collection's id or its title.
+async fn taxii_locate(
+    url: &str,
+    collection: &str,
+    policy: &crate::fetch::FetchPolicy,
+    auth: crate::fetch::Auth<'_>,
+) -> Result<(String, String), String> {
+    use serde_json::Value;
+    let get = |url: String| async move {
+        let body =
+            crate::fetch::fetch(&url, policy, auth, Some(TAXII_MEDIA_TYPE)).await.map_err(|error| error.to_string())?;
+        serde_json::from_slice::<Value>(&body)
+            .map_err(|error| format!("{}: not a TAXII answer: {error}", crate::fetch::redact_url(&url)))
+    };
+    let base = reqwest::Url::parse(url).map_err(|error| format!("{}: {error}", crate::fetch::redact_url(url)))?;
+    let first = get(url.to_owned()).await?;
+    let root = match first.get("api_roots").and_then(Value::as_array) {
+        // A discovery document: its roots may be relative to it.
+        Some(roots) => {
+            let chosen = first
+                .get("default")
+                .and_then(Value::as_str)
+                .or_else(|| roots.first().and_then(Value::as_str))
+                .ok_or_else(|| format!("{}: the TAXII server lists no API root", crate::fetch::redact_url(url)))?;
+            let mut root = base.join(chosen).map_err(|error| format!("API root {chosen:?}: {error}"))?;
+            // Credentials and query of the configured URL carry over.
+            let _ = root.set_username(base.username());
+            let _ = root.set_password(base.password());
+            root.to_string()
+        }
+        None => url.to_owned(),
+    };
+    let root = root.trim_end_matches('/').to_owned();
+    let listing = get(format!("{root}/collections/")).await?;
+    let collections = listing.get("collections").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let found =
+        collections.iter().find(|entry| entry.get("id").and_then(Value::as_str) == Some(collection)).or_else(|| {
+            collections.iter().find(|entry| {
+                entry.get("title").and_then(Value::as_str).is_some_and(|title| title.eq_ignore_ascii_case(collection))
+            })
+        });
+    let Some(found) = found else {
+        let known: Vec<&str> = collections
+            .iter()
+            .filter_map(|entry| entry.get("title").or_else(|| entry.get("id")).and_then(Value::as_str))
+            .collect();
+        return Err(format!(
+            "{}: no collection {collection:?} (there are: {})",
+            crate::fetch::redact_url(&root),
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        ));
+    };
+    if found.get("can_read").and_then(Value::as_bool) == Some(false) {
+        return Err(format!("collection {collection:?}: this account cannot read it"));
+    }
+    let id = found.get("id").and_then(Value::as_str).unwrap_or(collection).to_owned();
+    Ok((root, id))
 }
 
 /// The indicators the pipeline matches: `intel.files` and the pulled
@@ -598,9 +664,12 @@ pub async fn keep_pulling(
             }
         }
         if pulled.iter().any(|feed| feed.outcome.is_ok()) {
-            match state.reload() {
-                Ok(count) => metrics.intel_indicators.store(count as u64, Ordering::Relaxed),
-                Err(error) => tracing::warn!(%error, "pulled feeds did not load; the running indicators stay"),
+            // Reading a million indicators takes seconds: not on the async workers.
+            let reloading = state.clone();
+            match tokio::task::spawn_blocking(move || reloading.reload()).await {
+                Ok(Ok(count)) => metrics.intel_indicators.store(count as u64, Ordering::Relaxed),
+                Ok(Err(error)) => tracing::warn!(%error, "pulled feeds did not load; the running indicators stay"),
+                Err(error) => tracing::warn!(%error, "loading the pulled feeds stopped; the running indicators stay"),
             }
             if let Err(error) = state.retro_hunt(&store).await {
                 tracing::warn!(%error, "retro-hunt failed");

@@ -62,7 +62,7 @@ pub enum ExtractFormat {
 
 #[derive(Args, Debug)]
 pub struct ExtractArgs {
-    /// Reports: text, Markdown or HTML.
+    /// Reports: text, Markdown, HTML or PDF (its text layer).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     #[arg(long, short = 'f', value_enum, default_value_t)]
@@ -223,11 +223,30 @@ fn report_text(text: &str) -> String {
         .replace("&nbsp;", " ")
 }
 
+/// The text of a PDF (its text layer: a scanned report has none).
+fn pdf_text(content: &[u8]) -> Result<String> {
+    // The PDF reader panics on some malformed files: a bad report is an
+    // error, not a crash.
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let read = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(content));
+    std::panic::set_hook(quiet);
+    match read {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(error)) => Err(anyhow::anyhow!("not a readable PDF: {error}")),
+        Err(_) => Err(anyhow::anyhow!("not a readable PDF (its structure is broken)")),
+    }
+}
+
 fn run_extract(args: ExtractArgs) -> Result<u8> {
     let mut text = String::new();
     for file in &args.files {
         let content = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        text.push_str(&report_text(&String::from_utf8_lossy(&content)));
+        if content.starts_with(b"%PDF-") {
+            text.push_str(&pdf_text(&content).with_context(|| format!("cannot read the text of {}", file.display()))?);
+        } else {
+            text.push_str(&report_text(&String::from_utf8_lossy(&content)));
+        }
         text.push('\n');
     }
     let found = extract(&text);

@@ -669,6 +669,32 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
         let objects = "/api1/collections/c1/objects/";
         // Basic authentication: `analyst:pw`.
         let auth = || header("authorization", "Basic YW5hbHlzdDpwdw==");
+        // Discovery, then the API root's collections (the feed names one by title).
+        wiremock::Mock::given(method("GET"))
+            .and(path("/taxii2/"))
+            .and(auth())
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "title": "Recorded TAXII server", "default": format!("{}/api1/", server.uri()),
+                "api_roots": [format!("{}/api1/", server.uri()), "/api2/"]})))
+            .mount(&server)
+            .await;
+        wiremock::Mock::given(method("GET"))
+            .and(path("/api1/collections/"))
+            .and(auth())
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"collections": [
+                {"id": "c0", "title": "Malware samples", "can_read": true, "can_write": false},
+                {"id": "c1", "title": "High-confidence IPs", "can_read": true, "can_write": false}]})))
+            .mount(&server)
+            .await;
+        // The first pull's second page fails: nothing of that pull is kept.
+        wiremock::Mock::given(method("GET"))
+            .and(path(objects))
+            .and(auth())
+            .and(query_param("next", "page2"))
+            .respond_with(wiremock::ResponseTemplate::new(502))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
         wiremock::Mock::given(method("GET"))
             .and(path(objects))
             .and(auth())
@@ -700,7 +726,7 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
                         "more": true, "next": "page2", "objects": [indicator("indicator--1", "45.77.12.9", "2026-11-29T10:00:01Z")]}))
                     .insert_header("X-TAXII-Date-Added-Last", "2026-11-29T10:00:01Z"),
             )
-            .up_to_n_times(1)
+            .up_to_n_times(2)
             .mount(&server)
             .await;
         server
@@ -711,12 +737,15 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
     std::fs::write(
         &config,
         format!(
-            "data_dir: {}\nintel:\n  feeds:\n    - {{name: taxii, url: '{}/api1/', taxii_collection: c1, user: analyst, password: pw, allow_private: true}}\n",
+            "data_dir: {}\nintel:\n  feeds:\n    - {{name: taxii, url: '{}/taxii2/', taxii_collection: high-confidence ips, user: analyst, password: pw, allow_private: true}}\n",
             data.display(),
             server.uri()
         ),
     )
     .unwrap();
+    let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
+    assert!(stdout(&output).contains("HTTP 502"), "{}", stdout(&output));
+    assert!(!data.join("intel/taxii.json").exists() && !data.join("intel/taxii.taxii-added-after").exists());
     let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
     assert!(stdout(&output).contains("taxii                    2 indicators"), "{}", stdout(&output));
     // The next pull asks only for what was added since, and keeps the rest.
@@ -901,4 +930,68 @@ fn intel_pull_searches_a_misp_instance_page_by_page() {
     let found = lookup();
     assert_eq!(found["matches"][0]["live"], false, "a threshold no score reaches: {found}");
     assert!(found["matches"][0]["score"].as_f64().unwrap() > 0.0);
+}
+
+/// A one-page PDF whose text layer holds `lines` (Helvetica, one line each).
+fn pdf_of(lines: &[&str]) -> Vec<u8> {
+    let mut content = String::from("BT /F1 11 Tf 72 720 Td 14 TL\n");
+    for line in lines {
+        let escaped = line.replace('\\', "\\\\").replace('(', "\\(").replace(')', "\\)");
+        content.push_str(&format!("({escaped}) Tj T*\n"));
+    }
+    content.push_str("ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (index, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", index + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    pdf
+}
+
+#[test]
+fn intel_extract_reads_the_text_of_a_pdf_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.pdf");
+    std::fs::write(
+        &report,
+        pdf_of(&[
+            "The actor staged payloads at hxxps://cdn[.]bad-updates[.]net/x.bin",
+            "and beaconed to 45.77.12[.]9 exploiting CVE-2024-3400 (T1190).",
+            "Internal host 10.1.2.3 was the first victim.",
+        ]),
+    )
+    .unwrap();
+    let output = riposte().args(["intel", "extract", "--format", "json"]).arg(&report).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "indicators found: {}", stderr(&output));
+    let json: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let values: Vec<&str> =
+        json["indicators"].as_array().unwrap().iter().map(|entry| entry["value"].as_str().unwrap()).collect();
+    assert!(values.contains(&"https://cdn.bad-updates.net/x.bin"), "{json}");
+    assert!(values.contains(&"45.77.12.9") && !values.contains(&"10.1.2.3"), "{json}");
+    assert_eq!((json["cves"][0].as_str(), json["techniques"][0].as_str()), (Some("CVE-2024-3400"), Some("T1190")));
+
+    // A broken PDF is an error naming the file, not a crash.
+    let broken = dir.path().join("broken.pdf");
+    std::fs::write(&broken, b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 9 0 R >>\n%%EOF")
+        .unwrap();
+    let output = riposte().args(["intel", "extract"]).arg(&broken).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "a bad input");
+    assert!(stderr(&output).contains("broken.pdf") && !stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
