@@ -72,6 +72,8 @@ pub struct CsvColumns {
     pub first_seen: Option<String>,
     pub last_seen: Option<String>,
     pub tlp: Option<String>,
+    /// A column whose `0` or `false` leaves the row out (MISP's `to_ids`).
+    pub to_ids: Option<String>,
 }
 
 /// Reads CSV with a header row and the columns `columns` names. Times are
@@ -103,6 +105,7 @@ pub fn read_csv(text: &str, source: &str, columns: &CsvColumns) -> Result<(Vec<I
     let first_at = position(&columns.first_seen)?;
     let last_at = position(&columns.last_seen)?;
     let tlp_at = position(&columns.tlp)?;
+    let to_ids_at = position(&columns.to_ids)?;
     let mut indicators = Vec::new();
     let mut report = FeedReport::default();
     for (number, line) in lines {
@@ -114,45 +117,74 @@ pub fn read_csv(text: &str, source: &str, columns: &CsvColumns) -> Result<(Vec<I
             report.skipped.push((number + 1, format!("no value in column {:?}", columns.value)));
             continue;
         };
-        let value = refang(raw);
-        let kind = match (field(kind_at), columns.kind) {
-            (Some(named), _) => match named.parse::<IndicatorKind>() {
-                Ok(kind) => Some(kind),
-                Err(reason) => {
-                    report.skipped.push((number + 1, reason));
-                    continue;
-                }
-            },
-            (None, fixed) => fixed,
-        };
-        let parsed = match kind {
-            Some(kind) => normalize(kind, &value).map(|value| (kind, value)).map_err(|error| error.to_string()),
-            None => recognise(&value).ok_or_else(|| format!("{value:?} is not a recognised indicator")),
-        };
-        let (kind, value) = match parsed {
+        if field(to_ids_at).is_some_and(|flag| flag == "0" || flag.eq_ignore_ascii_case("false")) {
+            report.skipped.push((number + 1, "not meant for detection (to_ids is false)".into()));
+            continue;
+        }
+        let parsed = match row_values(field(kind_at), columns.kind, raw) {
             Ok(parsed) => parsed,
             Err(reason) => {
                 report.skipped.push((number + 1, reason));
                 continue;
             }
         };
-        let mut indicator = Indicator::new(kind, value, source);
-        if let Some(confidence) = field(confidence_at).and_then(|text| text.parse::<f64>().ok()) {
-            indicator.confidence = confidence.clamp(0.0, 100.0) as u8;
+        let tags: Vec<String> = field(tags_at)
+            .map(|tags| {
+                tags.split([',', ';', '|']).map(str::trim).filter(|tag| !tag.is_empty()).map(str::to_owned).collect()
+            })
+            .unwrap_or_default();
+        // A TLP column, or a `tlp:` tag (kept out of the tags).
+        let tlp = field(tlp_at)
+            .and_then(|text| text.parse::<Tlp>().ok())
+            .or_else(|| tags.iter().filter_map(|tag| tag.parse::<Tlp>().ok().filter(|_| tag.contains(':'))).max());
+        for (kind, value) in parsed {
+            let mut indicator = Indicator::new(kind, value, source);
+            if let Some(confidence) = field(confidence_at).and_then(|text| text.parse::<f64>().ok()) {
+                indicator.confidence = confidence.clamp(0.0, 100.0) as u8;
+            }
+            indicator.tags = tags.iter().filter(|tag| !tag.to_ascii_lowercase().starts_with("tlp:")).cloned().collect();
+            indicator.first_seen = field(first_at).and_then(parse_time);
+            indicator.last_seen = field(last_at).and_then(parse_time);
+            indicator.tlp = tlp.unwrap_or_default();
+            indicators.push(indicator);
+            report.read += 1;
         }
-        if let Some(tags) = field(tags_at) {
-            indicator.tags =
-                tags.split([',', ';', '|']).map(str::trim).filter(|tag| !tag.is_empty()).map(str::to_owned).collect();
-        }
-        indicator.first_seen = field(first_at).and_then(parse_time);
-        indicator.last_seen = field(last_at).and_then(parse_time);
-        if let Some(tlp) = field(tlp_at).and_then(|text| text.parse::<Tlp>().ok()) {
-            indicator.tlp = tlp;
-        }
-        indicators.push(indicator);
-        report.read += 1;
     }
     Ok((indicators, report))
+}
+
+/// A row's indicators: its value of the kind its type column names (or the
+/// fixed kind, or recognised from the value). A composite MISP type
+/// (`domain|ip`, `filename|sha256`, `ip-dst|port`) gives one indicator per
+/// part of a kind Riposte matches.
+fn row_values(
+    named: Option<&str>,
+    fixed: Option<IndicatorKind>,
+    raw: &str,
+) -> Result<Vec<(IndicatorKind, String)>, String> {
+    let value = refang(raw);
+    let Some(named) = named else {
+        return match fixed {
+            Some(kind) => Ok(vec![(kind, normalize(kind, &value).map_err(|error| error.to_string())?)]),
+            None => recognise(&value)
+                .map(|found| vec![found])
+                .ok_or_else(|| format!("{value:?} is not a recognised indicator")),
+        };
+    };
+    if !named.contains('|') {
+        let kind = named.parse::<IndicatorKind>()?;
+        return Ok(vec![(kind, normalize(kind, &value).map_err(|error| error.to_string())?)]);
+    }
+    let types: Vec<&str> = named.split('|').collect();
+    let mut found = Vec::new();
+    for (part_type, part_value) in types.iter().zip(value.splitn(types.len(), '|')) {
+        let Ok(kind) = part_type.parse::<IndicatorKind>() else { continue };
+        found.push((kind, normalize(kind, part_value).map_err(|error| error.to_string())?));
+    }
+    if found.is_empty() {
+        return Err(format!("no part of the type {named:?} is one Riposte matches"));
+    }
+    Ok(found)
 }
 
 /// One CSV record's fields: `,` separated, `"` quoted with `""` for a quote.
@@ -271,6 +303,31 @@ mod tests {
         assert_eq!(report.skipped[0].0, 4);
         let missing = CsvColumns { value: "ioc".into(), ..CsvColumns::default() };
         assert_eq!(read_csv(text, "csv", &missing).unwrap_err(), FeedError::NoColumn("ioc".into()));
+    }
+
+    #[test]
+    fn a_misp_csv_export() {
+        let text = "uuid,event_id,category,type,value,comment,to_ids,date,attribute_tag\n\
+            u1,12,Network activity,ip-dst,45.77.12.9,C2,1,1795946400,\"tlp:amber,apt\"\n\
+            u2,12,Network activity,ip-dst|port,45.77.12.10|443,,1,1795946400,\n\
+            u3,12,Network activity,domain|ip,evil.example|45.77.12.11,,True,1795946400,\n\
+            u4,12,Other,comment,hello,,0,1795946400,\n\
+            u5,12,Payload delivery,filename|sha256,a.exe|not-a-hash,,1,1795946400,\n";
+        let columns = CsvColumns {
+            value: "value".into(),
+            kind_column: Some("type".into()),
+            tags: Some("attribute_tag".into()),
+            first_seen: Some("date".into()),
+            to_ids: Some("to_ids".into()),
+            ..CsvColumns::default()
+        };
+        let (indicators, report) = read_csv(text, "misp", &columns).unwrap();
+        let values: Vec<String> = indicators.iter().map(|found| format!("{} {}", found.kind, found.value)).collect();
+        assert_eq!(values, ["ip 45.77.12.9", "ip 45.77.12.10", "domain evil.example", "ip 45.77.12.11"]);
+        assert_eq!((indicators[0].tlp, indicators[0].tags.as_slice()), (Tlp::Amber, &["apt".to_owned()][..]));
+        assert_eq!(indicators[0].first_seen, Some(1_795_946_400_000));
+        let lines: Vec<usize> = report.skipped.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [5, 6], "to_ids 0, and a bad hash: {:?}", report.skipped);
     }
 
     #[test]

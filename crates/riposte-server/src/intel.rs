@@ -119,10 +119,12 @@ fn read_file(
             value,
             kind_column: pick(&["type", "kind", "indicator_type"]),
             confidence: pick(&["confidence", "score"]),
-            tags: pick(&["tags", "labels"]),
-            first_seen: pick(&["first_seen", "firstseen"]),
+            tags: pick(&["tags", "labels", "attribute_tag"]),
+            // MISP's CSV export: `date` (of the attribute), and `to_ids`.
+            first_seen: pick(&["first_seen", "firstseen", "date"]),
             last_seen: pick(&["last_seen", "lastseen"]),
             tlp: pick(&["tlp"]),
+            to_ids: pick(&["to_ids"]),
             ..CsvColumns::default()
         };
         let (indicators, report) = read_csv(text, source, &mapping).map_err(|error| fail(error.to_string()))?;
