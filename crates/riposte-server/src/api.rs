@@ -165,6 +165,12 @@ pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
     ("get", "/api/sources", Some(Scope::Read), "Per-source counts and the last bad message of each"),
     ("get", "/api/intel/lookup", Some(Scope::Read), "What the loaded indicators say of a value (?value=)"),
     (
+        "get",
+        "/api/intel/indicators",
+        Some(Scope::Read),
+        "Search the loaded indicators (type, source, tag, contains, live), a page at a time",
+    ),
+    (
         "post",
         "/api/intel/indicators",
         Some(Scope::Write),
@@ -190,7 +196,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/tokens", post(create_token))
         .route("/api/sources", get(sources))
         .route("/api/intel/lookup", get(intel_lookup))
-        .route("/api/intel/indicators", post(add_indicator))
+        .route("/api/intel/indicators", get(search_indicators).post(add_indicator))
         .route("/api/intel/indicators/revoke", post(revoke_indicator))
         .route("/api/intel/feeds", get(intel_feeds))
         .route("/metrics", get(metrics))
@@ -309,6 +315,62 @@ async fn revoke_indicator(
     AppJson(body): AppJson<NewIndicator>,
 ) -> ApiResult<axum::Json<Value>> {
     keep_indicator(state, headers, body, true).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorQuery {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    source: Option<String>,
+    tag: Option<String>,
+    /// Part of the value (case-insensitive).
+    contains: Option<String>,
+    /// Only those live (or, with `false`, only those not) now.
+    live: Option<bool>,
+    cursor: Option<u32>,
+    limit: Option<u32>,
+}
+
+/// The loaded indicators that pass every filter given, in load order, from
+/// `cursor` on; `next_cursor` continues.
+async fn search_indicators(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<IndicatorQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
+    let kind = query
+        .kind
+        .as_deref()
+        .map(str::parse::<riposte_intel::IndicatorKind>)
+        .transpose()
+        .map_err(AppError::bad_request)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, riposte_store::MAX_PAGE) as usize;
+    let Some(set) = state.intel.current() else {
+        return Ok(axum::Json(json!({"items": [], "next_cursor": null})));
+    };
+    let contains = query.contains.as_deref().map(|text| riposte_intel::refang(text).to_ascii_lowercase());
+    let now = now_ms();
+    // A scan of the set: at a million indicators, tens of milliseconds.
+    let found: Vec<(riposte_intel::IndicatorId, &riposte_intel::Indicator)> = set
+        .iter()
+        .skip(query.cursor.unwrap_or(0) as usize)
+        .filter(|(_, indicator)| kind.is_none_or(|kind| indicator.kind == kind))
+        .filter(|(_, indicator)| query.source.as_ref().is_none_or(|source| indicator.sources.contains(source)))
+        .filter(|(_, indicator)| query.tag.as_ref().is_none_or(|tag| indicator.tags.contains(tag)))
+        .filter(|(_, indicator)| contains.as_ref().is_none_or(|part| indicator.value.contains(part.as_str())))
+        .filter(|(id, _)| query.live.is_none_or(|live| set.is_live(*id, now) == live))
+        .take(limit + 1)
+        .collect();
+    let next_cursor = (found.len() > limit).then(|| found[limit].0);
+    let items: Vec<Value> = found
+        .iter()
+        .take(limit)
+        .map(|&(id, indicator)| json!({"indicator": indicator, "score": set.score(id, now), "live": set.is_live(id, now)}))
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": next_cursor})))
 }
 
 async fn intel_feeds(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
@@ -791,6 +853,34 @@ pub fn openapi() -> Value {
                     "properties": {
                         "status": {"type": "string", "enum": AlertStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()},
                         "verdict": {"type": "string", "enum": ["true_positive", "false_positive"]},
+                    },
+                }}}});
+            }
+            ("get", "/api/intel/lookup") => {
+                operation["parameters"] = json!([
+                    {"name": "value", "in": "query", "required": true, "description": "An address, domain, URL, e-mail or hash; defanged forms are read", "schema": {"type": "string"}},
+                ]);
+            }
+            ("get", "/api/intel/indicators") => {
+                operation["parameters"] = json!([
+                    {"name": "type", "in": "query", "schema": {"type": "string", "enum": riposte_intel::IndicatorKind::ALL.iter().map(|kind| kind.name()).collect::<Vec<_>>()}},
+                    {"name": "source", "in": "query", "schema": {"type": "string"}},
+                    {"name": "tag", "in": "query", "schema": {"type": "string"}},
+                    {"name": "contains", "in": "query", "description": "Part of the value", "schema": {"type": "string"}},
+                    {"name": "live", "in": "query", "schema": {"type": "boolean"}},
+                    {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": riposte_store::MAX_PAGE}},
+                ]);
+            }
+            ("post", "/api/intel/indicators" | "/api/intel/indicators/revoke") => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false, "required": ["type", "value"],
+                    "properties": {
+                        "type": {"type": "string", "enum": riposte_intel::IndicatorKind::ALL.iter().map(|kind| kind.name()).collect::<Vec<_>>()},
+                        "value": {"type": "string", "description": "Defanged forms are read"},
+                        "confidence": {"type": "integer", "minimum": 0, "maximum": 100},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "valid_until": {"type": "string", "format": "date-time"},
                     },
                 }}}});
             }

@@ -856,6 +856,26 @@ async fn indicators_added_and_revoked_through_the_api() {
     };
     let found = lookup("cdn.evil.example").await;
     assert_eq!(found["matches"][0]["indicator"]["sources"], json!(["api"]), "{found}");
+    post("/api/intel/indicators", json!({"type": "ip", "value": "45.77.12.9", "tags": ["scanner"]})).await;
+    let search = |query: &str| {
+        let request = client.get(format!("{base}/api/intel/indicators?{query}")).bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, page) = search("tag=c2").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["items"][0]["indicator"]["value"], "evil.example");
+    let (_, page) = search("limit=1").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (_, rest) = search(&format!("limit=1&cursor={}", page["next_cursor"])).await;
+    assert_eq!(rest["items"][0]["indicator"]["value"], "45.77.12.9", "{rest}");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (_, found) = search("type=ip&contains=77.12").await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    let (status, body) = search("type=ipaddr").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
 
     let event = json!({"EventID": 22, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-5", "QueryName": "cdn.evil.example"});
     let response =
@@ -903,7 +923,7 @@ async fn indicators_added_and_revoked_through_the_api() {
 
     let feeds: Value =
         client.get(format!("{base}/api/intel/feeds")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    assert_eq!(feeds["indicators"], 1);
+    assert_eq!(feeds["indicators"], 2);
     let audit = riposte_store::Store::audit_log(&server.state.store).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
     assert!(actions.contains(&"intel.add") && actions.contains(&"intel.revoke"), "{actions:?}");
