@@ -122,7 +122,10 @@ pub fn read_csv(text: &str, source: &str, columns: &CsvColumns) -> Result<(Vec<I
             continue;
         }
         let parsed = match row_values(field(kind_at), columns.kind, raw) {
-            Ok(parsed) => parsed,
+            Ok((parsed, left_out)) => {
+                report.skipped.extend(left_out.into_iter().map(|reason| (number + 1, reason)));
+                parsed
+            }
             Err(reason) => {
                 report.skipped.push((number + 1, reason));
                 continue;
@@ -154,37 +157,41 @@ pub fn read_csv(text: &str, source: &str, columns: &CsvColumns) -> Result<(Vec<I
 }
 
 /// A row's indicators: its value of the kind its type column names (or the
-/// fixed kind, or recognised from the value). A composite MISP type
-/// (`domain|ip`, `filename|sha256`, `ip-dst|port`) gives one indicator per
-/// part of a kind Riposte matches.
-fn row_values(
-    named: Option<&str>,
-    fixed: Option<IndicatorKind>,
-    raw: &str,
-) -> Result<Vec<(IndicatorKind, String)>, String> {
+/// fixed kind, or recognised from the value), and why parts were left out.
+/// A composite MISP type (`domain|ip`, `filename|sha256`, `ip-dst|port`)
+/// gives one indicator per part of a kind Riposte matches.
+type RowValues = (Vec<(IndicatorKind, String)>, Vec<String>);
+
+fn row_values(named: Option<&str>, fixed: Option<IndicatorKind>, raw: &str) -> Result<RowValues, String> {
     let value = refang(raw);
     let Some(named) = named else {
-        return match fixed {
-            Some(kind) => Ok(vec![(kind, normalize(kind, &value).map_err(|error| error.to_string())?)]),
-            None => recognise(&value)
-                .map(|found| vec![found])
-                .ok_or_else(|| format!("{value:?} is not a recognised indicator")),
+        let found = match fixed {
+            Some(kind) => (kind, normalize(kind, &value).map_err(|error| error.to_string())?),
+            None => recognise(&value).ok_or_else(|| format!("{value:?} is not a recognised indicator"))?,
         };
+        return Ok((vec![found], Vec::new()));
     };
-    if !named.contains('|') {
-        let kind = named.parse::<IndicatorKind>()?;
-        return Ok(vec![(kind, normalize(kind, &value).map_err(|error| error.to_string())?)]);
-    }
+    // Riposte's kind names and their aliases, then MISP's attribute types.
+    let kind_named =
+        |name: &str| name.parse::<IndicatorKind>().ok().or_else(|| crate::misp::kind_of(&name.to_ascii_lowercase()));
     let types: Vec<&str> = named.split('|').collect();
-    let mut found = Vec::new();
+    let (mut found, mut left_out) = (Vec::new(), Vec::new());
     for (part_type, part_value) in types.iter().zip(value.splitn(types.len(), '|')) {
-        let Ok(kind) = part_type.parse::<IndicatorKind>() else { continue };
-        found.push((kind, normalize(kind, part_value).map_err(|error| error.to_string())?));
+        let Some(kind) = kind_named(part_type) else { continue };
+        // MISP allows a network where an address is expected.
+        let kind = if kind == IndicatorKind::Ip && part_value.contains('/') { IndicatorKind::Cidr } else { kind };
+        match normalize(kind, part_value) {
+            Ok(normalised) => found.push((kind, normalised)),
+            Err(error) => left_out.push(error.to_string()),
+        }
     }
     if found.is_empty() {
-        return Err(format!("no part of the type {named:?} is one Riposte matches"));
+        return Err(match left_out.pop() {
+            Some(reason) => reason,
+            None => format!("unknown indicator type {named:?}"),
+        });
     }
-    Ok(found)
+    Ok((found, left_out))
 }
 
 /// One CSV record's fields: `,` separated, `"` quoted with `""` for a quote.
@@ -312,7 +319,10 @@ mod tests {
             u2,12,Network activity,ip-dst|port,45.77.12.10|443,,1,1795946400,\n\
             u3,12,Network activity,domain|ip,evil.example|45.77.12.11,,True,1795946400,\n\
             u4,12,Other,comment,hello,,0,1795946400,\n\
-            u5,12,Payload delivery,filename|sha256,a.exe|not-a-hash,,1,1795946400,\n";
+            u5,12,Payload delivery,filename|sha256,a.exe|not-a-hash,,1,1795946400,\n\
+            u6,12,Network activity,ip-src,45.77.13.0/24,,1,1795946400,\n\
+            u7,12,Network activity,ja3-fingerprint-md5,E7D705A3286E19EA42F587B344EE6865,,1,1795946400,\n\
+            u8,12,Network activity,ip-dst,not-an-ip,,1,1795946400,\n";
         let columns = CsvColumns {
             value: "value".into(),
             kind_column: Some("type".into()),
@@ -323,11 +333,22 @@ mod tests {
         };
         let (indicators, report) = read_csv(text, "misp", &columns).unwrap();
         let values: Vec<String> = indicators.iter().map(|found| format!("{} {}", found.kind, found.value)).collect();
-        assert_eq!(values, ["ip 45.77.12.9", "ip 45.77.12.10", "domain evil.example", "ip 45.77.12.11"]);
+        assert_eq!(
+            values,
+            [
+                "ip 45.77.12.9",
+                "ip 45.77.12.10",
+                "domain evil.example",
+                "ip 45.77.12.11",
+                "file-name a.exe",
+                "cidr 45.77.13.0/24",
+                "ja3 e7d705a3286e19ea42f587b344ee6865",
+            ]
+        );
         assert_eq!((indicators[0].tlp, indicators[0].tags.as_slice()), (Tlp::Amber, &["apt".to_owned()][..]));
         assert_eq!(indicators[0].first_seen, Some(1_795_946_400_000));
         let lines: Vec<usize> = report.skipped.iter().map(|(line, _)| *line).collect();
-        assert_eq!(lines, [5, 6], "to_ids 0, and a bad hash: {:?}", report.skipped);
+        assert_eq!(lines, [5, 6, 9], "to_ids 0, the bad hash of a kept name, a bad address: {:?}", report.skipped);
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn text_of(value: &Value) -> Option<String> {
 
 /// The indicator kind of a MISP attribute type (the part of a composite
 /// type such as `filename|md5` that is matchable).
-fn kind_of(attribute_type: &str) -> Option<IndicatorKind> {
+pub(crate) fn kind_of(attribute_type: &str) -> Option<IndicatorKind> {
     Some(match attribute_type {
         "ip-src" | "ip-dst" | "ip" => IndicatorKind::Ip,
         "domain" | "hostname" => IndicatorKind::Domain,

@@ -31,7 +31,7 @@ pub fn normalize(kind: IndicatorKind, value: &str) -> Result<String, InvalidValu
             value.parse::<IpAddr>().map(|ip| ip.to_canonical().to_string()).map_err(|_| invalid("not an address"))
         }
         IndicatorKind::Cidr => match value.parse::<IpNet>() {
-            Ok(net) => Ok(net.trunc().to_string()),
+            Ok(net) => Ok(canonical_network(net).to_string()),
             Err(_) => {
                 value.parse::<IpAddr>().map(|ip| IpNet::from(ip).to_string()).map_err(|_| invalid("not a network"))
             }
@@ -52,6 +52,19 @@ pub fn normalize(kind: IndicatorKind, value: &str) -> Result<String, InvalidValu
         IndicatorKind::Ja4 | IndicatorKind::RegistryKey | IndicatorKind::FileName => Ok(value.to_lowercase()),
         IndicatorKind::UserAgent => Ok(value.to_owned()),
     }
+}
+
+/// A network truncated to its prefix; one of IPv4-mapped IPv6 addresses
+/// (`::ffff:45.77.12.0/120`) as the IPv4 network it is, as addresses are.
+fn canonical_network(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && v6.prefix_len() >= 96
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && let Ok(mapped) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(mapped.trunc());
+    }
+    net.trunc()
 }
 
 fn hex(value: &str, digits: usize) -> Option<String> {
@@ -240,6 +253,8 @@ mod tests {
     #[test]
     fn canonical_forms() {
         assert_eq!(normalize(IndicatorKind::Ip, " 2001:DB8:0:0::1 ").unwrap(), "2001:db8::1");
+        assert_eq!(normalize(IndicatorKind::Cidr, "::ffff:45.77.12.9/120").unwrap(), "45.77.12.0/24");
+        assert_eq!(normalize(IndicatorKind::Cidr, "::ffff:0:0/64").unwrap(), "::/64", "wider than the mapped range");
         assert_eq!(normalize(IndicatorKind::Ip, "::ffff:203.0.113.5").unwrap(), "203.0.113.5");
         assert_eq!(url_host("http://[2001:db8::1]:8080/x"), "2001:db8::1");
         assert_eq!(url_host("https://evil.example:8443/x"), "evil.example");

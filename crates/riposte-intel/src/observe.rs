@@ -294,24 +294,33 @@ pub enum Sought {
     Range(String, String),
 }
 
-/// What to look for among stored observables to find `indicator`; `None`
+/// What to look for among stored observables to find `indicator`; nothing
 /// for the kinds [`observable_values`] does not keep.
-pub fn sought(indicator: &crate::indicator::Indicator) -> Option<Sought> {
+pub fn sought(indicator: &crate::indicator::Indicator) -> Vec<Sought> {
     match indicator.kind {
-        IndicatorKind::Ip => {
-            indicator.value.parse::<IpAddr>().ok().map(|address| Sought::Value(crate::normalize::address_key(address)))
-        }
-        IndicatorKind::Cidr => indicator.value.parse::<ipnet::IpNet>().ok().map(|network| {
-            let (low, high) = crate::normalize::network_range(network);
-            Sought::Range(low, high)
-        }),
+        // Its key, and its text as stores written before keys kept it (they
+        // age out with the retention).
+        IndicatorKind::Ip => match indicator.value.parse::<IpAddr>() {
+            Ok(address) => vec![
+                Sought::Value(crate::normalize::address_key(address)),
+                Sought::Value(address.to_canonical().to_string()),
+            ],
+            Err(_) => Vec::new(),
+        },
+        IndicatorKind::Cidr => match indicator.value.parse::<ipnet::IpNet>() {
+            Ok(network) => {
+                let (low, high) = crate::normalize::network_range(network);
+                vec![Sought::Range(low, high)]
+            }
+            Err(_) => Vec::new(),
+        },
         IndicatorKind::Domain
         | IndicatorKind::Url
         | IndicatorKind::Email
         | IndicatorKind::Md5
         | IndicatorKind::Sha1
-        | IndicatorKind::Sha256 => Some(Sought::Value(indicator.value.clone())),
-        _ => None,
+        | IndicatorKind::Sha256 => vec![Sought::Value(indicator.value.clone())],
+        _ => Vec::new(),
     }
 }
 

@@ -405,7 +405,18 @@ async fn taxii_locate(
                 .or_else(|| roots.first().and_then(Value::as_str))
                 .ok_or_else(|| format!("{}: the TAXII server lists no API root", crate::fetch::redact_url(url)))?;
             let mut root = base.join(chosen).map_err(|error| format!("API root {chosen:?}: {error}"))?;
-            // Credentials and query of the configured URL carry over.
+            // The feed's credentials go to the server configured, not to
+            // wherever its answer points.
+            if (root.scheme(), root.host_str(), root.port_or_known_default())
+                != (base.scheme(), base.host_str(), base.port_or_known_default())
+            {
+                return Err(format!(
+                    "{}: the API root {} is on another server; configure it as the feed's URL if it is trusted",
+                    crate::fetch::redact_url(url),
+                    crate::fetch::redact_url(root.as_str())
+                ));
+            }
+            // The configured URL's user info carries over.
             let _ = root.set_username(base.username());
             let _ = root.set_password(base.password());
             root.to_string()
@@ -605,7 +616,7 @@ impl IntelState {
         let fresh: Vec<riposte_intel::IndicatorId> =
             fresh.iter().filter_map(|(kind, value)| set.exact_id(*kind, value)).collect();
         let mut search = ObservableSearch::default();
-        for sought in fresh.iter().filter_map(|&id| riposte_intel::sought(set.get(id))) {
+        for sought in fresh.iter().flat_map(|&id| riposte_intel::sought(set.get(id))) {
             match sought {
                 riposte_intel::Sought::Value(value) => search.values.push(value),
                 riposte_intel::Sought::Range(low, high) => search.ranges.push((low, high)),
@@ -699,7 +710,7 @@ fn misp_uuid(event: &serde_json::Value) -> Option<&str> {
 fn misp_changed_ms(event: &serde_json::Value) -> Option<i64> {
     match event.get("Event")?.get("timestamp")? {
         serde_json::Value::String(text) => riposte_intel::feed::parse_time(text),
-        serde_json::Value::Number(number) => number.as_i64().map(|seconds| seconds * 1000),
+        serde_json::Value::Number(number) => number.as_i64().and_then(|seconds| seconds.checked_mul(1000)),
         _ => None,
     }
 }
@@ -733,6 +744,9 @@ async fn misp_api_pull(
         .collect();
     let url = format!("{base}/events/restSearch");
     let mut newest = since;
+    // Pages are not in time order: the state moves on only once every
+    // changed event was read.
+    let mut complete = false;
     for page in 1..=MISP_MAX_EVENTS / MISP_API_PAGE {
         let mut search = serde_json::json!({"returnFormat": "json", "page": page, "limit": MISP_API_PAGE});
         if let Some(since) = since {
@@ -766,10 +780,14 @@ async fn misp_api_pull(
             }
         }
         if listed.len() < MISP_API_PAGE {
+            complete = true;
             break;
         }
     }
-    let state = newest.map(|newest| (state_path, newest.to_string()));
+    if !complete {
+        tracing::warn!(feed = %feed.name, events = MISP_MAX_EVENTS, "more events changed than one pull reads; the next pull asks again from the same time");
+    }
+    let state = newest.filter(|_| complete).map(|newest| (state_path, newest.to_string()));
     Ok((Value::Array(events).to_string(), state))
 }
 

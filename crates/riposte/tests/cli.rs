@@ -678,6 +678,13 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
                 "api_roots": [format!("{}/api1/", server.uri()), "/api2/"]})))
             .mount(&server)
             .await;
+        // A discovery document pointing elsewhere: the credentials do not follow.
+        wiremock::Mock::given(method("GET"))
+            .and(path("/elsewhere/taxii2/"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "title": "Redirecting", "api_roots": ["http://localhost:1/api1/"]})))
+            .mount(&server)
+            .await;
         wiremock::Mock::given(method("GET"))
             .and(path("/api1/collections/"))
             .and(auth())
@@ -745,6 +752,18 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
     .unwrap();
     let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
     assert!(stdout(&output).contains("HTTP 502"), "{}", stdout(&output));
+    let elsewhere = dir.path().join("elsewhere.yml");
+    std::fs::write(
+        &elsewhere,
+        format!(
+            "data_dir: {}\nintel:\n  feeds:\n    - {{name: other, url: '{}/elsewhere/taxii2/', taxii_collection: c1, user: analyst, password: pw, allow_private: true}}\n",
+            data.display(),
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let output = riposte().args(["intel", "pull", "--config"]).arg(&elsewhere).output().unwrap();
+    assert!(stdout(&output).contains("is on another server"), "{}", stdout(&output));
     assert!(!data.join("intel/taxii.json").exists() && !data.join("intel/taxii.taxii-added-after").exists());
     let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
     assert!(stdout(&output).contains("taxii                    2 indicators"), "{}", stdout(&output));
