@@ -135,11 +135,16 @@ pub fn url(value: &str) -> Option<String> {
 /// hex digits, IPv4 as IPv4-mapped IPv6), so that a stored address can be
 /// found by a network's range (see [`network_range`]).
 pub fn address_key(address: IpAddr) -> String {
-    let number = match address.to_canonical() {
+    format!("ip:{:032x}", address_number(address))
+}
+
+/// An address as one number, IPv4 as IPv4-mapped IPv6 (so an address and
+/// its mapped form are one).
+pub fn address_number(address: IpAddr) -> u128 {
+    match address.to_canonical() {
         IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
         IpAddr::V6(v6) => u128::from(v6),
-    };
-    format!("ip:{number:032x}")
+    }
 }
 
 /// The first and last [`address_key`] of a network.

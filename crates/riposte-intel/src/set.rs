@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 
 use crate::decay::DecayPolicy;
 use crate::indicator::{Indicator, IndicatorKind};
+use crate::normalize::address_number;
 
 /// An indicator's position in its set.
 pub type IndicatorId = u32;
@@ -53,6 +54,9 @@ pub struct IndicatorSet {
     indicators: Vec<Indicator>,
     /// Per kind (see [`IndicatorKind::index`]), normalised value → indicator.
     exact: Vec<FxHashMap<Box<str>, IndicatorId>>,
+    /// Address indicators by number (IPv4 as IPv4-mapped IPv6): an event's
+    /// address is looked up without being written out as text.
+    addresses: FxHashMap<u128, IndicatorId>,
     v4: Prefixes<u32>,
     v6: Prefixes<u128>,
     /// Whether any domain indicator is loaded (skips the parent walk when not).
@@ -72,6 +76,7 @@ impl Default for IndicatorSet {
         IndicatorSet {
             indicators: Vec::new(),
             exact: IndicatorKind::ALL.iter().map(|_| FxHashMap::default()).collect(),
+            addresses: FxHashMap::default(),
             v4: Prefixes::default(),
             v6: Prefixes::default(),
             has_domains: false,
@@ -135,8 +140,12 @@ impl IndicatorSet {
         if indicator.kind == IndicatorKind::Domain {
             self.has_domains = true;
         }
+        let address = (indicator.kind == IndicatorKind::Ip).then(|| indicator.value.parse::<IpAddr>().ok()).flatten();
         let (kind, key) = (indicator.kind, Box::<str>::from(indicator.value.as_str()));
         let id = self.push(indicator);
+        if let Some(address) = address {
+            self.addresses.insert(address_number(address), id);
+        }
         self.exact[kind.index()].insert(key, id);
         id
     }
@@ -168,8 +177,7 @@ impl IndicatorSet {
     /// network holding it.
     pub fn match_ip(&self, address: IpAddr, out: &mut Vec<IndicatorId>) {
         let address = address.to_canonical();
-        let mut text = [0u8; 64];
-        if let Some(id) = ip_text(address, &mut text).and_then(|key| self.exact_id(IndicatorKind::Ip, key)) {
+        if let Some(&id) = self.addresses.get(&address_number(address)) {
             out.push(id);
         }
         match address {
@@ -259,13 +267,4 @@ impl IndicatorSet {
     pub fn exact_id(&self, kind: IndicatorKind, value: &str) -> Option<IndicatorId> {
         self.exact[kind.index()].get(value).copied()
     }
-}
-
-/// An address as its canonical text, written into `buffer`.
-fn ip_text(address: IpAddr, buffer: &mut [u8; 64]) -> Option<&str> {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
-    write!(cursor, "{address}").ok()?;
-    let length = cursor.position() as usize;
-    std::str::from_utf8(&buffer[..length]).ok()
 }
