@@ -51,6 +51,9 @@ pub enum Command {
     /// indicators from reports.
     #[command(subcommand)]
     Intel(crate::intel::IntelCommand),
+    /// Phishing analysis of e-mail messages.
+    #[command(subcommand)]
+    Email(crate::email::EmailCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -228,6 +231,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Token(command) => serve::run_token(command),
         Command::Audit(command) => serve::run_audit(command),
         Command::Intel(command) => crate::intel::run(command),
+        Command::Email(command) => crate::email::run(command),
     }
 }
 

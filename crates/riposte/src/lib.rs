@@ -2,6 +2,7 @@
 //! same code as the binary.
 
 pub mod cli;
+pub mod email;
 pub mod exit;
 pub mod hunt;
 pub mod intel;

@@ -1014,3 +1014,48 @@ fn intel_extract_reads_the_text_of_a_pdf_report() {
     assert_eq!(output.status.code(), Some(3), "a bad input");
     assert!(stderr(&output).contains("broken.pdf") && !stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
+
+#[test]
+fn email_analyze_reads_an_mbox_and_gives_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("inbox.mbox");
+    std::fs::write(
+        &mbox,
+        "From alice@example.org Mon Nov 30 10:00:00 2026\n\
+From: Alice <alice@example.org>\n\
+To: bob@riposte-corp.com\n\
+Subject: Lunch on Thursday?\n\
+\n\
+Shall we try the new place on Thursday?\n\
+\n\
+From x@paypa1.com Mon Nov 30 10:05:00 2026\n\
+From: \"PayPal\" <service@paypa1.com>\n\
+To: bob@riposte-corp.com\n\
+Subject: Your account has been suspended\n\
+MIME-Version: 1.0\n\
+Content-Type: text/html\n\
+\n\
+<p>Verify your account now: <a href=\"http://203.0.113.9/x\">https://www.paypal.com</a></p>\n",
+    )
+    .unwrap();
+    let output = riposte().args(["email", "analyze", "--format", "jsonl"]).arg(&mbox).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "a phishing message was found: {}", stderr(&output));
+    let records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(records.len(), 2, "{}", stdout(&output));
+    assert_eq!((records[0]["verdict"].as_str(), records[1]["verdict"].as_str()), (Some("clean"), Some("phishing")));
+    assert!(records[0]["message"].as_str().unwrap().ends_with("inbox.mbox#1"));
+    let reasons: Vec<&str> =
+        records[1]["findings"].as_array().unwrap().iter().map(|finding| finding["check"].as_str().unwrap()).collect();
+    assert!(
+        reasons.contains(&"lookalike.sender_domain") && reasons.contains(&"links.text_href_mismatch"),
+        "{reasons:?}"
+    );
+    assert!(stderr(&output).contains("2 messages"), "{}", stderr(&output));
+    // For a person: the verdict and each reason with its weight.
+    let output = riposte().args(["email", "analyze"]).arg(&mbox).output().unwrap();
+    assert!(
+        stdout(&output).contains("PHISHING") && stdout(&output).contains("imitates paypal.com"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -1,0 +1,349 @@
+//! The checks and the verdict. Each check that holds gives a [`Finding`]
+//! with what it saw; the verdict comes from the sum of their weights, so a
+//! person can see why and disagree finding by finding.
+
+use crate::attachment::{Content, RISKY_EXTENSIONS, double_extension, extension, sniff};
+use crate::domain::{brands, imitated, is_freemail, is_shortener, is_under, protected_domains, registered};
+use crate::language::{Wording, wording};
+use crate::links::{Link, asks_for_credentials, has_form, host_of, html_links, text_links, text_of};
+use crate::message::Mail;
+
+/// What the organisation tells the checks.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// The organisation's own domains (look-alikes of them are suspect).
+    pub own_domains: Vec<String>,
+}
+
+/// One check that held.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// `area.check`, e.g. `links.text_href_mismatch`.
+    pub check: &'static str,
+    /// What was seen, for a person.
+    pub evidence: String,
+    pub weight: f64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Clean,
+    Suspicious,
+    Phishing,
+    /// Carries something that runs or installs (an executable, macros, a disk image).
+    Malicious,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Clean => "clean",
+            Verdict::Suspicious => "suspicious",
+            Verdict::Phishing => "phishing",
+            Verdict::Malicious => "malicious",
+        }
+    }
+}
+
+/// A message's findings, score and verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    pub score: f64,
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+}
+
+/// Score from which a message is suspicious, and phishing.
+pub const SUSPICIOUS_FROM: f64 = 3.0;
+pub const PHISHING_FROM: f64 = 5.0;
+
+/// Checks whose finding alone makes a message malicious.
+const MALICIOUS_CHECKS: &[&str] =
+    &["attachment.executable", "attachment.office_macros", "attachment.disk_image", "attachment.shortcut"];
+
+/// Judges a parsed message.
+pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
+    let mut findings = Vec::new();
+    let mut add = |check: &'static str, weight: f64, evidence: String| {
+        if !findings.iter().any(|found: &Finding| found.check == check) {
+            findings.push(Finding { check, evidence, weight });
+        }
+    };
+    let protected = protected_domains(&settings.own_domains);
+    let from_domain = mail.from.as_ref().map_or("", |from| from.domain()).to_owned();
+
+    authentication(mail, &mut add);
+    sender(mail, &from_domain, &protected, &mut add);
+
+    // Bodies: the text a person reads, and every link.
+    let mut links = Vec::new();
+    let mut reading = mail.subject.clone();
+    for text in &mail.texts {
+        text_links(text, &mut links);
+        reading.push('\n');
+        reading.push_str(text);
+    }
+    for html in &mail.htmls {
+        html_links(html, &mut links);
+        reading.push('\n');
+        reading.push_str(&text_of(html));
+        if asks_for_credentials(html) {
+            add("html.password_form", 3.0, "the message body asks for a password".into());
+        } else if has_form(html) {
+            add("html.form", 1.5, "the message body holds a form".into());
+        }
+    }
+    link_checks(&links, &from_domain, &protected, &mut add);
+    for attachment in &mail.attachments {
+        attachment_checks(attachment, &mut add);
+    }
+    // Wording only counts where it could lead elsewhere: a password reset
+    // from an authenticated sender whose links all stay home is its job.
+    let home = registered(&from_domain);
+    let authenticated = mail.authentication_results.first().is_some_and(|results| results.contains("dmarc=pass"));
+    let stays_home = !home.is_empty()
+        && links.iter().all(|link| link.host().is_empty() || registered(&link.host()) == home)
+        && mail.reply_to.as_ref().is_none_or(|reply_to| registered(reply_to.domain()) == home);
+    let wording_counts = !(authenticated && stays_home);
+    for (category, phrase) in wording(&reading).into_iter().filter(|_| wording_counts) {
+        match category {
+            Wording::CredentialLure => add("language.credential_lure", 2.0, format!("says {phrase:?}")),
+            Wording::Urgency => add("language.urgency", 1.0, format!("says {phrase:?}")),
+            Wording::PaymentFraud => add("language.payment_fraud", 1.5, format!("says {phrase:?}")),
+            Wording::Scam => add("language.scam", 2.0, format!("says {phrase:?}")),
+        }
+    }
+    // The subject is what gets the click: a lure there counts again.
+    if let Some((_, phrase)) = wording(&mail.subject).first().filter(|_| wording_counts) {
+        add("language.subject_lure", 1.5, format!("the subject says {phrase:?}"));
+    }
+    if let Some(word) = mixed_script_word(&mail.subject) {
+        add("language.mixed_script", 3.0, format!("the subject writes {word:?} with letters of several alphabets"));
+    }
+    for cut in &mail.cut {
+        add("message.cut", 0.5, cut.clone());
+    }
+
+    let score: f64 = findings.iter().map(|finding| finding.weight).sum();
+    let verdict = if findings.iter().any(|finding| MALICIOUS_CHECKS.contains(&finding.check)) {
+        Verdict::Malicious
+    } else if score >= PHISHING_FROM {
+        Verdict::Phishing
+    } else if score >= SUSPICIOUS_FROM {
+        Verdict::Suspicious
+    } else {
+        Verdict::Clean
+    };
+    findings.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    Analysis { score, verdict, findings }
+}
+
+/// SPF, DKIM and DMARC as the receiving host recorded them (its
+/// `Authentication-Results`, the top one) or `Received-SPF`.
+fn authentication(mail: &Mail, add: &mut impl FnMut(&'static str, f64, String)) {
+    if let Some(results) = mail.authentication_results.first() {
+        for (method, check, weight) in
+            [("spf", "auth.spf_fail", 1.5), ("dkim", "auth.dkim_fail", 1.5), ("dmarc", "auth.dmarc_fail", 2.5)]
+        {
+            let key = format!("{method}=");
+            let verdicts = results.match_indices(&key).map(|(at, found)| {
+                results[at + found.len()..].split(|ch: char| !ch.is_ascii_alphanumeric()).next().unwrap_or("")
+            });
+            if let Some(failed) =
+                verdicts.into_iter().find(|verdict| matches!(*verdict, "fail" | "softfail" | "permerror"))
+            {
+                add(check, weight, format!("{method}={failed} in the receiving host's Authentication-Results"));
+            }
+        }
+    } else if let Some(spf) = mail.received_spf.first()
+        && (spf.starts_with("fail") || spf.starts_with("softfail"))
+    {
+        add("auth.spf_fail", 1.5, format!("Received-SPF: {}", spf.split_whitespace().next().unwrap_or("")));
+    }
+}
+
+fn sender(mail: &Mail, from_domain: &str, protected: &[String], add: &mut impl FnMut(&'static str, f64, String)) {
+    let Some(from) = mail.from.as_ref().filter(|from| from.address.contains('@')) else {
+        add("sender.missing", 2.0, "no From address".into());
+        return;
+    };
+    if mail.from_entries > 1 {
+        add("sender.several_from", 1.5, format!("the From header holds {} entries", mail.from_entries));
+    }
+    let local = from.address.split('@').next().unwrap_or("");
+    if looks_random(local) {
+        add("sender.random_name", 1.5, format!("{} looks machine-made", from.address));
+    }
+    let name = from.name.to_lowercase();
+    // A display name holding another address: `"service@paypal.com" <x@evil.example>`.
+    if let Some(shown) = name.split_whitespace().find(|word| word.contains('@') && word.contains('.')) {
+        let shown = shown.trim_matches(|ch: char| !ch.is_ascii_alphanumeric() && ch != '@' && ch != '.' && ch != '-');
+        let shown_domain = shown.rsplit_once('@').map_or("", |(_, domain)| domain);
+        if !shown_domain.is_empty() && registered(shown_domain) != registered(from_domain) {
+            add(
+                "sender.display_name_address",
+                3.0,
+                format!("the name shows {shown} but the address is {}", from.address),
+            );
+        }
+    }
+    // A display name naming a brand that does not send from there.
+    if let Some(brand) = brands().iter().find(|brand| {
+        brand.name.len() >= 4 && contains_word(&name, &brand.name) && !is_under(from_domain, &brand.domains)
+    }) {
+        add(
+            "sender.display_name_brand",
+            2.5,
+            format!("the name says {:?} but the address is {}", brand.name, from.address),
+        );
+    }
+    if is_freemail(from_domain)
+        && ["support", "security", "service", "team", "bank", "admin", "billing", "account", "helpdesk", "notification"]
+            .iter()
+            .any(|word| contains_word(&name, word))
+    {
+        add(
+            "sender.freemail_organisation",
+            2.0,
+            format!("{:?} writes from a free mailbox ({})", from.name, from.address),
+        );
+    }
+    if let Some(brand) = imitated(from_domain, protected) {
+        add("lookalike.sender_domain", 4.0, format!("{from_domain} imitates {brand}"));
+    }
+    if from_domain.split('.').any(|label| label.starts_with("xn--")) {
+        add("lookalike.punycode_sender", 2.0, format!("{from_domain} is an internationalised (punycode) name"));
+    }
+    if let Some(reply_to) = &mail.reply_to
+        && !reply_to.domain().is_empty()
+        && registered(reply_to.domain()) != registered(from_domain)
+        && !mail.list_id
+    {
+        let weight = if is_freemail(reply_to.domain()) { 2.0 } else { 1.0 };
+        add(
+            "sender.reply_to_elsewhere",
+            weight,
+            format!("replies go to {} , not to {}", reply_to.address, from.address),
+        );
+    }
+}
+
+fn link_checks(
+    links: &[Link],
+    from_domain: &str,
+    protected: &[String],
+    add: &mut impl FnMut(&'static str, f64, String),
+) {
+    for link in links {
+        let target = link.target.trim();
+        let lower = target.to_ascii_lowercase();
+        if lower.starts_with("javascript:") || lower.starts_with("data:text/html") {
+            add("links.script_or_data", 3.0, format!("a link runs {}", &target[..target.len().min(40)]));
+            continue;
+        }
+        let host = link.host();
+        if host.is_empty() {
+            continue;
+        }
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            add("links.ip_address", 2.0, format!("a link goes to the address {host}"));
+        }
+        if is_shortener(&host) {
+            add("links.shortener", 1.0, format!("a link hides its destination behind {host}"));
+        }
+        if let Some(brand) = imitated(&host, protected) {
+            add("lookalike.link_host", 4.0, format!("a link goes to {host}, which imitates {brand}"));
+        }
+        if host.split('.').any(|label| label.starts_with("xn--")) {
+            add("lookalike.punycode_link", 2.0, format!("a link goes to the internationalised name {host}"));
+        }
+        // A brand's domain written into another host (`paypal.com.secure-login.example`).
+        if let Some(brand) = protected
+            .iter()
+            .find(|domain| host.contains(&format!("{domain}.")) && !is_under(&host, std::slice::from_ref(domain)))
+        {
+            add("links.brand_in_host", 3.0, format!("{host} carries {brand} in its name"));
+        }
+        // The text shows one place, the link goes to another.
+        let shown = link.shown.to_ascii_lowercase();
+        let shown_host = if shown.contains("://") {
+            host_of(&shown)
+        } else if shown.starts_with("www.") {
+            host_of(&format!("http://{shown}"))
+        } else {
+            String::new()
+        };
+        if !shown_host.is_empty() && shown_host.contains('.') && registered(&shown_host) != registered(&host) {
+            add("links.text_href_mismatch", 3.0, format!("a link shows {shown_host} but goes to {host}"));
+        }
+        let _ = from_domain;
+    }
+}
+
+fn attachment_checks(attachment: &crate::message::Attachment, add: &mut impl FnMut(&'static str, f64, String)) {
+    let name = if attachment.name.is_empty() { "(unnamed)" } else { &attachment.name };
+    match sniff(&attachment.bytes) {
+        Content::Executable => add("attachment.executable", 6.0, format!("{name} is a program")),
+        Content::OfficeWithMacros | Content::OpenXmlWithMacros => {
+            add("attachment.office_macros", 5.0, format!("{name} is an Office document with macros"))
+        }
+        Content::DiskImage => add("attachment.disk_image", 5.0, format!("{name} is a disk image")),
+        Content::Shortcut => add("attachment.shortcut", 5.0, format!("{name} is a Windows shortcut")),
+        Content::EncryptedArchive => {
+            add("attachment.encrypted_archive", 3.0, format!("{name} is an archive with a password"))
+        }
+        Content::Html => {
+            let text = String::from_utf8_lossy(&attachment.bytes);
+            if asks_for_credentials(&text) || has_form(&text) {
+                add("attachment.html_form", 4.0, format!("{name} is a web page with a form"));
+            } else {
+                add("attachment.html", 2.0, format!("{name} is a web page"));
+            }
+        }
+        _ => {}
+    }
+    if let Some(extension) = extension(name)
+        && RISKY_EXTENSIONS.contains(&extension.as_str())
+    {
+        add("attachment.risky_extension", 3.0, format!("{name} runs when opened (.{extension})"));
+    }
+    if double_extension(name) {
+        add("attachment.double_extension", 3.0, format!("{name} hides its real extension"));
+    }
+}
+
+/// A word mixing Latin letters with Cyrillic or Greek look-alikes
+/// (`Lоsе` with a Cyrillic `о`): written to slip past filters, never by a
+/// person typing.
+fn mixed_script_word(text: &str) -> Option<&str> {
+    text.split(|ch: char| !ch.is_alphabetic()).find(|word| {
+        let latin = word.chars().any(|ch| ch.is_ascii_alphabetic());
+        let other = word.chars().any(|ch| matches!(ch, '\u{0370}'..='\u{03ff}' | '\u{0400}'..='\u{04ff}'));
+        latin && other
+    })
+}
+
+/// A mailbox name of letters with almost no vowels (`qydnqycysp`), as
+/// throwaway senders are made.
+fn looks_random(local: &str) -> bool {
+    let letters: Vec<char> = local.chars().filter(char::is_ascii_alphabetic).collect();
+    if letters.len() < 7 || letters.len() != local.len() {
+        return false;
+    }
+    let vowels = letters.iter().filter(|ch| "aeiou".contains(**ch)).count();
+    let mut run = 0;
+    let longest_consonants = letters.iter().fold(0, |longest, ch| {
+        run = if "aeiouy".contains(*ch) { 0 } else { run + 1 };
+        longest.max(run)
+    });
+    vowels * 5 < letters.len() || longest_consonants >= 5
+}
+
+/// Whether `text` holds `word` between non-letters.
+fn contains_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back().is_none_or(|ch| !ch.is_alphanumeric());
+        let after = text[at + word.len()..].chars().next().is_none_or(|ch| !ch.is_alphanumeric());
+        before && after
+    })
+}

@@ -1,0 +1,15 @@
+//! Phishing analysis, the pure part: a message parsed once (nested parts,
+//! encoded words and charsets by `mail-parser`), then judged by named checks
+//! that each give a finding with its evidence and a weight, and a verdict
+//! from their sum that a person can check finding by finding.
+//! Reading mailboxes and holding messages back are the edges' job.
+
+pub mod analyze;
+pub mod attachment;
+pub mod domain;
+pub mod language;
+pub mod links;
+pub mod message;
+
+pub use analyze::{Analysis, Finding, Settings, Verdict, analyze};
+pub use message::{Limits, Mail, parse};

@@ -1,0 +1,163 @@
+//! A message as the checks read it: addresses, authentication results, the
+//! text of every body (nested messages included) and every attachment, with
+//! limits so that a hostile message cannot take unbounded time or memory.
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+
+/// How much of a message is read.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Messages inside messages (`message/rfc822`) followed this deep.
+    pub max_depth: usize,
+    /// Parts read in all.
+    pub max_parts: usize,
+    /// Bytes of body text kept for the checks.
+    pub max_text_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_depth: 4, max_parts: 500, max_text_bytes: 2 << 20 }
+    }
+}
+
+/// An address with its display name, lower-cased.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: String,
+    pub address: String,
+}
+
+impl Mailbox {
+    /// The part after `@`.
+    pub fn domain(&self) -> &str {
+        self.address.rsplit_once('@').map_or("", |(_, domain)| domain)
+    }
+}
+
+/// An attachment (or inline binary part).
+#[derive(Clone, Debug, Default)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What the checks read of a message.
+#[derive(Clone, Debug, Default)]
+pub struct Mail {
+    pub from: Option<Mailbox>,
+    /// Entries in the From header (more than one is rare and odd).
+    pub from_entries: usize,
+    pub reply_to: Option<Mailbox>,
+    pub return_path: Option<String>,
+    pub subject: String,
+    /// `Authentication-Results` values, top (most recent) first.
+    pub authentication_results: Vec<String>,
+    /// `Received-SPF` values, top first.
+    pub received_spf: Vec<String>,
+    pub list_id: bool,
+    /// Plain-text bodies.
+    pub texts: Vec<String>,
+    /// HTML bodies (and HTML attachments are in `attachments`).
+    pub htmls: Vec<String>,
+    pub attachments: Vec<Attachment>,
+    /// What was left unread and why (limits reached, a part that did not parse).
+    pub cut: Vec<String>,
+}
+
+/// Parses `raw` (`None`: not a message at all, e.g. no header).
+pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
+    let message = MessageParser::default().parse(raw)?;
+    if message.headers().is_empty() {
+        return None;
+    }
+    // The first From entry with an address (an unquoted comma in a display
+    // name splits it into a name-only entry and the real one).
+    let from_entries = message.from().map_or(0, |from| from.iter().count());
+    let mut mail = Mail {
+        from: message.from().and_then(|from| from.iter().find(|addr| addr.address().is_some())).map(mailbox),
+        from_entries,
+        reply_to: message.reply_to().and_then(|to| to.first()).map(mailbox),
+        return_path: message.return_address().map(|address| address.trim_matches(['<', '>']).to_ascii_lowercase()),
+        subject: message.subject().unwrap_or("").to_owned(),
+        list_id: message.header_raw("List-Id").is_some(),
+        ..Mail::default()
+    };
+    for (name, value) in message.headers_raw() {
+        if name.eq_ignore_ascii_case("Authentication-Results") {
+            mail.authentication_results.push(value.trim().to_ascii_lowercase());
+        } else if name.eq_ignore_ascii_case("Received-SPF") {
+            mail.received_spf.push(value.trim().to_ascii_lowercase());
+        }
+    }
+    let mut parts = 0;
+    let mut text_bytes = 0;
+    read_parts(&message, 0, limits, &mut parts, &mut text_bytes, &mut mail);
+    Some(mail)
+}
+
+fn mailbox(addr: &mail_parser::Addr<'_>) -> Mailbox {
+    Mailbox {
+        name: addr.name().unwrap_or("").trim().to_owned(),
+        address: addr.address().unwrap_or("").trim().to_ascii_lowercase(),
+    }
+}
+
+fn read_parts(
+    message: &mail_parser::Message<'_>,
+    depth: usize,
+    limits: &Limits,
+    parts: &mut usize,
+    text_bytes: &mut usize,
+    mail: &mut Mail,
+) {
+    for part in &message.parts {
+        *parts += 1;
+        if *parts > limits.max_parts {
+            mail.cut.push(format!("more than {} parts: the rest was not read", limits.max_parts));
+            return;
+        }
+        let name = part.attachment_name().unwrap_or("").to_owned();
+        let content_type = part
+            .content_type()
+            .map(|kind| format!("{}/{}", kind.ctype(), kind.subtype().unwrap_or("")).to_ascii_lowercase())
+            .unwrap_or_default();
+        let is_attachment = part
+            .content_disposition()
+            .is_some_and(|disposition| disposition.ctype().eq_ignore_ascii_case("attachment"))
+            || !name.is_empty();
+        let mut keep_text = |text: &str, into_html: bool, mail: &mut Mail| {
+            let room = limits.max_text_bytes.saturating_sub(*text_bytes);
+            if room == 0 {
+                mail.cut.push(format!("more than {} bytes of text: the rest was not read", limits.max_text_bytes));
+                return;
+            }
+            let end = floor_char_boundary(text, room);
+            *text_bytes += end;
+            if into_html { mail.htmls.push(text[..end].to_owned()) } else { mail.texts.push(text[..end].to_owned()) }
+        };
+        match &part.body {
+            PartType::Text(text) if !is_attachment => keep_text(text, false, mail),
+            PartType::Html(html) if !is_attachment => keep_text(html, true, mail),
+            PartType::Text(_) | PartType::Html(_) | PartType::Binary(_) | PartType::InlineBinary(_) => {
+                mail.attachments.push(Attachment { name, content_type, bytes: part.contents().to_vec() });
+            }
+            PartType::Message(inner) => {
+                if depth + 1 > limits.max_depth {
+                    mail.cut.push(format!("a message nested more than {} deep was not read", limits.max_depth));
+                } else {
+                    read_parts(inner, depth + 1, limits, parts, text_bytes, mail);
+                }
+            }
+            PartType::Multipart(_) => {}
+        }
+    }
+}
+
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    (0..=at).rev().find(|&index| text.is_char_boundary(index)).unwrap_or(0)
+}

@@ -1,0 +1,151 @@
+//! Messages the tests write (phishing and the legitimate hard cases), and
+//! the corpus's malformed and unusual messages read in place.
+
+use riposte_mail::{Limits, Settings, Verdict, analyze, parse};
+
+fn judge(raw: &str) -> riposte_mail::Analysis {
+    let mail = parse(raw.as_bytes(), &Limits::default()).expect("a message");
+    analyze(&mail, &Settings { own_domains: vec!["riposte-corp.com".into()] })
+}
+
+fn checks(analysis: &riposte_mail::Analysis) -> Vec<&'static str> {
+    analysis.findings.iter().map(|finding| finding.check).collect()
+}
+
+#[test]
+fn a_credential_phish_with_a_program_attached() {
+    let raw = "From: \"PayPal Service\" <service@paypa1-secure.com>\r\n\
+To: alice@riposte-corp.com\r\n\
+Reply-To: refunds@gmail.com\r\n\
+Subject: Action required: your account has been suspended\r\n\
+Authentication-Results: mx.riposte-corp.com; spf=softfail smtp.mailfrom=paypa1-secure.com; dkim=none; dmarc=fail header.from=paypa1-secure.com\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\
+\r\n\
+--b1\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<p>We noticed unusual sign-in activity. Verify your account within 24 hours:</p>\r\n\
+<a href=\"http://198.51.100.7/paypal.com.login/\">https://www.paypal.com/signin</a>\r\n\
+<form action=\"http://198.51.100.7/p\"><input type=\"password\" name=\"p\"></form>\r\n\
+--b1\r\n\
+Content-Type: application/octet-stream; name=\"statement.pdf.exe\"\r\n\
+Content-Disposition: attachment; filename=\"statement.pdf.exe\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+TVqQAAMAAAAEAAAA//8AALgAAAAAAAAAQAAAAAAAAAA=\r\n\
+--b1--\r\n";
+    let analysis = judge(raw);
+    assert_eq!(analysis.verdict, Verdict::Malicious, "{analysis:#?}");
+    let found = checks(&analysis);
+    for expected in [
+        "attachment.executable",
+        "attachment.double_extension",
+        "sender.display_name_brand",
+        "lookalike.sender_domain",
+        "sender.reply_to_elsewhere",
+        "auth.dmarc_fail",
+        "links.text_href_mismatch",
+        "links.ip_address",
+        "html.password_form",
+        "language.credential_lure",
+    ] {
+        assert!(found.contains(&expected), "{expected} missing from {found:?}");
+    }
+    // Every finding says what it saw.
+    assert!(analysis.findings.iter().all(|finding| !finding.evidence.is_empty() && finding.weight > 0.0));
+    let lookalike = analysis.findings.iter().find(|finding| finding.check == "lookalike.sender_domain").unwrap();
+    assert!(lookalike.evidence.contains("paypal.com"), "{}", lookalike.evidence);
+}
+
+#[test]
+fn legitimate_hard_cases_stay_clean() {
+    // A newsletter: tracking links on another domain, under words rather than URLs.
+    let newsletter = "From: Riposte Weekly <news@riposte-corp.com>\r\n\
+To: alice@example.org\r\n\
+Subject: This week: detection engineering notes\r\n\
+List-Id: <weekly.riposte-corp.com>\r\n\
+List-Unsubscribe: <https://click.mailer.example/u/123>\r\n\
+Content-Type: text/html; charset=utf-8\r\n\
+\r\n\
+<h1>Notes</h1><p>Read <a href=\"https://click.mailer.example/t/abc?u=https%3A%2F%2Friposte-corp.com%2Fblog\">the full article</a>.</p>\r\n\
+<p><a href=\"https://click.mailer.example/u/123\">Unsubscribe</a></p>\r\n";
+    let analysis = judge(newsletter);
+    assert_eq!(analysis.verdict, Verdict::Clean, "{analysis:#?}");
+
+    // A password reset the user asked for, from the service itself.
+    let reset = "From: GitHub <noreply@github.com>\r\n\
+To: alice@example.org\r\n\
+Subject: [GitHub] Please reset your password\r\n\
+Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=github.com; dkim=pass header.d=github.com; dmarc=pass\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+\r\n\
+We heard that you lost your GitHub password. Sorry about that!\r\n\
+Use this link to reset it: https://github.com/password_reset/abcdef0123\r\n\
+If you don't use this link within 3 hours, it will expire.\r\n";
+    let analysis = judge(reset);
+    assert_eq!(analysis.verdict, Verdict::Clean, "{analysis:#?}");
+
+    // An invoice with its PDF.
+    let invoice = "From: Accounts <billing@supplier.example>\r\n\
+To: finance@riposte-corp.com\r\n\
+Subject: Invoice 2026-114 for November\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"x\"\r\n\
+\r\n\
+--x\r\n\
+Content-Type: text/plain\r\n\
+\r\n\
+Hello, please find attached our invoice for November, payable in 30 days.\r\n\
+--x\r\n\
+Content-Type: application/pdf; name=\"invoice-2026-114.pdf\"\r\n\
+Content-Disposition: attachment; filename=\"invoice-2026-114.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\
+\r\n\
+JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoK\r\n\
+--x--\r\n";
+    let analysis = judge(invoice);
+    assert_eq!(analysis.verdict, Verdict::Clean, "{analysis:#?}");
+}
+
+#[test]
+fn a_nesting_bomb_is_cut_with_a_reason() {
+    let mut raw = String::from("From: a@example.org\r\nSubject: inner\r\n\r\nhello\r\n");
+    for level in 0..12 {
+        raw = format!(
+            "From: a@example.org\r\nSubject: level {level}\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n{raw}"
+        );
+    }
+    let mail = parse(raw.as_bytes(), &Limits::default()).expect("a message");
+    assert!(mail.cut.iter().any(|cut| cut.contains("nested")), "{:?}", mail.cut);
+    let analysis = analyze(&mail, &Settings::default());
+    assert!(checks(&analysis).contains(&"message.cut"));
+}
+
+#[test]
+fn the_corpus_edge_cases_parse_or_say_why() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/email/edge-cases");
+    if !root.exists() {
+        eprintln!("SKIPPED: {} is absent", root.display());
+        return;
+    }
+    let mut stack = vec![root];
+    let (mut parsed, mut refused) = (0, 0);
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().flatten().map(|entry| entry.path()));
+            continue;
+        }
+        let raw = std::fs::read(&path).unwrap();
+        match parse(&raw, &Limits::default()) {
+            Some(mail) => {
+                let analysis = analyze(&mail, &Settings::default());
+                assert!(analysis.score >= 0.0);
+                parsed += 1;
+            }
+            None => refused += 1,
+        }
+    }
+    eprintln!("{parsed} parsed, {refused} not messages");
+    assert!(parsed >= 100, "{parsed}");
+}

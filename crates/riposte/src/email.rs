@@ -1,0 +1,184 @@
+//! `riposte email analyze`: a verdict, a score and the findings behind them
+//! for each message of `.eml` files, mbox files and Maildir (or any) folders.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use riposte_mail::{Analysis, Limits, Settings, Verdict, analyze, parse};
+
+#[derive(Subcommand, Debug)]
+pub enum EmailCommand {
+    /// Judge messages: `.eml` files, mbox files, folders (Maildir included).
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Copy, Clone, Debug, Default, clap::ValueEnum)]
+pub enum EmailFormat {
+    /// For a person: each message's verdict and its reasons.
+    #[default]
+    Text,
+    /// One JSON document a message, a line each.
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The organisation's own domains: names imitating them are suspect.
+    #[arg(long = "own-domain", value_name = "DOMAIN")]
+    pub own_domains: Vec<String>,
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    pub format: EmailFormat,
+    /// Print clean messages too (text format).
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// One message and where it came from.
+struct Source {
+    place: String,
+    raw: Vec<u8>,
+}
+
+pub fn run(command: EmailCommand) -> Result<u8> {
+    match command {
+        EmailCommand::Analyze(args) => run_analyze(args),
+    }
+}
+
+fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    let settings =
+        Settings { own_domains: args.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect() };
+    let progress = (!args.no_progress && files.len() > 1 && io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let started = Instant::now();
+    let mut out = io::stdout().lock();
+    let (mut messages, mut bytes, mut unreadable) = (0u64, 0u64, 0u64);
+    let mut counts = [0u64; 4];
+    for file in &files {
+        for source in messages_of(file).with_context(|| format!("cannot read {}", file.display()))? {
+            messages += 1;
+            bytes += source.raw.len() as u64;
+            let Some(mail) = parse(&source.raw, &Limits::default()) else {
+                unreadable += 1;
+                writeln!(out, "{}: not a message (no header could be read)", source.place)?;
+                continue;
+            };
+            let analysis = analyze(&mail, &settings);
+            counts[analysis.verdict as usize] += 1;
+            write_analysis(&mut out, &args, &source.place, &mail.subject, &analysis)?;
+        }
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    eprintln!(
+        "{messages} messages ({:.1} MB) in {elapsed:.2} s ({:.0} messages/s, {:.1} MB/s): {} malicious, {} phishing, {} suspicious, {} clean, {unreadable} unreadable",
+        bytes as f64 / 1e6,
+        messages as f64 / elapsed,
+        bytes as f64 / 1e6 / elapsed,
+        counts[Verdict::Malicious as usize],
+        counts[Verdict::Phishing as usize],
+        counts[Verdict::Suspicious as usize],
+        counts[Verdict::Clean as usize],
+    );
+    let flagged = counts[Verdict::Malicious as usize] + counts[Verdict::Phishing as usize];
+    Ok(if flagged > 0 { crate::exit::FINDINGS } else { crate::exit::OK })
+}
+
+fn write_analysis(
+    out: &mut dyn Write,
+    args: &AnalyzeArgs,
+    place: &str,
+    subject: &str,
+    analysis: &Analysis,
+) -> io::Result<()> {
+    match args.format {
+        EmailFormat::Jsonl => {
+            let findings: Vec<serde_json::Value> = analysis
+                .findings
+                .iter()
+                .map(|finding| serde_json::json!({"check": finding.check, "weight": finding.weight, "evidence": finding.evidence}))
+                .collect();
+            let record = serde_json::json!({
+                "message": place,
+                "subject": subject,
+                "verdict": analysis.verdict.as_str(),
+                "score": analysis.score,
+                "findings": findings,
+            });
+            serde_json::to_writer(&mut *out, &record)?;
+            writeln!(out)
+        }
+        EmailFormat::Text => {
+            if analysis.verdict == Verdict::Clean && !args.all {
+                return Ok(());
+            }
+            writeln!(
+                out,
+                "{:<10} {:>4.1}  {place}  {subject:?}",
+                analysis.verdict.as_str().to_uppercase(),
+                analysis.score
+            )?;
+            for finding in &analysis.findings {
+                writeln!(out, "  +{:<4} {:<32} {}", finding.weight, finding.check, finding.evidence)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Files under `path` (every file of a folder, recursively).
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.flatten().map(|entry| entry.path()).collect();
+        entries.sort();
+        for entry in entries {
+            collect(&entry, out)?;
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// The messages of a file: one, or each of an mbox (`From ` lines).
+fn messages_of(path: &Path) -> io::Result<Vec<Source>> {
+    let raw = std::fs::read(path)?;
+    let place = path.display().to_string();
+    if !raw.starts_with(b"From ") {
+        return Ok(vec![Source { place, raw }]);
+    }
+    let mut sources = Vec::new();
+    for (index, message) in mail_parser::mailbox::mbox::MessageIterator::new(std::io::Cursor::new(raw)).enumerate() {
+        match message {
+            Ok(message) => {
+                sources.push(Source { place: format!("{place}#{}", index + 1), raw: message.unwrap_contents() })
+            }
+            Err(_) => sources.push(Source { place: format!("{place}#{}", index + 1), raw: Vec::new() }),
+        }
+    }
+    Ok(sources)
+}
