@@ -3,7 +3,9 @@
 //! person can see why and disagree finding by finding.
 
 use crate::attachment::{Content, RISKY_EXTENSIONS, double_extension, extension, sniff};
-use crate::domain::{brands, imitated, is_freemail, is_shortener, is_under, protected_domains, registered};
+use crate::domain::{
+    brands, imitated, is_freemail, is_open_hosting, is_shortener, is_under, protected_domains, registered,
+};
 use crate::language::{Wording, wording};
 use crate::links::{Link, asks_for_credentials, has_form, host_of, html_links, text_links, text_of};
 use crate::message::Mail;
@@ -86,7 +88,18 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     for html in &mail.htmls {
         html_links(html, &mut links);
         reading.push('\n');
-        reading.push_str(&text_of(html));
+        let shown = text_of(html);
+        if mail.texts.is_empty() && shown.split_whitespace().count() < 15 && html.to_ascii_lowercase().contains("<img")
+        {
+            add("html.image_only", 1.0, "the message is a picture with almost no text".into());
+        }
+        reading.push_str(&shown);
+        let lower = html.to_ascii_lowercase().replace(' ', "");
+        if ["font-size:0", "display:none", "visibility:hidden"].iter().any(|style| lower.contains(style))
+            && shown.split_whitespace().count() > 0
+        {
+            add("html.hidden_text", 1.0, "the body hides part of its text".into());
+        }
         if asks_for_credentials(html) {
             add("html.password_form", 3.0, "the message body asks for a password".into());
         } else if has_form(html) {
@@ -105,7 +118,9 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
         && links.iter().all(|link| link.host().is_empty() || registered(&link.host()) == home)
         && mail.reply_to.as_ref().is_none_or(|reply_to| registered(reply_to.domain()) == home);
     let wording_counts = !(authenticated && stays_home);
-    for (category, phrase) in wording(&reading).into_iter().filter(|_| wording_counts) {
+    let worded = if wording_counts { wording(&reading) } else { Vec::new() };
+    let lured = !worded.is_empty();
+    for (category, phrase) in worded {
         match category {
             Wording::CredentialLure => add("language.credential_lure", 2.0, format!("says {phrase:?}")),
             Wording::Urgency => add("language.urgency", 1.0, format!("says {phrase:?}")),
@@ -116,6 +131,12 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     // The subject is what gets the click: a lure there counts again.
     if let Some((_, phrase)) = wording(&mail.subject).first().filter(|_| wording_counts) {
         add("language.subject_lure", 1.5, format!("the subject says {phrase:?}"));
+    }
+    if let Some(token) = random_token(&mail.subject) {
+        add("language.subject_random_token", 1.5, format!("the subject carries the machine-made token {token:?}"));
+    }
+    if is_freemail(&from_domain) && lured {
+        add("sender.freemail_lure", 1.5, format!("a lure from a free mailbox ({from_domain})"));
     }
     if let Some(word) = mixed_script_word(&mail.subject) {
         add("language.mixed_script", 3.0, format!("the subject writes {word:?} with letters of several alphabets"));
@@ -251,6 +272,35 @@ fn link_checks(
         if is_shortener(&host) {
             add("links.shortener", 1.0, format!("a link hides its destination behind {host}"));
         }
+        if is_open_hosting(&host) {
+            add("links.open_hosting", 2.0, format!("a link goes to {host}, where anyone can publish"));
+        }
+        // A call to action that leads away from the sender.
+        let action = link.shown.to_lowercase();
+        if !from_domain.is_empty()
+            && registered(&host) != registered(from_domain)
+            && [
+                "verify",
+                "log in",
+                "login",
+                "sign in",
+                "confirm",
+                "update",
+                "view document",
+                "unlock",
+                "review",
+                "validate",
+                "claim",
+            ]
+            .iter()
+            .any(|word| action.contains(word))
+        {
+            add(
+                "links.action_elsewhere",
+                1.5,
+                format!("{:?} leads to {host}, not to the sender's {from_domain}", link.shown),
+            );
+        }
         if let Some(brand) = imitated(&host, protected) {
             add("lookalike.link_host", 4.0, format!("a link goes to {host}, which imitates {brand}"));
         }
@@ -276,7 +326,6 @@ fn link_checks(
         if !shown_host.is_empty() && shown_host.contains('.') && registered(&shown_host) != registered(&host) {
             add("links.text_href_mismatch", 3.0, format!("a link shows {shown_host} but goes to {host}"));
         }
-        let _ = from_domain;
     }
 }
 
@@ -320,6 +369,18 @@ fn mixed_script_word(text: &str) -> Option<&str> {
         let latin = word.chars().any(|ch| ch.is_ascii_alphabetic());
         let other = word.chars().any(|ch| matches!(ch, '\u{0370}'..='\u{03ff}' | '\u{0400}'..='\u{04ff}'));
         latin && other
+    })
+}
+
+/// A word of eight or more letters and digits mixing lower case, upper
+/// case and digits (`G3ejrKKzNc30o7qJhZ`): a tracking or evasion token no
+/// person writes in a subject (order numbers are digits, or upper case).
+fn random_token(text: &str) -> Option<&str> {
+    text.split(|ch: char| !ch.is_ascii_alphanumeric()).find(|word| {
+        word.len() >= 8
+            && word.bytes().any(|byte| byte.is_ascii_lowercase())
+            && word.bytes().filter(u8::is_ascii_uppercase).count() >= 2
+            && word.bytes().any(|byte| byte.is_ascii_digit())
     })
 }
 

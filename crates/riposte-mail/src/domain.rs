@@ -67,6 +67,13 @@ pub fn is_shortener(host: &str) -> bool {
     SHORTENERS.get_or_init(|| lines(include_str!("../data/shorteners.txt")).collect()).contains(&host)
 }
 
+/// Whether `host` is on a service where anyone can publish (`data/hosting.txt`).
+pub fn is_open_hosting(host: &str) -> bool {
+    static HOSTING: OnceLock<Vec<String>> = OnceLock::new();
+    let hosting = HOSTING.get_or_init(|| lines(include_str!("../data/hosting.txt")).map(str::to_owned).collect());
+    is_under(host, hosting)
+}
+
 /// Whether `host` is one of `domains` or under one of them.
 pub fn is_under(host: &str, domains: &[String]) -> bool {
     domains

@@ -68,7 +68,7 @@ List-Id: <weekly.riposte-corp.com>\r\n\
 List-Unsubscribe: <https://click.mailer.example/u/123>\r\n\
 Content-Type: text/html; charset=utf-8\r\n\
 \r\n\
-<h1>Notes</h1><p>Read <a href=\"https://click.mailer.example/t/abc?u=https%3A%2F%2Friposte-corp.com%2Fblog\">the full article</a>.</p>\r\n\
+<span style=\"display:none\">Three notes on Sigma this week</span><h1>Notes</h1><p>Read <a href=\"https://click.mailer.example/t/abc?u=https%3A%2F%2Friposte-corp.com%2Fblog\">the full article</a>.</p>\r\n\
 <p><a href=\"https://click.mailer.example/u/123\">Unsubscribe</a></p>\r\n";
     let analysis = judge(newsletter);
     assert_eq!(analysis.verdict, Verdict::Clean, "{analysis:#?}");
@@ -106,6 +106,28 @@ JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PC9UeXBlL0NhdGFsb2c+PgplbmRvYmoK\r\n\
 --x--\r\n";
     let analysis = judge(invoice);
     assert_eq!(analysis.verdict, Verdict::Clean, "{analysis:#?}");
+}
+
+#[test]
+fn a_scam_from_a_free_mailbox_with_a_tracking_token() {
+    let raw = "From: Mining Desk <michelle.lee7@gmail.com>\r\n\
+To: bob@example.org\r\n\
+Subject: Your balance 0.7495 BTC is ready - ID G3ejrKKzNc30o7qJhZ\r\n\
+Content-Type: text/html\r\n\
+\r\n\
+<p>Congratulations! Claim your bitcoin <a href=\"https://claim-btc.pages.dev/\">Claim now</a></p>\r\n";
+    let analysis = judge(raw);
+    let found = checks(&analysis);
+    for expected in [
+        "language.subject_random_token",
+        "sender.freemail_lure",
+        "links.open_hosting",
+        "links.action_elsewhere",
+        "language.scam",
+    ] {
+        assert!(found.contains(&expected), "{expected} missing from {found:?}");
+    }
+    assert_eq!(analysis.verdict, Verdict::Phishing);
 }
 
 #[test]
