@@ -15,6 +15,11 @@ use crate::message::Mail;
 pub struct Settings {
     /// The organisation's own domains (look-alikes of them are suspect).
     pub own_domains: Vec<String>,
+    /// Indicators that links, the sender's domain and attachments' hashes
+    /// are looked up in.
+    pub intel: Option<std::sync::Arc<riposte_intel::IndicatorSet>>,
+    /// The time indicators are judged at (decay), in ms since the epoch.
+    pub now_ms: i64,
 }
 
 /// One check that held.
@@ -60,8 +65,13 @@ pub const SUSPICIOUS_FROM: f64 = 3.0;
 pub const PHISHING_FROM: f64 = 5.0;
 
 /// Checks whose finding alone makes a message malicious.
-const MALICIOUS_CHECKS: &[&str] =
-    &["attachment.executable", "attachment.office_macros", "attachment.disk_image", "attachment.shortcut"];
+const MALICIOUS_CHECKS: &[&str] = &[
+    "attachment.executable",
+    "attachment.office_macros",
+    "attachment.disk_image",
+    "attachment.shortcut",
+    "intel.attachment",
+];
 
 /// Judges a parsed message.
 pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
@@ -143,6 +153,9 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     }
     for cut in &mail.cut {
         add("message.cut", 0.5, cut.clone());
+    }
+    if let Some(intel) = &settings.intel {
+        intel_checks(intel, settings.now_ms, mail, &from_domain, &links, &mut add);
     }
 
     let score: f64 = findings.iter().map(|finding| finding.weight).sum();
@@ -338,8 +351,21 @@ fn attachment_checks(attachment: &crate::message::Attachment, add: &mut impl FnM
         }
         Content::DiskImage => add("attachment.disk_image", 5.0, format!("{name} is a disk image")),
         Content::Shortcut => add("attachment.shortcut", 5.0, format!("{name} is a Windows shortcut")),
-        Content::EncryptedArchive => {
-            add("attachment.encrypted_archive", 3.0, format!("{name} is an archive with a password"))
+        Content::EncryptedArchive | Content::Archive if attachment.bytes.starts_with(b"PK") => {
+            let contents = crate::attachment::archive_contents(&attachment.bytes);
+            if contents.encrypted {
+                add("attachment.encrypted_archive", 3.0, format!("{name} is an archive with a password"));
+            }
+            if let Some(risky) = contents
+                .names
+                .iter()
+                .find(|entry| extension(entry).is_some_and(|extension| RISKY_EXTENSIONS.contains(&extension.as_str())))
+            {
+                add("attachment.archive_runs", 4.0, format!("{name} holds {risky}, which runs when opened"));
+            }
+            for cut in contents.cut {
+                add("message.cut", 0.5, format!("{name}: {cut}"));
+            }
         }
         Content::Html => {
             let text = String::from_utf8_lossy(&attachment.bytes);
@@ -370,6 +396,45 @@ fn mixed_script_word(text: &str) -> Option<&str> {
         let other = word.chars().any(|ch| matches!(ch, '\u{0370}'..='\u{03ff}' | '\u{0400}'..='\u{04ff}'));
         latin && other
     })
+}
+
+/// What threat intelligence says of the sender's domain, the links and the
+/// attachments (by SHA-256).
+fn intel_checks(
+    intel: &riposte_intel::IndicatorSet,
+    now_ms: i64,
+    mail: &Mail,
+    from_domain: &str,
+    links: &[Link],
+    add: &mut impl FnMut(&'static str, f64, String),
+) {
+    use sha2::Digest as _;
+    let named = |found: Vec<riposte_intel::IndicatorId>| {
+        found
+            .into_iter()
+            .filter(|&id| intel.is_live(id, now_ms))
+            .map(|id| intel.get(id))
+            .next()
+            .map(|indicator| format!("{} {} ({})", indicator.kind, indicator.value, indicator.sources.join(", ")))
+    };
+    if !from_domain.is_empty()
+        && let Some(indicator) = named(intel.lookup(from_domain))
+    {
+        add("intel.sender", 4.0, format!("the sender's domain is known: {indicator}"));
+    }
+    for link in links {
+        if let Some(indicator) = named(intel.lookup(&link.target)) {
+            add("intel.link", 5.0, format!("a link is known: {indicator}"));
+            break;
+        }
+    }
+    for attachment in &mail.attachments {
+        let digest = hex::encode(sha2::Sha256::digest(&attachment.bytes));
+        let found = intel.exact_id(riposte_intel::IndicatorKind::Sha256, &digest).into_iter().collect();
+        if let Some(indicator) = named(found) {
+            add("intel.attachment", 6.0, format!("{} is known: {indicator}", attachment.name));
+        }
+    }
 }
 
 /// A word of eight or more letters and digits mixing lower case, upper

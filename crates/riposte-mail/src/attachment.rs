@@ -69,6 +69,65 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
 
+/// What a zip holds, read from its directory (names and sizes, no data
+/// inflated) and, for zips inside it, one level further when their size and
+/// compression ratio are within bounds: a zip bomb is named, not opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveContents {
+    /// Entry names, nested ones as `outer.zip/inner.exe`.
+    pub names: Vec<String>,
+    pub encrypted: bool,
+    /// Why part of it was not read.
+    pub cut: Vec<String>,
+}
+
+/// Largest inflated size of a nested zip that is opened.
+const NESTED_MAX_BYTES: u64 = 16 << 20;
+/// Largest inflated / compressed ratio an entry may claim before it is called a bomb.
+const MAX_RATIO: u64 = 200;
+/// Entries listed at most.
+const MAX_ENTRIES: usize = 10_000;
+
+pub fn archive_contents(bytes: &[u8]) -> ArchiveContents {
+    let mut contents = ArchiveContents::default();
+    list_zip(bytes, "", 0, &mut contents);
+    contents
+}
+
+fn list_zip(bytes: &[u8], prefix: &str, depth: usize, contents: &mut ArchiveContents) {
+    let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
+        Ok(archive) => archive,
+        Err(error) => {
+            contents.cut.push(format!("{prefix}: not a readable zip ({error})"));
+            return;
+        }
+    };
+    for index in 0..archive.len().min(MAX_ENTRIES) {
+        let Ok(entry) = archive.by_index_raw(index) else { continue };
+        let name = format!("{prefix}{}", entry.name().unwrap_or_default());
+        let (size, compressed) = (entry.size(), entry.compressed_size().max(1));
+        contents.encrypted |= entry.encrypted();
+        let nested = name.to_ascii_lowercase().ends_with(".zip");
+        drop(entry);
+        if size / compressed > MAX_RATIO && size > 1 << 20 {
+            contents.cut.push(format!("{name}: claims {size} bytes from {compressed} (a bomb?): not opened"));
+        } else if nested && depth == 0 && size <= NESTED_MAX_BYTES {
+            let mut inner = Vec::new();
+            if let Ok(mut file) = archive.by_index(index) {
+                use std::io::Read;
+                let _ = (&mut file).take(NESTED_MAX_BYTES).read_to_end(&mut inner);
+            }
+            list_zip(&inner, &format!("{name}/"), depth + 1, contents);
+        } else if nested {
+            contents.cut.push(format!("{name}: a zip nested deeper or larger than read"));
+        }
+        contents.names.push(name);
+    }
+    if archive.len() > MAX_ENTRIES {
+        contents.cut.push(format!("more than {MAX_ENTRIES} entries: the rest was not listed"));
+    }
+}
+
 /// Extensions that run when opened on Windows.
 pub const RISKY_EXTENSIONS: &[&str] = &[
     "exe", "scr", "com", "pif", "bat", "cmd", "js", "jse", "vbs", "vbe", "wsf", "wsh", "hta", "ps1", "msi", "lnk",

@@ -5,7 +5,7 @@ use riposte_mail::{Limits, Settings, Verdict, analyze, parse};
 
 fn judge(raw: &str) -> riposte_mail::Analysis {
     let mail = parse(raw.as_bytes(), &Limits::default()).expect("a message");
-    analyze(&mail, &Settings { own_domains: vec!["riposte-corp.com".into()] })
+    analyze(&mail, &Settings { own_domains: vec!["riposte-corp.com".into()], ..Settings::default() })
 }
 
 fn checks(analysis: &riposte_mail::Analysis) -> Vec<&'static str> {
@@ -170,4 +170,64 @@ fn the_corpus_edge_cases_parse_or_say_why() {
     }
     eprintln!("{parsed} parsed, {refused} not messages");
     assert!(parsed >= 100, "{parsed}");
+}
+
+/// A zip of `entries` (name, bytes), deflated.
+fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+#[test]
+fn archives_are_listed_not_opened_blindly() {
+    use base64::Engine as _;
+    let inner = zip_of(&[("readme.txt", b"hello".to_vec()), ("payload.exe", b"MZ...".to_vec())]);
+    let outer = zip_of(&[
+        ("documents.zip", inner),
+        ("notes.txt", b"see inside".to_vec()),
+        // 64 MiB of zeros deflate to about 64 KiB: a bomb's ratio.
+        ("big.bin", vec![0u8; 64 << 20]),
+    ]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&outer);
+    let raw = format!(
+        "From: Scanner <scan@supplier.example>\r\nTo: bob@example.org\r\nSubject: Scanned documents\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"z\"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nAttached.\r\n\
+--z\r\nContent-Type: application/zip; name=\"scan.zip\"\r\nContent-Disposition: attachment; filename=\"scan.zip\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--z--\r\n"
+    );
+    let analysis = judge(&raw);
+    let runs = analysis.findings.iter().find(|finding| finding.check == "attachment.archive_runs").expect("a finding");
+    assert!(runs.evidence.contains("documents.zip/payload.exe"), "{}", runs.evidence);
+    let cut = analysis.findings.iter().find(|finding| finding.check == "message.cut").expect("the bomb named");
+    assert!(cut.evidence.contains("big.bin"), "{}", cut.evidence);
+}
+
+#[test]
+fn intelligence_on_the_sender_links_and_attachments() {
+    use riposte_intel::{Indicator, IndicatorKind, IndicatorSet};
+    use sha2::Digest as _;
+    let payload = b"not really a document";
+    let mut set = IndicatorSet::new();
+    set.insert(Indicator::new(IndicatorKind::Domain, "bad-sender.example", "feed"));
+    set.insert(Indicator::new(IndicatorKind::Sha256, hex::encode(sha2::Sha256::digest(payload)), "feed"));
+    let settings = Settings { intel: Some(std::sync::Arc::new(set)), now_ms: 1_795_946_400_000, ..Settings::default() };
+    use base64::Engine as _;
+    let raw = format!(
+        "From: Billing <billing@mail.bad-sender.example>\r\nTo: bob@example.org\r\nSubject: Your document\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+--q\r\nContent-Type: application/octet-stream; name=\"doc.bin\"\r\nContent-Disposition: attachment; filename=\"doc.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--q--\r\n",
+        base64::engine::general_purpose::STANDARD.encode(payload)
+    );
+    let mail = parse(raw.as_bytes(), &Limits::default()).unwrap();
+    let analysis = analyze(&mail, &settings);
+    let found = checks(&analysis);
+    assert!(found.contains(&"intel.sender") && found.contains(&"intel.attachment"), "{found:?}");
+    assert_eq!(analysis.verdict, Verdict::Malicious, "a known-bad file");
 }

@@ -260,7 +260,10 @@ fn peak_memory() -> Option<u64> {
 }
 
 /// The indicators of `--intel` files, when any are given.
-fn intel_set(paths: &[PathBuf], shown: usize) -> Result<Option<std::sync::Arc<riposte_intel::IndicatorSet>>> {
+pub(crate) fn intel_set(
+    paths: &[PathBuf],
+    shown: usize,
+) -> Result<Option<std::sync::Arc<riposte_intel::IndicatorSet>>> {
     if paths.is_empty() {
         return Ok(None);
     }

@@ -32,6 +32,10 @@ pub struct AnalyzeArgs {
     /// The organisation's own domains: names imitating them are suspect.
     #[arg(long = "own-domain", value_name = "DOMAIN")]
     pub own_domains: Vec<String>,
+    /// Indicator files (as `hunt --intel`): links, the sender's domain and
+    /// attachments' SHA-256 are looked up in them.
+    #[arg(long = "intel", short = 'i', value_name = "FILE")]
+    pub intel: Vec<PathBuf>,
     #[arg(long, short = 'f', value_enum, default_value_t)]
     pub format: EmailFormat,
     /// Print clean messages too (text format).
@@ -58,8 +62,11 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
     for path in &args.paths {
         collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
     }
-    let settings =
-        Settings { own_domains: args.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect() };
+    let settings = Settings {
+        own_domains: args.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
+        intel: crate::cli::intel_set(&args.intel, 5)?,
+        now_ms: i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+    };
     let progress = (!args.no_progress && files.len() > 1 && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(

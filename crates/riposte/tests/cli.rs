@@ -1051,6 +1051,17 @@ Content-Type: text/html\n\
         "{reasons:?}"
     );
     assert!(stderr(&output).contains("2 messages"), "{}", stderr(&output));
+    // With intel: the link's address is a known one.
+    std::fs::write(dir.path().join("c2.txt"), "203.0.113.0/24\n").unwrap();
+    let output = riposte()
+        .args(["email", "analyze", "--format", "jsonl", "--intel"])
+        .arg(dir.path().join("c2.txt"))
+        .arg(&mbox)
+        .output()
+        .unwrap();
+    let last: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    let intel = last["findings"].as_array().unwrap().iter().find(|finding| finding["check"] == "intel.link").cloned();
+    assert!(intel.is_some_and(|finding| finding["evidence"].as_str().unwrap().contains("203.0.113.0/24")), "{last}");
     // For a person: the verdict and each reason with its weight.
     let output = riposte().args(["email", "analyze"]).arg(&mbox).output().unwrap();
     assert!(
