@@ -272,7 +272,8 @@ fn link_checks(
         let target = link.target.trim();
         let lower = target.to_ascii_lowercase();
         if lower.starts_with("javascript:") || lower.starts_with("data:text/html") {
-            add("links.script_or_data", 3.0, format!("a link runs {}", &target[..target.len().min(40)]));
+            let shown: String = target.chars().take(40).collect();
+            add("links.script_or_data", 3.0, format!("a link runs {shown}"));
             continue;
         }
         let host = link.host();

@@ -231,3 +231,27 @@ Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--q--\r\n",
     assert!(found.contains(&"intel.sender") && found.contains(&"intel.attachment"), "{found:?}");
     assert_eq!(analysis.verdict, Verdict::Malicious, "a known-bad file");
 }
+
+#[test]
+fn every_corpus_message_gets_a_verdict_with_its_reasons() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/email");
+    if !root.join("phishing").exists() {
+        eprintln!("SKIPPED: {} is absent", root.display());
+        return;
+    }
+    let mut judged = 0;
+    for set in ["phishing", "ham"] {
+        for entry in std::fs::read_dir(root.join(set)).unwrap().flatten() {
+            let raw = std::fs::read(entry.path()).unwrap();
+            let Some(mail) = parse(&raw, &Limits::default()) else { continue };
+            let analysis = analyze(&mail, &Settings::default());
+            judged += 1;
+            if analysis.verdict != Verdict::Clean {
+                assert!(!analysis.findings.is_empty(), "{}: a verdict without reasons", entry.path().display());
+            }
+            let sum: f64 = analysis.findings.iter().map(|finding| finding.weight).sum();
+            assert!((sum - analysis.score).abs() < 1e-9, "the score is the sum of the findings' weights");
+        }
+    }
+    assert!(judged >= 3_400, "{judged}");
+}
