@@ -76,10 +76,17 @@ const MALICIOUS_CHECKS: &[&str] = &[
 /// Judges a parsed message.
 pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     let mut findings = Vec::new();
-    let mut add = |check: &'static str, weight: f64, evidence: String| {
-        if !findings.iter().any(|found: &Finding| found.check == check) {
-            findings.push(Finding { check, evidence, weight });
+    // A check counts once; what else it saw joins its evidence.
+    let mut add = |check: &'static str, weight: f64, evidence: String| match findings
+        .iter_mut()
+        .find(|found: &&mut Finding| found.check == check)
+    {
+        Some(found) if found.evidence.len() < 400 => {
+            found.evidence.push_str("; ");
+            found.evidence.push_str(&evidence);
         }
+        Some(_) => {}
+        None => findings.push(Finding { check, evidence, weight }),
     };
     let protected = protected_domains(&settings.own_domains);
     let from_domain = mail.from.as_ref().map_or("", |from| from.domain()).to_owned();
@@ -108,7 +115,8 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
         if ["font-size:0", "display:none", "visibility:hidden"].iter().any(|style| lower.contains(style))
             && shown.split_whitespace().count() > 0
         {
-            add("html.hidden_text", 1.0, "the body hides part of its text".into());
+            // Newsletters hide a preview line the same way: a hint, no more.
+            add("html.hidden_text", 0.5, "the body hides part of its text".into());
         }
         if asks_for_credentials(html) {
             add("html.password_form", 3.0, "the message body asks for a password".into());
@@ -123,7 +131,10 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     // Wording only counts where it could lead elsewhere: a password reset
     // from an authenticated sender whose links all stay home is its job.
     let home = registered(&from_domain);
-    let authenticated = mail.authentication_results.first().is_some_and(|results| results.contains("dmarc=pass"));
+    let authenticated = mail
+        .authentication_results
+        .first()
+        .is_some_and(|results| method_results(results, "dmarc").any(|result| result == "pass"));
     let stays_home = !home.is_empty()
         && links.iter().all(|link| link.host().is_empty() || registered(&link.host()) == home)
         && mail.reply_to.as_ref().is_none_or(|reply_to| registered(reply_to.domain()) == home);
@@ -172,6 +183,20 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     Analysis { score, verdict, findings }
 }
 
+/// The results of `method` in an `Authentication-Results` value: the word
+/// after each `method=` that starts a result (after `;` or whitespace), not
+/// one inside a property such as `smtp.mailfrom=dmarc=pass@evil.example`.
+fn method_results<'a>(results: &'a str, method: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    results.match_indices(method).filter_map(move |(at, _)| {
+        let before = results[..at].chars().next_back();
+        if !before.is_none_or(|ch| ch == ';' || ch.is_whitespace()) {
+            return None;
+        }
+        let rest = results[at + method.len()..].strip_prefix('=')?;
+        rest.split(|ch: char| !ch.is_ascii_alphanumeric()).next()
+    })
+}
+
 /// SPF, DKIM and DMARC as the receiving host recorded them (its
 /// `Authentication-Results`, the top one) or `Received-SPF`.
 fn authentication(mail: &Mail, add: &mut impl FnMut(&'static str, f64, String)) {
@@ -179,12 +204,8 @@ fn authentication(mail: &Mail, add: &mut impl FnMut(&'static str, f64, String)) 
         for (method, check, weight) in
             [("spf", "auth.spf_fail", 1.5), ("dkim", "auth.dkim_fail", 1.5), ("dmarc", "auth.dmarc_fail", 2.5)]
         {
-            let key = format!("{method}=");
-            let verdicts = results.match_indices(&key).map(|(at, found)| {
-                results[at + found.len()..].split(|ch: char| !ch.is_ascii_alphanumeric()).next().unwrap_or("")
-            });
             if let Some(failed) =
-                verdicts.into_iter().find(|verdict| matches!(*verdict, "fail" | "softfail" | "permerror"))
+                method_results(results, method).find(|verdict| matches!(*verdict, "fail" | "softfail" | "permerror"))
             {
                 add(check, weight, format!("{method}={failed} in the receiving host's Authentication-Results"));
             }
@@ -322,10 +343,13 @@ fn link_checks(
             add("lookalike.punycode_link", 2.0, format!("a link goes to the internationalised name {host}"));
         }
         // A brand's domain written into another host (`paypal.com.secure-login.example`).
-        if let Some(brand) = protected
-            .iter()
-            .find(|domain| host.contains(&format!("{domain}.")) && !is_under(&host, std::slice::from_ref(domain)))
-        {
+        if let Some(brand) = protected.iter().find(|domain| {
+            let inside = host.starts_with(&format!("{domain}.")) || host.contains(&format!(".{domain}."));
+            // `amazon.com.au` is Amazon's own, under another suffix.
+            let brand_name = domain.split('.').next().unwrap_or(domain);
+            let own = registered(&host).split('.').next() == Some(brand_name);
+            inside && !own && !is_under(&host, std::slice::from_ref(domain))
+        }) {
             add("links.brand_in_host", 3.0, format!("{host} carries {brand} in its name"));
         }
         // The text shows one place, the link goes to another.
@@ -468,9 +492,5 @@ fn looks_random(local: &str) -> bool {
 
 /// Whether `text` holds `word` between non-letters.
 fn contains_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(at, _)| {
-        let before = text[..at].chars().next_back().is_none_or(|ch| !ch.is_alphanumeric());
-        let after = text[at + word.len()..].chars().next().is_none_or(|ch| !ch.is_alphanumeric());
-        before && after
-    })
+    crate::language::contains_words(text, word)
 }

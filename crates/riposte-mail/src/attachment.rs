@@ -33,11 +33,7 @@ pub fn sniff(bytes: &[u8]) -> Content {
     if starts(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
         // OLE: macros live in a `_VBA_PROJECT` stream (its name in UTF-16).
         let marker = "_VBA_PROJECT".encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>();
-        return if contains(bytes, &marker) || contains(bytes, b"VBA") {
-            Content::OfficeWithMacros
-        } else {
-            Content::Other
-        };
+        return if contains(bytes, &marker) { Content::OfficeWithMacros } else { Content::Other };
     }
     if starts(b"PK\x03\x04") {
         // Local file header flag bit 0: the entry is encrypted.
@@ -90,11 +86,14 @@ const MAX_ENTRIES: usize = 10_000;
 
 pub fn archive_contents(bytes: &[u8]) -> ArchiveContents {
     let mut contents = ArchiveContents::default();
-    list_zip(bytes, "", 0, &mut contents);
+    let mut inflate_budget = NESTED_MAX_BYTES;
+    list_zip(bytes, "", 0, &mut inflate_budget, &mut contents);
     contents
 }
 
-fn list_zip(bytes: &[u8], prefix: &str, depth: usize, contents: &mut ArchiveContents) {
+/// `inflate_budget`: bytes that nested zips may still inflate to, shared by
+/// all of them (entries of one zip may all point at the same data).
+fn list_zip(bytes: &[u8], prefix: &str, depth: usize, inflate_budget: &mut u64, contents: &mut ArchiveContents) {
     let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
         Ok(archive) => archive,
         Err(error) => {
@@ -102,29 +101,33 @@ fn list_zip(bytes: &[u8], prefix: &str, depth: usize, contents: &mut ArchiveCont
             return;
         }
     };
-    for index in 0..archive.len().min(MAX_ENTRIES) {
+    for index in 0..archive.len() {
+        // One budget of names for the whole attachment, nested zips included.
+        if contents.names.len() >= MAX_ENTRIES {
+            contents.cut.push(format!("more than {MAX_ENTRIES} entries: the rest was not listed"));
+            return;
+        }
         let Ok(entry) = archive.by_index_raw(index) else { continue };
         let name = format!("{prefix}{}", entry.name().unwrap_or_default());
         let (size, compressed) = (entry.size(), entry.compressed_size().max(1));
         contents.encrypted |= entry.encrypted();
         let nested = name.to_ascii_lowercase().ends_with(".zip");
         drop(entry);
-        if size / compressed > MAX_RATIO && size > 1 << 20 {
+        let bomb = size / compressed > MAX_RATIO;
+        if bomb && size > 1 << 20 {
             contents.cut.push(format!("{name}: claims {size} bytes from {compressed} (a bomb?): not opened"));
-        } else if nested && depth == 0 && size <= NESTED_MAX_BYTES {
+        } else if nested && depth == 0 && !bomb && size <= *inflate_budget {
+            *inflate_budget -= size;
             let mut inner = Vec::new();
             if let Ok(mut file) = archive.by_index(index) {
                 use std::io::Read;
-                let _ = (&mut file).take(NESTED_MAX_BYTES).read_to_end(&mut inner);
+                let _ = (&mut file).take(size).read_to_end(&mut inner);
             }
-            list_zip(&inner, &format!("{name}/"), depth + 1, contents);
+            list_zip(&inner, &format!("{name}/"), depth + 1, inflate_budget, contents);
         } else if nested {
             contents.cut.push(format!("{name}: a zip nested deeper or larger than read"));
         }
         contents.names.push(name);
-    }
-    if archive.len() > MAX_ENTRIES {
-        contents.cut.push(format!("more than {MAX_ENTRIES} entries: the rest was not listed"));
     }
 }
 

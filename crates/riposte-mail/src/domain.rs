@@ -144,19 +144,26 @@ pub fn imitated(host: &str, protected: &[String]) -> Option<String> {
             return None;
         }
     }
-    // The whole name, or one of its hyphenated words (`paypal-secure`).
-    let words: Vec<&str> =
-        std::iter::once(own_name).chain(own_name.split('-').filter(|_| own_name.contains('-'))).collect();
+    let own_skeleton = skeleton(own_name);
+    // Hyphenated words (`paypal-secure`): a brand's name exactly, once folded.
+    let words: Vec<String> =
+        if own_name.contains('-') { own_name.split('-').map(skeleton).collect() } else { Vec::new() };
     protected
         .iter()
         .find(|domain| {
             let name = domain.split('.').next().unwrap_or(domain);
-            let allowed = if name.len() >= 8 { 2 } else { 1 };
+            // Short names are a small edit from many ordinary words.
+            let allowed = match name.len() {
+                9.. => 2,
+                6..=8 => 1,
+                _ => 0,
+            };
+            let folded = skeleton(name);
             name.len() >= 5
                 && own_name != name
-                && words.iter().any(|word| {
-                    skeleton(word) == skeleton(name) || (word.len() >= 5 && distance(word, name) <= allowed)
-                })
+                && (own_skeleton == folded
+                    || words.contains(&folded)
+                    || (own_name.len().abs_diff(name.len()) <= allowed && distance(own_name, name) <= allowed))
         })
         .cloned()
 }
@@ -191,6 +198,8 @@ mod tests {
         assert_eq!(imitated("www.paypal.com", &protected), None);
         assert_eq!(imitated("paypal-secure.com", &protected).as_deref(), Some("paypal.com"), "combosquatting");
         assert_eq!(imitated("web-design.com", &protected), None);
+        assert_eq!(imitated("acme-cloud.com", &protected), None, "not icloud");
+        assert_eq!(imitated("email.cz", &protected), None, "not gmail");
         assert_eq!(imitated("example.org", &protected), None);
         assert_eq!(distance("paypal", "paypla"), 1, "a swap is one edit");
     }

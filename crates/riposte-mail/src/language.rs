@@ -59,9 +59,6 @@ const CREDENTIAL_LURE: &[&str] = &[
     "access your document",
     "secure message",
     "voicemail",
-    "delivery failed",
-    "undelivered",
-    "parcel",
     "package could not be delivered",
     "atualize seus dados",
     "seus pontos",
@@ -169,6 +166,18 @@ const SCAM: &[&str] = &[
     "você ganhou",
 ];
 
+/// Whether `text` holds `words` starting and ending at word boundaries
+/// (`dating` is not in `updating`). A phrase ending in a non-letter
+/// (`earn $`) or in `expir` is a prefix and may run on.
+pub fn contains_words(text: &str, words: &str) -> bool {
+    let open_end = words.ends_with(|ch: char| !ch.is_alphanumeric()) || words.ends_with("expir");
+    text.match_indices(words).any(|(at, _)| {
+        let before = text[..at].chars().next_back().is_none_or(|ch| !ch.is_alphanumeric());
+        let after = open_end || text[at + words.len()..].chars().next().is_none_or(|ch| !ch.is_alphanumeric());
+        before && after
+    })
+}
+
 /// The categories `text` falls in, with the first phrase found of each.
 pub fn wording(text: &str) -> Vec<(Wording, &'static str)> {
     let lower = text.to_lowercase();
@@ -180,7 +189,7 @@ pub fn wording(text: &str) -> Vec<(Wording, &'static str)> {
     ]
     .into_iter()
     .filter_map(|(category, phrases)| {
-        phrases.iter().find(|phrase| lower.contains(**phrase)).map(|phrase| (category, *phrase))
+        phrases.iter().find(|phrase| contains_words(&lower, phrase)).map(|phrase| (category, *phrase))
     })
     .collect()
 }

@@ -20,22 +20,40 @@ impl Link {
 /// The host of a URL (`scheme://[user@]host[:port]/...`), lower-cased.
 pub fn host_of(url: &str) -> String {
     let Some((_, rest)) = url.split_once("://") else { return String::new() };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // A backslash ends the authority as browsers read it (`evil\\@good`).
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or("");
     let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
     let host = if authority.starts_with('[') {
         authority.split(']').next().unwrap_or("").trim_start_matches('[')
     } else {
         authority.split(':').next().unwrap_or("")
     };
+    // No name is longer than 253 bytes: a longer one is not a host.
+    let host = &host[..floor_boundary(host, 253)];
     host.trim_end_matches('.').to_ascii_lowercase()
 }
+
+fn floor_boundary(text: &str, at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    (0..=at).rev().find(|&index| text.is_char_boundary(index)).unwrap_or(0)
+}
+
+/// Most characters of an anchor's text kept.
+const SHOWN_MAX_BYTES: usize = 1_000;
 
 /// URLs written in plain text.
 pub fn text_links(text: &str, out: &mut Vec<Link>) {
     let lower = text.to_ascii_lowercase();
     let mut from = 0;
-    while let Some(found) = ["http://", "https://"].iter().filter_map(|scheme| lower[from..].find(scheme)).min() {
+    while let Some(found) = lower[from..].find("http") {
         let start = from + found;
+        let rest = &lower[start + 4..];
+        if !(rest.starts_with("://") || rest.starts_with("s://")) {
+            from = start + 4;
+            continue;
+        }
         let end = text[start..]
             .find(|ch: char| ch.is_whitespace() || matches!(ch, '"' | '\'' | '<' | '>' | ')' | ']'))
             .map_or(text.len(), |length| start + length);
@@ -53,10 +71,19 @@ pub fn html_links(html: &str, out: &mut Vec<Link>) {
         let start = from + found;
         let Some(tag_end) = lower[start..].find('>').map(|at| start + at) else { break };
         let tag = &html[start..tag_end];
-        let close = lower[tag_end..].find("</a").map_or(lower.len(), |at| tag_end + at);
+        // The anchor's text ends at its `</a`, or at the next anchor when it is never closed.
+        // Both searches stop at the next anchor, so each byte is scanned a bounded number of times.
+        let next_open = lower[tag_end + 1..].find("<a").map_or(lower.len(), |at| tag_end + 1 + at);
+        let close = lower[tag_end..next_open].find("</a").map_or(next_open, |at| tag_end + at);
+        let inner = &html[tag_end + 1..close.max(tag_end + 1)];
+        let inner = &inner[..floor_boundary(inner, SHOWN_MAX_BYTES)];
         if let Some(target) = attribute(tag, "href") {
-            let shown = text_of(&html[tag_end + 1..close.max(tag_end + 1)]);
-            out.push(Link { target: decode_entities(&target), shown: shown.trim().to_owned() });
+            let mut target = decode_entities(&target);
+            // A scheme-relative link goes where the page's scheme would take it.
+            if target.starts_with("//") {
+                target.insert_str(0, "https:");
+            }
+            out.push(Link { target, shown: text_of(inner).trim().to_owned() });
         }
         from = tag_end + 1;
     }
@@ -131,7 +158,34 @@ fn decode_entities(text: &str) -> String {
     if !text.contains('&') {
         return text.to_owned();
     }
-    text.replace("&amp;", "&")
+    // Numeric references first (`&#104;ttps`, `&#x3a;`).
+    let mut decoded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("&#") {
+        decoded.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let end = after.bytes().take(10).position(|byte| byte == b';');
+        let number = end.and_then(|end| {
+            let digits = &after[..end];
+            match digits.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => digits.parse().ok(),
+            }
+        });
+        match (number.and_then(char::from_u32), end) {
+            (Some(ch), Some(end)) => {
+                decoded.push(ch);
+                rest = &after[end + 1..];
+            }
+            _ => {
+                decoded.push_str("&#");
+                rest = after;
+            }
+        }
+    }
+    decoded.push_str(rest);
+    decoded
+        .replace("&amp;", "&")
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -157,6 +211,11 @@ mod tests {
         let mut found = Vec::new();
         text_links("see https://user@Example.COM:8443/x. and (http://[2001:db8::1]/a)", &mut found);
         assert_eq!(found.iter().map(Link::host).collect::<Vec<_>>(), ["example.com", "2001:db8::1"]);
+        assert_eq!(host_of("https://evil.example\\@www.paypal.com/"), "evil.example", "as a browser reads it");
+        let mut odd = Vec::new();
+        html_links("<a href=\"//evil.example/x\">a<a href=\"&#104;ttps://b.example/\">b</a>", &mut odd);
+        assert_eq!(odd.iter().map(Link::host).collect::<Vec<_>>(), ["evil.example", "b.example"]);
+        assert_eq!(odd[0].shown, "a", "an unclosed anchor ends at the next");
         assert_eq!(
             text_of("<style>p{}</style><b>Hello</b>&nbsp;you<script>x()</script>!")
                 .split_whitespace()

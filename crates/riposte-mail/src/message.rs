@@ -74,7 +74,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
     }
     // The first From entry with an address (an unquoted comma in a display
     // name splits it into a name-only entry and the real one).
-    let from_entries = message.from().map_or(0, |from| from.iter().count());
+    let from_entries = message.from().map_or(0, |from| from.iter().filter(|addr| addr.address().is_some()).count());
     let mut mail = Mail {
         from: message.from().and_then(|from| from.iter().find(|addr| addr.address().is_some())).map(mailbox),
         from_entries,

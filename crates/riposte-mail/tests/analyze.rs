@@ -255,3 +255,21 @@ fn every_corpus_message_gets_a_verdict_with_its_reasons() {
     }
     assert!(judged >= 3_400, "{judged}");
 }
+
+#[test]
+fn hostile_shapes_stay_fast_and_honest() {
+    // Thousands of unclosed anchors and scheme-less `http` words: linear, not quadratic.
+    let html = "<a href=x>y".repeat(20_000) + &"http and https ".repeat(20_000);
+    let raw = format!("From: a@example.org\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n{html}\r\n");
+    let analysis = judge(&raw);
+    assert!(analysis.score >= 0.0);
+    // A forged result inside a property is not a pass; the real one is read.
+    let forged = "From: Support <help@evil.example>\r\nSubject: Verify your account\r\n\
+Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=dmarc=pass@evil.example; dmarc=fail header.from=evil.example\r\n\
+Content-Type: text/plain\r\n\r\nVerify your account at https://evil.example/login\r\n";
+    let found = checks(&judge(forged));
+    assert!(found.contains(&"auth.dmarc_fail") && found.contains(&"language.credential_lure"), "{found:?}");
+    // Words inside words do not count: `updating` is not `dating`.
+    let update = "From: IT <it@riposte-corp.com>\r\nSubject: Updating the VPN client\r\nContent-Type: text/plain\r\n\r\nWe are updating the VPN client tonight.\r\n";
+    assert!(!checks(&judge(update)).contains(&"language.scam"));
+}

@@ -143,6 +143,8 @@ fn write_analysis(
             if analysis.verdict == Verdict::Clean && !args.all {
                 return Ok(());
             }
+            // Names and hosts come from the sender: control characters are shown, not obeyed.
+            let place = place.escape_debug();
             writeln!(
                 out,
                 "{:<10} {:>4.1}  {place}  {subject:?}",
@@ -150,7 +152,7 @@ fn write_analysis(
                 analysis.score
             )?;
             for finding in &analysis.findings {
-                writeln!(out, "  +{:<4} {:<32} {}", finding.weight, finding.check, finding.evidence)?;
+                writeln!(out, "  +{:<4} {:<32} {}", finding.weight, finding.check, finding.evidence.escape_debug())?;
             }
             Ok(())
         }
@@ -160,7 +162,12 @@ fn write_analysis(
 /// Files under `path` (every file of a folder, recursively).
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.flatten().map(|entry| entry.path()).collect();
+        // Links inside a folder are not followed (a `loop -> ..` would never end).
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .flatten()
+            .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_symlink()))
+            .map(|entry| entry.path())
+            .collect();
         entries.sort();
         for entry in entries {
             collect(&entry, out)?;
