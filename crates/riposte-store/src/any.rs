@@ -4,8 +4,8 @@ use crate::audit::{AuditEntry, AuditKey, NewAudit};
 use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, ObservableSearch, Page,
-    Recorded, RuleState, StoredEvent, Token,
+    Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined,
+    ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, StoredEvent, Token,
 };
 
 /// The store a configuration names.
@@ -120,5 +120,32 @@ impl Store for AnyStore {
 
     async fn audit_log(&self) -> Result<Vec<AuditEntry>> {
         dispatch!(self, store => store.audit_log())
+    }
+
+    async fn quarantine(
+        &self,
+        message: &NewQuarantined,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<(Quarantined, AuditEntry)> {
+        dispatch!(self, store => store.quarantine(message, audit, key))
+    }
+
+    async fn quarantined(&self, status: Option<QuarantineStatus>, limit: u32) -> Result<Vec<Quarantined>> {
+        dispatch!(self, store => store.quarantined(status, limit))
+    }
+
+    async fn quarantined_message(&self, id: i64) -> Result<Option<Quarantined>> {
+        dispatch!(self, store => store.quarantined_message(id))
+    }
+
+    async fn change_quarantined(
+        &self,
+        id: i64,
+        status: QuarantineStatus,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<Option<(Quarantined, AuditEntry)>> {
+        dispatch!(self, store => store.change_quarantined(id, status, audit, key))
     }
 }

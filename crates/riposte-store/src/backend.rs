@@ -15,7 +15,8 @@ use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
 use crate::error::{Doing, Result, StoreError};
 use crate::model::{
     Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent,
-    ObservableSearch, Page, Recorded, RuleState, Scope, StoredEvent, Token, Verdict,
+    NewQuarantined, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Scope, StoredEvent,
+    Token, Verdict,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -112,6 +113,40 @@ pub trait Store: Send + Sync {
 
     /// The whole audit trail, oldest first.
     fn audit_log(&self) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+
+    /// Records a message held back, and audits it, in one transaction.
+    fn quarantine(
+        &self,
+        message: &NewQuarantined,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<(Quarantined, AuditEntry)>> + Send;
+
+    /// Quarantined messages, newest first, of `status` when given.
+    fn quarantined(
+        &self,
+        status: Option<QuarantineStatus>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Quarantined>>> + Send;
+
+    fn quarantined_message(&self, id: i64) -> impl Future<Output = Result<Option<Quarantined>>> + Send;
+
+    /// Moves a held message to `status` (released or deleted) and audits it;
+    /// `None` when there is no such message.
+    fn change_quarantined(
+        &self,
+        id: i64,
+        status: QuarantineStatus,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<Option<(Quarantined, AuditEntry)>>> + Send;
+}
+
+/// The columns of a quarantined message, as a literal for `concat!`.
+macro_rules! quarantine_columns {
+    () => {
+        "id, sha256, received_ms, sender, subject, verdict, score, findings, status, updated_ms"
+    };
 }
 
 pub(crate) fn now_ms() -> Millis {
@@ -165,6 +200,22 @@ macro_rules! backend {
                     event_seq: row.try_get("event_seq").doing("reading an alert")?,
                     updated_ms: row.try_get("updated_ms").doing("reading an alert")?,
                     intel: parse_json("alert intel", &text("intel")?)?,
+                })
+            }
+
+            fn quarantined_from(row: &<<$pool as PoolDatabase>::Database as sqlx::Database>::Row) -> Result<Quarantined> {
+                let text = |name: &str| row.try_get::<String, _>(name).doing("reading a quarantined message");
+                Ok(Quarantined {
+                    id: row.try_get("id").doing("reading a quarantined message")?,
+                    sha256: text("sha256")?,
+                    received_ms: row.try_get("received_ms").doing("reading a quarantined message")?,
+                    sender: text("sender")?,
+                    subject: text("subject")?,
+                    verdict: text("verdict")?,
+                    score: row.try_get("score").doing("reading a quarantined message")?,
+                    findings: parse_json("quarantine findings", &text("findings")?)?,
+                    status: parse::<QuarantineStatus>("quarantine status", &text("status")?)?,
+                    updated_ms: row.try_get("updated_ms").doing("reading a quarantined message")?,
                 })
             }
 
@@ -677,6 +728,83 @@ macro_rules! backend {
                     Ok((token, row.try_get("secret_sha256").doing("reading a token")?))
                 })
                 .transpose()
+            }
+
+            async fn quarantine(
+                &self,
+                message: &NewQuarantined,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<(Quarantined, AuditEntry)> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let row = sqlx::query(concat!(
+                    "INSERT INTO quarantine (sha256, received_ms, sender, subject, verdict, score, findings, status, \
+                     updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'held', $8) RETURNING ",
+                    quarantine_columns!()
+                ))
+                .bind(&message.sha256)
+                .bind(message.received_ms)
+                .bind(&message.sender)
+                .bind(&message.subject)
+                .bind(&message.verdict)
+                .bind(message.score)
+                .bind(json_text(&message.findings))
+                .bind(now_ms())
+                .fetch_one(&mut *transaction)
+                .await
+                .doing("quarantining a message")?;
+                let held = Self::quarantined_from(&row)?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing a quarantined message")?;
+                Ok((held, entry))
+            }
+
+            async fn quarantined(&self, status: Option<QuarantineStatus>, limit: u32) -> Result<Vec<Quarantined>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    quarantine_columns!(),
+                    " FROM quarantine WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
+                ))
+                .bind(status.map(QuarantineStatus::as_str))
+                .bind(i64::from(limit.min(MAX_PAGE)))
+                .fetch_all(&self.pool)
+                .await
+                .doing("listing quarantined messages")?;
+                rows.iter().map(|row| Self::quarantined_from(row)).collect()
+            }
+
+            async fn quarantined_message(&self, id: i64) -> Result<Option<Quarantined>> {
+                let row = sqlx::query(concat!("SELECT ", quarantine_columns!(), " FROM quarantine WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .doing("reading a quarantined message")?;
+                row.map(|row| Self::quarantined_from(&row)).transpose()
+            }
+
+            async fn change_quarantined(
+                &self,
+                id: i64,
+                status: QuarantineStatus,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<Option<(Quarantined, AuditEntry)>> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let row = sqlx::query(concat!(
+                    "UPDATE quarantine SET status = $2, updated_ms = $3 WHERE id = $1 RETURNING ",
+                    quarantine_columns!()
+                ))
+                .bind(id)
+                .bind(status.as_str())
+                .bind(now_ms())
+                .fetch_optional(&mut *transaction)
+                .await
+                .doing("changing a quarantined message")?;
+                let Some(row) = row else { return Ok(None) };
+                let changed = Self::quarantined_from(&row)?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing a quarantine change")?;
+                Ok(Some((changed, entry)))
             }
 
             async fn rule_states(&self) -> Result<Vec<RuleState>> {

@@ -144,6 +144,49 @@ macro_rules! text_enum {
 }
 
 text_enum!(AlertStatus { New = "new", Acknowledged = "acknowledged", InProgress = "in_progress", Closed = "closed" });
+
+/// Where a quarantined message is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineStatus {
+    /// Held back: nobody received it.
+    Held,
+    /// An analyst let it go.
+    Released,
+    /// An analyst deleted its bytes (the record and its hash stay).
+    Deleted,
+}
+
+text_enum!(QuarantineStatus { Held = "held", Released = "released", Deleted = "deleted" });
+
+/// A message to hold back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewQuarantined {
+    /// SHA-256 of the message's bytes, as kept.
+    pub sha256: String,
+    pub received_ms: Millis,
+    pub sender: String,
+    pub subject: String,
+    pub verdict: String,
+    pub score: f64,
+    /// The analysis's findings (opaque to the store).
+    pub findings: serde_json::Value,
+}
+
+/// A held (or formerly held) message.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Quarantined {
+    pub id: i64,
+    pub sha256: String,
+    pub received_ms: Millis,
+    pub sender: String,
+    pub subject: String,
+    pub verdict: String,
+    pub score: f64,
+    pub findings: serde_json::Value,
+    pub status: QuarantineStatus,
+    pub updated_ms: Millis,
+}
 text_enum!(Verdict { TruePositive = "true_positive", FalsePositive = "false_positive" });
 text_enum!(Scope { Read = "read", Write = "write", Admin = "admin" });
 

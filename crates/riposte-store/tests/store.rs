@@ -4,7 +4,8 @@
 
 use riposte_store::{
     AlertChange, AlertFilter, AlertStatus, AnyStore, AuditBreak, AuditKey, CorrelationState, Entities, NewAudit,
-    NewDetection, NewEvent, ObservableSearch, PostgresStore, Scope, SqliteStore, Store, Token, Verdict, verify,
+    NewDetection, NewEvent, NewQuarantined, ObservableSearch, PostgresStore, QuarantineStatus, Scope, SqliteStore,
+    Store, Token, Verdict, verify,
 };
 
 fn detection(key: &str, fingerprint: &str, time_ms: i64, seq: i64) -> NewDetection {
@@ -173,6 +174,49 @@ async fn suite(store: impl Store) {
     assert_eq!(actions, ["alert.update", "token.create", "rule.disable", "rule.enable", "rules.reload"]);
     assert_eq!(verify(&log, &key, None), Ok(5));
     assert_eq!(verify(&log, &AuditKey::new(b"other".to_vec()), None), Err(AuditBreak::Edited { seq: 1 }));
+
+    // Quarantine: held, listed, released; each step audited with the rest.
+    let held = NewQuarantined {
+        sha256: "ab".repeat(32),
+        received_ms: 5_000,
+        sender: "service@paypa1.com".into(),
+        subject: "Your account".into(),
+        verdict: "phishing".into(),
+        score: 9.5,
+        findings: serde_json::json!([{"check": "lookalike.sender_domain"}]),
+    };
+    let (first, _) = store.quarantine(&held, &audit("mail.quarantine", "quarantine"), &key).await.unwrap();
+    let (second, _) = store
+        .quarantine(
+            &NewQuarantined { subject: "Again".into(), ..held.clone() },
+            &audit("mail.quarantine", "quarantine"),
+            &key,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.status, first.score, first.findings[0]["check"].as_str()),
+        (QuarantineStatus::Held, 9.5, Some("lookalike.sender_domain"))
+    );
+    let listed = store.quarantined(Some(QuarantineStatus::Held), 10).await.unwrap();
+    assert_eq!(listed.iter().map(|message| message.id).collect::<Vec<_>>(), [second.id, first.id], "newest first");
+    let (released, _) = store
+        .change_quarantined(first.id, QuarantineStatus::Released, &audit("mail.release", "quarantine:1"), &key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released.status, QuarantineStatus::Released);
+    assert_eq!(store.quarantined(Some(QuarantineStatus::Held), 10).await.unwrap().len(), 1);
+    assert_eq!(store.quarantined(None, 10).await.unwrap().len(), 2);
+    assert_eq!(store.quarantined_message(first.id).await.unwrap().unwrap().status, QuarantineStatus::Released);
+    assert!(
+        store
+            .change_quarantined(9_999, QuarantineStatus::Deleted, &audit("mail.delete", "quarantine:9999"), &key)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(verify(&store.audit_log().await.unwrap(), &key, None), Ok(8), "quarantine changes join the trail");
 }
 
 #[tokio::test]
