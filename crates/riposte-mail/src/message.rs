@@ -66,10 +66,13 @@ pub struct Mail {
     pub cut: Vec<String>,
 }
 
-/// Parses `raw` (`None`: not a message at all, e.g. no header).
+/// Parses `raw` (`None`: not a message at all: none of the headers every
+/// message has).
 pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
     let message = MessageParser::default().parse(raw)?;
-    if message.headers().is_empty() {
+    // A message names at least one of these; text without them is not one.
+    let known = ["From", "To", "Subject", "Date", "Received", "Message-ID", "Return-Path"];
+    if !message.headers_raw().any(|(name, _)| known.iter().any(|known| name.eq_ignore_ascii_case(known))) {
         return None;
     }
     // The first From entry with an address (an unquoted comma in a display

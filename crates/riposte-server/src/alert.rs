@@ -222,6 +222,39 @@ fn event_detection(
     }
 }
 
+/// The alert a held message raises: rule `mail:<verdict>`, the sender's
+/// address and domain and the message's hash as entities, one alert per
+/// message (its hash is the key).
+pub fn mail_detection(held: &riposte_store::Quarantined, reasons: &[&str]) -> NewDetection {
+    let rule_id = format!("mail:{}", held.verdict);
+    let domain = held.sender.rsplit_once('@').map(|(_, domain)| domain.to_owned());
+    let entities = Entities {
+        users: vec![held.sender.clone()].into_iter().filter(|sender| !sender.is_empty()).collect(),
+        domains: domain.into_iter().collect(),
+        hashes: vec![held.sha256.clone()],
+        ..Entities::default()
+    };
+    NewDetection {
+        key: format!("mail:{}", held.sha256),
+        fingerprint: fingerprint(&rule_id, &entities),
+        rule_title: format!(
+            "Quarantined {} message from {}: {:?} ({})",
+            held.verdict,
+            held.sender,
+            held.subject,
+            reasons.join(", ")
+        ),
+        level: if held.verdict == "malicious" { "critical" } else { "high" }.to_owned(),
+        techniques: vec!["T1566".to_owned()],
+        entities,
+        time_ms: held.received_ms,
+        window_ms: 0,
+        event_seq: 0,
+        rule_id,
+        intel: Vec::new(),
+    }
+}
+
 /// A correlation's id (or name), or a stable stand-in.
 pub fn correlation_key(correlation: &Correlation) -> String {
     let meta = &correlation.meta;

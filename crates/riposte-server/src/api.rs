@@ -41,6 +41,8 @@ pub struct AppState {
     pub audit_lock: Arc<Mutex<()>>,
     pub max_body: usize,
     pub intel: Arc<crate::intel::IntelState>,
+    /// Where held messages' bytes are kept, by hash.
+    pub quarantine_dir: std::path::PathBuf,
 }
 
 /// An error as the API reports it: a status, a stable code, a message.
@@ -178,6 +180,21 @@ pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
     ),
     ("post", "/api/intel/indicators/revoke", Some(Scope::Write), "Revoke an indicator (type, value) in every feed"),
     ("get", "/api/intel/feeds", Some(Scope::Read), "The configured feeds and how their last pull went"),
+    (
+        "post",
+        "/api/email/analyze",
+        Some(Scope::Write),
+        "Judge a raw message (the body); phishing and malicious ones are quarantined unless ?quarantine=false",
+    ),
+    ("get", "/api/quarantine", Some(Scope::Read), "Quarantined messages, newest first (?status=held|released|deleted)"),
+    ("get", "/api/quarantine/{id}/message", Some(Scope::Read), "A quarantined message's original bytes"),
+    ("post", "/api/quarantine/{id}/release", Some(Scope::Write), "Let a held message go"),
+    (
+        "post",
+        "/api/quarantine/{id}/delete",
+        Some(Scope::Write),
+        "Delete a held message's bytes (its record and hash stay)",
+    ),
     ("get", "/metrics", None, "Prometheus metrics"),
 ];
 
@@ -199,6 +216,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/intel/indicators", get(search_indicators).post(add_indicator))
         .route("/api/intel/indicators/revoke", post(revoke_indicator))
         .route("/api/intel/feeds", get(intel_feeds))
+        .route("/api/email/analyze", post(analyze_email))
+        .route("/api/quarantine", get(list_quarantine))
+        .route("/api/quarantine/{id}/message", get(quarantined_bytes))
+        .route("/api/quarantine/{id}/release", post(release_quarantined))
+        .route("/api/quarantine/{id}/delete", post(delete_quarantined))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::not_found("route") })
         .with_state(state)
@@ -378,6 +400,172 @@ async fn intel_feeds(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
     let feeds: Vec<Value> =
         state.intel.feed_status().into_iter().map(|(name, status)| json!({"name": name, "status": status})).collect();
     Ok(axum::Json(json!({"feeds": feeds, "indicators": state.intel.current().map_or(0, |set| set.len())})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnalyzeQuery {
+    /// Hold phishing and malicious messages back (default: yes).
+    quarantine: Option<bool>,
+}
+
+/// Judges the raw message in the body; a phishing or malicious one is held
+/// back: its bytes kept by hash, a quarantine record, an alert, an audit entry.
+async fn analyze_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AnalyzeQuery>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+) -> ApiResult<axum::Json<Value>> {
+    use sha2::Digest as _;
+    let token = authorize(&state, &headers, Scope::Write).await?;
+    let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
+    let raw = axum::body::to_bytes(request.into_body(), state.max_body).await.map_err(|_| {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the message is over the {} byte limit (http.max_body)", state.max_body),
+        )
+    })?;
+    let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default()) else {
+        return Err(AppError::bad_request("not a message: no header could be read"));
+    };
+    let settings = riposte_mail::Settings { intel: state.intel.current(), now_ms: now_ms(), ..Default::default() };
+    let analysis = riposte_mail::analyze(&mail, &settings);
+    let findings: Vec<Value> = analysis
+        .findings
+        .iter()
+        .map(|finding| json!({"check": finding.check, "weight": finding.weight, "evidence": finding.evidence}))
+        .collect();
+    let mut answer = json!({
+        "verdict": analysis.verdict.as_str(),
+        "score": analysis.score,
+        "findings": findings,
+        "quarantine_id": null,
+    });
+    if analysis.verdict >= riposte_mail::Verdict::Phishing && query.quarantine != Some(false) {
+        let sha256 = hex::encode(sha2::Sha256::digest(&raw));
+        // Kept intact, by hash, before anything refers to it.
+        let path = state.quarantine_dir.join(format!("{sha256}.eml"));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(&state.quarantine_dir)?;
+            let temporary = path.with_extension("eml.new");
+            std::fs::write(&temporary, &raw)?;
+            std::fs::rename(&temporary, &path)
+        };
+        write().map_err(|error| {
+            tracing::error!(%error, "cannot keep a quarantined message");
+            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "quarantine_unavailable", "the message could not be kept")
+        })?;
+        let held = riposte_store::NewQuarantined {
+            sha256: sha256.clone(),
+            received_ms: now_ms(),
+            sender: mail.from.as_ref().map_or_else(String::new, |from| from.address.clone()),
+            subject: mail.subject.clone(),
+            verdict: analysis.verdict.as_str().to_owned(),
+            score: analysis.score,
+            findings: Value::Array(answer["findings"].as_array().cloned().unwrap_or_default()),
+        };
+        let audit = NewAudit {
+            actor: actor(&token),
+            action: "mail.quarantine".into(),
+            target: format!("message:{sha256}"),
+            detail: json!({"verdict": held.verdict, "score": held.score}).to_string(),
+        };
+        let held =
+            audited(&state, async { Ok(state.store.quarantine(&held, &audit, &state.audit.key).await?) }).await?;
+        let reasons: Vec<&str> = analysis.findings.iter().take(3).map(|finding| finding.check).collect();
+        state.store.record(&[alert::mail_detection(&held, &reasons)], &[], None).await?;
+        answer["quarantine_id"] = json!(held.id);
+    }
+    Ok(axum::Json(answer))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuarantineQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_quarantine(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<QuarantineQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<riposte_store::QuarantineStatus>)
+        .transpose()
+        .map_err(AppError::bad_request)?;
+    let items = state.store.quarantined(status, query.limit.unwrap_or(100)).await?;
+    Ok(axum::Json(json!({"items": items})))
+}
+
+async fn quarantined_bytes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let held = state.store.quarantined_message(id).await?.ok_or_else(|| AppError::not_found("quarantined message"))?;
+    if held.status == riposte_store::QuarantineStatus::Deleted {
+        return Err(AppError::new(StatusCode::GONE, "deleted", "the message was deleted; its record and hash stay"));
+    }
+    let raw = std::fs::read(state.quarantine_dir.join(format!("{}.eml", held.sha256)))
+        .map_err(|_| AppError::new(StatusCode::GONE, "missing", "the message's bytes are no longer kept"))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822"))], raw).into_response())
+}
+
+async fn release_quarantined(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Value>> {
+    change_quarantined(state, headers, id, riposte_store::QuarantineStatus::Released).await
+}
+
+async fn delete_quarantined(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Value>> {
+    change_quarantined(state, headers, id, riposte_store::QuarantineStatus::Deleted).await
+}
+
+/// Releases or deletes a held message (only a held one), audited.
+async fn change_quarantined(
+    state: AppState,
+    headers: HeaderMap,
+    id: i64,
+    status: riposte_store::QuarantineStatus,
+) -> ApiResult<axum::Json<Value>> {
+    let token = authorize(&state, &headers, Scope::Write).await?;
+    let held = state.store.quarantined_message(id).await?.ok_or_else(|| AppError::not_found("quarantined message"))?;
+    if held.status != riposte_store::QuarantineStatus::Held {
+        return Err(AppError::new(StatusCode::CONFLICT, "not_held", format!("the message is already {}", held.status)));
+    }
+    let audit = NewAudit {
+        actor: actor(&token),
+        action: if status == riposte_store::QuarantineStatus::Released { "mail.release" } else { "mail.delete" }.into(),
+        target: format!("quarantine:{id}"),
+        detail: json!({"sha256": held.sha256}).to_string(),
+    };
+    let changed = audited(&state, async {
+        state
+            .store
+            .change_quarantined(id, status, &audit, &state.audit.key)
+            .await?
+            .ok_or_else(|| AppError::not_found("quarantined message"))
+    })
+    .await?;
+    if status == riposte_store::QuarantineStatus::Deleted {
+        let _ = std::fs::remove_file(state.quarantine_dir.join(format!("{}.eml", held.sha256)));
+    }
+    Ok(axum::Json(json!(changed)))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -120,6 +120,7 @@ impl Server {
             audit_lock,
             max_body: usize::try_from(config.http.max_body).unwrap_or(usize::MAX),
             intel: intel.clone(),
+            quarantine_dir: data_dir.join("quarantine"),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);

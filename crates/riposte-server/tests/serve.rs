@@ -1003,3 +1003,72 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
     assert_eq!(body["items"][0]["intel"][0]["indicators"][0]["value"], "45.77.12.0/24", "{body}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phishing_is_held_back_and_an_analyst_releases_or_deletes_it() {
+    use sha2::Digest as _;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, token, base) = start(loopback_config(dir.path()), dir.path()).await;
+    let client = reqwest::Client::new();
+    let phish = |subject: &str| {
+        format!(
+            "From: \"PayPal\" <service@paypa1.com>\r\nTo: bob@riposte-corp.com\r\nSubject: {subject}\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a href=\"http://203.0.113.9/x\">https://www.paypal.com</a></p>\r\n"
+        )
+    };
+    let analyze = |raw: String, query: &str| {
+        let request = client.post(format!("{base}/api/email/analyze{query}")).bearer_auth(&token).body(raw);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let first = phish("Your account has been suspended");
+    let (status, body) = analyze(first.clone(), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["verdict"], "phishing", "{body}");
+    assert!(body["findings"].as_array().unwrap().iter().any(|finding| finding["check"] == "lookalike.sender_domain"));
+    let first_id = body["quarantine_id"].as_i64().expect("held");
+    let (_, second) = analyze(phish("Second notice"), "").await;
+    let second_id = second["quarantine_id"].as_i64().unwrap();
+    // Judged only, not held, when asked so; a clean message is never held.
+    let (_, only) = analyze(phish("Third"), "?quarantine=false").await;
+    assert_eq!(only["quarantine_id"], Value::Null);
+    let (_, clean) =
+        analyze("From: Alice <alice@example.org>\r\nSubject: Lunch?\r\n\r\nThursday?\r\n".into(), "").await;
+    assert_eq!((clean["verdict"].as_str(), &clean["quarantine_id"]), (Some("clean"), &Value::Null));
+    let (status, _) = analyze("no header at all".into(), "").await;
+    assert_eq!(status, 400);
+
+    let get = |path: String| client.get(format!("{base}{path}")).bearer_auth(&token).send();
+    let held: Value = get("/api/quarantine?status=held".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(held["items"].as_array().unwrap().len(), 2, "{held}");
+    assert_eq!(held["items"][1]["sender"], "service@paypa1.com");
+    // The original bytes, intact, under their recorded hash.
+    let bytes = get(format!("/api/quarantine/{first_id}/message")).await.unwrap().bytes().await.unwrap();
+    assert_eq!(bytes.as_ref(), first.as_bytes());
+    assert_eq!(held["items"][1]["sha256"], hex::encode(sha2::Sha256::digest(first.as_bytes())));
+    // An alert for each held message.
+    let alerts: Value = get("/api/alerts?rule_id=mail:phishing".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(alerts["items"].as_array().unwrap().len(), 2, "{alerts}");
+    assert!(alerts["items"][0]["rule_title"].as_str().unwrap().contains("lookalike.sender_domain"), "{alerts}");
+
+    let post = |path: String| client.post(format!("{base}{path}")).bearer_auth(&token).send();
+    let released: Value = post(format!("/api/quarantine/{first_id}/release")).await.unwrap().json().await.unwrap();
+    assert_eq!(released["status"], "released");
+    let again = post(format!("/api/quarantine/{first_id}/release")).await.unwrap();
+    assert_eq!(again.status().as_u16(), 409, "only a held message changes");
+    let deleted: Value = post(format!("/api/quarantine/{second_id}/delete")).await.unwrap().json().await.unwrap();
+    assert_eq!(deleted["status"], "deleted");
+    let gone = get(format!("/api/quarantine/{second_id}/message")).await.unwrap();
+    assert_eq!(gone.status().as_u16(), 410);
+    let sha = deleted["sha256"].as_str().unwrap();
+    assert!(!dir.path().join("data/quarantine").join(format!("{sha}.eml")).exists(), "its bytes are gone");
+    let audit = riposte_store::Store::audit_log(&server.state.store).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    for action in ["mail.quarantine", "mail.release", "mail.delete"] {
+        assert!(actions.contains(&action), "{action} not audited: {actions:?}");
+    }
+    server.shutdown().await;
+}
