@@ -1010,8 +1010,11 @@ pub fn openapi() -> Value {
             operation["responses"]["403"] = json!({"description": "The token's scope is too low"});
         }
         if path.contains("{id}") {
-            let schema =
-                if path.starts_with("/api/alerts") { json!({"type": "integer"}) } else { json!({"type": "string"}) };
+            let schema = if path.starts_with("/api/alerts") || path.starts_with("/api/quarantine") {
+                json!({"type": "integer"})
+            } else {
+                json!({"type": "string"})
+            };
             operation["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": schema}]);
         }
         match (*method, *path) {
@@ -1043,6 +1046,20 @@ pub fn openapi() -> Value {
                         "verdict": {"type": "string", "enum": ["true_positive", "false_positive"]},
                     },
                 }}}});
+            }
+            ("post", "/api/email/analyze") => {
+                operation["requestBody"] = json!({"required": true, "content": {
+                    "message/rfc822": {"schema": {"type": "string", "format": "binary"}},
+                }});
+                operation["parameters"] = json!([
+                    {"name": "quarantine", "in": "query", "description": "Hold phishing and malicious messages back (default true)", "schema": {"type": "boolean"}},
+                ]);
+            }
+            ("get", "/api/quarantine") => {
+                operation["parameters"] = json!([
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["held", "released", "deleted"]}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": riposte_store::MAX_PAGE}},
+                ]);
             }
             ("get", "/api/intel/lookup") => {
                 operation["parameters"] = json!([
