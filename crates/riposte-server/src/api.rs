@@ -446,7 +446,7 @@ async fn analyze_email(
     if analysis.verdict >= riposte_mail::Verdict::Phishing && query.quarantine != Some(false) {
         let sha256 = hex::encode(sha2::Sha256::digest(&raw));
         // Kept intact, by hash, before anything refers to it.
-        let path = state.quarantine_dir.join(format!("{sha256}.eml"));
+        let path = crate::quarantine::message_path(&state.quarantine_dir, &sha256);
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&state.quarantine_dir)?;
             let temporary = path.with_extension("eml.new");
@@ -515,7 +515,7 @@ async fn quarantined_bytes(
     if held.status == riposte_store::QuarantineStatus::Deleted {
         return Err(AppError::new(StatusCode::GONE, "deleted", "the message was deleted; its record and hash stay"));
     }
-    let raw = std::fs::read(state.quarantine_dir.join(format!("{}.eml", held.sha256)))
+    let raw = std::fs::read(crate::quarantine::message_path(&state.quarantine_dir, &held.sha256))
         .map_err(|_| AppError::new(StatusCode::GONE, "missing", "the message's bytes are no longer kept"))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822"))], raw).into_response())
 }
@@ -543,29 +543,24 @@ async fn change_quarantined(
     id: i64,
     status: riposte_store::QuarantineStatus,
 ) -> ApiResult<axum::Json<Value>> {
+    use crate::quarantine::SettleError;
     let token = authorize(&state, &headers, Scope::Write).await?;
-    let held = state.store.quarantined_message(id).await?.ok_or_else(|| AppError::not_found("quarantined message"))?;
-    if held.status != riposte_store::QuarantineStatus::Held {
-        return Err(AppError::new(StatusCode::CONFLICT, "not_held", format!("the message is already {}", held.status)));
-    }
-    let audit = NewAudit {
-        actor: actor(&token),
-        action: if status == riposte_store::QuarantineStatus::Released { "mail.release" } else { "mail.delete" }.into(),
-        target: format!("quarantine:{id}"),
-        detail: json!({"sha256": held.sha256}).to_string(),
-    };
-    let changed = audited(&state, async {
-        state
-            .store
-            .change_quarantined(id, status, &audit, &state.audit.key)
-            .await?
-            .ok_or_else(|| AppError::not_found("quarantined message"))
-    })
-    .await?;
-    if status == riposte_store::QuarantineStatus::Deleted {
-        let _ = std::fs::remove_file(state.quarantine_dir.join(format!("{}.eml", held.sha256)));
-    }
-    Ok(axum::Json(json!(changed)))
+    let settled = crate::quarantine::settle(
+        &state.store,
+        &state.audit,
+        &state.audit_lock,
+        &state.quarantine_dir,
+        id,
+        status,
+        &actor(&token),
+    )
+    .await
+    .map_err(|error| match error {
+        SettleError::NotFound(_) => AppError::not_found("quarantined message"),
+        SettleError::NotHeld(_) => AppError::new(StatusCode::CONFLICT, "not_held", error.to_string()),
+        SettleError::Store(error) => AppError::from(error),
+    })?;
+    Ok(axum::Json(json!(settled)))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod intel;
 pub mod metrics;
 pub mod pipeline;
+pub mod quarantine;
 pub mod rules;
 pub mod ruleset;
 pub mod server;

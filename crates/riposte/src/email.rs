@@ -14,6 +14,42 @@ use riposte_mail::{Analysis, Limits, Settings, Verdict, analyze, parse};
 pub enum EmailCommand {
     /// Judge messages: `.eml` files, mbox files, folders (Maildir included).
     Analyze(AnalyzeArgs),
+    /// Messages `serve` held back: list, show, release, delete.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QuarantineCommand {
+    /// Held (or formerly held) messages, newest first.
+    List(QuarantineListArgs),
+    /// A held message's original bytes, on standard output.
+    Show(QuarantineIdArgs),
+    /// Let a held message go (audited).
+    Release(QuarantineIdArgs),
+    /// Delete a held message's bytes; its record and hash stay (audited).
+    Delete(QuarantineIdArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct QuarantineListArgs {
+    /// held, released or deleted.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: crate::serve::ConfigArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct QuarantineIdArgs {
+    pub id: i64,
+    #[command(flatten)]
+    pub config: crate::serve::ConfigArgs,
 }
 
 #[derive(Copy, Clone, Debug, Default, clap::ValueEnum)]
@@ -54,7 +90,87 @@ struct Source {
 pub fn run(command: EmailCommand) -> Result<u8> {
     match command {
         EmailCommand::Analyze(args) => run_analyze(args),
+        EmailCommand::Quarantine(command) => run_quarantine(command),
     }
+}
+
+fn run_quarantine(command: QuarantineCommand) -> Result<u8> {
+    use riposte_store::{QuarantineStatus, Store};
+    let config = match &command {
+        QuarantineCommand::List(args) => args.config.load()?,
+        QuarantineCommand::Show(args) | QuarantineCommand::Release(args) | QuarantineCommand::Delete(args) => {
+            args.config.load()?
+        }
+    };
+    let data_dir = config.data_dir.clone();
+    let dir = data_dir.join("quarantine");
+    crate::serve::runtime()?.block_on(async move {
+        let store = crate::serve::open_store(&config).await?;
+        let mut out = io::stdout().lock();
+        match command {
+            QuarantineCommand::List(args) => {
+                let status = args
+                    .status
+                    .as_deref()
+                    .map(str::parse::<QuarantineStatus>)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?;
+                let held = store.quarantined(status, args.limit).await?;
+                if held.is_empty() && !args.json {
+                    writeln!(out, "no quarantined messages")?;
+                }
+                for message in &held {
+                    if args.json {
+                        writeln!(out, "{}", serde_json::to_string(message)?)?;
+                    } else {
+                        writeln!(
+                            out,
+                            "{:>5}  {:<9} {:<10} {:>5.1}  {}  {:?}",
+                            message.id,
+                            message.status,
+                            message.verdict,
+                            message.score,
+                            message.sender.escape_debug(),
+                            message.subject
+                        )?;
+                    }
+                }
+                Ok(crate::exit::OK)
+            }
+            QuarantineCommand::Show(args) => {
+                let held = store
+                    .quarantined_message(args.id)
+                    .await?
+                    .with_context(|| format!("no quarantined message {}", args.id))?;
+                let path = riposte_server::quarantine::message_path(&dir, &held.sha256);
+                let raw = std::fs::read(&path)
+                    .with_context(|| format!("message {} is {}: its bytes are not kept", args.id, held.status))?;
+                out.write_all(&raw)?;
+                Ok(crate::exit::OK)
+            }
+            QuarantineCommand::Release(args) => {
+                settle(&store, &data_dir, &dir, args.id, QuarantineStatus::Released).await
+            }
+            QuarantineCommand::Delete(args) => {
+                settle(&store, &data_dir, &dir, args.id, QuarantineStatus::Deleted).await
+            }
+        }
+    })
+}
+
+/// Releases or deletes a held message as the local administrator, audited.
+async fn settle(
+    store: &riposte_store::AnyStore,
+    data_dir: &Path,
+    dir: &Path,
+    id: i64,
+    status: riposte_store::QuarantineStatus,
+) -> Result<u8> {
+    let audit = riposte_server::auth::AuditFiles::open(data_dir).context("cannot open the audit key")?;
+    let lock = tokio::sync::Mutex::new(());
+    let settled = riposte_server::quarantine::settle(store, &audit, &lock, dir, id, status, "cli").await?;
+    println!("message {id} ({}) is {}", settled.sender.escape_debug(), settled.status);
+    Ok(crate::exit::OK)
 }
 
 fn run_analyze(args: AnalyzeArgs) -> Result<u8> {

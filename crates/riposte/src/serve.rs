@@ -164,7 +164,7 @@ async fn wait_for_signal() {
     }
 }
 
-async fn open_store(config: &Config) -> Result<AnyStore> {
+pub(crate) async fn open_store(config: &Config) -> Result<AnyStore> {
     AnyStore::open(&config.store_url()).await.context("cannot open the store")
 }
 

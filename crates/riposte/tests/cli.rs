@@ -1070,3 +1070,63 @@ Content-Type: text/html\n\
         stdout(&output)
     );
 }
+
+#[test]
+fn email_quarantine_list_show_release_and_delete_audited() {
+    use riposte_store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("riposte.yml");
+    std::fs::write(&config, format!("data_dir: {}\n", data.display())).unwrap();
+    // Two messages held as `serve` holds them: bytes by hash, a record, an audit entry.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ids: Vec<i64> = runtime.block_on(async {
+        let store = riposte_store::SqliteStore::open(&data.join("riposte.db")).await.unwrap();
+        let audit = riposte_server::auth::AuditFiles::open(&data).unwrap();
+        let mut ids = Vec::new();
+        for subject in ["First", "Second"] {
+            let raw = format!("From: x@paypa1.com\r\nSubject: {subject}\r\n\r\nVerify your account\r\n");
+            let sha256 = format!("{:0>64}", subject.len());
+            std::fs::create_dir_all(data.join("quarantine")).unwrap();
+            std::fs::write(riposte_server::quarantine::message_path(&data.join("quarantine"), &sha256), &raw).unwrap();
+            let held = riposte_store::NewQuarantined {
+                sha256,
+                received_ms: 1,
+                sender: "x@paypa1.com".into(),
+                subject: subject.into(),
+                verdict: "phishing".into(),
+                score: 7.0,
+                findings: serde_json::json!([]),
+            };
+            let entry = riposte_store::NewAudit {
+                actor: "test".into(),
+                action: "mail.quarantine".into(),
+                target: "message".into(),
+                detail: "{}".into(),
+            };
+            let (held, written) = store.quarantine(&held, &entry, &audit.key).await.unwrap();
+            audit.set_head(written.seq, &written.mac).unwrap();
+            ids.push(held.id);
+        }
+        ids
+    });
+    let run = |args: &[&str]| {
+        riposte().args(["email", "quarantine"]).args(args).arg("--config").arg(&config).output().unwrap()
+    };
+    let listed = run(&["list"]);
+    assert!(stdout(&listed).contains("\"Second\"") && stdout(&listed).contains("held"), "{}", stdout(&listed));
+    let shown = run(&["show", &ids[0].to_string()]);
+    assert!(stdout(&shown).starts_with("From: x@paypa1.com\r\nSubject: First"), "{}", stdout(&shown));
+    assert!(stdout(&run(&["release", &ids[0].to_string()])).contains("is released"));
+    let again = run(&["release", &ids[0].to_string()]);
+    assert_ne!(again.status.code(), Some(0));
+    assert!(stderr(&again).contains("already released"), "{}", stderr(&again));
+    assert!(stdout(&run(&["delete", &ids[1].to_string()])).contains("is deleted"));
+    let gone = run(&["show", &ids[1].to_string()]);
+    assert!(stderr(&gone).contains("is deleted"), "{}", stderr(&gone));
+    let held = run(&["list", "--status", "held", "--json"]);
+    assert_eq!(stdout(&held).lines().count(), 0, "{}", stdout(&held));
+    // The trail holds the CLI's changes and still verifies.
+    let verified = riposte().args(["audit", "verify", "--config"]).arg(&config).output().unwrap();
+    assert!(stdout(&verified).contains("intact: 4 entries"), "{}", stdout(&verified));
+}
