@@ -294,21 +294,24 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// The messages of a file: one, or each of an mbox (`From ` lines).
-fn messages_of(path: &Path) -> io::Result<Vec<Source>> {
-    let raw = std::fs::read(path)?;
+/// The messages of a file: one, or each of an mbox (`From ` lines), read
+/// as they come so that a large mailbox is never held whole.
+fn messages_of(path: &Path) -> io::Result<Box<dyn Iterator<Item = Source>>> {
+    use std::io::{BufRead, BufReader};
     let place = path.display().to_string();
-    if !raw.starts_with(b"From ") {
-        return Ok(vec![Source { place, raw }]);
+    let mut reader = BufReader::new(std::fs::File::open(path)?);
+    // An mbox starts with a `From ` line: read one message at a time.
+    if !reader.fill_buf()?.starts_with(b"From ") {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut raw)?;
+        return Ok(Box::new(std::iter::once(Source { place, raw })));
     }
-    let mut sources = Vec::new();
-    for (index, message) in mail_parser::mailbox::mbox::MessageIterator::new(std::io::Cursor::new(raw)).enumerate() {
-        match message {
-            Ok(message) => {
-                sources.push(Source { place: format!("{place}#{}", index + 1), raw: message.unwrap_contents() })
-            }
-            Err(_) => sources.push(Source { place: format!("{place}#{}", index + 1), raw: Vec::new() }),
+    let messages = mail_parser::mailbox::mbox::MessageIterator::new(reader).enumerate().map(move |(index, message)| {
+        // A message the mbox reader cannot cut out is reported as unreadable.
+        Source {
+            place: format!("{place}#{}", index + 1),
+            raw: message.map(|message| message.unwrap_contents()).unwrap_or_default(),
         }
-    }
-    Ok(sources)
+    });
+    Ok(Box::new(messages))
 }
