@@ -5,7 +5,7 @@ use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined,
-    ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, StoredEvent, Token,
+    ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, SenderHistory, StoredEvent, Token,
 };
 
 /// The store a configuration names.
@@ -137,6 +137,24 @@ impl Store for AnyStore {
 
     async fn quarantined_message(&self, id: i64) -> Result<Option<Quarantined>> {
         dispatch!(self, store => store.quarantined_message(id))
+    }
+
+    async fn sender_history(&self, address: &str) -> Result<Option<SenderHistory>> {
+        dispatch!(self, store => store.sender_history(address))
+    }
+
+    async fn note_sender(&self, address: &str, seen_ms: Millis) -> Result<()> {
+        dispatch!(self, store => store.note_sender(address, seen_ms))
+    }
+
+    async fn judge_sender(
+        &self,
+        address: &str,
+        phishing: bool,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<AuditEntry> {
+        dispatch!(self, store => store.judge_sender(address, phishing, audit, key))
     }
 
     async fn change_quarantined(

@@ -15,8 +15,8 @@ use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
 use crate::error::{Doing, Result, StoreError};
 use crate::model::{
     Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent,
-    NewQuarantined, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Scope, StoredEvent,
-    Token, Verdict,
+    NewQuarantined, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Scope, SenderHistory,
+    StoredEvent, Token, Verdict,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -130,6 +130,21 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Quarantined>>> + Send;
 
     fn quarantined_message(&self, id: i64) -> impl Future<Output = Result<Option<Quarantined>>> + Send;
+
+    /// What is known of `address` before this message.
+    fn sender_history(&self, address: &str) -> impl Future<Output = Result<Option<SenderHistory>>> + Send;
+
+    /// Counts a message from `address` (first seen now when new).
+    fn note_sender(&self, address: &str, seen_ms: Millis) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records an analyst's verdict on a message from `address`, audited.
+    fn judge_sender(
+        &self,
+        address: &str,
+        phishing: bool,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<AuditEntry>> + Send;
 
     /// Moves a held message to `status` (released or deleted) and audits it;
     /// `None` when there is no such message.
@@ -805,6 +820,67 @@ macro_rules! backend {
                 let entry = Self::append_in(&mut transaction, audit, key).await?;
                 transaction.commit().await.doing("committing a quarantine change")?;
                 Ok(Some((changed, entry)))
+            }
+
+            async fn sender_history(&self, address: &str) -> Result<Option<SenderHistory>> {
+                let row = sqlx::query(
+                    "SELECT address, first_seen_ms, messages, legitimate, phishing FROM mail_senders WHERE address = $1",
+                )
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await
+                .doing("reading a sender's history")?;
+                row.map(|row| {
+                    Ok(SenderHistory {
+                        address: row.try_get("address").doing("reading a sender's history")?,
+                        first_seen_ms: row.try_get("first_seen_ms").doing("reading a sender's history")?,
+                        messages: row.try_get("messages").doing("reading a sender's history")?,
+                        legitimate: row.try_get("legitimate").doing("reading a sender's history")?,
+                        phishing: row.try_get("phishing").doing("reading a sender's history")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn note_sender(&self, address: &str, seen_ms: Millis) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO mail_senders (address, first_seen_ms, messages, legitimate, phishing, updated_ms) \
+                     VALUES ($1, $2, 1, 0, 0, $2) \
+                     ON CONFLICT (address) DO UPDATE SET messages = mail_senders.messages + 1, updated_ms = $2",
+                )
+                .bind(address)
+                .bind(seen_ms)
+                .execute(&self.pool)
+                .await
+                .doing("counting a sender's message")?;
+                Ok(())
+            }
+
+            async fn judge_sender(
+                &self,
+                address: &str,
+                phishing: bool,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<AuditEntry> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let now = now_ms();
+                sqlx::query(
+                    "INSERT INTO mail_senders (address, first_seen_ms, messages, legitimate, phishing, updated_ms) \
+                     VALUES ($1, $2, 0, $3, $4, $2) \
+                     ON CONFLICT (address) DO UPDATE SET legitimate = mail_senders.legitimate + $3, \
+                     phishing = mail_senders.phishing + $4, updated_ms = $2",
+                )
+                .bind(address)
+                .bind(now)
+                .bind(i64::from(!phishing))
+                .bind(i64::from(phishing))
+                .execute(&mut *transaction)
+                .await
+                .doing("recording a verdict on a sender")?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing a verdict on a sender")?;
+                Ok(entry)
             }
 
             async fn rule_states(&self) -> Result<Vec<RuleState>> {

@@ -159,6 +159,18 @@ pub enum QuarantineStatus {
 
 text_enum!(QuarantineStatus { Held = "held", Released = "released", Deleted = "deleted" });
 
+/// What is known of a sender from earlier messages and analysts' verdicts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SenderHistory {
+    pub address: String,
+    pub first_seen_ms: Millis,
+    /// Messages seen from it before.
+    pub messages: i64,
+    /// Its messages analysts judged legitimate, and phishing.
+    pub legitimate: i64,
+    pub phishing: i64,
+}
+
 /// A message to hold back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewQuarantined {

@@ -217,6 +217,17 @@ async fn suite(store: impl Store) {
             .is_none()
     );
     assert_eq!(verify(&store.audit_log().await.unwrap(), &key, None), Ok(8), "quarantine changes join the trail");
+
+    // Senders: first seen, counted, judged by analysts (audited).
+    assert!(store.sender_history("x@example.org").await.unwrap().is_none());
+    store.note_sender("x@example.org", 100).await.unwrap();
+    store.note_sender("x@example.org", 200).await.unwrap();
+    store.judge_sender("x@example.org", false, &audit("mail.verdict", "sender:x@example.org"), &key).await.unwrap();
+    store.judge_sender("y@example.org", true, &audit("mail.verdict", "sender:y@example.org"), &key).await.unwrap();
+    let known = store.sender_history("x@example.org").await.unwrap().unwrap();
+    assert_eq!((known.first_seen_ms, known.messages, known.legitimate, known.phishing), (100, 2, 1, 0));
+    let judged = store.sender_history("y@example.org").await.unwrap().unwrap();
+    assert_eq!((judged.messages, judged.phishing), (0, 1), "judged before any message was counted");
 }
 
 #[tokio::test]
