@@ -20,7 +20,24 @@ pub struct Settings {
     pub intel: Option<std::sync::Arc<riposte_intel::IndicatorSet>>,
     /// The time indicators are judged at (decay), in ms since the epoch.
     pub now_ms: i64,
+    /// What the organisation knows of the sender (`None`: no history is kept).
+    pub history: Option<History>,
 }
+
+/// A sender's past with the organisation, learned from its mail and from
+/// analysts' verdicts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// Messages seen from it before this one.
+    pub messages: i64,
+    /// Earlier messages analysts judged legitimate, and phishing.
+    pub legitimate: i64,
+    pub phishing: i64,
+}
+
+/// Most an analyst's trust in a sender takes off a score: a trusted
+/// sender's mail with a program attached or a look-alike link still shows.
+const MOST_TRUST: f64 = 3.0;
 
 /// One check that held.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,6 +181,25 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     }
     for cut in &mail.cut {
         add("message.cut", 0.5, cut.clone());
+    }
+    if let (Some(history), Some(from)) = (&settings.history, &mail.from) {
+        if history.phishing > 0 {
+            let weight = (2.0 + history.phishing as f64).min(5.0);
+            add(
+                "history.judged_phishing",
+                weight,
+                format!("analysts judged {} earlier messages from {} phishing", history.phishing, from.address),
+            );
+        } else if history.legitimate > 0 {
+            let weight = -(history.legitimate as f64).min(MOST_TRUST);
+            add(
+                "history.judged_legitimate",
+                weight,
+                format!("analysts judged {} earlier messages from {} legitimate", history.legitimate, from.address),
+            );
+        } else if history.messages == 0 {
+            add("history.first_time_sender", 1.0, format!("the first message from {}", from.address));
+        }
     }
     if let Some(intel) = &settings.intel {
         intel_checks(intel, settings.now_ms, mail, &from_domain, &links, &mut add);

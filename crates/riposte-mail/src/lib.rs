@@ -11,5 +11,5 @@ pub mod language;
 pub mod links;
 pub mod message;
 
-pub use analyze::{Analysis, Finding, Settings, Verdict, analyze};
+pub use analyze::{Analysis, Finding, History, Settings, Verdict, analyze};
 pub use message::{Limits, Mail, parse};

@@ -273,3 +273,21 @@ Content-Type: text/plain\r\n\r\nVerify your account at https://evil.example/logi
     let update = "From: IT <it@riposte-corp.com>\r\nSubject: Updating the VPN client\r\nContent-Type: text/plain\r\n\r\nWe are updating the VPN client tonight.\r\n";
     assert!(!checks(&judge(update)).contains(&"language.scam"));
 }
+
+#[test]
+fn what_analysts_said_of_a_sender_counts_within_bounds() {
+    use riposte_mail::History;
+    let raw = "From: Billing <billing@supplier.example>\r\nTo: bob@example.org\r\nSubject: Invoice overdue - act now\r\n\
+Content-Type: text/plain\r\n\r\nYour payment is overdue. Please pay immediately: https://pay.other.example/x\r\n";
+    let mail = parse(raw.as_bytes(), &Limits::default()).unwrap();
+    let with = |history| analyze(&mail, &Settings { history: Some(history), ..Settings::default() });
+    let first = with(History::default());
+    assert!(checks(&first).contains(&"history.first_time_sender"));
+    let trusted = with(History { messages: 40, legitimate: 12, phishing: 0 });
+    let trust = trusted.findings.iter().find(|finding| finding.check == "history.judged_legitimate").unwrap();
+    assert_eq!(trust.weight, -3.0, "bounded, however many verdicts");
+    assert!(trust.evidence.contains("12 earlier messages"), "{}", trust.evidence);
+    let distrusted = with(History { messages: 3, legitimate: 0, phishing: 2 });
+    assert!(distrusted.score > first.score && first.score > trusted.score);
+    assert_eq!(distrusted.verdict, Verdict::Phishing, "{distrusted:#?}");
+}

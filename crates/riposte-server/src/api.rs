@@ -191,6 +191,12 @@ pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
     ("post", "/api/quarantine/{id}/release", Some(Scope::Write), "Let a held message go"),
     (
         "post",
+        "/api/quarantine/{id}/verdict",
+        Some(Scope::Write),
+        "An analyst's verdict (phishing or legitimate) on a held message: its sender's history learns it",
+    ),
+    (
+        "post",
         "/api/quarantine/{id}/delete",
         Some(Scope::Write),
         "Delete a held message's bytes (its record and hash stay)",
@@ -220,6 +226,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/quarantine", get(list_quarantine))
         .route("/api/quarantine/{id}/message", get(quarantined_bytes))
         .route("/api/quarantine/{id}/release", post(release_quarantined))
+        .route("/api/quarantine/{id}/verdict", post(judge_quarantined))
         .route("/api/quarantine/{id}/delete", post(delete_quarantined))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::not_found("route") })
@@ -430,8 +437,24 @@ async fn analyze_email(
     let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default()) else {
         return Err(AppError::bad_request("not a message: no header could be read"));
     };
-    let settings = riposte_mail::Settings { intel: state.intel.current(), now_ms: now_ms(), ..Default::default() };
+    let sender = mail.from.as_ref().map(|from| from.address.clone()).filter(|address| address.contains('@'));
+    let history = match &sender {
+        Some(address) => {
+            let known = state.store.sender_history(address).await?;
+            Some(known.map_or_else(riposte_mail::History::default, |known| riposte_mail::History {
+                messages: known.messages,
+                legitimate: known.legitimate,
+                phishing: known.phishing,
+            }))
+        }
+        None => None,
+    };
+    let settings =
+        riposte_mail::Settings { intel: state.intel.current(), now_ms: now_ms(), history, ..Default::default() };
     let analysis = riposte_mail::analyze(&mail, &settings);
+    if let Some(address) = &sender {
+        state.store.note_sender(address, now_ms()).await?;
+    }
     let findings: Vec<Value> = analysis
         .findings
         .iter()
@@ -534,6 +557,46 @@ async fn delete_quarantined(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Value>> {
     change_quarantined(state, headers, id, riposte_store::QuarantineStatus::Deleted).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MailVerdict {
+    /// `phishing` or `legitimate`.
+    verdict: String,
+}
+
+/// An analyst's verdict on a quarantined message, learned by its sender's
+/// history (later messages from it are judged with it), audited.
+async fn judge_quarantined(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    AppJson(body): AppJson<MailVerdict>,
+) -> ApiResult<axum::Json<Value>> {
+    let token = authorize(&state, &headers, Scope::Write).await?;
+    let phishing = match body.verdict.as_str() {
+        "phishing" => true,
+        "legitimate" => false,
+        other => return Err(AppError::bad_request(format!("{other:?} is not phishing or legitimate"))),
+    };
+    let held = state.store.quarantined_message(id).await?.ok_or_else(|| AppError::not_found("quarantined message"))?;
+    if !held.sender.contains('@') {
+        return Err(AppError::bad_request("the message has no sender to learn about"));
+    }
+    let audit = NewAudit {
+        actor: actor(&token),
+        action: "mail.verdict".into(),
+        target: format!("quarantine:{id}"),
+        detail: json!({"sender": held.sender, "verdict": body.verdict}).to_string(),
+    };
+    let entry = audited(&state, async {
+        let entry = state.store.judge_sender(&held.sender, phishing, &audit, &state.audit.key).await?;
+        Ok((entry.clone(), entry))
+    })
+    .await?;
+    let history = state.store.sender_history(&held.sender).await?;
+    Ok(axum::Json(json!({"sender": history, "audit_seq": entry.seq})))
 }
 
 /// Releases or deletes a held message (only a held one), audited.
@@ -1049,6 +1112,12 @@ pub fn openapi() -> Value {
                 operation["parameters"] = json!([
                     {"name": "quarantine", "in": "query", "description": "Hold phishing and malicious messages back (default true)", "schema": {"type": "boolean"}},
                 ]);
+            }
+            ("post", "/api/quarantine/{id}/verdict") => {
+                operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false, "required": ["verdict"],
+                    "properties": {"verdict": {"type": "string", "enum": ["phishing", "legitimate"]}},
+                }}}});
             }
             ("get", "/api/quarantine") => {
                 operation["parameters"] = json!([

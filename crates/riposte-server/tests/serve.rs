@@ -1054,6 +1054,36 @@ MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a h
     assert_eq!(alerts["items"].as_array().unwrap().len(), 2, "{alerts}");
     assert!(alerts["items"][0]["rule_title"].as_str().unwrap().contains("lookalike.sender_domain"), "{alerts}");
 
+    // The sender was new the first time, known the second.
+    assert!(
+        body["findings"].as_array().unwrap().iter().any(|finding| finding["check"] == "history.first_time_sender"),
+        "{body}"
+    );
+    assert!(
+        !second["findings"].as_array().unwrap().iter().any(|finding| finding["check"] == "history.first_time_sender")
+    );
+    // An analyst says the sender is legitimate: its next message is judged with that, within bounds.
+    let judged: Value = client
+        .post(format!("{base}/api/quarantine/{first_id}/verdict"))
+        .bearer_auth(&token)
+        .json(&json!({"verdict": "legitimate"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(judged["sender"]["legitimate"], 1, "{judged}");
+    let (_, later) = analyze(phish("Fourth"), "?quarantine=false").await;
+    let trust = later["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|finding| finding["check"] == "history.judged_legitimate")
+        .cloned();
+    assert_eq!(trust.map(|finding| finding["weight"].clone()), Some(json!(-1.0)), "{later}");
+    assert!(later["score"].as_f64().unwrap() < second["score"].as_f64().unwrap());
+
     let post = |path: String| client.post(format!("{base}{path}")).bearer_auth(&token).send();
     let released: Value = post(format!("/api/quarantine/{first_id}/release")).await.unwrap().json().await.unwrap();
     assert_eq!(released["status"], "released");
@@ -1067,7 +1097,7 @@ MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a h
     assert!(!dir.path().join("data/quarantine").join(format!("{sha}.eml")).exists(), "its bytes are gone");
     let audit = riposte_store::Store::audit_log(&server.state.store).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
-    for action in ["mail.quarantine", "mail.release", "mail.delete"] {
+    for action in ["mail.quarantine", "mail.verdict", "mail.release", "mail.delete"] {
         assert!(actions.contains(&action), "{action} not audited: {actions:?}");
     }
     server.shutdown().await;

@@ -182,6 +182,8 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
         own_domains: args.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
         intel: crate::cli::intel_set(&args.intel, 5)?,
         now_ms: i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+        // Files on disk have no sender history; `serve` keeps one.
+        history: None,
     };
     let progress = (!args.no_progress && files.len() > 1 && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
