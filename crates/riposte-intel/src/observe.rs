@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use riposte_event::{Event, Symbol};
 use serde::{Deserialize, Serialize};
 
-use crate::indicator::{Context, IndicatorKind, Tlp};
+use crate::indicator::IndicatorKind;
 use crate::normalize::{domain, url};
 use crate::set::{IndicatorId, IndicatorSet};
 
@@ -191,23 +191,14 @@ pub struct IntelMatch {
     pub indicators: Vec<MatchedIndicator>,
 }
 
-/// An indicator as it stood when it matched.
+/// An indicator as it stood when it matched (a network's kind and value
+/// when an address matched it), with its score then.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MatchedIndicator {
-    /// A network's kind and value when an address matched it.
-    pub kind: IndicatorKind,
-    pub value: String,
-    pub sources: Vec<String>,
-    pub confidence: u8,
+    #[serde(flatten)]
+    pub indicator: crate::indicator::Indicator,
     /// The confidence decayed at match time (0–100, one decimal).
     pub score: f64,
-    pub tlp: Tlp,
-    pub first_seen: Option<i64>,
-    pub last_seen: Option<i64>,
-    pub valid_until: Option<i64>,
-    pub tags: Vec<String>,
-    /// Campaigns, threat actors, malware, ATT&CK techniques and reports.
-    pub context: Vec<Context>,
 }
 
 /// The enrichment a hit gives, with every score decayed to `now_ms`.
@@ -215,21 +206,9 @@ pub fn enrichment(set: &IndicatorSet, hit: &Hit, now_ms: i64) -> IntelMatch {
     let indicators = hit
         .indicators
         .iter()
-        .map(|&id| {
-            let indicator = set.get(id);
-            MatchedIndicator {
-                kind: indicator.kind,
-                value: indicator.value.clone(),
-                sources: indicator.sources.clone(),
-                confidence: indicator.confidence,
-                score: (set.score(id, now_ms) * 10.0).round() / 10.0,
-                tlp: indicator.tlp,
-                first_seen: indicator.first_seen,
-                last_seen: indicator.last_seen,
-                valid_until: indicator.valid_until,
-                tags: indicator.tags.clone(),
-                context: indicator.context.clone(),
-            }
+        .map(|&id| MatchedIndicator {
+            indicator: set.get(id).clone(),
+            score: (set.score(id, now_ms) * 10.0).round() / 10.0,
         })
         .collect();
     IntelMatch { field: hit.field.to_owned(), kind: hit.kind, value: hit.value.clone(), indicators }

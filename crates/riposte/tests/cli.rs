@@ -600,6 +600,19 @@ fn hunt_matches_events_against_threat_intelligence() {
     assert!(stderr(&output).contains("2 threat-intelligence matches"), "{}", stderr(&output));
 }
 
+/// A configuration with a data directory and `feeds` (YAML flow maps) under
+/// `intel.feeds`, in `dir`: (data directory, configuration file).
+fn feeds_config(dir: &std::path::Path, feeds: &[String]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    let config = dir.join("riposte.yml");
+    let mut text = format!("data_dir: {}\nintel:\n  feeds:\n", data.display());
+    for feed in feeds {
+        text.push_str(&format!("    - {feed}\n"));
+    }
+    std::fs::write(&config, text).unwrap();
+    (data, config)
+}
+
 #[test]
 fn intel_pull_fetches_feeds_and_keeps_the_last_good_copy() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -625,17 +638,15 @@ fn intel_pull_fetches_feeds_and_keeps_the_last_good_copy() {
         server
     });
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("riposte.yml");
     let uri = server.uri();
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir: {}\nintel:\n  feeds:\n    - {{name: c2, url: '{uri}/c2.txt', token: s3cret-token, allow_private: true}}\n    - {{name: stix, url: '{uri}/bundle.json', allow_private: true}}\n    - {{name: internal, url: '{uri}/c2.txt'}}\n",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let (data, config) = feeds_config(
+        dir.path(),
+        &[
+            format!("{{name: c2, url: '{uri}/c2.txt', token: s3cret-token, allow_private: true}}"),
+            format!("{{name: stix, url: '{uri}/bundle.json', allow_private: true}}"),
+            format!("{{name: internal, url: '{uri}/c2.txt'}}"),
+        ],
+    );
     let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
     let text = stdout(&output);
     assert!(text.contains("c2                       2 indicators"), "{text}");
@@ -739,17 +750,13 @@ fn intel_pull_reads_a_taxii_collection_page_by_page() {
         server
     });
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("riposte.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir: {}\nintel:\n  feeds:\n    - {{name: taxii, url: '{}/taxii2/', taxii_collection: high-confidence ips, user: analyst, password: pw, allow_private: true}}\n",
-            data.display(),
-            server.uri()
-        ),
-    )
-    .unwrap();
+    let uri = server.uri();
+    let (data, config) = feeds_config(
+        dir.path(),
+        &[format!(
+            "{{name: taxii, url: '{uri}/taxii2/', taxii_collection: high-confidence ips, user: analyst, password: pw, allow_private: true}}"
+        )],
+    );
     let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
     assert!(stdout(&output).contains("HTTP 502"), "{}", stdout(&output));
     let elsewhere = dir.path().join("elsewhere.yml");
@@ -815,17 +822,11 @@ fn intel_pull_reads_a_misp_feed_directory() {
         server
     });
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("riposte.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir: {}\nintel:\n  feeds:\n    - {{name: osint, url: '{}/feed/', misp_feed: true, allow_private: true}}\n",
-            data.display(),
-            server.uri()
-        ),
-    )
-    .unwrap();
+    let uri = server.uri();
+    let (data, config) = feeds_config(
+        dir.path(),
+        &[format!("{{name: osint, url: '{uri}/feed/', misp_feed: true, allow_private: true}}")],
+    );
     for _ in 0..2 {
         let output = riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
         assert!(stdout(&output).contains("osint                    2 indicators"), "{}", stdout(&output));
@@ -894,17 +895,11 @@ fn intel_pull_searches_a_misp_instance_page_by_page() {
         server
     });
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("riposte.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir: {}\nintel:\n  feeds:\n    - {{name: misp, url: '{}', misp_api: true, token: misp-k3y, allow_private: true}}\n",
-            data.display(),
-            server.uri()
-        ),
-    )
-    .unwrap();
+    let uri = server.uri();
+    let (data, config) = feeds_config(
+        dir.path(),
+        &[format!("{{name: misp, url: '{uri}', misp_api: true, token: misp-k3y, allow_private: true}}")],
+    );
     let pull = || riposte().args(["intel", "pull", "--config"]).arg(&config).output().unwrap();
     let output = pull();
     assert!(

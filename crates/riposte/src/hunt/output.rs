@@ -521,7 +521,8 @@ fn write_intel_text(out: &mut dyn Write, result: &HuntResult, style: TextStyle) 
         let count = found.len();
         let noun = if count == 1 { "event" } else { "events" };
         writeln!(out, "{start}{name:<8}{end} {}  {dim}({count} {noun}){reset}", first.title)?;
-        for indicator in &first.intel.indicators {
+        for matched in &first.intel.indicators {
+            let indicator = &matched.indicator;
             let seen = indicator
                 .last_seen
                 .or(indicator.first_seen)
@@ -530,7 +531,7 @@ fn write_intel_text(out: &mut dyn Write, result: &HuntResult, style: TextStyle) 
             writeln!(
                 out,
                 "  {dim}indicator {} {} · score {:.0} of confidence {}{seen}{reset}",
-                indicator.kind, indicator.value, indicator.score, indicator.confidence
+                indicator.kind, indicator.value, matched.score, indicator.confidence
             )?;
         }
         let shown = if style.limit == 0 { count } else { style.limit.min(count) };
