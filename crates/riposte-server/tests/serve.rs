@@ -957,16 +957,13 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
         assert!(Instant::now() < deadline, "the event was not stored:\n{text}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Each new indicator is looked for in what was stored: how many it found.
+    let add = |indicator: Value| {
+        let request = client.post(format!("{base}/api/intel/indicators")).bearer_auth(&token).json(&indicator);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["retro_hunt_detections"].clone() }
+    };
     // Then the indicator arrives: the stored event is found.
-    let response = client
-        .post(format!("{base}/api/intel/indicators"))
-        .bearer_auth(&token)
-        .json(&json!({"type": "domain", "value": "apt.example", "confidence": 80}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["retro_hunt_detections"], 1, "{body}");
+    assert_eq!(add(json!({"type": "domain", "value": "apt.example", "confidence": 80})).await, 1);
     let response = client
         .get(format!("{base}/api/alerts?rule_id=intel:domain:beacon.apt.example"))
         .bearer_auth(&token)
@@ -978,25 +975,9 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
     assert!(alert["rule_title"].as_str().unwrap().starts_with("Retro-hunt: Known domain beacon.apt.example"), "{body}");
     assert_eq!(alert["entities"]["hosts"], json!(["WS-8"]));
     // Adding it again finds nothing new.
-    let response = client
-        .post(format!("{base}/api/intel/indicators"))
-        .bearer_auth(&token)
-        .json(&json!({"type": "domain", "value": "apt.example"}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["retro_hunt_detections"], 0, "{body}");
+    assert_eq!(add(json!({"type": "domain", "value": "apt.example"})).await, 0);
     // A network finds the addresses it holds, and only those.
-    let response = client
-        .post(format!("{base}/api/intel/indicators"))
-        .bearer_auth(&token)
-        .json(&json!({"type": "cidr", "value": "45.77.12.0/24", "confidence": 70}))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["retro_hunt_detections"], 1, "{body}");
+    assert_eq!(add(json!({"type": "cidr", "value": "45.77.12.0/24", "confidence": 70})).await, 1);
     let response =
         client.get(format!("{base}/api/alerts?rule_id=intel:ip:45.77.12.9")).bearer_auth(&token).send().await.unwrap();
     let body: Value = response.json().await.unwrap();
