@@ -148,15 +148,7 @@ impl Harness {
 
     /// The metrics, once they hold `line` (polling).
     async fn metrics_with(&self, line: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let metrics = self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap();
-            if metrics.contains(line) {
-                return metrics;
-            }
-            assert!(Instant::now() < deadline, "no {line} in:\n{metrics}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        metrics_when(&self.client, &self.base, &format!("no {line}"), |metrics| metrics.contains(line)).await
     }
 
     /// Waits (polling) until the alerts of a rule reach `count` detections.
@@ -176,6 +168,35 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// The metrics of the server at `base`, once `ready` says so (polling);
+/// `waiting` says what did not happen when it never does.
+async fn metrics_when(client: &reqwest::Client, base: &str, waiting: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        if ready(&metrics) {
+            return metrics;
+        }
+        assert!(Instant::now() < deadline, "{waiting}:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The newest alert of `rule_id`, once there is one (polling).
+async fn first_alert(client: &reqwest::Client, base: &str, token: &str, rule_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response =
+            client.get(format!("{base}/api/alerts?rule_id={rule_id}")).bearer_auth(token).send().await.unwrap();
+        let body: Value = response.json().await.unwrap();
+        if let Some(alert) = body["items"].as_array().and_then(|items| items.first()).cloned() {
+            return alert;
+        }
+        assert!(Instant::now() < deadline, "no alert of {rule_id}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -534,15 +555,7 @@ async fn correlation_windows_survive_a_restart() {
     let failures: Vec<Value> = (0..3).map(|second| app_event(second, "login_failed", "alice")).collect();
     append_events(&log, &failures);
     append_events(&log, &[app_event(10, "page_view", "bob")]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-        if metrics.contains("riposte_correlation_groups 1\n") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no open window:\n{metrics}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    metrics_when(&client, &base, "no open window", |metrics| metrics.contains("riposte_correlation_groups 1\n")).await;
     server.shutdown().await;
 
     // A new process: the window is back from the store, not from a replay
@@ -561,21 +574,8 @@ async fn correlation_windows_survive_a_restart() {
     let failures: Vec<Value> = (20..22).map(|second| app_event(second, "login_failed", "alice")).collect();
     append_events(&log, &failures);
     append_events(&log, &[app_event(40, "page_view", "bob")]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let alert = loop {
-        let response = client
-            .get(format!("{base}/api/alerts?rule_id=3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        if let Some(alert) = body["items"].as_array().and_then(|items| items.first()).cloned() {
-            break alert;
-        }
-        assert!(Instant::now() < deadline, "the correlation did not fire after the restart: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // The correlation fires after the restart.
+    let alert = first_alert(&client, &base, &token, "3e2d1c0b-9a8f-4e7d-8c6b-5a4f3e2d1c0b").await;
     assert_eq!(alert["rule_title"], "App Brute Force");
     assert_eq!(alert["level"], "high");
     assert_eq!(alert["techniques"], json!(["T1110.001"]));
@@ -722,21 +722,7 @@ async fn observables_named_by_threat_intelligence_become_alerts() {
     let response =
         client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(body.join("\n")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let alert = loop {
-        let response = client
-            .get(format!("{base}/api/alerts?rule_id=intel:ip:45.77.12.9"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        if let Some(alert) = body["items"].as_array().and_then(|items| items.first()).cloned() {
-            break alert;
-        }
-        assert!(Instant::now() < deadline, "no intel alert: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let alert = first_alert(&client, &base, &token, "intel:ip:45.77.12.9").await;
     assert_eq!(alert["level"], "high");
     assert!(alert["rule_title"].as_str().unwrap().contains("DestinationIp (c2.csv)"), "{alert}");
     assert_eq!(alert["entities"]["hosts"], json!(["WS-9"]));
@@ -784,34 +770,13 @@ async fn feeds_are_pulled_on_schedule_and_the_indicators_swapped_live() {
             .unwrap_or(0)
     };
     // The second pull (a second later) brings the second address.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-        if metric(&text, "riposte_intel_indicators ") == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the set was not swapped:\n{text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    metrics_when(&client, &base, "the set was not swapped", |text| metric(text, "riposte_intel_indicators ") == 2)
+        .await;
     let event = json!({"EventID": 3, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-3", "DestinationIp": "203.0.113.200"});
     let response =
         client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(event.to_string()).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let response = client
-            .get(format!("{base}/api/alerts?rule_id=intel:ip:203.0.113.200"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        if body["items"].as_array().is_some_and(|items| !items.is_empty()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no alert for the pulled indicator: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    first_alert(&client, &base, &token, "intel:ip:203.0.113.200").await;
     server.shutdown().await;
 }
 
@@ -881,25 +846,11 @@ async fn indicators_added_and_revoked_through_the_api() {
     let response =
         client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(event.to_string()).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let response = client
-            .get(format!("{base}/api/alerts?rule_id=intel:domain:cdn.evil.example"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let body: Value = response.json().await.unwrap();
-        if let Some(alert) = body["items"].as_array().and_then(|items| items.first()) {
-            assert_eq!(alert["level"], "high");
-            let indicator = &alert["intel"][0]["indicators"][0];
-            assert_eq!((&indicator["value"], &indicator["score"]), (&json!("evil.example"), &json!(90.0)), "{alert}");
-            assert_eq!(indicator["tags"], json!(["c2"]));
-            break;
-        }
-        assert!(Instant::now() < deadline, "no alert: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let alert = first_alert(&client, &base, &token, "intel:domain:cdn.evil.example").await;
+    assert_eq!(alert["level"], "high");
+    let indicator = &alert["intel"][0]["indicators"][0];
+    assert_eq!((&indicator["value"], &indicator["score"]), (&json!("evil.example"), &json!(90.0)), "{alert}");
+    assert_eq!(indicator["tags"], json!(["c2"]));
     // The Sigma rule's alert on the same event carries what intel says of it.
     let body: Value = client
         .get(format!("{base}/api/alerts?rule_id=0b6a7c1e-8f1d-4d8e-9a55-2f1f0c8d9e01"))
@@ -948,15 +899,10 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
     let body = events.iter().map(|event| event.to_string()).collect::<Vec<_>>().join("\n");
     let response = client.post(format!("{base}/api/ingest")).bearer_auth(&token).body(body).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let text = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-        if text.lines().any(|line| line.starts_with("riposte_batches_total") && !line.ends_with(" 0")) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the event was not stored:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    metrics_when(&client, &base, "the event was not stored", |text| {
+        text.lines().any(|line| line.starts_with("riposte_batches_total") && !line.ends_with(" 0"))
+    })
+    .await;
     // Each new indicator is looked for in what was stored: how many it found.
     let add = |indicator: Value| {
         let request = client.post(format!("{base}/api/intel/indicators")).bearer_auth(&token).json(&indicator);
