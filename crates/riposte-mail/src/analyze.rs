@@ -6,7 +6,7 @@ use crate::attachment::{Content, RISKY_EXTENSIONS, double_extension, extension, 
 use crate::domain::{
     brands, imitated, is_freemail, is_open_hosting, is_shortener, is_under, protected_domains, registered,
 };
-use crate::language::{Wording, wording};
+use crate::language::{Wording, contains_words, wording};
 use crate::links::{Link, asks_for_credentials, has_form, host_of, html_links, text_links, text_of};
 use crate::message::Mail;
 
@@ -280,7 +280,7 @@ fn sender(mail: &Mail, from_domain: &str, protected: &[String], add: &mut impl F
     }
     // A display name naming a brand that does not send from there.
     if let Some(brand) = brands().iter().find(|brand| {
-        brand.name.len() >= 4 && contains_word(&name, &brand.name) && !is_under(from_domain, &brand.domains)
+        brand.name.len() >= 4 && contains_words(&name, &brand.name) && !is_under(from_domain, &brand.domains)
     }) {
         add(
             "sender.display_name_brand",
@@ -291,7 +291,7 @@ fn sender(mail: &Mail, from_domain: &str, protected: &[String], add: &mut impl F
     if is_freemail(from_domain)
         && ["support", "security", "service", "team", "bank", "admin", "billing", "account", "helpdesk", "notification"]
             .iter()
-            .any(|word| contains_word(&name, word))
+            .any(|word| contains_words(&name, word))
     {
         add(
             "sender.freemail_organisation",
@@ -524,9 +524,4 @@ fn looks_random(local: &str) -> bool {
         longest.max(run)
     });
     vowels * 5 < letters.len() || longest_consonants >= 5
-}
-
-/// Whether `text` holds `word` between non-letters.
-fn contains_word(text: &str, word: &str) -> bool {
-    crate::language::contains_words(text, word)
 }

@@ -29,15 +29,8 @@ pub fn host_of(url: &str) -> String {
         authority.split(':').next().unwrap_or("")
     };
     // No name is longer than 253 bytes: a longer one is not a host.
-    let host = &host[..floor_boundary(host, 253)];
+    let host = &host[..host.floor_char_boundary(253)];
     host.trim_end_matches('.').to_ascii_lowercase()
-}
-
-fn floor_boundary(text: &str, at: usize) -> usize {
-    if at >= text.len() {
-        return text.len();
-    }
-    (0..=at).rev().find(|&index| text.is_char_boundary(index)).unwrap_or(0)
 }
 
 /// Most characters of an anchor's text kept.
@@ -76,7 +69,7 @@ pub fn html_links(html: &str, out: &mut Vec<Link>) {
         let next_open = lower[tag_end + 1..].find("<a").map_or(lower.len(), |at| tag_end + 1 + at);
         let close = lower[tag_end..next_open].find("</a").map_or(next_open, |at| tag_end + at);
         let inner = &html[tag_end + 1..close.max(tag_end + 1)];
-        let inner = &inner[..floor_boundary(inner, SHOWN_MAX_BYTES)];
+        let inner = &inner[..inner.floor_char_boundary(SHOWN_MAX_BYTES)];
         if let Some(target) = attribute(tag, "href") {
             let mut target = decode_entities(&target);
             // A scheme-relative link goes where the page's scheme would take it.

@@ -136,7 +136,7 @@ fn read_parts(
                 mail.cut.push(format!("more than {} bytes of text: the rest was not read", limits.max_text_bytes));
                 return;
             }
-            let end = floor_char_boundary(text, room);
+            let end = text.floor_char_boundary(room);
             *text_bytes += end;
             if into_html { mail.htmls.push(text[..end].to_owned()) } else { mail.texts.push(text[..end].to_owned()) }
         };
@@ -156,11 +156,4 @@ fn read_parts(
             PartType::Multipart(_) => {}
         }
     }
-}
-
-fn floor_char_boundary(text: &str, at: usize) -> usize {
-    if at >= text.len() {
-        return text.len();
-    }
-    (0..=at).rev().find(|&index| text.is_char_boundary(index)).unwrap_or(0)
 }

@@ -181,7 +181,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
     let settings = Settings {
         own_domains: args.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
         intel: crate::cli::intel_set(&args.intel, 5)?,
-        now_ms: i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+        now_ms: riposte_server::pipeline::now_ms(),
         // Files on disk have no sender history; `serve` keeps one.
         history: None,
     };

@@ -69,10 +69,6 @@ pub struct ExtractArgs {
     pub format: ExtractFormat,
 }
 
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 pub fn run(command: IntelCommand) -> Result<u8> {
     match command {
         IntelCommand::Lookup(args) => lookup(args),
@@ -145,7 +141,7 @@ fn lookup(args: LookupArgs) -> Result<u8> {
         eprintln!("warning: left out: {skipped}");
     }
     let found = loaded.set.lookup(&args.value);
-    let now = now_ms();
+    let now = riposte_server::pipeline::now_ms();
     let mut out = io::stdout().lock();
     match args.format {
         ReportFormat::Json => {

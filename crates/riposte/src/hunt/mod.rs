@@ -260,7 +260,7 @@ impl<'a> Worker<'a> {
             chunk: Vec::new(),
             intel,
             hits: Vec::new(),
-            now_ms: i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+            now_ms: riposte_server::pipeline::now_ms(),
         }
     }
 
