@@ -40,7 +40,7 @@ pub struct History {
 const MOST_TRUST: f64 = 3.0;
 
 /// One check that held.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Finding {
     /// `area.check`, e.g. `links.text_href_mismatch`.
     pub check: &'static str,

@@ -449,21 +449,16 @@ async fn analyze_email(
         }
         None => None,
     };
-    let settings =
-        riposte_mail::Settings { intel: state.intel.current(), now_ms: now_ms(), history, ..Default::default() };
+    let now = now_ms();
+    let settings = riposte_mail::Settings { intel: state.intel.current(), now_ms: now, history, ..Default::default() };
     let analysis = riposte_mail::analyze(&mail, &settings);
     if let Some(address) = &sender {
-        state.store.note_sender(address, now_ms()).await?;
+        state.store.note_sender(address, now).await?;
     }
-    let findings: Vec<Value> = analysis
-        .findings
-        .iter()
-        .map(|finding| json!({"check": finding.check, "weight": finding.weight, "evidence": finding.evidence}))
-        .collect();
     let mut answer = json!({
         "verdict": analysis.verdict.as_str(),
         "score": analysis.score,
-        "findings": findings,
+        "findings": analysis.findings,
         "quarantine_id": null,
     });
     if analysis.verdict >= riposte_mail::Verdict::Phishing && query.quarantine != Some(false) {
@@ -482,12 +477,12 @@ async fn analyze_email(
         })?;
         let held = riposte_store::NewQuarantined {
             sha256: sha256.clone(),
-            received_ms: now_ms(),
+            received_ms: now,
             sender: mail.from.as_ref().map_or_else(String::new, |from| from.address.clone()),
             subject: mail.subject.clone(),
             verdict: analysis.verdict.as_str().to_owned(),
             score: analysis.score,
-            findings: Value::Array(answer["findings"].as_array().cloned().unwrap_or_default()),
+            findings: json!(analysis.findings),
         };
         let audit = NewAudit {
             actor: actor(&token),

@@ -242,17 +242,12 @@ fn write_analysis(
 ) -> io::Result<()> {
     match args.format {
         EmailFormat::Jsonl => {
-            let findings: Vec<serde_json::Value> = analysis
-                .findings
-                .iter()
-                .map(|finding| serde_json::json!({"check": finding.check, "weight": finding.weight, "evidence": finding.evidence}))
-                .collect();
             let record = serde_json::json!({
                 "message": place,
                 "subject": subject,
                 "verdict": analysis.verdict.as_str(),
                 "score": analysis.score,
-                "findings": findings,
+                "findings": analysis.findings,
             });
             serde_json::to_writer(&mut *out, &record)?;
             writeln!(out)
