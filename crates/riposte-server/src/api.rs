@@ -465,13 +465,13 @@ async fn analyze_email(
         let sha256 = hex::encode(sha2::Sha256::digest(&raw));
         // Kept intact, by hash, before anything refers to it.
         let path = crate::quarantine::message_path(&state.quarantine_dir, &sha256);
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&state.quarantine_dir)?;
+        let write = async {
+            tokio::fs::create_dir_all(&state.quarantine_dir).await?;
             let temporary = path.with_extension("eml.new");
-            std::fs::write(&temporary, &raw)?;
-            std::fs::rename(&temporary, &path)
+            tokio::fs::write(&temporary, &raw).await?;
+            tokio::fs::rename(&temporary, &path).await
         };
-        write().map_err(|error| {
+        write.await.map_err(|error: std::io::Error| {
             tracing::error!(%error, "cannot keep a quarantined message");
             AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "quarantine_unavailable", "the message could not be kept")
         })?;
@@ -533,7 +533,8 @@ async fn quarantined_bytes(
     if held.status == riposte_store::QuarantineStatus::Deleted {
         return Err(AppError::new(StatusCode::GONE, "deleted", "the message was deleted; its record and hash stay"));
     }
-    let raw = std::fs::read(crate::quarantine::message_path(&state.quarantine_dir, &held.sha256))
+    let raw = tokio::fs::read(crate::quarantine::message_path(&state.quarantine_dir, &held.sha256))
+        .await
         .map_err(|_| AppError::new(StatusCode::GONE, "missing", "the message's bytes are no longer kept"))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822"))], raw).into_response())
 }

@@ -56,7 +56,7 @@ pub async fn settle(
         changed
     };
     if status == QuarantineStatus::Deleted {
-        let _ = std::fs::remove_file(message_path(dir, &held.sha256));
+        let _ = tokio::fs::remove_file(message_path(dir, &held.sha256)).await;
     }
     Ok(changed)
 }
