@@ -231,7 +231,8 @@ pub struct Described {
 /// The detection a hit makes at `now_ms`, from the indicators it matched.
 pub fn describe(set: &IndicatorSet, hit: &Hit, now_ms: i64) -> Described {
     let intel = enrichment(set, hit, now_ms);
-    let indicators: Vec<&crate::indicator::Indicator> = hit.indicators.iter().map(|&id| set.get(id)).collect();
+    let indicators: Vec<&crate::indicator::Indicator> =
+        intel.indicators.iter().map(|matched| &matched.indicator).collect();
     let best = intel.indicators.iter().map(|indicator| indicator.score).fold(0.0, f64::max);
     let level = match best {
         80.0.. => "high",
@@ -256,13 +257,8 @@ pub fn describe(set: &IndicatorSet, hit: &Hit, now_ms: i64) -> Described {
     techniques.sort_unstable();
     techniques.dedup();
     let about = if names.is_empty() { String::new() } else { format!(" · {}", names.join(", ")) };
-    Described {
-        rule_id: format!("intel:{}:{}", hit.kind, hit.value),
-        title: format!("Known {} {} in {} ({}){about}", hit.kind, hit.value, hit.field, sources.join(", ")),
-        level,
-        techniques,
-        intel,
-    }
+    let title = format!("Known {} {} in {} ({}){about}", hit.kind, hit.value, hit.field, sources.join(", "));
+    Described { rule_id: format!("intel:{}:{}", hit.kind, hit.value), title, level, techniques, intel }
 }
 
 /// How an indicator is looked for among the values [`observable_values`]
