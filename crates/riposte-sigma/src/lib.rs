@@ -35,6 +35,7 @@ pub mod correlation;
 mod detection;
 mod engine;
 mod error;
+mod literals;
 pub mod mapping;
 mod matcher;
 mod modifier;

@@ -389,7 +389,8 @@ impl Plan {
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
             .map_err(|error| format!("regex {pattern:?} does not compile: {}", one_line(&error.to_string())))?;
-        let required = required_literals(&anchored, ignore_case).unwrap_or_default();
+        let required =
+            crate::literals::required_literals(pcre.as_deref().unwrap_or(&anchored), ignore_case).unwrap_or_default();
         Ok(Matcher::Regex { regex, required })
     }
 
@@ -598,36 +599,6 @@ pub(crate) fn base64_offsets(data: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Literals that every match of `pattern` contains, lower-cased, or `None`
-/// when there is no such finite set (the index then evaluates the rule for
-/// every event of its log source).
-fn required_literals(pattern: &str, ignore_case: bool) -> Option<Vec<Vec<u8>>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new().case_insensitive(ignore_case).build().parse(pattern).ok()?;
-    let mut extractor = Extractor::new();
-    extractor.kind(ExtractKind::Prefix);
-    let mut seq = extractor.extract(&hir);
-    seq.optimize_for_prefix_by_preference();
-    let literals = seq.literals()?;
-    if literals.is_empty() {
-        return None;
-    }
-    let mut out: Vec<Vec<u8>> = Vec::with_capacity(literals.len());
-    for literal in literals {
-        let bytes = literal.as_bytes();
-        // Non-ASCII literals would need Unicode folding to stay a sound
-        // over-approximation: give up on indexing this regex instead.
-        if bytes.is_empty() || !bytes.is_ascii() {
-            return None;
-        }
-        let lower = bytes.to_ascii_lowercase();
-        if !out.contains(&lower) {
-            out.push(lower);
-        }
-    }
-    Some(out)
-}
-
 /// Lower-cases an index literal the way values are folded.
 pub(crate) fn fold_bytes(bytes: &[u8]) -> Vec<u8> {
     match std::str::from_utf8(bytes) {
@@ -762,11 +733,7 @@ mod tests {
         assert!(error("x|re", "'a{1000}{1000}'").contains("does not compile"), "size-bounded");
         assert!(error("x|i", "'a'").contains("needs the re modifier"));
         if let Matcher::Regex { required, .. } = &item("x|re|i", "'Mimi(katz|dogz)'").matchers[0] {
-            // Any set is sound as long as every match starts with one of them.
-            assert!(!required.is_empty());
-            assert!(
-                required.iter().all(|literal| b"mimikatz".starts_with(literal) || b"mimidogz".starts_with(literal))
-            );
+            assert_eq!(required, &vec![b"mimidogz".to_vec(), b"mimikatz".to_vec()]);
         } else {
             panic!("not a regex");
         }

@@ -171,6 +171,19 @@ pub(crate) fn fold(text: &str) -> String {
 }
 
 /// Lower-cases `text` into `out` (cleared first).
+/// Appends `text` lower-cased the way [`fold_into`] does to `out`.
+pub(crate) fn fold_append(text: &str, out: &mut Vec<u8>) {
+    if text.is_ascii() {
+        // Branch-free, so that it runs many bytes at a time.
+        out.extend(text.bytes().map(|byte| byte | (u8::from(byte.is_ascii_uppercase()) << 5)));
+    } else {
+        let mut buffer = [0u8; 4];
+        for lower in text.chars().flat_map(char::to_lowercase) {
+            out.extend_from_slice(lower.encode_utf8(&mut buffer).as_bytes());
+        }
+    }
+}
+
 pub(crate) fn fold_into(text: &str, out: &mut String) {
     out.clear();
     if text.is_ascii() {

@@ -7,7 +7,7 @@ use crate::detection::Expr;
 use crate::matcher::Buffers;
 use crate::modifier::Item;
 use crate::rule::Rule;
-use crate::text::fold_into;
+use crate::text::{fold_append, fold_into};
 
 /// Per-event working state, reused from event to event (no allocation once
 /// warm).
@@ -21,7 +21,7 @@ pub(crate) struct State {
     rule_masks: Vec<u8>,
     pub candidates: Vec<u32>,
     folded: String,
-    /// The values of an event joined for the keyword scan.
+    /// The short values of an event, folded and joined for the keyword scan.
     joined: Vec<u8>,
     buffers: Buffers,
     pub values: ValueCache,
@@ -41,10 +41,18 @@ pub(crate) struct ValueCache {
 #[derive(Default)]
 struct CachedValue {
     generation: u32,
-    slot: u32,
+    key: CacheKey,
     hash: u64,
     value: Vec<u8>,
     atoms: Vec<u32>,
+}
+
+/// What a cached value was searched for: a field's atoms (its slot, or
+/// `u32::MAX` for none) and a class's keyword atoms (its id, or 0).
+#[derive(Copy, Clone, Default, PartialEq, Eq, Hash)]
+struct CacheKey {
+    slot: u32,
+    keywords: u32,
 }
 
 /// Entries in each thread's cache (a power of two).
@@ -67,30 +75,27 @@ impl ValueCache {
     /// Calls `add` with the atoms of the slot's finder in `value`, from the
     /// cache or by running `find` (which reports to its argument).
     #[inline]
-    fn find(&mut self, slot: u32, value: &str, find: impl FnOnce(&mut dyn FnMut(u32)), add: &mut impl FnMut(u32)) {
+    fn find(&mut self, key: CacheKey, value: &str, find: impl FnOnce(&mut dyn FnMut(u32)), add: &mut impl FnMut(u32)) {
+        let value = value.as_bytes();
         if self.entries.is_empty() {
             self.entries.resize_with(VALUE_CACHE_ENTRIES, CachedValue::default);
             self.generation = 1;
         }
         let hash = {
             let mut hasher = rustc_hash::FxHasher::default();
-            std::hash::Hasher::write(&mut hasher, value.as_bytes());
-            std::hash::Hasher::write_u32(&mut hasher, slot);
+            std::hash::Hasher::write(&mut hasher, value);
+            std::hash::Hash::hash(&key, &mut hasher);
             std::hash::Hasher::finish(&hasher)
         };
         let entry = &mut self.entries[(hash as usize) & (VALUE_CACHE_ENTRIES - 1)];
-        if entry.generation != self.generation
-            || entry.hash != hash
-            || entry.slot != slot
-            || entry.value != value.as_bytes()
-        {
+        if entry.generation != self.generation || entry.hash != hash || entry.key != key || entry.value != value {
             entry.atoms.clear();
             find(&mut |atom| entry.atoms.push(atom));
             entry.generation = self.generation;
             entry.hash = hash;
-            entry.slot = slot;
+            entry.key = key;
             entry.value.clear();
-            entry.value.extend_from_slice(value.as_bytes());
+            entry.value.extend_from_slice(value);
         }
         entry.atoms.iter().copied().for_each(add);
     }
@@ -152,27 +157,33 @@ impl State {
                 continue;
             }
             let Some(text) = event.value_at(position).as_text() else { continue };
-            let cached = (VALUE_CACHE_MIN_LEN..=VALUE_CACHE_MAX_LEN).contains(&text.len());
-            if let Some(finder) = keywords {
-                if cached {
-                    let scan = |found: &mut dyn FnMut(u32)| {
-                        fold_into(text, folded);
-                        finder.scan(folded.as_bytes(), found);
-                    };
-                    values.find(bucket.keyword_slot, text, scan, &mut add);
-                } else {
-                    // Short values are scanned together, after the loop.
+            let finder = slot.map(|slot| index.finder(slot));
+            if (VALUE_CACHE_MIN_LEN..=VALUE_CACHE_MAX_LEN).contains(&text.len()) {
+                // One entry for both searches: a repeated value is neither
+                // folded nor scanned again.
+                let key =
+                    CacheKey { slot: slot.unwrap_or(u32::MAX), keywords: keywords.map_or(0, |_| bucket.keyword_id) };
+                let search = |found: &mut dyn FnMut(u32)| {
                     fold_into(text, folded);
-                    joined.extend_from_slice(folded.as_bytes());
-                    joined.push(VALUE_SEPARATOR);
+                    if let Some(keywords) = keywords {
+                        keywords.scan(folded.as_bytes(), &mut *found);
+                    }
+                    if let Some(finder) = finder {
+                        finder.find(folded.as_bytes(), found);
+                    }
+                };
+                values.find(key, text, search, &mut add);
+            } else {
+                // Short values are scanned for keywords together, after the loop.
+                let start = joined.len();
+                fold_append(text, joined);
+                if let Some(finder) = finder {
+                    finder.find(&joined[start..], &mut add);
                 }
-            }
-            if let Some(slot) = slot {
-                let finder = index.finder(slot);
-                if cached {
-                    values.find(slot, text, |found| finder.find(text, folded, found), &mut add);
+                if keywords.is_some() {
+                    joined.push(VALUE_SEPARATOR);
                 } else {
-                    finder.find(text, folded, &mut add);
+                    joined.truncate(start);
                 }
             }
         }

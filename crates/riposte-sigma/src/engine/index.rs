@@ -30,7 +30,7 @@ use crate::detection::Expr;
 use crate::matcher::Matcher;
 use crate::modifier::fold_bytes;
 use crate::rule::Rule;
-use crate::text::{TextKind, fold_into};
+use crate::text::TextKind;
 
 /// Separates values in the joined text of a keyword scan; no atom holds it.
 pub(crate) const VALUE_SEPARATOR: u8 = 0;
@@ -66,7 +66,7 @@ pub(crate) struct Index {
 
 const NO_SLOT: u32 = u32::MAX;
 
-/// Longest contains atom, in bytes (longer texts are cut to a prefix).
+/// Longest contains atom, in bytes (longer texts are cut to their end).
 const MAX_CONTAINS_ATOM: usize = 20;
 
 /// Most clauses kept for one rule (the strongest; the rest is checked by
@@ -297,12 +297,10 @@ impl Finder {
         finder
     }
 
-    /// Calls `found` with every atom of this field that `value` holds.
-    /// `folded` is scratch space for the value lower-cased.
+    /// Calls `found` with every atom of this field that a value holds, given
+    /// lower-cased.
     #[inline]
-    pub(crate) fn find(&self, value: &str, folded: &mut String, mut found: impl FnMut(u32)) {
-        fold_into(value, folded);
-        let folded = folded.as_bytes();
+    pub(crate) fn find(&self, folded: &[u8], mut found: impl FnMut(u32)) {
         if let Some(ids) = self.equals.get(folded) {
             ids.iter().copied().for_each(&mut found);
         }
@@ -434,10 +432,12 @@ const WEAK: usize = 4;
 
 fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> {
     let contains = |bytes: &[u8]| {
-        // A prefix of a text is found wherever the text is: long texts (file
-        // hashes) are cut, which keeps automata small and quick to build.
+        // Any part of a text is found wherever the text is: long texts are
+        // cut, which keeps automata small and quick to build. Their end is
+        // kept: paths and command lines share their beginnings
+        // (`c:\windows\system32\`) and differ at the end.
         let mut folded = fold_bytes(bytes);
-        folded.truncate(MAX_CONTAINS_ATOM);
+        folded.drain(..folded.len().saturating_sub(MAX_CONTAINS_ATOM));
         Atom { field, kind: AtomKind::Contains, bytes: folded.into_boxed_slice() }
     };
     match matcher {
@@ -464,6 +464,35 @@ fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> 
     }
 }
 
+/// Texts that most Windows events hold somewhere (system folders, common
+/// programs and extensions): an atom inside one of them is weak, whatever
+/// its length (`\windows\` is nine bytes and in nearly every path).
+const COMMON_TEXTS: &[&str] = &[
+    r"c:\windows\system32\",
+    r"c:\windows\syswow64\",
+    r"c:\windows\winsxs\",
+    r"c:\program files (x86)\",
+    r"c:\program files\",
+    r"c:\programdata\",
+    r"c:\users\public\",
+    r"\appdata\local\temp\",
+    r"\appdata\roaming\",
+    r"\microsoft\windows\",
+    r"\windows\temp\",
+    r"\device\harddiskvolume",
+    r"nt authority\system",
+    r"hklm\software\microsoft\windows\currentversion\",
+    r"hklm\system\currentcontrolset\services\",
+    r"\registry\machine\",
+    r"svchost.exe -k ",
+    r"\windows\explorer.exe",
+    r"\windowspowershell\v1.0\powershell.exe",
+    r"\cmd.exe",
+    r"\conhost.exe",
+    r"\rundll32.exe",
+    ".dll",
+];
+
 /// How rare an atom is likely to be: its length, except that short numbers
 /// (event ids, logon types) are common in the events of one log source; a
 /// whole value or basename is rarer than the same text anywhere in a value.
@@ -471,6 +500,9 @@ fn selectivity(atom: &Atom) -> usize {
     let bytes = &atom.bytes;
     if bytes.len() <= 5 && bytes.iter().all(u8::is_ascii_digit) {
         return 1;
+    }
+    if COMMON_TEXTS.iter().any(|common| memchr::memmem::find(common.as_bytes(), bytes).is_some()) {
+        return 2;
     }
     let length = bytes.len().min(16);
     match atom.kind {
@@ -492,13 +524,11 @@ pub(crate) struct Bucket {
     /// The keyword atoms of the class's rules: few, unlike field atoms, so
     /// each class has its own finder.
     pub keywords: Option<Finder>,
-    /// Names the keyword finder in the value cache (beside field slots).
-    pub keyword_slot: u32,
+    /// Names the keyword finder in the value cache (never 0).
+    pub keyword_id: u32,
 }
 
-/// Keyword finders take value-cache slots from here up, field finders below.
-const KEYWORD_SLOTS: u32 = 1 << 31;
-static NEXT_KEYWORD_SLOT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(KEYWORD_SLOTS);
+static NEXT_KEYWORD_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 impl Bucket {
     pub(crate) fn build(index: &Index, rules: Vec<u32>) -> Bucket {
@@ -519,8 +549,8 @@ impl Bucket {
         keywords.sort_unstable();
         keywords.dedup();
         let keywords = (!keywords.is_empty()).then(|| Finder::build(&index.atoms, &keywords));
-        let keyword_slot = NEXT_KEYWORD_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Bucket { rules, applies, always, slots, keywords, keyword_slot }
+        let keyword_id = NEXT_KEYWORD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Bucket { rules, applies, always, slots, keywords, keyword_id }
     }
 
     #[inline]
