@@ -198,6 +198,63 @@ struct Outcome {
     failure: Option<(String, Vec<u8>)>,
 }
 
+/// What a detection thread works with, kept from batch to batch: the
+/// matcher's scratch warms over many events (its classes, the values it has
+/// scanned), and rayon asks for fresh state for every piece of a batch.
+struct Worker {
+    scratch: riposte_sigma::Scratch,
+    decoders: Decoders,
+    event: Event,
+    matched: Vec<usize>,
+    hits: Vec<riposte_intel::Hit>,
+}
+
+/// Idle workers; a lease returns its worker when dropped.
+#[derive(Default)]
+struct Workers {
+    idle: std::sync::Mutex<Vec<Worker>>,
+}
+
+struct Lease<'a> {
+    worker: Option<Worker>,
+    workers: &'a Workers,
+}
+
+impl Workers {
+    fn lease(&self, engine: &riposte_sigma::Engine) -> Lease<'_> {
+        let idle = self.idle.lock().unwrap_or_else(|poison| poison.into_inner()).pop();
+        let worker = idle.unwrap_or_else(|| Worker {
+            scratch: engine.new_scratch(),
+            decoders: Decoders::default(),
+            event: Event::new(),
+            matched: Vec::new(),
+            hits: Vec::new(),
+        });
+        Lease { worker: Some(worker), workers: self }
+    }
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Worker;
+    fn deref(&self) -> &Worker {
+        self.worker.as_ref().expect("a lease holds its worker until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Worker {
+        self.worker.as_mut().expect("a lease holds its worker until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.workers.idle.lock().unwrap_or_else(|poison| poison.into_inner()).push(worker);
+        }
+    }
+}
+
 pub struct Pipeline {
     pub spool: Arc<Spool>,
     pub store: AnyStore,
@@ -252,6 +309,7 @@ impl Pipeline {
                 return;
             }
         };
+        let workers = Workers::default();
         let mut reader = this.spool.reader();
         let mut last_raw_sample = std::time::Instant::now() - RAW_SAMPLE_EVERY;
         while !stop.load(Ordering::Relaxed) {
@@ -275,7 +333,7 @@ impl Pipeline {
                 u64::MAX
             };
             this.follow_reloads(&mut correlating);
-            let outcomes = pool.install(|| this.process(&batch, keep_from, &correlating));
+            let outcomes = pool.install(|| this.process(&batch, keep_from, &correlating, &workers));
             let (correlated, correlation) = this.correlate(&mut correlating, &outcomes, last);
             let (events, mut detections) = this.collect(outcomes);
             detections.extend(correlated);
@@ -424,15 +482,16 @@ impl Pipeline {
 
     /// Decodes and matches a batch on all cores; unmatched events from
     /// `keep_from` on are kept too.
-    fn process(&self, batch: &[Spooled], keep_from: u64, correlating: &Correlating) -> Vec<Outcome> {
+    fn process(&self, batch: &[Spooled], keep_from: u64, correlating: &Correlating, workers: &Workers) -> Vec<Outcome> {
         let engine = &correlating.rules.engine;
         let correlator = &correlating.correlator;
         let intel = self.intel.current();
         batch
             .par_iter()
             .map_init(
-                || (engine.new_scratch(), Decoders::default(), Event::new(), Vec::new(), Vec::new()),
-                |(scratch, decoders, event, matched, hits), spooled| {
+                || workers.lease(engine),
+                |worker, spooled| {
+                    let Worker { scratch, decoders, event, matched, hits } = &mut **worker;
                     let record = &spooled.record;
                     let mut outcome = Outcome {
                         seq: spooled.seq,
