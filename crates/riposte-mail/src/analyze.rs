@@ -3,6 +3,7 @@
 //! person can see why and disagree finding by finding.
 
 use crate::attachment::{Content, RISKY_EXTENSIONS, double_extension, extension, sniff};
+use crate::auth::{AuthResult, Verified};
 use crate::domain::{
     brands, imitated, is_freemail, is_open_hosting, is_shortener, is_under, protected_domains, registered,
 };
@@ -22,6 +23,9 @@ pub struct Settings {
     pub now_ms: i64,
     /// What the organisation knows of the sender (`None`: no history is kept).
     pub history: Option<History>,
+    /// SPF, DKIM and DMARC as the caller verified them; what is not there is
+    /// read from the receiving host's headers.
+    pub verified: Verified,
 }
 
 /// A sender's past with the organisation, learned from its mail and from
@@ -108,7 +112,7 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     let protected = protected_domains(&settings.own_domains);
     let from_domain = mail.from.as_ref().map_or("", |from| from.domain()).to_owned();
 
-    authentication(mail, &mut add);
+    authentication(mail, &settings.verified, &mut add);
     sender(mail, &from_domain, &protected, &mut add);
 
     // Bodies: the text a person reads, and every link.
@@ -148,10 +152,13 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     // Wording only counts where it could lead elsewhere: a password reset
     // from an authenticated sender whose links all stay home is its job.
     let home = registered(&from_domain);
-    let authenticated = mail
-        .authentication_results
-        .first()
-        .is_some_and(|results| method_results(results, "dmarc").any(|result| result == "pass"));
+    let authenticated = match settings.verified.dmarc {
+        Some(result) => result == AuthResult::Pass,
+        None => mail
+            .authentication_results
+            .first()
+            .is_some_and(|results| method_results(results, "dmarc").any(|result| result == "pass")),
+    };
     let stays_home = !home.is_empty()
         && links.iter().all(|link| link.host().is_empty() || registered(&link.host()) == home)
         && mail.reply_to.as_ref().is_none_or(|reply_to| registered(reply_to.domain()) == home);
@@ -233,13 +240,47 @@ fn method_results<'a>(results: &'a str, method: &'a str) -> impl Iterator<Item =
     })
 }
 
-/// SPF, DKIM and DMARC as the receiving host recorded them (its
-/// `Authentication-Results`, the top one) or `Received-SPF`.
-fn authentication(mail: &Mail, add: &mut impl FnMut(&'static str, f64, String)) {
+/// SPF, DKIM and DMARC: as verified where they were, otherwise as the
+/// receiving host recorded them (its `Authentication-Results`, the top one)
+/// or `Received-SPF`.
+fn authentication(mail: &Mail, verified: &Verified, add: &mut impl FnMut(&'static str, f64, String)) {
+    if let Some(signatures) = &verified.dkim {
+        // One good signature is enough: forwarders often break another.
+        if !signatures.iter().any(|signature| signature.result == AuthResult::Pass) {
+            let failed: Vec<String> = signatures
+                .iter()
+                .filter(|signature| signature.result.failed())
+                .map(|signature| {
+                    format!(
+                        "the DKIM signature of {} (selector {}) does not verify: {}",
+                        signature.domain, signature.selector, signature.reason
+                    )
+                })
+                .collect();
+            if !failed.is_empty() {
+                add("auth.dkim_fail", 1.5, failed.join("; "));
+            }
+        }
+    }
+    if let Some(spf) = verified.spf.filter(|spf| spf.failed()) {
+        add("auth.spf_fail", 1.5, format!("spf={} for the sending host", spf.as_str()));
+    }
+    if let Some(dmarc) = verified.dmarc.filter(|dmarc| dmarc.failed()) {
+        add(
+            "auth.dmarc_fail",
+            2.5,
+            format!("dmarc={}: no SPF or DKIM pass aligned with the From domain", dmarc.as_str()),
+        );
+    }
     if let Some(results) = mail.authentication_results.first() {
-        for (method, check, weight) in
-            [("spf", "auth.spf_fail", 1.5), ("dkim", "auth.dkim_fail", 1.5), ("dmarc", "auth.dmarc_fail", 2.5)]
-        {
+        for (method, check, weight, done) in [
+            ("spf", "auth.spf_fail", 1.5, verified.spf.is_some()),
+            ("dkim", "auth.dkim_fail", 1.5, verified.dkim.is_some()),
+            ("dmarc", "auth.dmarc_fail", 2.5, verified.dmarc.is_some()),
+        ] {
+            if done {
+                continue;
+            }
             if let Some(failed) =
                 method_results(results, method).find(|verdict| matches!(*verdict, "fail" | "softfail" | "permerror"))
             {
@@ -247,6 +288,7 @@ fn authentication(mail: &Mail, add: &mut impl FnMut(&'static str, f64, String)) 
             }
         }
     } else if let Some(spf) = mail.received_spf.first()
+        && verified.spf.is_none()
         && (spf.starts_with("fail") || spf.starts_with("softfail"))
     {
         add("auth.spf_fail", 1.5, format!("Received-SPF: {}", spf.split_whitespace().next().unwrap_or("")));

@@ -6,10 +6,12 @@
 
 pub mod analyze;
 pub mod attachment;
+pub mod auth;
 pub mod domain;
 pub mod language;
 pub mod links;
 pub mod message;
 
 pub use analyze::{Analysis, Finding, History, Settings, Verdict, analyze};
+pub use auth::{AuthResult, DkimCheck, Verified};
 pub use message::{Limits, Mail, parse};

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod fetch;
 pub mod intel;
+pub mod mail_auth;
 pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
