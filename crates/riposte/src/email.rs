@@ -79,6 +79,61 @@ pub struct AnalyzeArgs {
     pub all: bool,
     #[arg(long)]
     pub no_progress: bool,
+    /// Verify DKIM signatures (and SPF and DMARC with `--client-ip`) with
+    /// the system's DNS, rather than trusting the receiving host's headers.
+    #[arg(long, conflicts_with = "dns_records")]
+    pub dns: bool,
+    /// Verify against these recorded TXT records only (zone-file or tinydns
+    /// lines); nothing is asked of DNS.
+    #[arg(long = "dns-records", value_name = "FILE")]
+    pub dns_records: Vec<PathBuf>,
+    /// The SMTP client's address, for SPF (and so DMARC).
+    #[arg(long, value_name = "IP", requires = "mail_from")]
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The name the SMTP client gave in HELO/EHLO.
+    #[arg(long, value_name = "NAME", default_value = "")]
+    pub helo: String,
+    /// The SMTP `MAIL FROM` address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub mail_from: Option<String>,
+}
+
+/// Verifies messages' authentication when asked to, on a runtime of its own.
+struct Verifier {
+    auth: riposte_server::mail_auth::MailAuth,
+    envelope: Option<riposte_server::mail_auth::Envelope>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Verifier {
+    fn from_args(args: &AnalyzeArgs) -> Result<Option<Verifier>> {
+        use riposte_server::mail_auth::{Envelope, MailAuth, RecordedDns};
+        let auth = if args.dns {
+            MailAuth::system()?
+        } else if !args.dns_records.is_empty() {
+            let mut records = RecordedDns::default();
+            for path in &args.dns_records {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                records
+                    .add_text(&text)
+                    .map_err(|(line, reason)| anyhow::anyhow!("{}, line {line}: {reason}", path.display()))?;
+            }
+            MailAuth::recorded(records)?
+        } else {
+            return Ok(None);
+        };
+        let envelope = args.client_ip.map(|client_ip| Envelope {
+            client_ip,
+            helo: args.helo.clone(),
+            mail_from: args.mail_from.clone().unwrap_or_default(),
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        Ok(Some(Verifier { auth, envelope, runtime }))
+    }
+
+    fn verify(&self, raw: &[u8]) -> riposte_mail::Verified {
+        self.runtime.block_on(self.auth.verify(raw, self.envelope.as_ref()))
+    }
 }
 
 /// One message and where it came from.
@@ -178,12 +233,14 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
     for path in &args.paths {
         collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
     }
-    let settings = Settings {
+    let verifier = Verifier::from_args(&args)?;
+    let mut settings = Settings {
         own_domains: args.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
         intel: crate::cli::intel_set(&args.intel, 5)?,
         now_ms: riposte_server::pipeline::now_ms(),
         // Files on disk have no sender history; `serve` keeps one.
         history: None,
+        verified: Default::default(),
     };
     let progress = (!args.no_progress && files.len() > 1 && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
@@ -207,9 +264,13 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
                 writeln!(out, "{}: not a message (no header could be read)", source.place)?;
                 continue;
             };
+            if let Some(verifier) = &verifier {
+                settings.verified = verifier.verify(&source.raw);
+            }
             let analysis = analyze(&mail, &settings);
             counts[analysis.verdict as usize] += 1;
-            write_analysis(&mut out, &args, &source.place, &mail.subject, &analysis)?;
+            let verified = verifier.is_some().then_some(&settings.verified);
+            write_analysis(&mut out, &args, &source, &mail.subject, &analysis, verified)?;
         }
         if let Some(bar) = &progress {
             bar.inc(1);
@@ -236,19 +297,24 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
 fn write_analysis(
     out: &mut dyn Write,
     args: &AnalyzeArgs,
-    place: &str,
+    source: &Source,
     subject: &str,
     analysis: &Analysis,
+    verified: Option<&riposte_mail::Verified>,
 ) -> io::Result<()> {
+    let place = source.place.as_str();
     match args.format {
         EmailFormat::Jsonl => {
-            let record = serde_json::json!({
+            let mut record = serde_json::json!({
                 "message": place,
                 "subject": subject,
                 "verdict": analysis.verdict.as_str(),
                 "score": analysis.score,
                 "findings": analysis.findings,
             });
+            if let Some(verified) = verified {
+                record["authentication"] = serde_json::json!(verified);
+            }
             serde_json::to_writer(&mut *out, &record)?;
             writeln!(out)
         }
@@ -266,6 +332,22 @@ fn write_analysis(
             )?;
             for finding in &analysis.findings {
                 writeln!(out, "  +{:<4} {:<32} {}", finding.weight, finding.check, finding.evidence.escape_debug())?;
+            }
+            if let Some(verified) = verified {
+                let dkim: Vec<String> = verified
+                    .dkim
+                    .iter()
+                    .flatten()
+                    .map(|check| format!("dkim={} ({})", check.result.as_str(), check.domain.escape_debug()))
+                    .collect();
+                let method = |result: Option<riposte_mail::AuthResult>| result.map_or("-", |result| result.as_str());
+                writeln!(
+                    out,
+                    "  verified: {} spf={} dmarc={}",
+                    if dkim.is_empty() { "dkim=none".to_owned() } else { dkim.join(" ") },
+                    method(verified.spf),
+                    method(verified.dmarc)
+                )?;
             }
             Ok(())
         }

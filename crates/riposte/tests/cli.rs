@@ -1067,6 +1067,56 @@ Content-Type: text/html\n\
 }
 
 #[test]
+fn email_analyze_verifies_dkim_against_recorded_records() {
+    let Some(samples) =
+        common::corpus_or_skip("email/edge-cases/mimekit/dkim", "email_analyze_verifies_dkim_against_recorded_records")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pem = std::fs::read_to_string(samples.join("gmail.pub")).unwrap();
+    let key: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+    let records = dir.path().join("records.zone");
+    std::fs::write(&records, format!("20120113._domainkey.gmail.com. 300 IN TXT \"v=DKIM1; k=rsa; p={key}\"\n"))
+        .unwrap();
+    let mut tampered = std::fs::read(samples.join("gmail.msg")).unwrap();
+    let body = tampered.windows(2).position(|window| window == b"\n\n").unwrap();
+    let at = body + tampered[body..].iter().position(u8::is_ascii_alphabetic).unwrap();
+    tampered[at] ^= 0x20;
+    std::fs::write(dir.path().join("tampered.msg"), tampered).unwrap();
+    let output = riposte()
+        .args(["email", "analyze", "--format", "jsonl", "--dns-records"])
+        .arg(&records)
+        .arg(samples.join("gmail.msg"))
+        .arg(dir.path().join("tampered.msg"))
+        .output()
+        .unwrap();
+    let records: Vec<Value> = stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(records.len(), 2, "{}{}", stdout(&output), stderr(&output));
+    let dkim = |record: &Value| record["authentication"]["dkim"][0]["result"].as_str().map(str::to_owned);
+    assert_eq!(dkim(&records[0]).as_deref(), Some("pass"), "{}", records[0]);
+    assert_eq!(dkim(&records[1]).as_deref(), Some("fail"), "{}", records[1]);
+    // The receiving host's header says dkim=pass; the verification says
+    // otherwise, and wins.
+    let failed = records[1]["findings"].as_array().unwrap().iter().find(|finding| finding["check"] == "auth.dkim_fail");
+    assert!(
+        failed.is_some_and(|finding| finding["evidence"].as_str().unwrap().contains("gmail.com")),
+        "{}",
+        records[1]
+    );
+    // A record that is not TXT is named with its line.
+    std::fs::write(dir.path().join("bad.zone"), "\ngmail.com. IN MX 5 mx.gmail.com.\n").unwrap();
+    let output = riposte()
+        .args(["email", "analyze", "--dns-records"])
+        .arg(dir.path().join("bad.zone"))
+        .arg(samples.join("gmail.msg"))
+        .output()
+        .unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    assert!(stderr(&output).contains("bad.zone, line 2: only TXT records are read"), "{}", stderr(&output));
+}
+
+#[test]
 fn email_quarantine_list_show_release_and_delete_audited() {
     use riposte_store::Store;
     let dir = tempfile::tempdir().unwrap();
