@@ -43,6 +43,8 @@ pub struct AppState {
     pub intel: Arc<crate::intel::IntelState>,
     /// Where held messages' bytes are kept, by hash.
     pub quarantine_dir: std::path::PathBuf,
+    /// Verifies SPF, DKIM and DMARC when the configuration asks for it.
+    pub mail_auth: Option<Arc<crate::mail_auth::MailAuth>>,
 }
 
 /// An error as the API reports it: a status, a stable code, a message.
@@ -414,6 +416,10 @@ async fn intel_feeds(State(state): State<AppState>, headers: HeaderMap) -> ApiRe
 struct AnalyzeQuery {
     /// Hold phishing and malicious messages back (default: yes).
     quarantine: Option<bool>,
+    /// The SMTP envelope, for SPF (and so DMARC) when verification is on.
+    client_ip: Option<std::net::IpAddr>,
+    helo: Option<String>,
+    mail_from: Option<String>,
 }
 
 /// Judges the raw message in the body; a phishing or malicious one is held
@@ -449,8 +455,25 @@ async fn analyze_email(
         }
         None => None,
     };
+    let verified = match &state.mail_auth {
+        Some(auth) => {
+            let envelope = query.client_ip.map(|client_ip| crate::mail_auth::Envelope {
+                client_ip,
+                helo: query.helo.clone().unwrap_or_default(),
+                mail_from: query.mail_from.clone().unwrap_or_default(),
+            });
+            Some(auth.verify(&raw, envelope.as_ref()).await)
+        }
+        None => None,
+    };
     let now = now_ms();
-    let settings = riposte_mail::Settings { intel: state.intel.current(), now_ms: now, history, ..Default::default() };
+    let settings = riposte_mail::Settings {
+        intel: state.intel.current(),
+        now_ms: now,
+        history,
+        verified: verified.clone().unwrap_or_default(),
+        ..Default::default()
+    };
     let analysis = riposte_mail::analyze(&mail, &settings);
     if let Some(address) = &sender {
         state.store.note_sender(address, now).await?;
@@ -459,6 +482,7 @@ async fn analyze_email(
         "verdict": analysis.verdict.as_str(),
         "score": analysis.score,
         "findings": analysis.findings,
+        "authentication": verified,
         "quarantine_id": null,
     });
     if analysis.verdict >= riposte_mail::Verdict::Phishing && query.quarantine != Some(false) {

@@ -63,6 +63,19 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub spool: SpoolConfig,
     pub pipeline: PipelineConfig,
+    pub email: EmailConfig,
+}
+
+/// How `POST /api/email/analyze` checks SPF, DKIM and DMARC: by default it
+/// reads what the receiving host recorded in the message's headers.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Verify with the system's DNS.
+    pub dns: bool,
+    /// Verify against these recorded TXT records only (zone-file or tinydns
+    /// lines): nothing is asked of DNS.
+    pub dns_records: Vec<PathBuf>,
 }
 
 impl Default for Config {
@@ -87,6 +100,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             spool: SpoolConfig::default(),
             pipeline: PipelineConfig::default(),
+            email: EmailConfig::default(),
         }
     }
 }

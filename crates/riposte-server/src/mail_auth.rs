@@ -244,6 +244,22 @@ impl MailAuth {
         Ok(MailAuth { authenticator, recorded: None })
     }
 
+    /// What `serve`'s configuration asks for: `None` when verification is off.
+    pub fn from_config(config: &crate::config::EmailConfig) -> Result<Option<MailAuth>, MailAuthError> {
+        if config.dns {
+            return MailAuth::system().map(Some);
+        }
+        if config.dns_records.is_empty() {
+            return Ok(None);
+        }
+        let mut records = RecordedDns::default();
+        for path in &config.dns_records {
+            let more = RecordedDns::read(path)?;
+            records.records.extend(more.records);
+        }
+        MailAuth::recorded(records).map(Some)
+    }
+
     /// Answers from `records` only: nothing is ever sent to a DNS server.
     pub fn recorded(records: RecordedDns) -> Result<MailAuth, MailAuthError> {
         let authenticator =

@@ -41,6 +41,8 @@ pub enum ServeError {
     Intel(#[from] crate::intel::IntelFileError),
     #[error("source {source_name}: TLS: {reason}")]
     Tls { source_name: String, reason: String },
+    #[error("email: {0}")]
+    MailAuth(#[from] crate::mail_auth::MailAuthError),
 }
 
 /// The file holding the token made for the local administrator the first
@@ -121,6 +123,7 @@ impl Server {
             max_body: usize::try_from(config.http.max_body).unwrap_or(usize::MAX),
             intel: intel.clone(),
             quarantine_dir: data_dir.join("quarantine"),
+            mail_auth: crate::mail_auth::MailAuth::from_config(&config.email)?.map(Arc::new),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);

@@ -932,6 +932,52 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_analysis_verifies_spf_and_dmarc_from_recorded_records() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records.zone");
+    std::fs::write(
+        &records,
+        "example.com. IN TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n_dmarc.example.com. IN TXT \"v=DMARC1; p=reject\"\n",
+    )
+    .unwrap();
+    let mut config = loopback_config(dir.path());
+    config.email.dns_records = vec![records];
+    let (server, token, base) = start(config, dir.path()).await;
+    let client = reqwest::Client::new();
+    let message = "From: Alice <alice@example.com>\r\nTo: bob@riposte-corp.com\r\nSubject: invoice\r\n\r\nSee you.\r\n";
+    let analyze = |query: &str| {
+        let request =
+            client.post(format!("{base}/api/email/analyze?quarantine=false{query}")).bearer_auth(&token).body(message);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let checks = |body: &Value| -> Vec<String> {
+        body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|finding| finding["check"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // From inside the published network: SPF passes, aligned, so DMARC does.
+    let inside = analyze("&client_ip=192.0.2.7&helo=mx.example.com&mail_from=alice@example.com").await;
+    assert_eq!(inside["authentication"]["spf"], "pass", "{inside}");
+    assert_eq!(inside["authentication"]["dmarc"], "pass", "{inside}");
+    assert!(!checks(&inside).iter().any(|check| check.starts_with("auth.")), "{inside}");
+    // From elsewhere, unsigned: both fail, each a finding.
+    let outside = analyze("&client_ip=198.51.100.9&helo=mx.evil.example&mail_from=alice@example.com").await;
+    assert_eq!(outside["authentication"]["spf"], "fail", "{outside}");
+    assert_eq!(outside["authentication"]["dmarc"], "fail", "{outside}");
+    let found = checks(&outside);
+    assert!(found.contains(&"auth.spf_fail".to_owned()) && found.contains(&"auth.dmarc_fail".to_owned()), "{found:?}");
+    // Without the envelope only DKIM is verified (the message is unsigned).
+    let unsigned = analyze("").await;
+    assert_eq!(unsigned["authentication"]["dkim"], json!([]), "{unsigned}");
+    assert_eq!(unsigned["authentication"]["spf"], Value::Null, "{unsigned}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phishing_is_held_back_and_an_analyst_releases_or_deletes_it() {
     use sha2::Digest as _;
     let _ = rustls::crypto::ring::default_provider().install_default();
