@@ -52,6 +52,8 @@ pub struct Mail {
     pub reply_to: Option<Mailbox>,
     pub return_path: Option<String>,
     pub subject: String,
+    /// The `Message-ID`, without its angle brackets (empty when absent).
+    pub message_id: String,
     /// `Authentication-Results` values, top (most recent) first.
     pub authentication_results: Vec<String>,
     /// `Received-SPF` values, top first.
@@ -84,6 +86,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
         reply_to: message.reply_to().and_then(|to| to.first()).map(mailbox),
         return_path: message.return_address().map(|address| address.trim_matches(['<', '>']).to_ascii_lowercase()),
         subject: message.subject().unwrap_or("").to_owned(),
+        message_id: message.message_id().unwrap_or("").to_owned(),
         list_id: message.header_raw("List-Id").is_some(),
         ..Mail::default()
     };

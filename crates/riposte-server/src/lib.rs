@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod fetch;
+pub mod imap;
 pub mod intel;
 pub mod mail_auth;
 pub mod metrics;
