@@ -72,6 +72,9 @@ fn quarantine_folder() -> String {
     "Quarantine".into()
 }
 
+/// The keyword of messages Riposte has judged.
+pub const CHECKED: &str = "$RiposteChecked";
+
 /// A stream IMAP can run over: TCP, or TLS over TCP.
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Stream for T {}
@@ -122,10 +125,12 @@ impl Mailbox {
         Ok(Mailbox { session, config: config.clone() })
     }
 
-    /// Messages of the watched folder not seen yet, left unseen (`BODY.PEEK`).
-    pub async fn unseen(&mut self) -> Result<Vec<Fetched>, ImapError> {
+    /// Messages of the watched folder that no one has read and Riposte has
+    /// not checked, left unread (`BODY.PEEK`).
+    pub async fn unchecked(&mut self) -> Result<Vec<Fetched>, ImapError> {
         self.session.select(&self.config.folder).await.map_err(command("SELECT"))?;
-        let uids = self.session.uid_search("UNSEEN").await.map_err(command("UID SEARCH"))?;
+        let uids =
+            self.session.uid_search(format!("UNSEEN UNKEYWORD {CHECKED}")).await.map_err(command("UID SEARCH"))?;
         if uids.is_empty() {
             return Ok(Vec::new());
         }
@@ -141,6 +146,20 @@ impl Mailbox {
             }
         }
         Ok(fetched)
+    }
+
+    /// Marks a message of the watched folder as checked (an IMAP keyword,
+    /// so that a restart or another poll does not judge it again; it goes
+    /// with the message when moved, so a released message stays judged).
+    pub async fn mark_checked(&mut self, uid: u32) -> Result<(), ImapError> {
+        self.session.select(&self.config.folder).await.map_err(command("SELECT"))?;
+        let updates = self
+            .session
+            .uid_store(uid.to_string(), format!("+FLAGS.SILENT ({CHECKED})"))
+            .await
+            .map_err(command("UID STORE"))?;
+        let _: Vec<_> = updates.collect().await;
+        Ok(())
     }
 
     /// Moves a message of the watched folder to the quarantine folder

@@ -111,10 +111,10 @@ async fn phishing_is_moved_to_the_quarantine_folder_and_released_back() {
     assert!(Mailbox::connect(&untrusted).await.is_err());
 
     let mut mailbox = Mailbox::connect(&config).await.unwrap();
-    let unseen = mailbox.unseen().await.unwrap();
-    assert_eq!(unseen.len(), 2);
+    let unchecked = mailbox.unchecked().await.unwrap();
+    assert_eq!(unchecked.len(), 2);
     let mut held = Vec::new();
-    for message in &unseen {
+    for message in &unchecked {
         let mail = riposte_mail::parse(&message.raw, &riposte_mail::Limits::default()).unwrap();
         let analysis = riposte_mail::analyze(&mail, &riposte_mail::Settings::default());
         if analysis.verdict >= riposte_mail::Verdict::Phishing {
@@ -123,14 +123,17 @@ async fn phishing_is_moved_to_the_quarantine_folder_and_released_back() {
         }
     }
     assert_eq!(held, vec!["phish-1@paypa1.com".to_owned()]);
-    // Reading left the other message unseen; the held one is out of the inbox.
-    let left = mailbox.unseen().await.unwrap();
+    // Reading left the other message unread; the held one is out of the inbox.
+    let left = mailbox.unchecked().await.unwrap();
     assert_eq!(left.len(), 1);
     assert!(String::from_utf8_lossy(&left[0].raw).contains("Lunch on Thursday"));
-    // An analyst releases it: back in the inbox, unseen.
+    // Once marked checked, it is not judged again.
+    mailbox.mark_checked(left[0].uid).await.unwrap();
+    assert_eq!(mailbox.unchecked().await.unwrap().len(), 0);
+    // An analyst releases the held one: back in the inbox, unread.
     assert!(mailbox.release("phish-1@paypa1.com").await.unwrap());
     assert!(!mailbox.release("phish-1@paypa1.com").await.unwrap(), "nothing left to release");
-    assert_eq!(mailbox.unseen().await.unwrap().len(), 2);
+    assert_eq!(mailbox.unchecked().await.unwrap().len(), 1);
     // IDLE returns when a message arrives.
     let waiting = tokio::spawn(mailbox.wait(Duration::from_secs(20)));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -138,6 +141,6 @@ async fn phishing_is_moved_to_the_quarantine_folder_and_released_back() {
     deliver(dir.path(), "3", LUNCH);
     let mut mailbox = waiting.await.unwrap().unwrap();
     assert!(started.elapsed() < Duration::from_secs(15), "IDLE woke on the new message");
-    assert_eq!(mailbox.unseen().await.unwrap().len(), 3);
+    assert_eq!(mailbox.unchecked().await.unwrap().len(), 2);
     mailbox.logout().await.unwrap();
 }
