@@ -17,6 +17,52 @@ pub enum EmailCommand {
     /// Messages `serve` held back: list, show, release, delete.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Judge an IMAP mailbox's new messages; phishing is moved to a
+    /// quarantine folder (`--release` moves a message back).
+    Imap(ImapArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImapArgs {
+    /// The server, `host:port` (IMAPS: TLS from the first byte).
+    #[arg(long)]
+    pub address: String,
+    #[arg(long)]
+    pub user: String,
+    /// The environment variable holding the password (never an argument).
+    #[arg(long, value_name = "VAR", default_value = "RIPOSTE_IMAP_PASSWORD")]
+    pub password_env: String,
+    /// Plain IMAP without TLS (only for a server on this machine).
+    #[arg(long)]
+    pub no_tls: bool,
+    /// The CA certificate(s) the server's certificate must chain to
+    /// (default: the public web roots).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    #[arg(long, default_value = "INBOX")]
+    pub folder: String,
+    #[arg(long, default_value = "Quarantine")]
+    pub quarantine_folder: String,
+    /// Keep watching (IDLE where the server offers it) instead of judging
+    /// what is there and stopping.
+    #[arg(long)]
+    pub watch: bool,
+    /// Move the held message with this Message-ID back, and stop.
+    #[arg(long, value_name = "MESSAGE_ID")]
+    pub release: Option<String>,
+    #[command(flatten)]
+    pub analyze: ImapAnalyzeArgs,
+}
+
+/// What judging takes from `email analyze`'s options.
+#[derive(Args, Debug)]
+pub struct ImapAnalyzeArgs {
+    #[arg(long = "own-domain", value_name = "DOMAIN")]
+    pub own_domains: Vec<String>,
+    #[arg(long = "intel", short = 'i', value_name = "FILE")]
+    pub intel: Vec<PathBuf>,
+    #[arg(long, short = 'f', value_enum, default_value_t)]
+    pub format: EmailFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,7 +192,81 @@ pub fn run(command: EmailCommand) -> Result<u8> {
     match command {
         EmailCommand::Analyze(args) => run_analyze(args),
         EmailCommand::Quarantine(command) => run_quarantine(command),
+        EmailCommand::Imap(args) => run_imap(args),
     }
+}
+
+fn run_imap(args: ImapArgs) -> Result<u8> {
+    use riposte_server::imap::{ImapConfig, Mailbox};
+    let password = std::env::var(&args.password_env)
+        .with_context(|| format!("the password is read from ${}, which is not set", args.password_env))?;
+    let config = ImapConfig {
+        address: args.address.clone(),
+        tls: !args.no_tls,
+        ca_file: args.ca_file.clone(),
+        user: args.user.clone(),
+        password,
+        folder: args.folder.clone(),
+        quarantine_folder: args.quarantine_folder.clone(),
+    };
+    let settings = Settings {
+        own_domains: args.analyze.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
+        intel: crate::cli::intel_set(&args.analyze.intel, 5)?,
+        now_ms: riposte_server::pipeline::now_ms(),
+        history: None,
+        verified: Default::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut mailbox = Mailbox::connect(&config).await?;
+        if let Some(message_id) = &args.release {
+            let id = message_id.trim_matches(['<', '>']);
+            let found = mailbox.release(id).await?;
+            mailbox.logout().await?;
+            if !found {
+                eprintln!("no message <{id}> in {}", config.quarantine_folder);
+                return Ok(crate::exit::CONFIG_ERROR);
+            }
+            println!("<{id}> moved back to {}", config.folder);
+            return Ok(crate::exit::OK);
+        }
+        let mut out = io::stdout().lock();
+        let mut found_phishing = false;
+        loop {
+            for message in mailbox.unchecked().await? {
+                let place = format!("imap://{}/{};uid={}", config.address, config.folder, message.uid);
+                let source = Source { place, raw: message.raw };
+                let Some(mail) = parse(&source.raw, &Limits::default()) else {
+                    writeln!(out, "{}: not a message (no header could be read)", source.place)?;
+                    mailbox.mark_checked(message.uid).await?;
+                    continue;
+                };
+                let analysis = analyze(&mail, &settings);
+                let view = AnalyzeView { format: args.analyze.format, all: true };
+                write_analysis(&mut out, &view, &source, &mail.subject, &analysis, None)?;
+                // Marked before it moves: a released message stays judged.
+                mailbox.mark_checked(message.uid).await?;
+                if analysis.verdict >= Verdict::Phishing {
+                    found_phishing = true;
+                    mailbox.quarantine(message.uid).await?;
+                    writeln!(out, "  moved to {}", config.quarantine_folder)?;
+                }
+                out.flush()?;
+            }
+            if !args.watch {
+                break;
+            }
+            mailbox = mailbox.wait(Duration::from_secs(29 * 60)).await?;
+        }
+        mailbox.logout().await?;
+        Ok(if found_phishing { crate::exit::FINDINGS } else { crate::exit::OK })
+    })
+}
+
+/// How results are written: the format, and whether clean ones are shown.
+struct AnalyzeView {
+    format: EmailFormat,
+    all: bool,
 }
 
 fn run_quarantine(command: QuarantineCommand) -> Result<u8> {
@@ -270,7 +390,8 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
             let analysis = analyze(&mail, &settings);
             counts[analysis.verdict as usize] += 1;
             let verified = verifier.is_some().then_some(&settings.verified);
-            write_analysis(&mut out, &args, &source, &mail.subject, &analysis, verified)?;
+            let view = AnalyzeView { format: args.format, all: args.all };
+            write_analysis(&mut out, &view, &source, &mail.subject, &analysis, verified)?;
         }
         if let Some(bar) = &progress {
             bar.inc(1);
@@ -296,7 +417,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
 
 fn write_analysis(
     out: &mut dyn Write,
-    args: &AnalyzeArgs,
+    args: &AnalyzeView,
     source: &Source,
     subject: &str,
     analysis: &Analysis,

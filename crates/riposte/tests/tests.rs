@@ -7,5 +7,6 @@ mod common;
 mod attack_samples;
 mod cli;
 mod differential;
+mod imap;
 mod regression;
 mod serve;

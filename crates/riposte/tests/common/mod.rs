@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod dovecot;
+
 use std::path::{Path, PathBuf};
 
 use riposte::rules::{self, LoadedRules, RuleOptions, Selection};

@@ -1,0 +1,120 @@
+//! The IMAP mailbox and `riposte email imap` against a real server (see
+//! `common::dovecot`).
+
+use std::time::{Duration, Instant};
+
+use riposte_server::imap::{ImapConfig, Mailbox};
+
+use crate::common::dovecot;
+
+const PHISH: &str = "From: \"PayPal\" <service@paypa1.com>\r\nTo: bob@riposte-corp.com\r\nSubject: Your account has been suspended\r\nMessage-ID: <phish-1@paypa1.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account now: <a href=\"http://203.0.113.9/x\">https://www.paypal.com</a></p>\r\n";
+const LUNCH: &str = "From: Alice <alice@example.org>\r\nTo: bob@riposte-corp.com\r\nSubject: Lunch on Thursday?\r\nMessage-ID: <lunch-1@example.org>\r\n\r\nShall we try the new place on Thursday?\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phishing_is_moved_to_the_quarantine_folder_and_released_back() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(dovecot) = dovecot::start(dir.path(), "phishing_is_moved_to_the_quarantine_folder_and_released_back")
+    else {
+        return;
+    };
+    dovecot::deliver(dir.path(), "1", PHISH);
+    dovecot::deliver(dir.path(), "2", LUNCH);
+    let config = ImapConfig {
+        address: format!("localhost:{}", dovecot.port),
+        tls: true,
+        ca_file: Some(dir.path().join("cert.pem")),
+        user: "bob".into(),
+        password: "correct-horse".into(),
+        folder: "INBOX".into(),
+        quarantine_folder: "Quarantine".into(),
+    };
+    let wrong = ImapConfig { password: "wrong".into(), ..config.clone() };
+    let refused = Mailbox::connect(&wrong).await.err().expect("a wrong password is refused");
+    assert!(!refused.to_string().contains("wrong"), "the password is not repeated: {refused}");
+    // A certificate nobody vouches for is refused.
+    let untrusted = ImapConfig { ca_file: None, ..config.clone() };
+    assert!(Mailbox::connect(&untrusted).await.is_err());
+
+    let mut mailbox = Mailbox::connect(&config).await.unwrap();
+    let unchecked = mailbox.unchecked().await.unwrap();
+    assert_eq!(unchecked.len(), 2);
+    let mut held = Vec::new();
+    for message in &unchecked {
+        let mail = riposte_mail::parse(&message.raw, &riposte_mail::Limits::default()).unwrap();
+        let analysis = riposte_mail::analyze(&mail, &riposte_mail::Settings::default());
+        if analysis.verdict >= riposte_mail::Verdict::Phishing {
+            mailbox.quarantine(message.uid).await.unwrap();
+            held.push(mail.message_id.clone());
+        }
+    }
+    assert_eq!(held, vec!["phish-1@paypa1.com".to_owned()]);
+    // Reading left the other message unread; the held one is out of the inbox.
+    let left = mailbox.unchecked().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(String::from_utf8_lossy(&left[0].raw).contains("Lunch on Thursday"));
+    // Once marked checked, it is not judged again.
+    mailbox.mark_checked(left[0].uid).await.unwrap();
+    assert_eq!(mailbox.unchecked().await.unwrap().len(), 0);
+    // An analyst releases the held one: back in the inbox, unread.
+    assert!(mailbox.release("phish-1@paypa1.com").await.unwrap());
+    assert!(!mailbox.release("phish-1@paypa1.com").await.unwrap(), "nothing left to release");
+    assert_eq!(mailbox.unchecked().await.unwrap().len(), 1);
+    // IDLE returns when a message arrives.
+    let waiting = tokio::spawn(mailbox.wait(Duration::from_secs(20)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    dovecot::deliver(dir.path(), "3", LUNCH);
+    let mut mailbox = waiting.await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15), "IDLE woke on the new message");
+    assert_eq!(mailbox.unchecked().await.unwrap().len(), 2);
+    mailbox.logout().await.unwrap();
+}
+
+#[test]
+fn email_imap_moves_phishing_and_releases_it_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(dovecot) = dovecot::start(dir.path(), "email_imap_moves_phishing_and_releases_it_from_the_command_line")
+    else {
+        return;
+    };
+    dovecot::deliver(dir.path(), "1", PHISH);
+    dovecot::deliver(dir.path(), "2", LUNCH);
+    let imap = |extra: &[&str]| {
+        let mut command = assert_cmd::Command::cargo_bin("riposte").unwrap();
+        command
+            .args(["email", "imap", "--address", &format!("localhost:{}", dovecot.port), "--user", "bob"])
+            .arg("--ca-file")
+            .arg(dir.path().join("cert.pem"))
+            .args(extra)
+            .env("RIPOSTE_IMAP_PASSWORD", "correct-horse");
+        command.output().unwrap()
+    };
+    let output = imap(&["--format", "jsonl"]);
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(output.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&output.stderr));
+    let verdicts: Vec<String> = text
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["verdict"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(verdicts, vec!["phishing", "clean"], "{text}");
+    assert!(text.contains("moved to Quarantine"), "{text}");
+    // Judged once: a second run finds nothing new.
+    let again = imap(&[]);
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stdout));
+    assert!(again.stdout.is_empty(), "{}", String::from_utf8_lossy(&again.stdout));
+    // Released, it is back in the inbox, and stays judged.
+    let released = imap(&["--release", "<phish-1@paypa1.com>"]);
+    assert_eq!(released.status.code(), Some(0), "{}", String::from_utf8_lossy(&released.stderr));
+    assert!(String::from_utf8_lossy(&released.stdout).contains("moved back to INBOX"));
+    assert_eq!(imap(&[]).status.code(), Some(0));
+    assert_eq!(imap(&["--release", "phish-1@paypa1.com"]).status.code(), Some(3), "nothing left to release");
+    // Without the password there is a clear error, and no attempt.
+    let mut command = assert_cmd::Command::cargo_bin("riposte").unwrap();
+    let output = command
+        .args(["email", "imap", "--address", "localhost:1", "--user", "bob", "--password-env", "RIPOSTE_TEST_UNSET"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("RIPOSTE_TEST_UNSET"), "{output:?}");
+}
