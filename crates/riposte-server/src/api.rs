@@ -45,6 +45,8 @@ pub struct AppState {
     pub quarantine_dir: std::path::PathBuf,
     /// Verifies SPF, DKIM and DMARC when the configuration asks for it.
     pub mail_auth: Option<Arc<crate::mail_auth::MailAuth>>,
+    /// The mailbox whose quarantine folder released messages leave.
+    pub imap: Option<crate::imap::ImapConfig>,
 }
 
 /// An error as the API reports it: a status, a stable code, a message.
@@ -430,7 +432,6 @@ async fn analyze_email(
     query: Result<Query<AnalyzeQuery>, axum::extract::rejection::QueryRejection>,
     request: Request,
 ) -> ApiResult<axum::Json<Value>> {
-    use sha2::Digest as _;
     let token = authorize(&state, &headers, Scope::Write).await?;
     let Query(query) = query.map_err(|rejection| AppError::bad_request(rejection.body_text()))?;
     let raw = axum::body::to_bytes(request.into_body(), state.max_body).await.map_err(|_| {
@@ -443,41 +444,22 @@ async fn analyze_email(
     let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default()) else {
         return Err(AppError::bad_request("not a message: no header could be read"));
     };
-    let sender = mail.from.as_ref().map(|from| from.address.clone()).filter(|address| address.contains('@'));
-    let history = match &sender {
-        Some(address) => {
-            let known = state.store.sender_history(address).await?;
-            Some(known.map_or_else(riposte_mail::History::default, |known| riposte_mail::History {
-                messages: known.messages,
-                legitimate: known.legitimate,
-                phishing: known.phishing,
-            }))
-        }
-        None => None,
-    };
-    let verified = match &state.mail_auth {
-        Some(auth) => {
-            let envelope = query.client_ip.map(|client_ip| crate::mail_auth::Envelope {
-                client_ip,
-                helo: query.helo.clone().unwrap_or_default(),
-                mail_from: query.mail_from.clone().unwrap_or_default(),
-            });
-            Some(auth.verify(&raw, envelope.as_ref()).await)
-        }
-        None => None,
-    };
+    let envelope = query.client_ip.map(|client_ip| crate::mail_auth::Envelope {
+        client_ip,
+        helo: query.helo.clone().unwrap_or_default(),
+        mail_from: query.mail_from.clone().unwrap_or_default(),
+    });
     let now = now_ms();
-    let settings = riposte_mail::Settings {
-        intel: state.intel.current(),
-        now_ms: now,
-        history,
-        verified: verified.clone().unwrap_or_default(),
-        ..Default::default()
-    };
-    let analysis = riposte_mail::analyze(&mail, &settings);
-    if let Some(address) = &sender {
-        state.store.note_sender(address, now).await?;
-    }
+    let (analysis, verified) = crate::quarantine::judge(
+        &state.store,
+        state.intel.current(),
+        state.mail_auth.as_deref(),
+        &raw,
+        &mail,
+        envelope.as_ref(),
+        now,
+    )
+    .await?;
     let mut answer = json!({
         "verdict": analysis.verdict.as_str(),
         "score": analysis.score,
@@ -486,38 +468,29 @@ async fn analyze_email(
         "quarantine_id": null,
     });
     if analysis.verdict >= riposte_mail::Verdict::Phishing && query.quarantine != Some(false) {
-        let sha256 = hex::encode(sha2::Sha256::digest(&raw));
-        // Kept intact, by hash, before anything refers to it.
-        let path = crate::quarantine::message_path(&state.quarantine_dir, &sha256);
-        let write = async {
-            tokio::fs::create_dir_all(&state.quarantine_dir).await?;
-            let temporary = path.with_extension("eml.new");
-            tokio::fs::write(&temporary, &raw).await?;
-            tokio::fs::rename(&temporary, &path).await
-        };
-        write.await.map_err(|error: std::io::Error| {
-            tracing::error!(%error, "cannot keep a quarantined message");
-            AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "quarantine_unavailable", "the message could not be kept")
+        let held = crate::quarantine::hold(
+            &state.store,
+            &state.audit,
+            &state.audit_lock,
+            &state.quarantine_dir,
+            &raw,
+            &mail,
+            &analysis,
+            now,
+            &actor(&token),
+        )
+        .await
+        .map_err(|error| match error {
+            crate::quarantine::HoldError::Store(error) => AppError::from(error),
+            crate::quarantine::HoldError::Keep(error) => {
+                tracing::error!(%error, "cannot keep a quarantined message");
+                AppError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "quarantine_unavailable",
+                    "the message could not be kept",
+                )
+            }
         })?;
-        let held = riposte_store::NewQuarantined {
-            sha256: sha256.clone(),
-            received_ms: now,
-            sender: mail.from.as_ref().map_or_else(String::new, |from| from.address.clone()),
-            subject: mail.subject.clone(),
-            verdict: analysis.verdict.as_str().to_owned(),
-            score: analysis.score,
-            findings: json!(analysis.findings),
-        };
-        let audit = NewAudit {
-            actor: actor(&token),
-            action: "mail.quarantine".into(),
-            target: format!("message:{sha256}"),
-            detail: json!({"verdict": held.verdict, "score": held.score}).to_string(),
-        };
-        let held =
-            audited(&state, async { Ok(state.store.quarantine(&held, &audit, &state.audit.key).await?) }).await?;
-        let reasons: Vec<&str> = analysis.findings.iter().take(3).map(|finding| finding.check).collect();
-        state.store.record(&[alert::mail_detection(&held, &reasons)], &[], None).await?;
         answer["quarantine_id"] = json!(held.id);
     }
     Ok(axum::Json(answer))
@@ -633,6 +606,7 @@ async fn change_quarantined(
         &state.audit,
         &state.audit_lock,
         &state.quarantine_dir,
+        state.imap.as_ref(),
         id,
         status,
         &actor(&token),
@@ -642,6 +616,7 @@ async fn change_quarantined(
         SettleError::NotFound(_) => AppError::not_found("quarantined message"),
         SettleError::NotHeld(_) => AppError::new(StatusCode::CONFLICT, "not_held", error.to_string()),
         SettleError::Store(error) => AppError::from(error),
+        SettleError::Mailbox(error) => AppError::new(StatusCode::BAD_GATEWAY, "mailbox_unavailable", error.to_string()),
     })?;
     Ok(axum::Json(json!(settled)))
 }

@@ -76,6 +76,10 @@ pub struct EmailConfig {
     /// Verify against these recorded TXT records only (zone-file or tinydns
     /// lines): nothing is asked of DNS.
     pub dns_records: Vec<PathBuf>,
+    /// A mailbox whose new messages are judged as they arrive; phishing is
+    /// moved to its quarantine folder and held in the store, and releasing
+    /// it moves it back.
+    pub imap: Option<crate::imap::ImapConfig>,
 }
 
 impl Default for Config {

@@ -27,7 +27,7 @@ pub enum ImapError {
 }
 
 /// Where the mailbox is and how to reach it. The password is never logged.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapConfig {
     /// `host:port`.
@@ -174,16 +174,26 @@ impl Mailbox {
     /// Moves the held message with this `Message-ID` back to the watched
     /// folder; false when the quarantine folder has no such message.
     pub async fn release(&mut self, message_id: &str) -> Result<bool, ImapError> {
-        self.session.select(&self.config.quarantine_folder).await.map_err(command("SELECT"))?;
-        let quoted = message_id.replace('\\', "\\\\").replace('"', "\\\"");
-        let uids =
-            self.session.uid_search(format!("HEADER Message-ID \"{quoted}\"")).await.map_err(command("UID SEARCH"))?;
+        let folder = self.config.quarantine_folder.clone();
+        let uids = self.find(&folder, message_id).await?;
         if uids.is_empty() {
             return Ok(false);
         }
         let set: Vec<String> = uids.iter().map(u32::to_string).collect();
         self.session.uid_mv(set.join(","), &self.config.folder).await.map_err(command("UID MOVE"))?;
         Ok(true)
+    }
+
+    /// The UIDs of the messages in `folder` with this `Message-ID` (the
+    /// folder stays selected).
+    pub async fn find(&mut self, folder: &str, message_id: &str) -> Result<Vec<u32>, ImapError> {
+        self.session.select(folder).await.map_err(command("SELECT"))?;
+        let quoted = message_id.replace('\\', "\\\\").replace('"', "\\\"");
+        let uids =
+            self.session.uid_search(format!("HEADER Message-ID \"{quoted}\"")).await.map_err(command("UID SEARCH"))?;
+        let mut uids: Vec<u32> = uids.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
     }
 
     /// Waits for news in the watched folder: with IDLE where the server
@@ -207,6 +217,90 @@ impl Mailbox {
     pub async fn logout(mut self) -> Result<(), ImapError> {
         self.session.logout().await.map_err(command("LOGOUT"))
     }
+}
+
+/// How long one wait for mail lasts before the mailbox is looked at anyway.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// `serve`'s mailbox watcher: judges each new message as the API would
+/// (the sender's history, indicators, verification), holds phishing in the
+/// store and moves it to the quarantine folder, marks every judged message,
+/// then waits for more. A lost connection is retried, backing off to a
+/// minute; `stopped` ends it.
+pub async fn keep_watching(
+    config: ImapConfig,
+    desk: crate::api::AppState,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    while !*stopped.borrow() {
+        let watching = watch_once(&config, &desk);
+        let outcome = tokio::select! {
+            outcome = watching => outcome,
+            _ = stopped.changed() => return,
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%error, address = %config.address, "mailbox");
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stopped.changed() => return,
+            }
+            backoff = (backoff * 2).min(LONGEST_WAIT);
+        } else {
+            backoff = Duration::from_secs(1);
+        }
+    }
+}
+
+/// One connection: judge what is new, wait, again, until an error.
+async fn watch_once(config: &ImapConfig, desk: &crate::api::AppState) -> Result<(), ImapError> {
+    let mut mailbox = Mailbox::connect(config).await?;
+    loop {
+        for message in mailbox.unchecked().await? {
+            judge_one(&mut mailbox, desk, message).await?;
+        }
+        mailbox = mailbox.wait(LONGEST_WAIT).await?;
+    }
+}
+
+async fn judge_one(mailbox: &mut Mailbox, desk: &crate::api::AppState, message: Fetched) -> Result<(), ImapError> {
+    let held = |error: String| ImapError::Command { command: "hold", reason: error };
+    let Some(mail) = riposte_mail::parse(&message.raw, &riposte_mail::Limits::default()) else {
+        return mailbox.mark_checked(message.uid).await;
+    };
+    let now = crate::pipeline::now_ms();
+    let (analysis, _) = crate::quarantine::judge(
+        &desk.store,
+        desk.intel.current(),
+        desk.mail_auth.as_deref(),
+        &message.raw,
+        &mail,
+        None,
+        now,
+    )
+    .await
+    .map_err(|error| held(error.to_string()))?;
+    // Marked before it moves: a released message stays judged.
+    mailbox.mark_checked(message.uid).await?;
+    if analysis.verdict >= riposte_mail::Verdict::Phishing {
+        let actor = format!("imap:{}@{}", mailbox.config.user, mailbox.config.address);
+        crate::quarantine::hold(
+            &desk.store,
+            &desk.audit,
+            &desk.audit_lock,
+            &desk.quarantine_dir,
+            &message.raw,
+            &mail,
+            &analysis,
+            now,
+            &actor,
+        )
+        .await
+        .map_err(|error| held(error.to_string()))?;
+        mailbox.quarantine(message.uid).await?;
+        tracing::info!(uid = message.uid, verdict = analysis.verdict.as_str(), "mailbox message held");
+    }
+    Ok(())
 }
 
 fn tls_config(config: &ImapConfig) -> Result<rustls::ClientConfig, ImapError> {

@@ -1,5 +1,7 @@
-//! Held messages settled by an analyst, through the API or the CLI: one
-//! way to release or delete, audited, the bytes going with a deletion.
+//! Messages judged and held back, one way for every path they come by (the
+//! API, an IMAP mailbox) and settled by an analyst one way (API or CLI):
+//! audited, the bytes kept by hash and going with a deletion, and a message
+//! held in a mailbox's quarantine folder moved back when released.
 
 use std::path::Path;
 
@@ -8,6 +10,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::auth::AuditFiles;
+use crate::imap::ImapConfig;
 
 /// Why a held message could not be settled.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +21,111 @@ pub enum SettleError {
     NotHeld(QuarantineStatus),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the message could not be moved back to the mailbox: {0}")]
+    Mailbox(#[from] crate::imap::ImapError),
+}
+
+/// Judges a message with what the organisation knows: its indicators, its
+/// sender's history (which this message then adds to), and SPF/DKIM/DMARC
+/// verified when a verifier is configured.
+pub async fn judge(
+    store: &AnyStore,
+    intel: Option<std::sync::Arc<riposte_intel::IndicatorSet>>,
+    mail_auth: Option<&crate::mail_auth::MailAuth>,
+    raw: &[u8],
+    mail: &riposte_mail::Mail,
+    envelope: Option<&crate::mail_auth::Envelope>,
+    now_ms: i64,
+) -> Result<(riposte_mail::Analysis, Option<riposte_mail::Verified>), StoreError> {
+    let sender = mail.from.as_ref().map(|from| from.address.clone()).filter(|address| address.contains('@'));
+    let history = match &sender {
+        Some(address) => {
+            let known = store.sender_history(address).await?;
+            Some(known.map_or_else(riposte_mail::History::default, |known| riposte_mail::History {
+                messages: known.messages,
+                legitimate: known.legitimate,
+                phishing: known.phishing,
+            }))
+        }
+        None => None,
+    };
+    let verified = match mail_auth {
+        Some(auth) => Some(auth.verify(raw, envelope).await),
+        None => None,
+    };
+    let settings = riposte_mail::Settings {
+        intel,
+        now_ms,
+        history,
+        verified: verified.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    let analysis = riposte_mail::analyze(mail, &settings);
+    if let Some(address) = &sender {
+        store.note_sender(address, now_ms).await?;
+    }
+    Ok((analysis, verified))
+}
+
+/// Why a message could not be held.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("the message could not be kept: {0}")]
+    Keep(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Keeps a judged message's bytes by hash (before anything refers to
+/// them), records it held with its audit entry, and raises its alert.
+#[allow(clippy::too_many_arguments)]
+pub async fn hold(
+    store: &AnyStore,
+    audit: &AuditFiles,
+    lock: &Mutex<()>,
+    dir: &Path,
+    raw: &[u8],
+    mail: &riposte_mail::Mail,
+    analysis: &riposte_mail::Analysis,
+    now_ms: i64,
+    actor: &str,
+) -> Result<Quarantined, HoldError> {
+    use sha2::Digest as _;
+    let sha256 = hex::encode(sha2::Sha256::digest(raw));
+    let path = message_path(dir, &sha256);
+    let write = async {
+        tokio::fs::create_dir_all(dir).await?;
+        let temporary = path.with_extension("eml.new");
+        tokio::fs::write(&temporary, raw).await?;
+        tokio::fs::rename(&temporary, &path).await
+    };
+    write.await.map_err(HoldError::Keep)?;
+    let held = riposte_store::NewQuarantined {
+        sha256: sha256.clone(),
+        received_ms: now_ms,
+        sender: mail.from.as_ref().map_or_else(String::new, |from| from.address.clone()),
+        subject: mail.subject.clone(),
+        verdict: analysis.verdict.as_str().to_owned(),
+        score: analysis.score,
+        findings: json!(analysis.findings),
+    };
+    let entry = NewAudit {
+        actor: actor.to_owned(),
+        action: "mail.quarantine".into(),
+        target: format!("message:{sha256}"),
+        detail: json!({"verdict": held.verdict, "score": held.score}).to_string(),
+    };
+    let held = {
+        let _one_at_a_time = lock.lock().await;
+        let (held, written) = store.quarantine(&held, &entry, &audit.key).await?;
+        if let Err(error) = audit.set_head(written.seq, &written.mac) {
+            tracing::error!(%error, "cannot record the audit head");
+        }
+        held
+    };
+    let reasons: Vec<&str> = analysis.findings.iter().take(3).map(|finding| finding.check).collect();
+    store.record(&[crate::alert::mail_detection(&held, &reasons)], &[], None).await?;
+    Ok(held)
 }
 
 /// The file that keeps a held message's bytes.
@@ -26,12 +134,16 @@ pub fn message_path(dir: &Path, sha256: &str) -> std::path::PathBuf {
 }
 
 /// Releases or deletes the held message `id` (only a held one) as `actor`,
-/// audited; a deletion removes its bytes, its record and hash stay.
+/// audited; a deletion removes its bytes, its record and hash stay. With a
+/// mailbox, a released message found in its quarantine folder (by
+/// Message-ID) is moved back first; when that fails nothing changes.
+#[allow(clippy::too_many_arguments)]
 pub async fn settle(
     store: &AnyStore,
     audit: &AuditFiles,
     lock: &Mutex<()>,
     dir: &Path,
+    imap: Option<&ImapConfig>,
     id: i64,
     status: QuarantineStatus,
     actor: &str,
@@ -39,6 +151,15 @@ pub async fn settle(
     let held = store.quarantined_message(id).await?.ok_or(SettleError::NotFound(id))?;
     if held.status != QuarantineStatus::Held {
         return Err(SettleError::NotHeld(held.status));
+    }
+    if let Some(imap) = imap.filter(|_| status == QuarantineStatus::Released)
+        && let Ok(raw) = tokio::fs::read(message_path(dir, &held.sha256)).await
+        && let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default())
+        && !mail.message_id.is_empty()
+    {
+        let mut mailbox = crate::imap::Mailbox::connect(imap).await?;
+        mailbox.release(&mail.message_id).await?;
+        let _ = mailbox.logout().await;
     }
     let entry = NewAudit {
         actor: actor.to_owned(),

@@ -124,7 +124,9 @@ impl Server {
             intel: intel.clone(),
             quarantine_dir: data_dir.join("quarantine"),
             mail_auth: crate::mail_auth::MailAuth::from_config(&config.email)?.map(Arc::new),
+            imap: config.email.imap.clone(),
         };
+        let mail_desk = state.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let (shutdown, stopped) = watch::channel(false);
         let store_for_intel = store.clone();
@@ -162,6 +164,9 @@ impl Server {
                 metrics.clone(),
                 stopped.clone(),
             )));
+        }
+        if let Some(imap) = &config.email.imap {
+            tasks.push(tokio::spawn(crate::imap::keep_watching(imap.clone(), mail_desk, stopped.clone())));
         }
         let mut listening = Vec::new();
         let positions = data_dir.join("positions");

@@ -324,26 +324,28 @@ fn run_quarantine(command: QuarantineCommand) -> Result<u8> {
                 Ok(crate::exit::OK)
             }
             QuarantineCommand::Release(args) => {
-                settle(&store, &data_dir, &dir, args.id, QuarantineStatus::Released).await
+                settle(&store, &data_dir, &dir, config.email.imap.as_ref(), args.id, QuarantineStatus::Released).await
             }
             QuarantineCommand::Delete(args) => {
-                settle(&store, &data_dir, &dir, args.id, QuarantineStatus::Deleted).await
+                settle(&store, &data_dir, &dir, None, args.id, QuarantineStatus::Deleted).await
             }
         }
     })
 }
 
-/// Releases or deletes a held message as the local administrator, audited.
+/// Releases or deletes a held message as the local administrator, audited
+/// (a released one moved back to the configured mailbox, if it is there).
 async fn settle(
     store: &riposte_store::AnyStore,
     data_dir: &Path,
     dir: &Path,
+    imap: Option<&riposte_server::imap::ImapConfig>,
     id: i64,
     status: riposte_store::QuarantineStatus,
 ) -> Result<u8> {
     let audit = riposte_server::auth::AuditFiles::open(data_dir).context("cannot open the audit key")?;
     let lock = tokio::sync::Mutex::new(());
-    let settled = riposte_server::quarantine::settle(store, &audit, &lock, dir, id, status, "cli").await?;
+    let settled = riposte_server::quarantine::settle(store, &audit, &lock, dir, imap, id, status, "cli").await?;
     println!("message {id} ({}) is {}", settled.sender.escape_debug(), settled.status);
     Ok(crate::exit::OK)
 }

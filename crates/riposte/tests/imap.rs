@@ -118,3 +118,83 @@ fn email_imap_moves_phishing_and_releases_it_from_the_command_line() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("RIPOSTE_TEST_UNSET"), "{output:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_watches_a_mailbox_and_a_release_moves_the_message_back() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(dovecot) = dovecot::start(dir.path(), "serve_watches_a_mailbox_and_a_release_moves_the_message_back")
+    else {
+        return;
+    };
+    dovecot::deliver(dir.path(), "1", PHISH);
+    dovecot::deliver(dir.path(), "2", LUNCH);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = dir.path().join("riposte.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {data}\nhttp: {{listen: '127.0.0.1:{port}'}}\nsources: []\n\
+             email:\n  imap:\n    address: 'localhost:{imap}'\n    ca_file: {ca}\n    user: bob\n    password: correct-horse\n",
+            data = dir.path().join("data").display(),
+            imap = dovecot.port,
+            ca = dir.path().join("cert.pem").display(),
+        ),
+    )
+    .unwrap();
+    let mut serving = std::process::Command::new(env!("CARGO_BIN_EXE_riposte"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let riposte = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_riposte"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    // The phish is held in the store as soon as the watcher has judged it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        let listed = riposte(&["email", "quarantine", "list", "--json"]);
+        let text = String::from_utf8_lossy(&listed.stdout).to_string();
+        if let Some(line) = text.lines().next() {
+            break serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        assert!(Instant::now() < deadline, "nothing was held: {}", String::from_utf8_lossy(&listed.stderr));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((held["sender"].as_str(), held["status"].as_str()), (Some("service@paypa1.com"), Some("held")));
+    // In the mailbox: moved to the quarantine folder; the other one judged and left.
+    let config_imap = ImapConfig {
+        address: format!("localhost:{}", dovecot.port),
+        tls: true,
+        ca_file: Some(dir.path().join("cert.pem")),
+        user: "bob".into(),
+        password: "correct-horse".into(),
+        folder: "INBOX".into(),
+        quarantine_folder: "Quarantine".into(),
+    };
+    let mut mailbox = Mailbox::connect(&config_imap).await.unwrap();
+    assert_eq!(mailbox.find("Quarantine", "phish-1@paypa1.com").await.unwrap().len(), 1);
+    assert_eq!(mailbox.find("INBOX", "phish-1@paypa1.com").await.unwrap().len(), 0);
+    assert_eq!(mailbox.find("INBOX", "lunch-1@example.org").await.unwrap().len(), 1);
+    // An analyst releases it: back in the inbox, the record says so, audited.
+    let id = held["id"].as_i64().unwrap().to_string();
+    let released = riposte(&["email", "quarantine", "release", &id]);
+    assert!(released.status.success(), "{}", String::from_utf8_lossy(&released.stderr));
+    assert_eq!(mailbox.find("INBOX", "phish-1@paypa1.com").await.unwrap().len(), 1);
+    assert_eq!(mailbox.find("Quarantine", "phish-1@paypa1.com").await.unwrap().len(), 0);
+    // It stays judged: the watcher does not hold it again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let listed = riposte(&["email", "quarantine", "list", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 1);
+    mailbox.logout().await.unwrap();
+    let _ = serving.kill();
+    let _ = serving.wait();
+}
