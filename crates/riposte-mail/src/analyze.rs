@@ -26,6 +26,8 @@ pub struct Settings {
     /// SPF, DKIM and DMARC as the caller verified them; what is not there is
     /// read from the receiving host's headers.
     pub verified: Verified,
+    /// What the organisation's analysts have judged: checks reweighed by it.
+    pub learned: Option<std::sync::Arc<crate::learn::Verdicts>>,
 }
 
 /// A sender's past with the organisation, learned from its mail and from
@@ -212,6 +214,16 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
         intel_checks(intel, settings.now_ms, mail, &from_domain, &links, &mut add);
     }
 
+    if let Some(learned) = &settings.learned {
+        for finding in &mut findings {
+            if let Some(factor) = learned.factor(finding.check).filter(|factor| (factor - 1.0).abs() > 0.01) {
+                finding.weight = (finding.weight * factor * 10.0).round() / 10.0;
+                finding.evidence.push_str(" (");
+                finding.evidence.push_str(&learned.explain(finding.check, factor));
+                finding.evidence.push(')');
+            }
+        }
+    }
     let score: f64 = findings.iter().map(|finding| finding.weight).sum();
     let verdict = if findings.iter().any(|finding| MALICIOUS_CHECKS.contains(&finding.check)) {
         Verdict::Malicious

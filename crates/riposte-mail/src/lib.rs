@@ -9,9 +9,11 @@ pub mod attachment;
 pub mod auth;
 pub mod domain;
 pub mod language;
+pub mod learn;
 pub mod links;
 pub mod message;
 
 pub use analyze::{Analysis, Finding, History, Settings, Verdict, analyze};
 pub use auth::{AuthResult, DkimCheck, Verified};
+pub use learn::Verdicts;
 pub use message::{Limits, Mail, parse};

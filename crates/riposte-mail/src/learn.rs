@@ -1,0 +1,110 @@
+//! Weights an organisation learns from its analysts' verdicts.
+//!
+//! Each verdict counts the checks that held on the judged message. A check
+//! found in a larger share of the messages judged phishing than of those
+//! judged legitimate weighs more for that organisation, a check found
+//! mostly on legitimate mail weighs less: its weight is multiplied by the
+//! square root of the smoothed likelihood ratio, bounded to
+//! [`LOWEST_FACTOR`, `HIGHEST_FACTOR`], once it has been seen on enough
+//! judged messages. Each changed finding says so in its evidence.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Bounds of a learned factor: learning can halve or double a weight, no more.
+pub const LOWEST_FACTOR: f64 = 0.5;
+pub const HIGHEST_FACTOR: f64 = 2.0;
+/// Judged messages a check must have been found on before it is reweighed.
+pub const MIN_SEEN: u64 = 5;
+
+/// How often each check held on messages analysts judged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verdicts {
+    pub phishing: u64,
+    pub legitimate: u64,
+    /// Per check: (on messages judged phishing, on messages judged legitimate).
+    pub checks: BTreeMap<String, (u64, u64)>,
+}
+
+impl Verdicts {
+    /// Counts one judged message and the checks that held on it.
+    pub fn record<'a>(&mut self, checks: impl IntoIterator<Item = &'a str>, phishing: bool) {
+        if phishing {
+            self.phishing += 1;
+        } else {
+            self.legitimate += 1;
+        }
+        let mut seen: Vec<&str> = checks.into_iter().filter(|check| learnable(check)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for check in seen {
+            let counts = self.checks.entry(check.to_owned()).or_default();
+            if phishing {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
+    }
+
+    /// The factor learned for `check`, if it has one.
+    pub fn factor(&self, check: &str) -> Option<f64> {
+        let &(phishing, legitimate) = self.checks.get(check)?;
+        if phishing + legitimate < MIN_SEEN || self.phishing == 0 || self.legitimate == 0 {
+            return None;
+        }
+        // Laplace-smoothed shares; the square root keeps one organisation's
+        // few verdicts from swinging a weight too far.
+        let in_phishing = (phishing as f64 + 1.0) / (self.phishing as f64 + 2.0);
+        let in_legitimate = (legitimate as f64 + 1.0) / (self.legitimate as f64 + 2.0);
+        Some((in_phishing / in_legitimate).sqrt().clamp(LOWEST_FACTOR, HIGHEST_FACTOR))
+    }
+
+    /// Why `check` weighs what it does, for its finding's evidence.
+    pub fn explain(&self, check: &str, factor: f64) -> String {
+        let (phishing, legitimate) = self.checks.get(check).copied().unwrap_or_default();
+        format!(
+            "weight ×{factor:.2} learned from analysts' verdicts: on {phishing} of {} messages judged phishing, {legitimate} of {} judged legitimate",
+            self.phishing, self.legitimate
+        )
+    }
+}
+
+/// Checks that stand for the sender's own history are not reweighed: they
+/// already are what analysts said.
+fn learnable(check: &str) -> bool {
+    !check.starts_with("history.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factors_are_bounded_and_need_enough_verdicts() {
+        let mut verdicts = Verdicts::default();
+        for _ in 0..20 {
+            verdicts.record(["html.hidden_text", "language.urgency"], true);
+        }
+        for _ in 0..20 {
+            verdicts.record(["language.urgency"], false);
+        }
+        verdicts.record(["links.shortener"], true);
+        // Found on every phish and no legitimate message: doubled, no more.
+        assert_eq!(verdicts.factor("html.hidden_text"), Some(HIGHEST_FACTOR));
+        // Found on both alike: unchanged.
+        assert!((verdicts.factor("language.urgency").unwrap() - 1.0).abs() < 1e-9);
+        // Seen once: not enough to learn from.
+        assert_eq!(verdicts.factor("links.shortener"), None);
+        assert_eq!(verdicts.factor("never.seen"), None);
+        for _ in 0..30 {
+            verdicts.record(["sender.reply_to_elsewhere"], false);
+        }
+        assert_eq!(verdicts.factor("sender.reply_to_elsewhere"), Some(LOWEST_FACTOR));
+        // History is not learned (it is the analysts' word already).
+        verdicts.record(["history.judged_phishing"], true);
+        assert!(!verdicts.checks.contains_key("history.judged_phishing"));
+        assert!(verdicts.explain("html.hidden_text", 2.0).contains("on 20 of 41 messages judged phishing"));
+    }
+}
