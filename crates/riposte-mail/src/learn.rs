@@ -90,11 +90,11 @@ mod tests {
         for _ in 0..20 {
             verdicts.record(["language.urgency"], false);
         }
-        verdicts.record(["links.shortener"], true);
         // Found on every phish and no legitimate message: doubled, no more.
         assert_eq!(verdicts.factor("html.hidden_text"), Some(HIGHEST_FACTOR));
         // Found on both alike: unchanged.
         assert!((verdicts.factor("language.urgency").unwrap() - 1.0).abs() < 1e-9);
+        verdicts.record(["links.shortener"], true);
         // Seen once: not enough to learn from.
         assert_eq!(verdicts.factor("links.shortener"), None);
         assert_eq!(verdicts.factor("never.seen"), None);
@@ -105,6 +105,7 @@ mod tests {
         // History is not learned (it is the analysts' word already).
         verdicts.record(["history.judged_phishing"], true);
         assert!(!verdicts.checks.contains_key("history.judged_phishing"));
-        assert!(verdicts.explain("html.hidden_text", 2.0).contains("on 20 of 41 messages judged phishing"));
+        let explained = verdicts.explain("html.hidden_text", 2.0);
+        assert!(explained.contains("on 20 of 22 messages judged phishing, 0 of 50 judged legitimate"), "{explained}");
     }
 }
