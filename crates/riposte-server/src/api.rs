@@ -584,7 +584,14 @@ async fn judge_quarantined(
         detail: json!({"sender": held.sender, "verdict": body.verdict}).to_string(),
     };
     let entry = audited(&state, async {
-        let entry = state.store.judge_sender(&held.sender, phishing, &audit, &state.audit.key).await?;
+        let checks: Vec<String> = held
+            .findings
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|finding| finding["check"].as_str().map(str::to_owned))
+            .collect();
+        let entry = state.store.judge_sender(&held.sender, phishing, &checks, &audit, &state.audit.key).await?;
         Ok((entry.clone(), entry))
     })
     .await?;

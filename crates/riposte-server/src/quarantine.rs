@@ -58,6 +58,7 @@ pub async fn judge(
         now_ms,
         history,
         verified: verified.clone().unwrap_or_default(),
+        learned: Some(std::sync::Arc::new(learned(store).await?)),
         ..Default::default()
     };
     let analysis = riposte_mail::analyze(mail, &settings);
@@ -65,6 +66,20 @@ pub async fn judge(
         store.note_sender(address, now_ms).await?;
     }
     Ok((analysis, verified))
+}
+
+/// What the organisation's analysts have judged, as riposte-mail reads it.
+pub async fn learned(store: &AnyStore) -> Result<riposte_mail::Verdicts, StoreError> {
+    let mut verdicts = riposte_mail::Verdicts::default();
+    for row in store.check_verdicts().await? {
+        let counts = (u64::try_from(row.phishing).unwrap_or(0), u64::try_from(row.legitimate).unwrap_or(0));
+        if row.check == "*" {
+            (verdicts.phishing, verdicts.legitimate) = counts;
+        } else {
+            verdicts.checks.insert(row.check, counts);
+        }
+    }
+    Ok(verdicts)
 }
 
 /// Why a message could not be held.

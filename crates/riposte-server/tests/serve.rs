@@ -932,6 +932,54 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_verdicts_reweigh_checks_for_the_organisation() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, token, base) = start(loopback_config(dir.path()), dir.path()).await;
+    let client = reqwest::Client::new();
+    let analyze = |sender: String, subject: &str| {
+        let raw = format!(
+            "From: \"PayPal\" <{sender}>\r\nTo: bob@riposte-corp.com\r\nSubject: {subject}\r\n\
+MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a href=\"http://203.0.113.9/x\">https://www.paypal.com</a></p>\r\n"
+        );
+        let request = client.post(format!("{base}/api/email/analyze")).bearer_auth(&token).body(raw);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let weight_of = |body: &Value, check: &str| {
+        body["findings"].as_array().unwrap().iter().find(|finding| finding["check"] == check).cloned()
+    };
+    let before = analyze("service@paypa1.com".into(), "Account notice").await;
+    let base_weight =
+        weight_of(&before, "links.ip_address").expect("an address for a link")["weight"].as_f64().unwrap();
+    // Analysts judge six held messages: five phishing, one legitimate.
+    for index in 0..6 {
+        let held = analyze(format!("notice{index}@paypa1-{index}.com"), &format!("Notice {index}")).await;
+        let id = held["quarantine_id"].as_i64().expect("held");
+        let verdict = if index == 5 { "legitimate" } else { "phishing" };
+        let response = client
+            .post(format!("{base}/api/quarantine/{id}/verdict"))
+            .bearer_auth(&token)
+            .json(&json!({"verdict": verdict}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // The next message's checks are weighed with what they said, and say so.
+    let after = analyze("billing@paypa1-new.com".into(), "Final notice").await;
+    let learned = weight_of(&after, "links.ip_address").unwrap();
+    assert!(learned["weight"].as_f64().unwrap() > base_weight, "{after}");
+    assert!(
+        learned["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("learned from analysts' verdicts: on 5 of 5 messages judged phishing, 1 of 1"),
+        "{learned}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_analysis_verifies_spf_and_dmarc_from_recorded_records() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();

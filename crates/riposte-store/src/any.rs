@@ -4,7 +4,7 @@ use crate::audit::{AuditEntry, AuditKey, NewAudit};
 use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined,
+    Alert, AlertChange, AlertFilter, CheckVerdicts, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined,
     ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, SenderHistory, StoredEvent, Token,
 };
 
@@ -151,10 +151,15 @@ impl Store for AnyStore {
         &self,
         address: &str,
         phishing: bool,
+        checks: &[String],
         audit: &NewAudit,
         key: &AuditKey,
     ) -> Result<AuditEntry> {
-        dispatch!(self, store => store.judge_sender(address, phishing, audit, key))
+        dispatch!(self, store => store.judge_sender(address, phishing, checks, audit, key))
+    }
+
+    async fn check_verdicts(&self) -> Result<Vec<CheckVerdicts>> {
+        dispatch!(self, store => store.check_verdicts())
     }
 
     async fn change_quarantined(

@@ -14,9 +14,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
 use crate::error::{Doing, Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent,
-    NewQuarantined, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Scope, SenderHistory,
-    StoredEvent, Token, Verdict,
+    Alert, AlertChange, AlertFilter, AlertStatus, CheckVerdicts, CorrelationState, Entities, Millis, NewDetection,
+    NewEvent, NewQuarantined, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Scope,
+    SenderHistory, StoredEvent, Token, Verdict,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -137,14 +137,20 @@ pub trait Store: Send + Sync {
     /// Counts a message from `address` (first seen now when new).
     fn note_sender(&self, address: &str, seen_ms: Millis) -> impl Future<Output = Result<()>> + Send;
 
-    /// Records an analyst's verdict on a message from `address`, audited.
+    /// Records an analyst's verdict on a message from `address` on which
+    /// `checks` held (its sender's history and the organisation's counts per
+    /// check), audited.
     fn judge_sender(
         &self,
         address: &str,
         phishing: bool,
+        checks: &[String],
         audit: &NewAudit,
         key: &AuditKey,
     ) -> impl Future<Output = Result<AuditEntry>> + Send;
+
+    /// How often each check held on judged messages (`*`: all of them).
+    fn check_verdicts(&self) -> impl Future<Output = Result<Vec<CheckVerdicts>>> + Send;
 
     /// Moves a held message to `status` (released or deleted) and audits it;
     /// `None` when there is no such message.
@@ -860,6 +866,7 @@ macro_rules! backend {
                 &self,
                 address: &str,
                 phishing: bool,
+                checks: &[String],
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<AuditEntry> {
@@ -878,9 +885,44 @@ macro_rules! backend {
                 .execute(&mut *transaction)
                 .await
                 .doing("recording a verdict on a sender")?;
+                let mut counted: Vec<&str> = checks.iter().map(String::as_str).filter(|check| *check != "*").collect();
+                counted.sort_unstable();
+                counted.dedup();
+                counted.push("*");
+                for check in counted {
+                    sqlx::query(
+                        "INSERT INTO mail_check_verdicts (check_name, phishing, legitimate) VALUES ($1, $2, $3) \
+                         ON CONFLICT (check_name) DO UPDATE SET phishing = mail_check_verdicts.phishing + $2, \
+                         legitimate = mail_check_verdicts.legitimate + $3",
+                    )
+                    .bind(check)
+                    .bind(i64::from(phishing))
+                    .bind(i64::from(!phishing))
+                    .execute(&mut *transaction)
+                    .await
+                    .doing("counting a verdict's checks")?;
+                }
                 let entry = Self::append_in(&mut transaction, audit, key).await?;
                 transaction.commit().await.doing("committing a verdict on a sender")?;
                 Ok(entry)
+            }
+
+            async fn check_verdicts(&self) -> Result<Vec<CheckVerdicts>> {
+                let rows = sqlx::query(
+                    "SELECT check_name, phishing, legitimate FROM mail_check_verdicts ORDER BY check_name",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .doing("reading the verdicts per check")?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(CheckVerdicts {
+                            check: row.try_get("check_name").doing("reading the verdicts per check")?,
+                            phishing: row.try_get("phishing").doing("reading the verdicts per check")?,
+                            legitimate: row.try_get("legitimate").doing("reading the verdicts per check")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn rule_states(&self) -> Result<Vec<RuleState>> {

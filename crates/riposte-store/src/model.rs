@@ -159,6 +159,15 @@ pub enum QuarantineStatus {
 
 text_enum!(QuarantineStatus { Held = "held", Released = "released", Deleted = "deleted" });
 
+/// How often a check of the phishing analysis held on messages analysts judged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckVerdicts {
+    /// The check's name; `*` counts every judged message.
+    pub check: String,
+    pub phishing: i64,
+    pub legitimate: i64,
+}
+
 /// What is known of a sender from earlier messages and analysts' verdicts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SenderHistory {

@@ -222,8 +222,25 @@ async fn suite(store: impl Store) {
     assert!(store.sender_history("x@example.org").await.unwrap().is_none());
     store.note_sender("x@example.org", 100).await.unwrap();
     store.note_sender("x@example.org", 200).await.unwrap();
-    store.judge_sender("x@example.org", false, &audit("mail.verdict", "sender:x@example.org"), &key).await.unwrap();
-    store.judge_sender("y@example.org", true, &audit("mail.verdict", "sender:y@example.org"), &key).await.unwrap();
+    let checks = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>();
+    let (legitimate, phishing) = (checks(&["language.urgency"]), checks(&["language.urgency", "links.shortener"]));
+    store
+        .judge_sender("x@example.org", false, &legitimate, &audit("mail.verdict", "sender:x@example.org"), &key)
+        .await
+        .unwrap();
+    store
+        .judge_sender("y@example.org", true, &phishing, &audit("mail.verdict", "sender:y@example.org"), &key)
+        .await
+        .unwrap();
+    // The organisation's counts per check, and of all judged messages.
+    let counted: Vec<(String, i64, i64)> = store
+        .check_verdicts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.check, row.phishing, row.legitimate))
+        .collect();
+    assert_eq!(counted, vec![("*".into(), 1, 1), ("language.urgency".into(), 1, 1), ("links.shortener".into(), 1, 0)]);
     let known = store.sender_history("x@example.org").await.unwrap().unwrap();
     assert_eq!((known.first_seen_ms, known.messages, known.legitimate, known.phishing), (100, 2, 1, 0));
     let judged = store.sender_history("y@example.org").await.unwrap().unwrap();

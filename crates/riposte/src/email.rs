@@ -215,6 +215,8 @@ fn run_imap(args: ImapArgs) -> Result<u8> {
         now_ms: riposte_server::pipeline::now_ms(),
         history: None,
         verified: Default::default(),
+        // Verdicts are learned by `serve`'s store.
+        learned: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -363,6 +365,8 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
         // Files on disk have no sender history; `serve` keeps one.
         history: None,
         verified: Default::default(),
+        // Verdicts are learned by `serve`'s store.
+        learned: None,
     };
     let progress = (!args.no_progress && files.len() > 1 && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
