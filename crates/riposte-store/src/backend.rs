@@ -1024,7 +1024,21 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|error| StoreError::Open { url: format!("sqlite:{}", path.display()), error })?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        // Two processes opening a new database at once (`serve` and a CLI
+        // command) both try the first migration; the one that loses finds
+        // the tables made, and on a second try sees them recorded.
+        let migrator = sqlx::migrate!("migrations/sqlite");
+        let mut tries = 0;
+        loop {
+            match migrator.run(&pool).await {
+                Ok(()) => break,
+                Err(_) if tries < 5 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
         Ok(SqliteStore { pool })
     }
 }

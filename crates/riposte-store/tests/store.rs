@@ -247,6 +247,17 @@ async fn suite(store: impl Store) {
     assert_eq!((judged.messages, judged.phishing), (0, 1), "judged before any message was counted");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sqlite_file_opened_by_two_at_once_is_migrated_once() {
+    // `serve` starting while a CLI command opens the same new database.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("riposte.db");
+        let (first, second) = tokio::join!(SqliteStore::open(&path), SqliteStore::open(&path));
+        assert!(first.is_ok() && second.is_ok(), "{:?} {:?}", first.err(), second.err());
+    }
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();

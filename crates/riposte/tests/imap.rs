@@ -129,12 +129,12 @@ async fn serve_watches_a_mailbox_and_a_release_moves_the_message_back() {
     };
     dovecot::deliver(dir.path(), "1", PHISH);
     dovecot::deliver(dir.path(), "2", LUNCH);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = dir.path().join("riposte.yml");
     std::fs::write(
         &config,
         format!(
-            "data_dir: {data}\nhttp: {{listen: '127.0.0.1:{port}'}}\nsources: []\n\
+            // No HTTP port to collide with another test's: the test reads the store.
+            "data_dir: {data}\nhttp: {{listen: '127.0.0.1:0'}}\nsources: []\n\
              email:\n  imap:\n    address: 'localhost:{imap}'\n    ca_file: {ca}\n    user: bob\n    password: correct-horse\n",
             data = dir.path().join("data").display(),
             imap = dovecot.port,
@@ -145,11 +145,17 @@ async fn serve_watches_a_mailbox_and_a_release_moves_the_message_back() {
     let mut serving = std::process::Command::new(env!("CARGO_BIN_EXE_riposte"))
         .args(["serve", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
         .spawn()
         .unwrap();
+    // Serving (its store made) before anything else opens the store.
+    let started = Instant::now();
+    while !std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default().contains("riposte is serving") {
+        assert!(started.elapsed() < Duration::from_secs(30), "serve did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let riposte = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_riposte"))
             .args(args)
@@ -159,14 +165,20 @@ async fn serve_watches_a_mailbox_and_a_release_moves_the_message_back() {
             .unwrap()
     };
     // The phish is held in the store as soon as the watcher has judged it.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let held = loop {
         let listed = riposte(&["email", "quarantine", "list", "--json"]);
         let text = String::from_utf8_lossy(&listed.stdout).to_string();
         if let Some(line) = text.lines().next() {
             break serde_json::from_str::<serde_json::Value>(line).unwrap();
         }
-        assert!(Instant::now() < deadline, "nothing was held: {}", String::from_utf8_lossy(&listed.stderr));
+        assert!(
+            Instant::now() < deadline,
+            "nothing was held: {}\nserve: {}\ndovecot: {}",
+            String::from_utf8_lossy(&listed.stderr),
+            std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default(),
+            std::fs::read_to_string(dir.path().join("dovecot.log")).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!((held["sender"].as_str(), held["status"].as_str()), (Some("service@paypa1.com"), Some("held")));
