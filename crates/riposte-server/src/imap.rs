@@ -188,6 +188,11 @@ impl Mailbox {
     /// folder stays selected).
     pub async fn find(&mut self, folder: &str, message_id: &str) -> Result<Vec<u32>, ImapError> {
         self.session.select(folder).await.map_err(command("SELECT"))?;
+        // The ID comes from the message's sender: only printable ASCII goes
+        // into a quoted string (a line break there would end the command).
+        if message_id.is_empty() || !message_id.bytes().all(|byte| (b' '..=b'~').contains(&byte)) {
+            return Ok(Vec::new());
+        }
         let quoted = message_id.replace('\\', "\\\\").replace('"', "\\\"");
         let uids =
             self.session.uid_search(format!("HEADER Message-ID \"{quoted}\"")).await.map_err(command("UID SEARCH"))?;

@@ -59,6 +59,8 @@ async fn phishing_is_moved_to_the_quarantine_folder_and_released_back() {
     // An analyst releases the held one: back in the inbox, unread.
     assert!(mailbox.release("phish-1@paypa1.com").await.unwrap());
     assert!(!mailbox.release("phish-1@paypa1.com").await.unwrap(), "nothing left to release");
+    // A Message-ID is the sender's text: a line break in it is no command.
+    assert!(!mailbox.release("x\")\r\nA1 DELETE INBOX\r\nA2 NOOP (\"").await.unwrap());
     assert_eq!(mailbox.unchecked().await.unwrap().len(), 1);
     // IDLE returns when a message arrives.
     let waiting = tokio::spawn(mailbox.wait(Duration::from_secs(20)));
