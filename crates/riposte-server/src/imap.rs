@@ -193,9 +193,13 @@ impl Mailbox {
         if message_id.is_empty() || !message_id.bytes().all(|byte| (b' '..=b'~').contains(&byte)) {
             return Ok(Vec::new());
         }
+        // HEADER matches a substring: the brackets keep `1@x` from `11@x`.
         let quoted = message_id.replace('\\', "\\\\").replace('"', "\\\"");
-        let uids =
-            self.session.uid_search(format!("HEADER Message-ID \"{quoted}\"")).await.map_err(command("UID SEARCH"))?;
+        let uids = self
+            .session
+            .uid_search(format!("HEADER Message-ID \"<{quoted}>\""))
+            .await
+            .map_err(command("UID SEARCH"))?;
         let mut uids: Vec<u32> = uids.into_iter().collect();
         uids.sort_unstable();
         Ok(uids)
@@ -239,27 +243,36 @@ pub async fn keep_watching(
 ) {
     let mut backoff = Duration::from_secs(1);
     while !*stopped.borrow() {
-        let watching = watch_once(&config, &desk);
-        let outcome = tokio::select! {
-            outcome = watching => outcome,
+        let watching = watch_once(&config, &desk, &mut backoff);
+        let error = tokio::select! {
+            error = watching => error,
             _ = stopped.changed() => return,
         };
-        if let Err(error) = outcome {
-            tracing::warn!(%error, address = %config.address, "mailbox");
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stopped.changed() => return,
-            }
-            backoff = (backoff * 2).min(LONGEST_WAIT);
-        } else {
-            backoff = Duration::from_secs(1);
+        tracing::warn!(%error, address = %config.address, "mailbox");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopped.changed() => return,
         }
+        backoff = (backoff * 2).min(LONGEST_WAIT);
     }
 }
 
-/// One connection: judge what is new, wait, again, until an error.
-async fn watch_once(config: &ImapConfig, desk: &crate::api::AppState) -> Result<(), ImapError> {
+/// One connection: judge what is new, wait, again, until an error (a
+/// connection made starts the backoff afresh).
+async fn watch_once(config: &ImapConfig, desk: &crate::api::AppState, backoff: &mut Duration) -> ImapError {
+    match watching(config, desk, backoff).await {
+        Ok(never) => match never {},
+        Err(error) => error,
+    }
+}
+
+async fn watching(
+    config: &ImapConfig,
+    desk: &crate::api::AppState,
+    backoff: &mut Duration,
+) -> Result<std::convert::Infallible, ImapError> {
     let mut mailbox = Mailbox::connect(config).await?;
+    *backoff = Duration::from_secs(1);
     loop {
         for message in mailbox.unchecked().await? {
             judge_one(&mut mailbox, desk, message).await?;
@@ -285,26 +298,28 @@ async fn judge_one(mailbox: &mut Mailbox, desk: &crate::api::AppState, message: 
     )
     .await
     .map_err(|error| held(error.to_string()))?;
-    // Marked before it moves: a released message stays judged.
-    mailbox.mark_checked(message.uid).await?;
-    if analysis.verdict >= riposte_mail::Verdict::Phishing {
-        let actor = format!("imap:{}@{}", mailbox.config.user, mailbox.config.address);
-        crate::quarantine::hold(
-            &desk.store,
-            &desk.audit,
-            &desk.audit_lock,
-            &desk.quarantine_dir,
-            &message.raw,
-            &mail,
-            &analysis,
-            now,
-            &actor,
-        )
-        .await
-        .map_err(|error| held(error.to_string()))?;
-        mailbox.quarantine(message.uid).await?;
-        tracing::info!(uid = message.uid, verdict = analysis.verdict.as_str(), "mailbox message held");
+    if analysis.verdict < riposte_mail::Verdict::Phishing {
+        return mailbox.mark_checked(message.uid).await;
     }
+    let actor = format!("imap:{}@{}", mailbox.config.user, mailbox.config.address);
+    crate::quarantine::hold(
+        &desk.store,
+        &desk.audit,
+        &desk.audit_lock,
+        &desk.quarantine_dir,
+        &message.raw,
+        &mail,
+        &analysis,
+        now,
+        &actor,
+    )
+    .await
+    .map_err(|error| held(error.to_string()))?;
+    // Held first (a failure leaves it to be judged again), marked before
+    // it moves (a released message stays judged), then moved.
+    mailbox.mark_checked(message.uid).await?;
+    mailbox.quarantine(message.uid).await?;
+    tracing::info!(uid = message.uid, verdict = analysis.verdict.as_str(), "mailbox message held");
     Ok(())
 }
 

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -61,25 +60,23 @@ impl RecordedDns {
         } else {
             Spf::parse(text).map(|spf| Txt::Spf(Arc::new(spf)))
         };
-        self.records.insert(name.into_boxed_str(), parsed.unwrap_or_else(Txt::Error));
+        // A name may hold several TXT records (SPF beside a site
+        // verification): the first that parses is the answer, as in DNS.
+        match (self.records.get(name.as_str()), parsed) {
+            (Some(Txt::Error(_)) | None, Ok(txt)) => {
+                self.records.insert(name.into_boxed_str(), txt);
+            }
+            (None, Err(error)) => {
+                self.records.insert(name.into_boxed_str(), Txt::Error(error));
+            }
+            (Some(_), _) => {}
+        }
     }
 
-    /// Reads records from zone-file lines (`name [ttl] [IN] TXT "part" "part"`,
-    /// parentheses across lines, `;` comments) or tinydns lines
-    /// (`'name:text:ttl`, `\NNN` octal escapes), both as found in the wild.
-    pub fn read(path: &Path) -> Result<RecordedDns, MailAuthError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| MailAuthError::Read { path: path.display().to_string(), source })?;
-        let mut recorded = RecordedDns::default();
-        recorded.add_text(&text).map_err(|(line, reason)| MailAuthError::Record {
-            path: path.display().to_string(),
-            line,
-            reason,
-        })?;
-        Ok(recorded)
-    }
-
-    /// Adds the records of a text in either format; the error names a line.
+    /// Adds the records of zone-file lines (`name [ttl] [IN] TXT "part"
+    /// "part"`, parentheses across lines, `;` comments) or tinydns lines
+    /// (`'name:text:ttl`, `\NNN` octal escapes), both as found in the wild;
+    /// the error names a line.
     pub fn add_text(&mut self, text: &str) -> Result<(), (usize, String)> {
         let mut pending: Option<(usize, String)> = None;
         for (index, raw) in text.lines().enumerate() {
@@ -254,8 +251,13 @@ impl MailAuth {
         }
         let mut records = RecordedDns::default();
         for path in &config.dns_records {
-            let more = RecordedDns::read(path)?;
-            records.records.extend(more.records);
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| MailAuthError::Read { path: path.display().to_string(), source })?;
+            records.add_text(&text).map_err(|(line, reason)| MailAuthError::Record {
+                path: path.display().to_string(),
+                line,
+                reason,
+            })?;
         }
         MailAuth::recorded(records).map(Some)
     }

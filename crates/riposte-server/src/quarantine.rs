@@ -151,7 +151,9 @@ pub fn message_path(dir: &Path, sha256: &str) -> std::path::PathBuf {
 /// Releases or deletes the held message `id` (only a held one) as `actor`,
 /// audited; a deletion removes its bytes, its record and hash stay. With a
 /// mailbox, a released message found in its quarantine folder (by
-/// Message-ID) is moved back first; when that fails nothing changes.
+/// Message-ID) is moved back first; when the mailbox cannot be reached
+/// nothing changes. A message not in the folder (one sent to the API) is
+/// released in the store only.
 #[allow(clippy::too_many_arguments)]
 pub async fn settle(
     store: &AnyStore,

@@ -111,6 +111,9 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // async-imap traces every command it sends, LOGIN and its password
+    // included: never below info, whatever RUST_LOG says.
+    let filter = filter.add_directive("async_imap=info".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
