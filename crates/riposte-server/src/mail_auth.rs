@@ -90,7 +90,7 @@ impl RecordedDns {
                 continue;
             }
             let content = strip_comment(raw);
-            let (start, mut record) = match pending.take() {
+            let (start, record) = match pending.take() {
                 Some((start, mut record)) => {
                     record.push(' ');
                     record.push_str(content);
@@ -99,11 +99,12 @@ impl RecordedDns {
                 None if content.trim().is_empty() => continue,
                 None => (line, content.to_owned()),
             };
-            if record.matches('(').count() > record.matches(')').count() {
+            let (opened, closed) = unquoted_parentheses(&record);
+            if opened > closed {
                 pending = Some((start, record));
                 continue;
             }
-            record.retain(|ch| ch != '(' && ch != ')');
+            let record = without_unquoted_parentheses(&record);
             let (name, text) = zone_txt(&record).map_err(|reason| (start, reason))?;
             self.insert(&name, &text);
         }
@@ -136,16 +137,41 @@ impl ResolverCache<Box<str>, Txt> for RecordedDns {
     fn insert(&self, _: Box<str>, _: Txt, _: Instant) {}
 }
 
-fn strip_comment(line: &str) -> &str {
-    let mut quoted = false;
-    for (at, ch) in line.char_indices() {
-        match ch {
-            '"' => quoted = !quoted,
-            ';' if !quoted => return &line[..at],
-            _ => {}
+/// Each character of a zone-file line with whether it is inside a quoted
+/// string (a `\"` inside one does not end it).
+fn quoting(line: &str) -> impl Iterator<Item = (usize, char, bool)> + '_ {
+    let (mut quoted, mut escaped) = (false, false);
+    line.char_indices().map(move |(at, ch)| {
+        let inside = quoted;
+        if escaped {
+            escaped = false;
+        } else if quoted && ch == '\\' {
+            escaped = true;
+        } else if ch == '"' {
+            quoted = !quoted;
         }
+        (at, ch, inside || ch == '"')
+    })
+}
+
+fn strip_comment(line: &str) -> &str {
+    match quoting(line).find(|&(_, ch, quoted)| ch == ';' && !quoted) {
+        Some((at, _, _)) => &line[..at],
+        None => line,
     }
-    line
+}
+
+/// Parentheses that group a record's lines, not those inside its data.
+fn unquoted_parentheses(record: &str) -> (usize, usize) {
+    quoting(record).filter(|&(_, _, quoted)| !quoted).fold((0, 0), |(opened, closed), (_, ch, _)| match ch {
+        '(' => (opened + 1, closed),
+        ')' => (opened, closed + 1),
+        _ => (opened, closed),
+    })
+}
+
+fn without_unquoted_parentheses(record: &str) -> String {
+    quoting(record).filter(|&(_, ch, quoted)| quoted || (ch != '(' && ch != ')')).map(|(_, ch, _)| ch).collect()
 }
 
 /// `name [ttl] [IN] TXT "part" "part"` → (name, joined parts).
@@ -174,7 +200,16 @@ fn zone_txt(record: &str) -> Result<(String, Vec<u8>), String> {
                     match chars.next() {
                         Some('"') => break,
                         Some('\\') => {
-                            if let Some(escaped) = chars.next() {
+                            // `\DDD` is a byte in decimal (RFC 1035); otherwise
+                            // the next character stands for itself.
+                            let digits: String = chars.clone().take(3).collect();
+                            if digits.len() == 3
+                                && digits.bytes().all(|byte| byte.is_ascii_digit())
+                                && let Ok(byte) = digits.parse::<u8>()
+                            {
+                                text.push(byte);
+                                chars.nth(2);
+                            } else if let Some(escaped) = chars.next() {
                                 text.extend_from_slice(escaped.encode_utf8(&mut [0; 4]).as_bytes());
                             }
                         }
@@ -373,5 +408,21 @@ impl MailAuth {
             AuthResult::None
         });
         verified
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zone_lines_keep_their_data_whole() {
+        let record = r#"a.example.net. 300 IN TXT ( "v=spf1 (note) ; \" x\032y" "-all" )"#;
+        let (opened, closed) = unquoted_parentheses(record);
+        assert_eq!((opened, closed), (1, 1));
+        let (name, text) = zone_txt(&without_unquoted_parentheses(strip_comment(record))).unwrap();
+        assert_eq!(name, "a.example.net.");
+        assert_eq!(String::from_utf8(text).unwrap(), "v=spf1 (note) ; \" x y-all");
+        assert_eq!(strip_comment(r#"a TXT "x" ; a comment"#), r#"a TXT "x" "#);
     }
 }

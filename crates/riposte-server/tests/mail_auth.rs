@@ -154,6 +154,8 @@ fn recorded_records_are_read_in_both_formats_with_line_numbers() {
     let mut dns = RecordedDns::default();
     dns.add_text("; a comment\nsel._domainkey.example.net. 300 IN TXT ( \"v=DKIM1; \"\n  \"p=AAAA\" )\n'_dmarc.example.net:v=DMARC1\\073 p=none:3600::\n")
         .unwrap();
+    // Parentheses and semicolons inside the data are data; `\DDD` is a byte.
+    dns.add_text("a.example.net. TXT ( \"v=spf1 (note) ; \\\" -all\\032x\"\n  )\n").unwrap();
     let error = dns.add_text("example.net. IN MX 10 mail.example.net.\n").unwrap_err();
     assert_eq!(error.0, 1);
     assert!(error.1.contains("only TXT"), "{}", error.1);
