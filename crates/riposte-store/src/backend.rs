@@ -1019,27 +1019,31 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|error| StoreError::Open { url: format!("sqlite:{}", path.display()), error })?;
         // Two processes opening a new database at once (`serve` and a CLI
-        // command) both try the first migration; the one that loses finds
-        // the tables made, and on a second try sees them recorded.
+        // command) contend for it: one finds it locked while the other
+        // switches it to WAL, or finds the tables of the first migration
+        // made; on another try it sees the database ready and recorded.
         let migrator = sqlx::migrate!("migrations/sqlite");
         let mut tries = 0;
         loop {
-            match migrator.run(&pool).await {
-                Ok(()) => break,
-                Err(_) if tries < 5 => {
+            let opened = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+                .await
+                .map_err(|error| StoreError::Open { url: format!("sqlite:{}", path.display()), error });
+            let ready = match opened {
+                Ok(pool) => migrator.run(&pool).await.map(|()| pool).map_err(StoreError::from),
+                Err(error) => Err(error),
+            };
+            match ready {
+                Ok(pool) => return Ok(SqliteStore { pool }),
+                Err(_) if tries < 8 => {
                     tries += 1;
-                    tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
-        Ok(SqliteStore { pool })
     }
 }
 
