@@ -278,14 +278,21 @@ impl MailAuth {
 
     /// What `serve`'s configuration asks for: `None` when verification is off.
     pub fn from_config(config: &crate::config::EmailConfig) -> Result<Option<MailAuth>, MailAuthError> {
-        if config.dns {
+        MailAuth::configured(config.dns, &config.dns_records)
+    }
+
+    /// The system's DNS when `dns`, else the records of these files when
+    /// there are any, else `None` (verification off): `serve`'s `email`
+    /// settings and `email analyze`'s options alike.
+    pub fn configured(dns: bool, record_files: &[std::path::PathBuf]) -> Result<Option<MailAuth>, MailAuthError> {
+        if dns {
             return MailAuth::system().map(Some);
         }
-        if config.dns_records.is_empty() {
+        if record_files.is_empty() {
             return Ok(None);
         }
         let mut records = RecordedDns::default();
-        for path in &config.dns_records {
+        for path in record_files {
             let text = std::fs::read_to_string(path)
                 .map_err(|source| MailAuthError::Read { path: path.display().to_string(), source })?;
             records.add_text(&text).map_err(|(line, reason)| MailAuthError::Record {

@@ -51,18 +51,36 @@ pub struct ImapArgs {
     #[arg(long, value_name = "MESSAGE_ID")]
     pub release: Option<String>,
     #[command(flatten)]
-    pub analyze: ImapAnalyzeArgs,
+    pub judge: JudgeArgs,
 }
 
-/// What judging takes from `email analyze`'s options.
+/// How messages are judged and shown: `email analyze` and `email imap`.
 #[derive(Args, Debug)]
-pub struct ImapAnalyzeArgs {
+pub struct JudgeArgs {
+    /// The organisation's own domains: names imitating them are suspect.
     #[arg(long = "own-domain", value_name = "DOMAIN")]
     pub own_domains: Vec<String>,
+    /// Indicator files (as `hunt --intel`): links, the sender's domain and
+    /// attachments' SHA-256 are looked up in them.
     #[arg(long = "intel", short = 'i', value_name = "FILE")]
     pub intel: Vec<PathBuf>,
     #[arg(long, short = 'f', value_enum, default_value_t)]
     pub format: EmailFormat,
+}
+
+impl JudgeArgs {
+    /// The analysis settings these options give (no sender history and no
+    /// learned weights: those are kept by `serve`'s store).
+    fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
+            own_domains: self.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
+            intel: crate::cli::intel_set(&self.intel, 5)?,
+            now_ms: riposte_server::pipeline::now_ms(),
+            history: None,
+            verified: Default::default(),
+            learned: None,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,15 +129,8 @@ pub enum EmailFormat {
 pub struct AnalyzeArgs {
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// The organisation's own domains: names imitating them are suspect.
-    #[arg(long = "own-domain", value_name = "DOMAIN")]
-    pub own_domains: Vec<String>,
-    /// Indicator files (as `hunt --intel`): links, the sender's domain and
-    /// attachments' SHA-256 are looked up in them.
-    #[arg(long = "intel", short = 'i', value_name = "FILE")]
-    pub intel: Vec<PathBuf>,
-    #[arg(long, short = 'f', value_enum, default_value_t)]
-    pub format: EmailFormat,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
     /// Print clean messages too (text format).
     #[arg(long)]
     pub all: bool,
@@ -153,19 +164,8 @@ struct Verifier {
 
 impl Verifier {
     fn from_args(args: &AnalyzeArgs) -> Result<Option<Verifier>> {
-        use riposte_server::mail_auth::{Envelope, MailAuth, RecordedDns};
-        let auth = if args.dns {
-            MailAuth::system()?
-        } else if !args.dns_records.is_empty() {
-            let mut records = RecordedDns::default();
-            for path in &args.dns_records {
-                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-                records
-                    .add_text(&text)
-                    .map_err(|(line, reason)| anyhow::anyhow!("{}, line {line}: {reason}", path.display()))?;
-            }
-            MailAuth::recorded(records)?
-        } else {
+        use riposte_server::mail_auth::{Envelope, MailAuth};
+        let Some(auth) = MailAuth::configured(args.dns, &args.dns_records)? else {
             return Ok(None);
         };
         let envelope = args.client_ip.map(|client_ip| Envelope {
@@ -209,15 +209,7 @@ fn run_imap(args: ImapArgs) -> Result<u8> {
         folder: args.folder.clone(),
         quarantine_folder: args.quarantine_folder.clone(),
     };
-    let settings = Settings {
-        own_domains: args.analyze.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
-        intel: crate::cli::intel_set(&args.analyze.intel, 5)?,
-        now_ms: riposte_server::pipeline::now_ms(),
-        history: None,
-        verified: Default::default(),
-        // Verdicts are learned by `serve`'s store.
-        learned: None,
-    };
+    let settings = args.judge.settings()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let mut mailbox = Mailbox::connect(&config).await?;
@@ -244,7 +236,7 @@ fn run_imap(args: ImapArgs) -> Result<u8> {
                     continue;
                 };
                 let analysis = analyze(&mail, &settings);
-                let view = AnalyzeView { format: args.analyze.format, all: true };
+                let view = AnalyzeView { format: args.judge.format, all: true };
                 write_analysis(&mut out, &view, &source, &mail.subject, &analysis, None)?;
                 // Marked before it moves: a released message stays judged.
                 mailbox.mark_checked(message.uid).await?;
@@ -358,16 +350,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
         collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
     }
     let verifier = Verifier::from_args(&args)?;
-    let mut settings = Settings {
-        own_domains: args.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
-        intel: crate::cli::intel_set(&args.intel, 5)?,
-        now_ms: riposte_server::pipeline::now_ms(),
-        // Files on disk have no sender history; `serve` keeps one.
-        history: None,
-        verified: Default::default(),
-        // Verdicts are learned by `serve`'s store.
-        learned: None,
-    };
+    let mut settings = args.judge.settings()?;
     let progress = (!args.no_progress && files.len() > 1 && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -396,7 +379,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
             let analysis = analyze(&mail, &settings);
             counts[analysis.verdict as usize] += 1;
             let verified = verifier.is_some().then_some(&settings.verified);
-            let view = AnalyzeView { format: args.format, all: args.all };
+            let view = AnalyzeView { format: args.judge.format, all: args.all };
             write_analysis(&mut out, &view, &source, &mail.subject, &analysis, verified)?;
         }
         if let Some(bar) = &progress {
