@@ -83,6 +83,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Stream for T {}
 pub struct Mailbox {
     session: Session<Box<dyn Stream>>,
     config: ImapConfig,
+    /// Whether the server offers IDLE (asked once, after login).
+    idle: bool,
 }
 
 /// A message read from the mailbox: its UID in the folder and its bytes.
@@ -118,11 +120,12 @@ impl Mailbox {
             .await
             .map_err(|error| connect_error(error.to_string()))?
             .ok_or_else(|| connect_error("closed before its greeting".into()))?;
-        let session = client
+        let mut session = client
             .login(&config.user, &config.password)
             .await
             .map_err(|(error, _)| ImapError::Login { user: config.user.clone(), reason: error.to_string() })?;
-        Ok(Mailbox { session, config: config.clone() })
+        let idle = session.capabilities().await.map_err(command("CAPABILITY"))?.has_str("IDLE");
+        Ok(Mailbox { session, config: config.clone(), idle })
     }
 
     /// Messages of the watched folder that no one has read and Riposte has
@@ -208,11 +211,10 @@ impl Mailbox {
     /// Waits for news in the watched folder: with IDLE where the server
     /// offers it (at most `longest`), otherwise for `longest`.
     pub async fn wait(self, longest: Duration) -> Result<Mailbox, ImapError> {
-        let Mailbox { mut session, config } = self;
-        let idle = session.capabilities().await.map_err(command("CAPABILITY"))?.has_str("IDLE");
+        let Mailbox { mut session, config, idle } = self;
         if !idle {
             tokio::time::sleep(longest).await;
-            return Ok(Mailbox { session, config });
+            return Ok(Mailbox { session, config, idle });
         }
         session.select(&config.folder).await.map_err(command("SELECT"))?;
         let mut handle = session.idle();
@@ -220,7 +222,7 @@ impl Mailbox {
         let (waiting, _stop) = handle.wait_with_timeout(longest);
         waiting.await.map_err(command("IDLE"))?;
         let session = handle.done().await.map_err(command("DONE"))?;
-        Ok(Mailbox { session, config })
+        Ok(Mailbox { session, config, idle })
     }
 
     pub async fn logout(mut self) -> Result<(), ImapError> {

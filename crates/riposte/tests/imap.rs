@@ -20,15 +20,7 @@ async fn phishing_is_moved_to_the_quarantine_folder_and_released_back() {
     };
     dovecot::deliver(dir.path(), "1", PHISH);
     dovecot::deliver(dir.path(), "2", LUNCH);
-    let config = ImapConfig {
-        address: format!("localhost:{}", dovecot.port),
-        tls: true,
-        ca_file: Some(dir.path().join("cert.pem")),
-        user: "bob".into(),
-        password: "correct-horse".into(),
-        folder: "INBOX".into(),
-        quarantine_folder: "Quarantine".into(),
-    };
+    let config = dovecot::bob(&dovecot, dir.path());
     let wrong = ImapConfig { password: "wrong".into(), ..config.clone() };
     let refused = Mailbox::connect(&wrong).await.err().expect("a wrong password is refused");
     assert!(!refused.to_string().contains("wrong"), "the password is not repeated: {refused}");
@@ -185,15 +177,7 @@ async fn serve_watches_a_mailbox_and_a_release_moves_the_message_back() {
     };
     assert_eq!((held["sender"].as_str(), held["status"].as_str()), (Some("service@paypa1.com"), Some("held")));
     // In the mailbox: moved to the quarantine folder; the other one judged and left.
-    let config_imap = ImapConfig {
-        address: format!("localhost:{}", dovecot.port),
-        tls: true,
-        ca_file: Some(dir.path().join("cert.pem")),
-        user: "bob".into(),
-        password: "correct-horse".into(),
-        folder: "INBOX".into(),
-        quarantine_folder: "Quarantine".into(),
-    };
+    let config_imap = dovecot::bob(&dovecot, dir.path());
     let mut mailbox = Mailbox::connect(&config_imap).await.unwrap();
     assert_eq!(mailbox.find("Quarantine", "phish-1@paypa1.com").await.unwrap().len(), 1);
     assert_eq!(mailbox.find("INBOX", "phish-1@paypa1.com").await.unwrap().len(), 0);

@@ -83,3 +83,17 @@ pub fn deliver(dir: &Path, name: &str, message: &str) {
     std::fs::write(&file, message).unwrap();
     std::os::unix::fs::chown(&file, Some(MAIL_UID), Some(MAIL_UID)).unwrap();
 }
+
+/// How the tests' user reaches its mailbox on `dovecot` (TLS checked
+/// against the certificate made for it in `dir`).
+pub fn bob(dovecot: &Dovecot, dir: &Path) -> riposte_server::imap::ImapConfig {
+    riposte_server::imap::ImapConfig {
+        address: format!("localhost:{}", dovecot.port),
+        tls: true,
+        ca_file: Some(dir.join("cert.pem")),
+        user: "bob".into(),
+        password: "correct-horse".into(),
+        folder: "INBOX".into(),
+        quarantine_folder: "Quarantine".into(),
+    }
+}
