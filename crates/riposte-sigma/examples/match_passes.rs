@@ -5,23 +5,16 @@
 //! `ONLY="windows / sysmon / process_creation"` keeps the events of one
 //! log-source class, `CLASSES=1` lists the classes, `BY_CLASS=1` times each.
 
-use std::path::{Path, PathBuf};
+#[path = "../benches/corpus/mod.rs"]
+mod corpus;
+
+use std::path::Path;
 use std::time::Instant;
 
 use riposte_event::Event;
-use riposte_ingest::{Collect, EvtxDecoder, EvtxFile};
-use riposte_sigma::{Engine, EngineBuilder, Mapping, Scratch};
+use riposte_sigma::{Engine, Scratch};
 
-fn files_under(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("readable corpus") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files_under(&path, extension, out);
-        } else if path.extension().is_some_and(|ext| ext == extension) {
-            out.push(path);
-        }
-    }
-}
+use crate::corpus::{build, decode, read_rules, sorted_files};
 
 /// One pass over every event, values forgotten first (a profiler's
 /// `--toggle-collect` target).
@@ -39,30 +32,8 @@ fn timed_pass(engine: &Engine, events: &mut [Event], scratch: &mut Scratch, out:
 fn main() {
     let passes: usize = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(10);
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    let mut rules = Vec::new();
-    files_under(&corpus.join("sigma/rules/windows"), "yml", &mut rules);
-    rules.sort();
-    let mut builder = EngineBuilder::new(Mapping::builtin());
-    for path in &rules {
-        builder.add_file(&path.display().to_string(), &std::fs::read_to_string(path).expect("rule"));
-    }
-    let engine = builder.build(|_| Ok(())).0;
-
-    let mut files = Vec::new();
-    files_under(&corpus.join("evtx"), "evtx", &mut files);
-    files.sort();
-    let mut decoder = EvtxDecoder::new();
-    let mut sink = Collect::default();
-    let mut buffer = Vec::new();
-    for path in &files {
-        let file = EvtxFile::open(path).expect("EVTX file");
-        for index in 0..file.chunk_count() {
-            if let Ok(true) = file.read_chunk(index, &mut buffer) {
-                decoder.decode_chunk(path, index, std::mem::take(&mut buffer), &mut sink);
-            }
-        }
-    }
-    let mut events = sink.events;
+    let engine = build(&read_rules(&sorted_files(&corpus.join("sigma/rules/windows"), "yml")));
+    let mut events = decode(&corpus.join("evtx"));
     let mut scratch = engine.new_scratch();
     let mut out = Vec::new();
     for event in events.iter_mut() {
