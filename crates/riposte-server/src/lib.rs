@@ -6,7 +6,6 @@ pub mod alert;
 pub mod api;
 pub mod auth;
 pub mod config;
-pub mod fetch;
 pub mod imap;
 pub mod intel;
 pub mod mail_auth;
@@ -19,4 +18,5 @@ pub mod server;
 pub mod sources;
 pub mod spool;
 
+pub use riposte_connectors::fetch;
 pub use server::{ADMIN_TOKEN_FILE, ServeError, Server};

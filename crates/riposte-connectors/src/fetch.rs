@@ -36,6 +36,8 @@ pub enum FetchError {
     Internal { url: String, address: IpAddr },
     #[error("{url}: {reason}")]
     Request { url: String, reason: String },
+    #[error("{url}: no answer in time")]
+    Timeout { url: String },
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("{url}: the answer is larger than {limit} bytes")]
@@ -54,6 +56,11 @@ pub enum Auth<'a> {
     },
     /// The whole `Authorization` header's value (a MISP API key).
     Key(&'a str),
+    /// A key in a header of its own (`X-Api-Key: ...`).
+    Header {
+        name: &'a str,
+        value: &'a str,
+    },
 }
 
 /// A URL without user info or query (which may hold credentials), for messages.
@@ -112,10 +119,64 @@ async fn send(
     accept: Option<&str>,
     json: Option<&serde_json::Value>,
 ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), FetchError> {
+    let mut headers = Vec::new();
+    if let Some(accept) = accept {
+        headers.push(("accept".to_owned(), accept.to_owned()));
+    }
+    let request = HttpRequest {
+        method: if json.is_some() { reqwest::Method::POST } else { reqwest::Method::GET },
+        url: raw_url,
+        headers,
+        body: json.map(|json| Body::Json(json.clone())),
+    };
+    let response = request_with(&request, policy, auth).await?;
+    if !(200..300).contains(&response.status) {
+        return Err(FetchError::Status { url: redact_url(raw_url), status: response.status });
+    }
+    Ok((response.body, response.headers))
+}
+
+/// What a body is sent as.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    Json(serde_json::Value),
+    /// Bytes with their content type.
+    Bytes(Vec<u8>, String),
+}
+
+/// Any request a connector makes.
+#[derive(Clone, Debug)]
+pub struct HttpRequest<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a str,
+    /// Extra headers (name, value).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Body>,
+}
+
+/// An answer, whatever its status.
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` under `policy`: the answer whatever its status, or why
+/// there is none (refused target, timeout, an answer over the size limit).
+pub async fn request_with(
+    request: &HttpRequest<'_>,
+    policy: &FetchPolicy,
+    auth: Auth<'_>,
+) -> Result<HttpResponse, FetchError> {
+    let raw_url = request.url;
     // Errors name the URL without what may be secret in it (user info, query).
     let url = redact_url(raw_url);
     let request_error =
         |reason: String| FetchError::Request { url: url.clone(), reason: redact_text(&reason, raw_url) };
+    let transport_error = |error: reqwest::Error| {
+        if error.is_timeout() { FetchError::Timeout { url: url.clone() } } else { request_error(error.to_string()) }
+    };
     // The URL as the HTTP client itself reads it: a hand-made split can be
     // fooled (`http://127.0.0.1\\@evil.example/` goes to 127.0.0.1).
     let parsed = reqwest::Url::parse(raw_url).map_err(|_| FetchError::Scheme { url: url.clone() })?;
@@ -152,40 +213,53 @@ async fn send(
         .resolve(&host, address)
         .build()
         .map_err(|error| request_error(error.to_string()))?;
-    let mut request = match json {
-        Some(json) => client.post(parsed).json(json),
-        None => client.get(parsed),
+    let mut builder = client.request(request.method.clone(), parsed);
+    builder = match &request.body {
+        Some(Body::Json(json)) => builder.json(json),
+        Some(Body::Bytes(bytes, content_type)) => {
+            builder.header(reqwest::header::CONTENT_TYPE, content_type.as_str()).body(bytes.clone())
+        }
+        None => builder,
     };
     match auth {
         Auth::None => {}
-        Auth::Bearer(token) => request = request.bearer_auth(token),
-        Auth::Basic { user, password } => request = request.basic_auth(user, Some(password)),
-        Auth::Key(key) => {
-            let mut value = reqwest::header::HeaderValue::from_str(key)
-                .map_err(|_| request_error("the key is not a header value".into()))?;
-            value.set_sensitive(true);
-            request = request.header(reqwest::header::AUTHORIZATION, value);
+        Auth::Bearer(token) => builder = builder.bearer_auth(token),
+        Auth::Basic { user, password } => builder = builder.basic_auth(user, Some(password)),
+        Auth::Key(key) => builder = builder.header(reqwest::header::AUTHORIZATION, sensitive(key, &request_error)?),
+        Auth::Header { name, value } => {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| request_error("the key's header name is not a header name".into()))?;
+            builder = builder.header(name, sensitive(value, &request_error)?);
         }
     }
-    if let Some(accept) = accept {
-        request = request.header("accept", accept);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
     }
-    let mut response = request.send().await.map_err(|error| request_error(error.to_string()))?;
-    if !response.status().is_success() {
-        return Err(FetchError::Status { url, status: response.status().as_u16() });
-    }
+    let mut response = builder.send().await.map_err(transport_error)?;
     if response.content_length().is_some_and(|length| length > policy.max_bytes) {
         return Err(FetchError::TooLarge { url, limit: policy.max_bytes });
     }
+    let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| request_error(error.to_string()))? {
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if body.len() as u64 + chunk.len() as u64 > policy.max_bytes {
             return Err(FetchError::TooLarge { url, limit: policy.max_bytes });
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((body, headers))
+    Ok(HttpResponse { status, headers, body })
+}
+
+/// A header value marked sensitive (kept out of debug output).
+fn sensitive(
+    value: &str,
+    request_error: &impl Fn(String) -> FetchError,
+) -> Result<reqwest::header::HeaderValue, FetchError> {
+    let mut value = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| request_error("the key is not a header value".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 #[cfg(test)]

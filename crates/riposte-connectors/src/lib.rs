@@ -1,0 +1,204 @@
+//! The tools playbooks act through. Each connector is configured under a
+//! name and offers actions named `NAME.ACTION` (`firewall.block_ip`), each
+//! declaring its inputs, whether it changes anything, its inverse, and the
+//! secrets it needs. Every HTTP request goes through [`fetch`]: timeouts,
+//! a size limit, TLS verified, and no internal address unless allowed.
+
+pub mod chat;
+pub mod edr;
+pub mod fetch;
+pub mod http;
+pub mod nftables;
+pub mod rest;
+pub mod secret;
+pub mod ticket;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use riposte_playbook::{ActError, ActionSpec, Call, Catalog, InputSpec};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use rest::{AuthConfig, Rest, RestConfig};
+pub use secret::{Secret, SecretValue};
+
+/// One connector's settings, by `type`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConnectorConfig {
+    /// Any REST API.
+    Http(RestConfig),
+    /// JSON posted to one URL (signed when `auth.kind` is `hmac`).
+    Webhook(RestConfig),
+    Slack(chat::ChatConfig),
+    Mattermost(chat::ChatConfig),
+    Teams(chat::ChatConfig),
+    Nftables(nftables::NftConfig),
+    Edr(edr::EdrConfig),
+    Jira(ticket::JiraConfig),
+    Thehive(RestConfig),
+}
+
+impl ConnectorConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorConfig::Http(_) => "http",
+            ConnectorConfig::Webhook(_) => "webhook",
+            ConnectorConfig::Slack(_) => "slack",
+            ConnectorConfig::Mattermost(_) => "mattermost",
+            ConnectorConfig::Teams(_) => "teams",
+            ConnectorConfig::Nftables(_) => "nftables",
+            ConnectorConfig::Edr(_) => "edr",
+            ConnectorConfig::Jira(_) => "jira",
+            ConnectorConfig::Thehive(_) => "thehive",
+        }
+    }
+}
+
+/// Every connector type, each under its own name: what `playbook validate`
+/// checks against when no configuration is given.
+pub const KINDS: [&str; 9] = ["http", "webhook", "slack", "mattermost", "teams", "nftables", "edr", "jira", "thehive"];
+
+/// Actions implemented inside Riposte (intel look-ups, alert changes),
+/// offered beside the configured connectors.
+pub trait Act: Send + Sync {
+    fn actions(&self) -> Vec<ActionSpec>;
+    fn act<'a>(&'a self, call: &'a Call) -> BoxFuture<'a, Result<Value, ActError>>;
+}
+
+enum Connector {
+    Http(Rest),
+    Webhook(Rest),
+    Chat(chat::Chat),
+    Nftables(nftables::Nftables),
+    Edr(edr::Edr),
+    Jira(ticket::Jira),
+    TheHive(ticket::TheHive),
+}
+
+/// The configured connectors and built-in actions, by action name.
+#[derive(Default)]
+pub struct Connectors {
+    connectors: BTreeMap<String, (String, Connector)>,
+    builtin: BTreeMap<String, Arc<dyn Act>>,
+    catalog: Catalog,
+}
+
+impl Connectors {
+    /// Builds the configured connectors (reading their secrets).
+    pub fn new(configs: &BTreeMap<String, ConnectorConfig>) -> Result<Connectors, String> {
+        let mut connectors = Connectors::default();
+        for (name, config) in configs {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(format!("connector name {name:?} is letters, digits, '_' and '-'"));
+            }
+            let connector = match config {
+                ConnectorConfig::Http(rest) => Connector::Http(Rest::new(name, rest)?),
+                ConnectorConfig::Webhook(rest) => Connector::Webhook(Rest::new(name, rest)?),
+                ConnectorConfig::Slack(chat) => Connector::Chat(chat::Chat::new(name, chat::Flavor::Slack, chat)?),
+                ConnectorConfig::Mattermost(chat) => {
+                    Connector::Chat(chat::Chat::new(name, chat::Flavor::Mattermost, chat)?)
+                }
+                ConnectorConfig::Teams(chat) => Connector::Chat(chat::Chat::new(name, chat::Flavor::Teams, chat)?),
+                ConnectorConfig::Nftables(nft) => Connector::Nftables(nftables::Nftables::new(name, nft)?),
+                ConnectorConfig::Edr(edr) => Connector::Edr(edr::Edr::new(name, edr)?),
+                ConnectorConfig::Jira(jira) => Connector::Jira(ticket::Jira::new(name, jira)?),
+                ConnectorConfig::Thehive(rest) => Connector::TheHive(ticket::TheHive::new(name, rest)?),
+            };
+            for spec in specs(config.kind(), name) {
+                connectors.catalog.add(spec);
+            }
+            connectors.connectors.insert(name.clone(), (config.kind().to_owned(), connector));
+        }
+        Ok(connectors)
+    }
+
+    /// Adds actions implemented inside Riposte.
+    pub fn add_builtin(&mut self, act: Arc<dyn Act>) {
+        for spec in act.actions() {
+            self.builtin.insert(spec.name.clone(), act.clone());
+            self.catalog.add(spec);
+        }
+    }
+
+    /// What playbooks may call.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Calls the action `call` names.
+    pub async fn act(&self, call: &Call) -> Result<Value, ActError> {
+        if let Some(builtin) = self.builtin.get(&call.action) {
+            return builtin.act(call).await;
+        }
+        let Some((instance, action)) = call.action.split_once('.') else {
+            return Err(ActError::permanent(format!("{} is not an action name", call.action)));
+        };
+        let Some((_, connector)) = self.connectors.get(instance) else {
+            return Err(ActError::permanent(format!("connector {instance} is not configured")));
+        };
+        let key = call.idempotency_key.as_str();
+        let inputs = &call.inputs;
+        match connector {
+            Connector::Http(rest) => http::act(rest, action, inputs, key).await,
+            Connector::Webhook(rest) => http::send_webhook(rest, action, inputs, key).await,
+            Connector::Chat(chat) => chat.act(action, inputs).await,
+            Connector::Nftables(nft) => nft.act(action, inputs).await,
+            Connector::Edr(edr) => edr.act(action, inputs, key).await,
+            Connector::Jira(jira) => jira.act(action, inputs, key).await,
+            Connector::TheHive(hive) => hive.act(action, inputs, key).await,
+        }
+    }
+}
+
+/// The catalog every connector type gives under its own name.
+pub fn default_catalog() -> Catalog {
+    let mut catalog = Catalog::default();
+    for kind in KINDS {
+        for spec in specs(kind, kind) {
+            catalog.add(spec);
+        }
+    }
+    catalog
+}
+
+/// The actions a connector of `kind` named `instance` offers.
+pub fn specs(kind: &str, instance: &str) -> Vec<ActionSpec> {
+    let spec =
+        |action: &str, description: &str, changes: bool, inputs: Vec<InputSpec>, inverse: Option<&str>| ActionSpec {
+            name: format!("{instance}.{action}"),
+            description: description.to_owned(),
+            changes,
+            inputs,
+            inverse: inverse.map(|inverse| format!("{instance}.{inverse}")),
+            secrets: Vec::new(),
+        };
+    match kind {
+        "http" => http::specs(spec),
+        "webhook" => http::webhook_specs(spec),
+        "slack" | "mattermost" | "teams" => chat::specs(spec),
+        "nftables" => nftables::specs(spec),
+        "edr" => edr::specs(spec),
+        "jira" => ticket::jira_specs(spec),
+        "thehive" => ticket::thehive_specs(spec),
+        _ => Vec::new(),
+    }
+}
+
+/// A text input, or a refusal naming it.
+pub(crate) fn text<'a>(inputs: &'a Value, name: &str) -> Result<&'a str, ActError> {
+    inputs
+        .get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ActError::permanent(format!("input {name} is missing or not text")))
+}
+
+pub(crate) fn optional_text<'a>(inputs: &'a Value, name: &str) -> Option<&'a str> {
+    inputs.get(name).and_then(Value::as_str)
+}
+
+pub(crate) fn unknown_action(instance: &str, action: &str) -> ActError {
+    ActError::permanent(format!("connector {instance} has no action {action}"))
+}
