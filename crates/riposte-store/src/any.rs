@@ -5,7 +5,8 @@ use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
     Alert, AlertChange, AlertFilter, CheckVerdicts, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined,
-    ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, SenderHistory, StoredEvent, Token,
+    NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run, RunStatus, RunStep,
+    RunUndo, SenderHistory, StoredEvent, Token,
 };
 
 /// The store a configuration names.
@@ -170,5 +171,85 @@ impl Store for AnyStore {
         key: &AuditKey,
     ) -> Result<Option<(Quarantined, AuditEntry)>> {
         dispatch!(self, store => store.change_quarantined(id, status, audit, key))
+    }
+
+    async fn create_run(&self, run: &NewRun) -> Result<Option<Run>> {
+        dispatch!(self, store => store.create_run(run))
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<Run>> {
+        dispatch!(self, store => store.run(id))
+    }
+
+    async fn runs(&self, playbook: Option<&str>, status: Option<RunStatus>, limit: u32) -> Result<Vec<Run>> {
+        dispatch!(self, store => store.runs(playbook, status, limit))
+    }
+
+    async fn runs_due(&self, now_ms: Millis) -> Result<Vec<Run>> {
+        dispatch!(self, store => store.runs_due(now_ms))
+    }
+
+    async fn set_run_status(
+        &self,
+        id: &str,
+        status: RunStatus,
+        wake_ms: Option<Millis>,
+        outcome: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        dispatch!(self, store => store.set_run_status(id, status, wake_ms, outcome))
+    }
+
+    async fn run_steps(&self, run_id: &str) -> Result<Vec<RunStep>> {
+        dispatch!(self, store => store.run_steps(run_id))
+    }
+
+    async fn record_step(
+        &self,
+        run_id: &str,
+        path: &str,
+        state: &str,
+        entry: &serde_json::Value,
+        undo: Option<&RunUndo>,
+    ) -> Result<()> {
+        dispatch!(self, store => store.record_step(run_id, path, state, entry, undo))
+    }
+
+    async fn decide_step(
+        &self,
+        run_id: &str,
+        path: &str,
+        entry: &serde_json::Value,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<Option<AuditEntry>> {
+        dispatch!(self, store => store.decide_step(run_id, path, entry, audit, key))
+    }
+
+    async fn waiting_steps(&self) -> Result<Vec<RunStep>> {
+        dispatch!(self, store => store.waiting_steps())
+    }
+
+    async fn pending_undos(&self, run_id: Option<&str>, due_by: Option<Millis>) -> Result<Vec<RunUndo>> {
+        dispatch!(self, store => store.pending_undos(run_id, due_by))
+    }
+
+    async fn settle_undo(
+        &self,
+        run_id: &str,
+        path: &str,
+        done: bool,
+        detail: &str,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<AuditEntry> {
+        dispatch!(self, store => store.settle_undo(run_id, path, done, detail, audit, key))
+    }
+
+    async fn actions_since(&self, kind: &str, playbook: Option<&str>, since_ms: Millis) -> Result<u64> {
+        dispatch!(self, store => store.actions_since(kind, playbook, since_ms))
+    }
+
+    async fn note_action(&self, run_id: &str, path: &str, playbook: &str, kind: &str, at_ms: Millis) -> Result<()> {
+        dispatch!(self, store => store.note_action(run_id, path, playbook, kind, at_ms))
     }
 }

@@ -15,8 +15,8 @@ use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
 use crate::error::{Doing, Result, StoreError};
 use crate::model::{
     Alert, AlertChange, AlertFilter, AlertStatus, CheckVerdicts, CorrelationState, Entities, Millis, NewDetection,
-    NewEvent, NewQuarantined, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Scope,
-    SenderHistory, StoredEvent, Token, Verdict,
+    NewEvent, NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run,
+    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, Token, Verdict,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -152,6 +152,96 @@ pub trait Store: Send + Sync {
     /// How often each check held on judged messages (`*`: all of them).
     fn check_verdicts(&self) -> impl Future<Output = Result<Vec<CheckVerdicts>>> + Send;
 
+    /// Starts a run; `None` when a run with the same dedup key exists.
+    fn create_run(&self, run: &NewRun) -> impl Future<Output = Result<Option<Run>>> + Send;
+
+    fn run(&self, id: &str) -> impl Future<Output = Result<Option<Run>>> + Send;
+
+    /// Runs, newest first.
+    fn runs(
+        &self,
+        playbook: Option<&str>,
+        status: Option<RunStatus>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Run>>> + Send;
+
+    /// Runs to take up now: running ones (a restart left them) and waiting
+    /// ones whose time has come, oldest first.
+    fn runs_due(&self, now_ms: Millis) -> impl Future<Output = Result<Vec<Run>>> + Send;
+
+    /// Moves a run to `status`, to be taken up at `wake_ms`, with its outcome once it ended.
+    fn set_run_status(
+        &self,
+        id: &str,
+        status: RunStatus,
+        wake_ms: Option<Millis>,
+        outcome: Option<&serde_json::Value>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A run's journal.
+    fn run_steps(&self, run_id: &str) -> impl Future<Output = Result<Vec<RunStep>>> + Send;
+
+    /// Writes one journal entry, and the inverse of the action it records
+    /// when given, in one transaction.
+    fn record_step(
+        &self,
+        run_id: &str,
+        path: &str,
+        state: &str,
+        entry: &serde_json::Value,
+        undo: Option<&RunUndo>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// A person's decision on a waiting step, audited: written only while
+    /// the step still waits (`None` otherwise), and the run is due at once.
+    fn decide_step(
+        &self,
+        run_id: &str,
+        path: &str,
+        entry: &serde_json::Value,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<Option<AuditEntry>>> + Send;
+
+    /// Waiting steps (approvals and waits) of runs not ended, oldest first.
+    fn waiting_steps(&self) -> impl Future<Output = Result<Vec<RunStep>>> + Send;
+
+    /// Pending inverses: of one run, or due by `due_by`.
+    fn pending_undos(
+        &self,
+        run_id: Option<&str>,
+        due_by: Option<Millis>,
+    ) -> impl Future<Output = Result<Vec<RunUndo>>> + Send;
+
+    /// Marks an inverse done or failed, audited.
+    fn settle_undo(
+        &self,
+        run_id: &str,
+        path: &str,
+        done: bool,
+        detail: &str,
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<AuditEntry>> + Send;
+
+    /// Actions of `kind` counted since `since_ms` (of one playbook, or all).
+    fn actions_since(
+        &self,
+        kind: &str,
+        playbook: Option<&str>,
+        since_ms: Millis,
+    ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Counts an action toward the limits.
+    fn note_action(
+        &self,
+        run_id: &str,
+        path: &str,
+        playbook: &str,
+        kind: &str,
+        at_ms: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Moves a held message to `status` (released or deleted) and audits it;
     /// `None` when there is no such message.
     fn change_quarantined(
@@ -186,6 +276,20 @@ fn parse<T: FromStr<Err = String>>(what: &'static str, text: &str) -> Result<T> 
 
 fn parse_json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|error| StoreError::Corrupt { what, reason: error.to_string() })
+}
+
+/// The columns of a run, as a literal for `concat!`.
+macro_rules! run_columns {
+    () => {
+        "id, playbook, status, trigger_json, inputs_json, requested_by, created_ms, updated_ms, wake_ms, outcome_json"
+    };
+}
+
+/// The columns of an undo, as a literal for `concat!`.
+macro_rules! undo_columns {
+    () => {
+        "run_id, path, action, inputs_json, due_ms, state, detail"
+    };
 }
 
 /// The columns of an alert, as a literal for `concat!` (SQL text must be static).
@@ -237,6 +341,49 @@ macro_rules! backend {
                     findings: parse_json("quarantine findings", &text("findings")?)?,
                     status: parse::<QuarantineStatus>("quarantine status", &text("status")?)?,
                     updated_ms: row.try_get("updated_ms").doing("reading a quarantined message")?,
+                })
+            }
+
+            fn run_from(row: &<<$pool as PoolDatabase>::Database as sqlx::Database>::Row) -> Result<Run> {
+                let text = |name: &str| row.try_get::<String, _>(name).doing("reading a run");
+                Ok(Run {
+                    id: text("id")?,
+                    playbook: text("playbook")?,
+                    status: parse::<RunStatus>("run status", &text("status")?)?,
+                    trigger: parse_json("run trigger", &text("trigger_json")?)?,
+                    inputs: parse_json("run inputs", &text("inputs_json")?)?,
+                    requested_by: row.try_get("requested_by").doing("reading a run")?,
+                    created_ms: row.try_get("created_ms").doing("reading a run")?,
+                    updated_ms: row.try_get("updated_ms").doing("reading a run")?,
+                    wake_ms: row.try_get("wake_ms").doing("reading a run")?,
+                    outcome: match row.try_get::<Option<String>, _>("outcome_json").doing("reading a run")? {
+                        Some(outcome) => parse_json("run outcome", &outcome)?,
+                        None => serde_json::Value::Null,
+                    },
+                })
+            }
+
+            fn step_from(row: &<<$pool as PoolDatabase>::Database as sqlx::Database>::Row) -> Result<RunStep> {
+                let text = |name: &str| row.try_get::<String, _>(name).doing("reading a run's journal");
+                Ok(RunStep {
+                    run_id: text("run_id")?,
+                    path: text("path")?,
+                    state: text("state")?,
+                    entry: parse_json("journal entry", &text("entry_json")?)?,
+                    updated_ms: row.try_get("updated_ms").doing("reading a run's journal")?,
+                })
+            }
+
+            fn undo_from(row: &<<$pool as PoolDatabase>::Database as sqlx::Database>::Row) -> Result<RunUndo> {
+                let text = |name: &str| row.try_get::<String, _>(name).doing("reading an undo");
+                Ok(RunUndo {
+                    run_id: text("run_id")?,
+                    path: text("path")?,
+                    action: text("action")?,
+                    inputs: parse_json("undo inputs", &text("inputs_json")?)?,
+                    due_ms: row.try_get("due_ms").doing("reading an undo")?,
+                    state: text("state")?,
+                    detail: row.try_get("detail").doing("reading an undo")?,
                 })
             }
 
@@ -923,6 +1070,261 @@ macro_rules! backend {
                         })
                     })
                     .collect()
+            }
+
+            async fn create_run(&self, run: &NewRun) -> Result<Option<Run>> {
+                let now = now_ms();
+                let row = sqlx::query(concat!(
+                    "INSERT INTO playbook_runs (id, playbook, status, trigger_json, inputs_json, requested_by, \
+                     dedup_key, created_ms, updated_ms) VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $7) \
+                     ON CONFLICT DO NOTHING RETURNING ",
+                    run_columns!()
+                ))
+                .bind(&run.id)
+                .bind(&run.playbook)
+                .bind(json_text(&run.trigger))
+                .bind(json_text(&run.inputs))
+                .bind(&run.requested_by)
+                .bind(&run.dedup_key)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await
+                .doing("starting a run")?;
+                row.map(|row| Self::run_from(&row)).transpose()
+            }
+
+            async fn run(&self, id: &str) -> Result<Option<Run>> {
+                let row = sqlx::query(concat!("SELECT ", run_columns!(), " FROM playbook_runs WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .doing("reading a run")?;
+                row.map(|row| Self::run_from(&row)).transpose()
+            }
+
+            async fn runs(&self, playbook: Option<&str>, status: Option<RunStatus>, limit: u32) -> Result<Vec<Run>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    run_columns!(),
+                    " FROM playbook_runs WHERE ($1 IS NULL OR playbook = $1) AND ($2 IS NULL OR status = $2) \
+                     ORDER BY created_ms DESC, id DESC LIMIT $3"
+                ))
+                .bind(playbook)
+                .bind(status.map(RunStatus::as_str))
+                .bind(i64::from(limit.min(MAX_PAGE)))
+                .fetch_all(&self.pool)
+                .await
+                .doing("listing runs")?;
+                rows.iter().map(|row| Self::run_from(row)).collect()
+            }
+
+            async fn runs_due(&self, now_ms: Millis) -> Result<Vec<Run>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    run_columns!(),
+                    " FROM playbook_runs WHERE status = 'running' \
+                     OR (status = 'waiting' AND wake_ms IS NOT NULL AND wake_ms <= $1) ORDER BY created_ms, id"
+                ))
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await
+                .doing("finding runs to take up")?;
+                rows.iter().map(|row| Self::run_from(row)).collect()
+            }
+
+            async fn set_run_status(
+                &self,
+                id: &str,
+                status: RunStatus,
+                wake_ms: Option<Millis>,
+                outcome: Option<&serde_json::Value>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE playbook_runs SET status = $2, wake_ms = $3, outcome_json = COALESCE($4, outcome_json), \
+                     updated_ms = $5 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(status.as_str())
+                .bind(wake_ms)
+                .bind(outcome.map(json_text))
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await
+                .doing("changing a run's status")?;
+                Ok(())
+            }
+
+            async fn run_steps(&self, run_id: &str) -> Result<Vec<RunStep>> {
+                let rows = sqlx::query(
+                    "SELECT run_id, path, state, entry_json, updated_ms FROM playbook_steps WHERE run_id = $1 \
+                     ORDER BY updated_ms, path",
+                )
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await
+                .doing("reading a run's journal")?;
+                rows.iter().map(|row| Self::step_from(row)).collect()
+            }
+
+            async fn record_step(
+                &self,
+                run_id: &str,
+                path: &str,
+                state: &str,
+                entry: &serde_json::Value,
+                undo: Option<&RunUndo>,
+            ) -> Result<()> {
+                let now = now_ms();
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                sqlx::query(
+                    "INSERT INTO playbook_steps (run_id, path, state, entry_json, updated_ms) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (run_id, path) DO UPDATE SET state = $3, entry_json = $4, updated_ms = $5",
+                )
+                .bind(run_id)
+                .bind(path)
+                .bind(state)
+                .bind(json_text(entry))
+                .bind(now)
+                .execute(&mut *transaction)
+                .await
+                .doing("writing a run's journal")?;
+                if let Some(undo) = undo {
+                    sqlx::query(
+                        "INSERT INTO playbook_undos (run_id, path, action, inputs_json, due_ms, state, updated_ms) \
+                         VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (run_id, path) DO NOTHING",
+                    )
+                    .bind(run_id)
+                    .bind(path)
+                    .bind(&undo.action)
+                    .bind(json_text(&undo.inputs))
+                    .bind(undo.due_ms)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await
+                    .doing("scheduling an undo")?;
+                }
+                transaction.commit().await.doing("committing a run's journal")?;
+                Ok(())
+            }
+
+            async fn decide_step(
+                &self,
+                run_id: &str,
+                path: &str,
+                entry: &serde_json::Value,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<Option<AuditEntry>> {
+                let now = now_ms();
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let decided = sqlx::query(
+                    "UPDATE playbook_steps SET state = 'done', entry_json = $3, updated_ms = $4 \
+                     WHERE run_id = $1 AND path = $2 AND state = 'waiting'",
+                )
+                .bind(run_id)
+                .bind(path)
+                .bind(json_text(entry))
+                .bind(now)
+                .execute(&mut *transaction)
+                .await
+                .doing("recording a decision")?;
+                if decided.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "UPDATE playbook_runs SET wake_ms = $2, updated_ms = $2 WHERE id = $1 AND status = 'waiting'",
+                )
+                .bind(run_id)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await
+                .doing("waking a run")?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing a decision")?;
+                Ok(Some(entry))
+            }
+
+            async fn waiting_steps(&self) -> Result<Vec<RunStep>> {
+                let rows = sqlx::query(
+                    "SELECT s.run_id, s.path, s.state, s.entry_json, s.updated_ms FROM playbook_steps s \
+                     JOIN playbook_runs r ON r.id = s.run_id \
+                     WHERE s.state = 'waiting' AND r.status IN ('running', 'waiting') ORDER BY s.updated_ms, s.path",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .doing("listing waiting steps")?;
+                rows.iter().map(|row| Self::step_from(row)).collect()
+            }
+
+            async fn pending_undos(&self, run_id: Option<&str>, due_by: Option<Millis>) -> Result<Vec<RunUndo>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    undo_columns!(),
+                    " FROM playbook_undos WHERE state = 'pending' AND ($1 IS NULL OR run_id = $1) \
+                     AND ($2 IS NULL OR (due_ms IS NOT NULL AND due_ms <= $2)) ORDER BY due_ms, run_id, path"
+                ))
+                .bind(run_id)
+                .bind(due_by)
+                .fetch_all(&self.pool)
+                .await
+                .doing("listing undos")?;
+                rows.iter().map(|row| Self::undo_from(row)).collect()
+            }
+
+            async fn settle_undo(
+                &self,
+                run_id: &str,
+                path: &str,
+                done: bool,
+                detail: &str,
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<AuditEntry> {
+                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                sqlx::query(
+                    "UPDATE playbook_undos SET state = $3, detail = $4, updated_ms = $5 WHERE run_id = $1 AND path = $2",
+                )
+                .bind(run_id)
+                .bind(path)
+                .bind(if done { "done" } else { "failed" })
+                .bind(detail)
+                .bind(now_ms())
+                .execute(&mut *transaction)
+                .await
+                .doing("settling an undo")?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing an undo")?;
+                Ok(entry)
+            }
+
+            async fn actions_since(&self, kind: &str, playbook: Option<&str>, since_ms: Millis) -> Result<u64> {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM playbook_actions WHERE kind = $1 AND ($2 IS NULL OR playbook = $2) \
+                     AND at_ms >= $3",
+                )
+                .bind(kind)
+                .bind(playbook)
+                .bind(since_ms)
+                .fetch_one(&self.pool)
+                .await
+                .doing("counting actions")?;
+                Ok(count.max(0) as u64)
+            }
+
+            async fn note_action(&self, run_id: &str, path: &str, playbook: &str, kind: &str, at_ms: Millis) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO playbook_actions (run_id, path, playbook, kind, at_ms) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (run_id, path) DO NOTHING",
+                )
+                .bind(run_id)
+                .bind(path)
+                .bind(playbook)
+                .bind(kind)
+                .bind(at_ms)
+                .execute(&self.pool)
+                .await
+                .doing("counting an action")?;
+                Ok(())
             }
 
             async fn rule_states(&self) -> Result<Vec<RuleState>> {

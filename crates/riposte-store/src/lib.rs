@@ -15,8 +15,8 @@ pub use backend::{MAX_PAGE, PostgresStore, SqliteStore, Store, redact};
 pub use error::{Result, StoreError};
 pub use model::{
     Alert, AlertChange, AlertFilter, AlertStatus, CheckVerdicts, CorrelationState, Entities, Millis, NewDetection,
-    NewEvent, NewQuarantined, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Scope,
-    SenderHistory, StoredEvent, Token, Verdict,
+    NewEvent, NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run,
+    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, Token, Verdict,
 };
 
 mod any;

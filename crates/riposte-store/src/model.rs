@@ -300,3 +300,83 @@ pub struct RuleState {
     pub enabled: bool,
     pub updated_ms: Millis,
 }
+
+/// Where a playbook run stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Being run, or to be taken up at once (after a restart).
+    Running,
+    /// Waiting for a time or a person.
+    Waiting,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+text_enum!(RunStatus {
+    Running = "running",
+    Waiting = "waiting",
+    Completed = "completed",
+    Failed = "failed",
+    Cancelled = "cancelled"
+});
+
+impl RunStatus {
+    /// Whether the run is over.
+    pub fn ended(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)
+    }
+}
+
+/// A run about to start.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NewRun {
+    pub id: String,
+    pub playbook: String,
+    pub trigger: serde_json::Value,
+    pub inputs: serde_json::Value,
+    pub requested_by: Option<String>,
+    /// At most one run per key (e.g. playbook and alert).
+    pub dedup_key: Option<String>,
+}
+
+/// A playbook run as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Run {
+    pub id: String,
+    pub playbook: String,
+    pub status: RunStatus,
+    pub trigger: serde_json::Value,
+    pub inputs: serde_json::Value,
+    pub requested_by: Option<String>,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+    pub wake_ms: Option<Millis>,
+    /// How it ended (the interpreter's outcome), once it has.
+    pub outcome: serde_json::Value,
+}
+
+/// One journal entry of a run (opaque JSON to the store but for its state).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunStep {
+    pub run_id: String,
+    pub path: String,
+    pub state: String,
+    pub entry: serde_json::Value,
+    pub updated_ms: Millis,
+}
+
+/// The inverse of a done action.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunUndo {
+    pub run_id: String,
+    pub path: String,
+    pub action: String,
+    pub inputs: serde_json::Value,
+    /// When it runs by itself; none: only when a person undoes the run.
+    pub due_ms: Option<Millis>,
+    /// pending, done or failed.
+    pub state: String,
+    pub detail: Option<String>,
+}

@@ -4,8 +4,8 @@
 
 use riposte_store::{
     AlertChange, AlertFilter, AlertStatus, AnyStore, AuditBreak, AuditKey, CorrelationState, Entities, NewAudit,
-    NewDetection, NewEvent, NewQuarantined, ObservableSearch, PostgresStore, QuarantineStatus, Scope, SqliteStore,
-    Store, Token, Verdict, verify,
+    NewDetection, NewEvent, NewQuarantined, NewRun, ObservableSearch, PostgresStore, QuarantineStatus, RunStatus,
+    RunUndo, Scope, SqliteStore, Store, Token, Verdict, verify,
 };
 
 fn detection(key: &str, fingerprint: &str, time_ms: i64, seq: i64) -> NewDetection {
@@ -245,6 +245,82 @@ async fn suite(store: impl Store) {
     assert_eq!((known.first_seen_ms, known.messages, known.legitimate, known.phishing), (100, 2, 1, 0));
     let judged = store.sender_history("y@example.org").await.unwrap().unwrap();
     assert_eq!((judged.messages, judged.phishing), (0, 1), "judged before any message was counted");
+
+    runs(&store, &key).await;
+}
+
+/// Playbook runs: their journal, decisions, undos and action counts.
+async fn runs(store: &impl Store, key: &AuditKey) {
+    let new = |id: &str, dedup: Option<&str>| NewRun {
+        id: id.into(),
+        playbook: "block".into(),
+        trigger: serde_json::json!({"kind": "alert", "alert": {"id": 7}}),
+        inputs: serde_json::json!({}),
+        requested_by: None,
+        dedup_key: dedup.map(str::to_owned),
+    };
+    let run = store.create_run(&new("r1", Some("block/alert:7"))).await.unwrap().unwrap();
+    assert_eq!((run.status, run.trigger["alert"]["id"].as_i64()), (RunStatus::Running, Some(7)));
+    assert!(store.create_run(&new("r2", Some("block/alert:7"))).await.unwrap().is_none(), "one run per alert");
+    store.create_run(&new("r3", None)).await.unwrap().unwrap();
+
+    // A restart finds both running; a waiting run is due only at its time.
+    assert_eq!(store.runs_due(0).await.unwrap().len(), 2);
+    store.set_run_status("r1", RunStatus::Waiting, Some(5_000), None).await.unwrap();
+    store.set_run_status("r3", RunStatus::Waiting, None, None).await.unwrap();
+    assert!(store.runs_due(4_999).await.unwrap().is_empty());
+    assert_eq!(store.runs_due(5_000).await.unwrap().iter().map(|run| run.id.as_str()).collect::<Vec<_>>(), ["r1"]);
+
+    // The journal, and an inverse scheduled with the action.
+    let done = serde_json::json!({"state": "done", "output": {"ok": true}});
+    let undo = RunUndo {
+        run_id: "r1".into(),
+        path: "block".into(),
+        action: "firewall.unblock_ip".into(),
+        inputs: serde_json::json!({"address": "45.77.12.9"}),
+        due_ms: Some(86_400_000),
+        state: "pending".into(),
+        detail: None,
+    };
+    store.record_step("r1", "block", "done", &done, Some(&undo)).await.unwrap();
+    let asked = serde_json::json!({"state": "waiting", "output": {"approvers": ["soc"]}});
+    store.record_step("r1", "isolate#approval", "waiting", &asked, None).await.unwrap();
+    let steps = store.run_steps("r1").await.unwrap();
+    assert_eq!(steps.iter().map(|step| step.path.as_str()).collect::<Vec<_>>(), ["block", "isolate#approval"]);
+    assert_eq!(store.waiting_steps().await.unwrap().len(), 1);
+
+    // A decision is taken once, and wakes the run.
+    let decided = serde_json::json!({"state": "done", "output": {"approved": true, "by": "bob"}});
+    let decision = audit("run.approve", "run:r1/isolate#approval");
+    assert!(store.decide_step("r1", "isolate#approval", &decided, &decision, key).await.unwrap().is_some());
+    assert!(store.decide_step("r1", "isolate#approval", &decided, &decision, key).await.unwrap().is_none());
+    assert!(store.waiting_steps().await.unwrap().is_empty());
+    assert_eq!(store.run("r1").await.unwrap().unwrap().wake_ms.map(|wake| wake > 5_000), Some(true));
+
+    assert!(store.pending_undos(None, Some(86_399_999)).await.unwrap().is_empty());
+    let due = store.pending_undos(None, Some(86_400_000)).await.unwrap();
+    assert_eq!(due, vec![undo.clone()]);
+    assert_eq!(store.pending_undos(Some("r1"), None).await.unwrap().len(), 1);
+    store.settle_undo("r1", "block", true, "unblocked", &audit("run.undo", "run:r1/block"), key).await.unwrap();
+    assert!(store.pending_undos(Some("r1"), None).await.unwrap().is_empty());
+
+    let outcome = serde_json::json!({"status": "completed"});
+    store.set_run_status("r1", RunStatus::Completed, None, Some(&outcome)).await.unwrap();
+    let ended = store.run("r1").await.unwrap().unwrap();
+    assert_eq!((ended.status, ended.outcome), (RunStatus::Completed, outcome));
+    let listed: Vec<String> =
+        store.runs(Some("block"), None, 10).await.unwrap().into_iter().map(|run| run.id).collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(store.runs(None, Some(RunStatus::Waiting), 10).await.unwrap().len(), 1);
+
+    // Blast-radius counts.
+    for (run, playbook, at) in [("r1", "block", 1_000), ("r3", "block", 2_000), ("r9", "other", 3_000)] {
+        store.note_action(run, "block", playbook, "block_ip", at).await.unwrap();
+    }
+    store.note_action("r1", "block", "block", "block_ip", 1_000).await.unwrap();
+    assert_eq!(store.actions_since("block_ip", None, 0).await.unwrap(), 3);
+    assert_eq!(store.actions_since("block_ip", Some("block"), 1_500).await.unwrap(), 1);
+    assert_eq!(store.actions_since("isolate", None, 0).await.unwrap(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
