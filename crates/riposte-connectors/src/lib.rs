@@ -5,10 +5,10 @@
 //! a size limit, TLS verified, and no internal address unless allowed.
 
 pub mod chat;
-pub mod edr;
 pub mod fetch;
 pub mod http;
 pub mod nftables;
+pub mod profiled;
 pub mod rest;
 pub mod secret;
 pub mod ticket;
@@ -25,7 +25,7 @@ pub use rest::{AuthConfig, Rest, RestConfig};
 pub use secret::{Secret, SecretValue};
 
 /// One connector's settings, by `type`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConnectorConfig {
     /// Any REST API.
@@ -36,7 +36,8 @@ pub enum ConnectorConfig {
     Mattermost(chat::ChatConfig),
     Teams(chat::ChatConfig),
     Nftables(nftables::NftConfig),
-    Edr(edr::EdrConfig),
+    Edr(profiled::ProfiledConfig),
+    Identity(profiled::ProfiledConfig),
     Jira(ticket::JiraConfig),
     Thehive(RestConfig),
 }
@@ -51,15 +52,32 @@ impl ConnectorConfig {
             ConnectorConfig::Teams(_) => "teams",
             ConnectorConfig::Nftables(_) => "nftables",
             ConnectorConfig::Edr(_) => "edr",
+            ConnectorConfig::Identity(_) => "identity",
             ConnectorConfig::Jira(_) => "jira",
             ConnectorConfig::Thehive(_) => "thehive",
         }
     }
 }
 
-/// Every connector type, each under its own name: what `playbook validate`
-/// checks against when no configuration is given.
-pub const KINDS: [&str; 9] = ["http", "webhook", "slack", "mattermost", "teams", "nftables", "edr", "jira", "thehive"];
+/// Every connector type under its own name, and the conventional names the
+/// ready playbooks use (`firewall`, `chat`, `tickets`, `hive`): what
+/// `playbook validate` checks against when no configuration is given.
+pub const DEFAULT_NAMES: [(&str, &str); 14] = [
+    ("http", "http"),
+    ("webhook", "webhook"),
+    ("slack", "slack"),
+    ("mattermost", "mattermost"),
+    ("teams", "teams"),
+    ("nftables", "nftables"),
+    ("edr", "edr"),
+    ("identity", "identity"),
+    ("jira", "jira"),
+    ("thehive", "thehive"),
+    ("firewall", "nftables"),
+    ("chat", "slack"),
+    ("tickets", "jira"),
+    ("hive", "thehive"),
+];
 
 /// Actions implemented inside Riposte (intel look-ups, alert changes),
 /// offered beside the configured connectors.
@@ -73,7 +91,7 @@ enum Connector {
     Webhook(Rest),
     Chat(chat::Chat),
     Nftables(nftables::Nftables),
-    Edr(edr::Edr),
+    Profiled(profiled::Profiled),
     Jira(ticket::Jira),
     TheHive(ticket::TheHive),
 }
@@ -103,7 +121,10 @@ impl Connectors {
                 }
                 ConnectorConfig::Teams(chat) => Connector::Chat(chat::Chat::new(name, chat::Flavor::Teams, chat)?),
                 ConnectorConfig::Nftables(nft) => Connector::Nftables(nftables::Nftables::new(name, nft)?),
-                ConnectorConfig::Edr(edr) => Connector::Edr(edr::Edr::new(name, edr)?),
+                ConnectorConfig::Edr(edr) => Connector::Profiled(profiled::Profiled::new(name, &profiled::EDR, edr)?),
+                ConnectorConfig::Identity(identity) => {
+                    Connector::Profiled(profiled::Profiled::new(name, &profiled::IDENTITY, identity)?)
+                }
                 ConnectorConfig::Jira(jira) => Connector::Jira(ticket::Jira::new(name, jira)?),
                 ConnectorConfig::Thehive(rest) => Connector::TheHive(ticket::TheHive::new(name, rest)?),
             };
@@ -146,7 +167,7 @@ impl Connectors {
             Connector::Webhook(rest) => http::send_webhook(rest, action, inputs, key).await,
             Connector::Chat(chat) => chat.act(action, inputs).await,
             Connector::Nftables(nft) => nft.act(action, inputs).await,
-            Connector::Edr(edr) => edr.act(action, inputs, key).await,
+            Connector::Profiled(profiled) => profiled.act(action, inputs, key).await,
             Connector::Jira(jira) => jira.act(action, inputs, key).await,
             Connector::TheHive(hive) => hive.act(action, inputs, key).await,
         }
@@ -156,8 +177,8 @@ impl Connectors {
 /// The catalog every connector type gives under its own name.
 pub fn default_catalog() -> Catalog {
     let mut catalog = Catalog::default();
-    for kind in KINDS {
-        for spec in specs(kind, kind) {
+    for (name, kind) in DEFAULT_NAMES {
+        for spec in specs(kind, name) {
             catalog.add(spec);
         }
     }
@@ -180,7 +201,8 @@ pub fn specs(kind: &str, instance: &str) -> Vec<ActionSpec> {
         "webhook" => http::webhook_specs(spec),
         "slack" | "mattermost" | "teams" => chat::specs(spec),
         "nftables" => nftables::specs(spec),
-        "edr" => edr::specs(spec),
+        "edr" => profiled::edr_specs(spec),
+        "identity" => profiled::identity_specs(spec),
         "jira" => ticket::jira_specs(spec),
         "thehive" => ticket::thehive_specs(spec),
         _ => Vec::new(),

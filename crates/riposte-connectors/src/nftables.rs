@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{optional_text, text, unknown_action};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NftConfig {
     /// The table Riposte owns (in family `inet`).

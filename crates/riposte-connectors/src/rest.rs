@@ -19,7 +19,7 @@ use crate::fetch::{Auth, Body, FetchError, FetchPolicy, HttpRequest, request_wit
 use crate::secret::{Secret, SecretValue};
 
 /// How requests prove who sends them.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     #[default]
@@ -57,7 +57,7 @@ fn default_key_header() -> String {
 }
 
 /// A REST API's settings, as configured.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestConfig {
     /// The API's base URL; action paths are joined to it.

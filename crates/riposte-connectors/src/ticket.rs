@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::rest::{Rest, RestConfig, form_encode, path_segment};
 use crate::{optional_text, text, unknown_action};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JiraConfig {
     pub api: RestConfig,

@@ -403,3 +403,37 @@ async fn nftables_blocks_and_unblocks_inside_a_network_namespace() {
     assert!(!refused.retryable);
     assert!(netns.nft(&["list", "set", "inet", "riposte", "blocked6"]).contains("2001:db8::7"));
 }
+
+#[tokio::test]
+async fn accounts_are_disabled_and_enabled_by_profile() {
+    let server = MockServer::start().await;
+    Mock::given(method("PATCH"))
+        .and(path("/v1.0/users/mallory%40corp.example"))
+        .and(body_json(json!({"accountEnabled": false})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/users/00u1/lifecycle/unsuspend"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let connectors = connectors(&format!(
+        "entra: {{type: identity, profile: entra, api: {{url: '{uri}', allow_private: true}}}}\n\
+         okta: {{type: identity, profile: okta, api: {{url: '{uri}', allow_private: true}}}}"
+    ));
+    let disabled = act(&connectors, "entra.disable_account", json!({"user": "mallory@corp.example"})).await.unwrap();
+    assert_eq!(disabled, json!({"user": "mallory@corp.example", "answer": null}));
+    act(&connectors, "okta.enable_account", json!({"user": "00u1"})).await.unwrap();
+    let spec = connectors.catalog().get("okta.disable_account").unwrap();
+    assert_eq!(spec.inverse.as_deref(), Some("okta.enable_account"));
+    let Err(unknown) = Connectors::new(
+        &serde_saphyr::from_str(&format!("x: {{type: identity, profile: ldap, api: {{url: '{uri}'}}}}")).unwrap(),
+    ) else {
+        panic!("an unknown profile is refused")
+    };
+    assert_eq!(unknown, "connector x: profile ldap is not entra, okta or custom");
+}

@@ -254,6 +254,11 @@ impl Playbook {
         })
     }
 
+    /// Its compiled templates (for trigger filters).
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
     /// The step with this id, anywhere in the playbook.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.walk().find(|step| step.id == id)

@@ -64,6 +64,8 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub pipeline: PipelineConfig,
     pub email: EmailConfig,
+    /// Response playbooks, their connectors, and the limits on what they may do.
+    pub playbooks: crate::playbooks::PlaybookConfig,
 }
 
 /// How `POST /api/email/analyze` checks SPF, DKIM and DMARC: by default it
@@ -105,6 +107,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             pipeline: PipelineConfig::default(),
             email: EmailConfig::default(),
+            playbooks: crate::playbooks::PlaybookConfig::default(),
         }
     }
 }

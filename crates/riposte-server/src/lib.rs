@@ -11,6 +11,7 @@ pub mod intel;
 pub mod mail_auth;
 pub mod metrics;
 pub mod pipeline;
+pub mod playbooks;
 pub mod quarantine;
 pub mod rules;
 pub mod ruleset;

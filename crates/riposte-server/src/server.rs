@@ -43,6 +43,8 @@ pub enum ServeError {
     Tls { source_name: String, reason: String },
     #[error("email: {0}")]
     MailAuth(#[from] crate::mail_auth::MailAuthError),
+    #[error("playbooks: {0}")]
+    Playbooks(String),
 }
 
 /// The file holding the token made for the local administrator the first
@@ -113,6 +115,28 @@ impl Server {
 
         let intel = Arc::new(crate::intel::IntelState::load(&config.intel, data_dir.clone())?);
         metrics.intel_indicators.store(intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
+        let builtins = crate::playbooks::Builtins {
+            store: store.clone(),
+            intel: intel.clone(),
+            audit: audit.clone(),
+            audit_lock: audit_lock.clone(),
+        };
+        let (runner, problems, unready) = crate::playbooks::Runner::new(
+            &config.playbooks,
+            store.clone(),
+            audit.clone(),
+            audit_lock.clone(),
+            vec![Arc::new(builtins)],
+        )
+        .map_err(ServeError::Playbooks)?;
+        for problem in &problems {
+            tracing::warn!(%problem, "a playbook was not loaded");
+        }
+        for problem in &unready {
+            tracing::debug!(%problem, "a ready playbook is not configured");
+        }
+        tracing::info!(playbooks = runner.library().len(), "playbooks loaded");
+        let runner = Arc::new(runner);
         let state = AppState {
             store: store.clone(),
             rules: rules.clone(),
@@ -125,6 +149,7 @@ impl Server {
             quarantine_dir: data_dir.join("quarantine"),
             mail_auth: crate::mail_auth::MailAuth::from_config(&config.email)?.map(Arc::new),
             imap: config.email.imap.clone(),
+            playbooks: runner.clone(),
         };
         let mail_desk = state.clone();
         let stop = Arc::new(AtomicBool::new(false));
@@ -155,6 +180,7 @@ impl Server {
             .map_err(data_error)?;
 
         let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(runner.keep_running(stopped.clone())));
         if !config.intel.feeds.is_empty() {
             tasks.push(tokio::spawn(crate::intel::keep_pulling(
                 intel,

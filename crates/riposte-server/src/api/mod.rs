@@ -29,6 +29,8 @@ use crate::pipeline::{HTTP_SOURCE, now_ms};
 use crate::ruleset::RuleSet;
 use crate::spool::{Record, Spool, SpoolError};
 
+mod playbooks;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -47,6 +49,8 @@ pub struct AppState {
     pub mail_auth: Option<Arc<crate::mail_auth::MailAuth>>,
     /// The mailbox whose quarantine folder released messages leave.
     pub imap: Option<crate::imap::ImapConfig>,
+    /// Playbook runs: triggers, approvals, undo.
+    pub playbooks: Arc<crate::playbooks::Runner>,
 }
 
 /// An error as the API reports it: a status, a stable code, a message.
@@ -59,11 +63,11 @@ pub struct AppError {
 }
 
 impl AppError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
         AppError { status, code, message: message.into(), retry_after: None }
     }
 
-    fn unauthorized() -> AppError {
+    pub(crate) fn unauthorized() -> AppError {
         AppError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -71,11 +75,11 @@ impl AppError {
         )
     }
 
-    fn not_found(what: &str) -> AppError {
+    pub(crate) fn not_found(what: &str) -> AppError {
         AppError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
     }
 
-    fn bad_request(message: impl Into<String>) -> AppError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> AppError {
         AppError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 }
@@ -101,7 +105,7 @@ impl IntoResponse for AppError {
     }
 }
 
-type ApiResult<T> = Result<T, AppError>;
+pub(crate) type ApiResult<T> = Result<T, AppError>;
 
 /// JSON bodies with errors in the API's shape.
 pub struct AppJson<T>(pub T);
@@ -118,7 +122,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<
 }
 
 /// The token of the request, if it has the scope.
-async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> ApiResult<Token> {
+pub(crate) async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> ApiResult<Token> {
     let text = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -139,12 +143,12 @@ async fn authorize(state: &AppState, headers: &HeaderMap, needed: Scope) -> ApiR
     Ok(token)
 }
 
-fn actor(token: &Token) -> String {
+pub(crate) fn actor(token: &Token) -> String {
     format!("token:{} ({})", token.id, token.name)
 }
 
 /// Runs a change that appends to the audit trail, then records the new head.
-async fn audited<T>(state: &AppState, change: impl Future<Output = ApiResult<(T, AuditEntry)>>) -> ApiResult<T> {
+pub(crate) async fn audited<T>(state: &AppState, change: impl Future<Output = ApiResult<(T, AuditEntry)>>) -> ApiResult<T> {
     let _one_at_a_time = state.audit_lock.lock().await;
     let (value, entry) = change.await?;
     if let Err(error) = state.audit.set_head(entry.seq, &entry.mac) {
@@ -205,6 +209,32 @@ pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
         Some(Scope::Write),
         "Delete a held message's bytes (its record and hash stay)",
     ),
+    ("get", "/api/playbooks", Some(Scope::Read), "The loaded playbooks, and whether automatic actions are paused"),
+    (
+        "post",
+        "/api/playbooks/{id}/run",
+        Some(Scope::Write),
+        "Run a playbook by hand ({inputs}); with dry_run, what it would do, acting on nothing",
+    ),
+    ("post", "/api/playbooks/pause", Some(Scope::Admin), "The kill switch: every automatic action waits for a person"),
+    ("post", "/api/playbooks/resume", Some(Scope::Admin), "Let automatic actions run again"),
+    ("get", "/api/runs", Some(Scope::Read), "Playbook runs, newest first (?playbook=, ?status=)"),
+    ("get", "/api/runs/{id}", Some(Scope::Read), "One run, with its journal and its undoable actions"),
+    ("post", "/api/runs/{id}/cancel", Some(Scope::Write), "Stop a run where it is"),
+    ("post", "/api/runs/{id}/undo", Some(Scope::Write), "Run the inverses of a run's actions now ({step} for one)"),
+    ("get", "/api/approvals", Some(Scope::Read), "Approvals and suggestions waiting for a person"),
+    (
+        "post",
+        "/api/approvals/decide",
+        Some(Scope::Write),
+        "Approve or reject a waiting step ({run_id, path, approve, comment}), as the token's name",
+    ),
+    (
+        "post",
+        "/api/hooks/{id}",
+        None,
+        "Start the playbooks a webhook triggers; signed (X-Riposte-Timestamp, X-Riposte-Signature: sha256=HMAC)",
+    ),
     ("get", "/metrics", None, "Prometheus metrics"),
 ];
 
@@ -232,6 +262,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api/quarantine/{id}/release", post(release_quarantined))
         .route("/api/quarantine/{id}/verdict", post(judge_quarantined))
         .route("/api/quarantine/{id}/delete", post(delete_quarantined))
+        .route("/api/playbooks", get(playbooks::list))
+        .route("/api/playbooks/{id}/run", post(playbooks::run))
+        .route("/api/playbooks/pause", post(playbooks::pause))
+        .route("/api/playbooks/resume", post(playbooks::resume))
+        .route("/api/runs", get(playbooks::runs))
+        .route("/api/runs/{id}", get(playbooks::show_run))
+        .route("/api/runs/{id}/cancel", post(playbooks::cancel))
+        .route("/api/runs/{id}/undo", post(playbooks::undo))
+        .route("/api/approvals", get(playbooks::approvals))
+        .route("/api/approvals/decide", post(playbooks::decide))
+        .route("/api/hooks/{id}", post(playbooks::hook))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::not_found("route") })
         .with_state(state)
