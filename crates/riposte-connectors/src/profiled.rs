@@ -25,8 +25,12 @@ pub struct Kind {
     needed: [&'static str; 2],
 }
 
-pub const EDR: Kind =
-    Kind { name: "edr", profiles: include_str!("../profiles/edr.yml"), subject: "host", needed: ["isolate", "release"] };
+pub const EDR: Kind = Kind {
+    name: "edr",
+    profiles: include_str!("../profiles/edr.yml"),
+    subject: "host",
+    needed: ["isolate", "release"],
+};
 
 pub const IDENTITY: Kind = Kind {
     name: "identity",

@@ -22,8 +22,8 @@ use riposte_playbook::{
     Playbook, State, Trace, Trigger,
 };
 use riposte_store::{
-    AlertFilter, AnyStore, AuditEntry, Entities, NewAudit, NewDetection, NewRun, Run, RunStatus, RunStep, RunUndo, Store,
-    StoreError,
+    AlertFilter, AnyStore, AuditEntry, Entities, NewAudit, NewDetection, NewRun, Run, RunStatus, RunStep, RunUndo,
+    Store, StoreError,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -298,7 +298,8 @@ impl Runner {
         let (library, errors, unready) = load_library(config, connectors.catalog());
         let mut protected_networks = Vec::new();
         for network in &config.protected.networks {
-            protected_networks.push(parse_network(network).ok_or_else(|| format!("protected network {network:?} is not a network"))?);
+            protected_networks
+                .push(parse_network(network).ok_or_else(|| format!("protected network {network:?} is not a network"))?);
         }
         let mut webhooks = BTreeMap::new();
         for (name, secret) in &config.webhooks {
@@ -532,7 +533,8 @@ impl Runner {
                 for trigger in &playbook.triggers {
                     let Trigger::Schedule(cron) = trigger else { continue };
                     let key = format!("{}/{}", playbook.id, cron.text);
-                    let next = *schedules.entry(key.clone()).or_insert_with(|| cron.next_after(now).unwrap_or(i64::MAX));
+                    let next =
+                        *schedules.entry(key.clone()).or_insert_with(|| cron.next_after(now).unwrap_or(i64::MAX));
                     if next <= now {
                         due.push((playbook.id.clone(), cron.text.clone(), next));
                         schedules.insert(key, cron.next_after(now).unwrap_or(i64::MAX));
@@ -593,9 +595,7 @@ impl Runner {
             Outcome::Failed { .. } => (RunStatus::Failed, None, true),
             Outcome::Waiting { wake_ms } => (RunStatus::Waiting, *wake_ms, false),
         };
-        if let Err(error) =
-            self.store.set_run_status(&run.id, status, wake, ended.then_some(&outcome_json)).await
-        {
+        if let Err(error) = self.store.set_run_status(&run.id, status, wake, ended.then_some(&outcome_json)).await {
             tracing::warn!(%error, run = %run.id, "cannot store where a run stands");
         }
     }
@@ -643,7 +643,9 @@ impl Runner {
                 Value::Object(map) => {
                     for (key, value) in map {
                         match (key.as_str(), value) {
-                            ("host" | "hostname" | "computer", Value::String(host)) => entities.hosts.push(host.clone()),
+                            ("host" | "hostname" | "computer", Value::String(host)) => {
+                                entities.hosts.push(host.clone())
+                            }
                             ("user" | "account" | "username", Value::String(user)) => entities.users.push(user.clone()),
                             _ => stack.push(value),
                         }
@@ -682,7 +684,13 @@ impl Runner {
                 continue; // a wait, not an approval
             }
             let playbook = self.store.run(&step.run_id).await?.map(|run| run.playbook).unwrap_or_default();
-            approvals.push(Approval { run_id: step.run_id, playbook, path: step.path, asked, asked_ms: step.updated_ms });
+            approvals.push(Approval {
+                run_id: step.run_id,
+                playbook,
+                path: step.path,
+                asked,
+                asked_ms: step.updated_ms,
+            });
         }
         Ok(approvals)
     }
@@ -708,7 +716,14 @@ impl Runner {
             .ok_or(RunError::NotFound("waiting approval"))?;
         let asked = step.entry.get("output").cloned().unwrap_or_default();
         let names = |field: &str| -> Vec<String> {
-            asked.get(field).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
+            asked
+                .get(field)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
         };
         let mut groups = names("approvers");
         if asked.get("escalated").and_then(Value::as_bool) == Some(true) {
@@ -761,7 +776,12 @@ impl Runner {
     }
 
     /// Runs the inverses of a run's done actions (of one step when given), now.
-    pub async fn undo(&self, run_id: &str, step: Option<&str>, by: &str) -> Result<Vec<(RunUndo, Result<Value, ActError>)>, RunError> {
+    pub async fn undo(
+        &self,
+        run_id: &str,
+        step: Option<&str>,
+        by: &str,
+    ) -> Result<Vec<(RunUndo, Result<Value, ActError>)>, RunError> {
         self.store.run(run_id).await?.ok_or(RunError::NotFound("run"))?;
         let pending: Vec<RunUndo> = self
             .store
@@ -851,13 +871,18 @@ impl Runner {
         if !crate::auth::same_hash(&expected, given) {
             return Err(unsigned());
         }
-        let payload: Value = serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
+        let payload: Value =
+            serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
         let mut started = Vec::new();
         for playbook in self.library.playbooks() {
-            let hooked = playbook.triggers.iter().any(|trigger| matches!(trigger, Trigger::Webhook { name: hook } if hook == name));
+            let hooked = playbook
+                .triggers
+                .iter()
+                .any(|trigger| matches!(trigger, Trigger::Webhook { name: hook } if hook == name));
             if hooked {
                 let trigger = json!({"kind": "webhook", "name": name, "body": payload});
-                let dedup = format!("{}/webhook:{name}:{timestamp}:{}", playbook.id, &given[given.len().saturating_sub(16)..]);
+                let dedup =
+                    format!("{}/webhook:{name}:{timestamp}:{}", playbook.id, &given[given.len().saturating_sub(16)..]);
                 if let Some(run) = self.start(&playbook.id, trigger, Map::new(), None, Some(dedup)).await? {
                     started.push(run);
                 }
@@ -885,7 +910,12 @@ impl AuditHeaded for Option<AuditEntry> {
 }
 
 fn audit(actor: &str, action: &str, target: &str, detail: Value) -> NewAudit {
-    NewAudit { actor: actor.to_owned(), action: action.to_owned(), target: target.to_owned(), detail: detail.to_string() }
+    NewAudit {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail: detail.to_string(),
+    }
 }
 
 fn empty_entry(state: State) -> Entry {
@@ -917,7 +947,8 @@ pub async fn dry_run(
     let found = library.get(playbook).ok_or(RunError::NotFound("playbook"))?;
     let host = DryRun { outputs, now_ms: now_ms() };
     let interpreter = Interpreter::new(library, &host, "dry-run", HashMap::new()).dry_run();
-    let outcome = interpreter.run(found, trigger, inputs).await.map_err(|error| RunError::Refused(error.to_string()))?;
+    let outcome =
+        interpreter.run(found, trigger, inputs).await.map_err(|error| RunError::Refused(error.to_string()))?;
     Ok((outcome, interpreter.trace()))
 }
 
@@ -974,44 +1005,6 @@ impl Host for RunHost<'_> {
                 .await
                 .map_err(|error| HostError(error.to_string()))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn networks() {
-        let inside = |network: &str, address: &str| {
-            let (network, bits) = parse_network(network).unwrap();
-            contains(network, bits, address.parse().unwrap())
-        };
-        assert!(inside("10.0.0.0/8", "10.200.1.1"));
-        assert!(!inside("10.0.0.0/8", "11.0.0.1"));
-        assert!(inside("192.168.1.7", "192.168.1.7"));
-        assert!(!inside("192.168.1.7", "192.168.1.8"));
-        assert!(inside("2001:db8::/32", "2001:db8:1::5"));
-        assert!(!inside("2001:db8::/32", "10.0.0.1"));
-        assert!(inside("10.0.0.0/8", "::ffff:10.1.2.3"));
-        assert!(inside("0.0.0.0/0", "8.8.8.8"));
-        assert!(parse_network("10.0.0.0/33").is_none());
-    }
-
-    #[test]
-    fn protected_things_are_found_anywhere_in_the_inputs() {
-        let protected = Protected {
-            hosts: vec!["DC01".into()],
-            users: vec!["administrator".into()],
-            networks: vec!["10.0.0.0/8".into()],
-        };
-        let networks: Vec<_> = protected.networks.iter().map(|network| parse_network(network).unwrap()).collect();
-        assert_eq!(protected.named_in(&json!({"host": "dc01"}), &networks).as_deref(), Some("DC01"));
-        assert_eq!(
-            protected.named_in(&json!({"targets": [{"ip": "10.9.9.9"}]}), &networks).as_deref(),
-            Some("10.9.9.9 (a protected network)")
-        );
-        assert_eq!(protected.named_in(&json!({"host": "ws7", "ip": "45.77.12.9"}), &networks), None);
     }
 }
 
@@ -1108,5 +1101,43 @@ impl Act for Builtins {
                 other => Err(ActError::permanent(format!("{other} is not a built-in action"))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let inside = |network: &str, address: &str| {
+            let (network, bits) = parse_network(network).unwrap();
+            contains(network, bits, address.parse().unwrap())
+        };
+        assert!(inside("10.0.0.0/8", "10.200.1.1"));
+        assert!(!inside("10.0.0.0/8", "11.0.0.1"));
+        assert!(inside("192.168.1.7", "192.168.1.7"));
+        assert!(!inside("192.168.1.7", "192.168.1.8"));
+        assert!(inside("2001:db8::/32", "2001:db8:1::5"));
+        assert!(!inside("2001:db8::/32", "10.0.0.1"));
+        assert!(inside("10.0.0.0/8", "::ffff:10.1.2.3"));
+        assert!(inside("0.0.0.0/0", "8.8.8.8"));
+        assert!(parse_network("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn protected_things_are_found_anywhere_in_the_inputs() {
+        let protected = Protected {
+            hosts: vec!["DC01".into()],
+            users: vec!["administrator".into()],
+            networks: vec!["10.0.0.0/8".into()],
+        };
+        let networks: Vec<_> = protected.networks.iter().map(|network| parse_network(network).unwrap()).collect();
+        assert_eq!(protected.named_in(&json!({"host": "dc01"}), &networks).as_deref(), Some("DC01"));
+        assert_eq!(
+            protected.named_in(&json!({"targets": [{"ip": "10.9.9.9"}]}), &networks).as_deref(),
+            Some("10.9.9.9 (a protected network)")
+        );
+        assert_eq!(protected.named_in(&json!({"host": "ws7", "ip": "45.77.12.9"}), &networks), None);
     }
 }

@@ -148,7 +148,10 @@ pub(crate) fn actor(token: &Token) -> String {
 }
 
 /// Runs a change that appends to the audit trail, then records the new head.
-pub(crate) async fn audited<T>(state: &AppState, change: impl Future<Output = ApiResult<(T, AuditEntry)>>) -> ApiResult<T> {
+pub(crate) async fn audited<T>(
+    state: &AppState,
+    change: impl Future<Output = ApiResult<(T, AuditEntry)>>,
+) -> ApiResult<T> {
     let _one_at_a_time = state.audit_lock.lock().await;
     let (value, entry) = change.await?;
     if let Err(error) = state.audit.set_head(entry.seq, &entry.mac) {

@@ -30,7 +30,8 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiRe
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|error| AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_json", error.to_string()))
+    serde_json::from_slice(body)
+        .map_err(|error| AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_json", error.to_string()))
 }
 
 pub(super) async fn list(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
@@ -195,7 +196,9 @@ pub(super) async fn decide(
         .playbooks
         .decide(&decision.run_id, &decision.path, decision.approve, &token.name, admin, decision.comment.as_deref())
         .await?;
-    Ok(axum::Json(json!({"run_id": decision.run_id, "path": decision.path, "approved": decision.approve, "audit_seq": entry.seq})))
+    Ok(axum::Json(
+        json!({"run_id": decision.run_id, "path": decision.path, "approved": decision.approve, "audit_seq": entry.seq}),
+    ))
 }
 
 /// A signed webhook: 401 when the signature is missing, stale or wrong, or
@@ -213,7 +216,11 @@ pub(super) async fn hook(
         .await
         .map_err(|error| match error {
             RunError::Store(error) => error.into(),
-            _ => AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the webhook's signature is missing, stale or wrong"),
+            _ => AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the webhook's signature is missing, stale or wrong",
+            ),
         })?;
     let runs: Vec<&str> = started.iter().map(|run| run.id.as_str()).collect();
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"runs": runs}))))

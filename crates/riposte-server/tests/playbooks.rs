@@ -1,0 +1,371 @@
+//! The playbook runner on a real store (SQLite) with connectors against
+//! real HTTP servers on loopback: restarts, approvals and their timeouts,
+//! blast-radius limits, undo after a TTL, the kill switch, webhooks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use riposte_server::auth::AuditFiles;
+use riposte_server::playbooks::{PlaybookConfig, Runner};
+use riposte_store::{AlertFilter, AnyStore, RunStatus, SqliteStore, Store};
+use serde_json::{Map, Value, json};
+use tokio::sync::Mutex;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+    store: AnyStore,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let store = AnyStore::Sqlite(SqliteStore::open(&root.join("riposte.db")).await.unwrap());
+    std::fs::create_dir_all(root.join("playbooks")).unwrap();
+    Setup { _dir: dir, root, store }
+}
+
+impl Setup {
+    fn playbook(&self, name: &str, text: &str) {
+        std::fs::write(self.root.join("playbooks").join(name), text).unwrap();
+    }
+
+    /// A runner as `serve` makes one (a "process"): dropping it is a restart.
+    fn runner(&self, config: &str) -> Arc<Runner> {
+        let mut config: PlaybookConfig = serde_saphyr::from_str(config).unwrap();
+        config.dirs = vec![self.root.join("playbooks")];
+        config.ready = false;
+        let audit = Arc::new(AuditFiles::open(&self.root).unwrap());
+        let (runner, errors, _) =
+            Runner::new(&config, self.store.clone(), audit, Arc::new(Mutex::new(())), Vec::new()).unwrap();
+        assert!(errors.is_empty(), "{errors:#?}");
+        Arc::new(runner)
+    }
+}
+
+/// Takes due runs up and waits for them.
+async fn tick(runner: &Arc<Runner>) {
+    for handle in runner.tick().await.unwrap() {
+        handle.await.unwrap();
+    }
+}
+
+async fn start(runner: &Runner, playbook: &str) -> String {
+    runner
+        .start(playbook, json!({"kind": "manual", "by": "ann"}), Map::new(), Some("ann"), None)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn status(store: &AnyStore, run: &str) -> (RunStatus, Value) {
+    let run = store.run(run).await.unwrap().unwrap();
+    (run.status, run.outcome)
+}
+
+fn connector(kind: &str, server: &MockServer) -> String {
+    format!("connectors: {{api: {{type: {kind}, url: '{}', allow_private: true}}}}", server.uri())
+}
+
+#[tokio::test]
+async fn a_restart_mid_run_resumes_without_repeating_an_action() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/first"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The second call hangs the first time: the process dies meanwhile.
+    Mock::given(method("POST"))
+        .and(path("/second"))
+        .and(header("idempotency-key", "RUN/second"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": 2})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    setup.playbook(
+        "contain.yml",
+        "id: contain\nautonomy: auto\ntriggers: [{manual: {}}]\nsteps:\n\
+         - {id: first, action: api.request, with: {method: POST, path: /first}}\n\
+         - {id: second, action: api.request, with: {method: POST, path: /second}}\n",
+    );
+    let slow = Mock::given(method("POST"))
+        .and(path("/second"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
+        .mount_as_scoped(&server)
+        .await;
+    let config = format!("{}\n", connector("http", &server));
+    let first_process = setup.runner(&config);
+    let run = start(&first_process, "contain").await;
+    let handles = first_process.tick().await.unwrap();
+    // Wait until the second action is in flight, then "kill the process".
+    for _ in 0..200 {
+        let steps = setup.store.run_steps(&run).await.unwrap();
+        if steps.iter().any(|step| step.path == "second" && step.state == "started") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for handle in &handles {
+        handle.abort();
+    }
+    drop(first_process);
+    drop(slow);
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Running);
+
+    // The key the remote side sees is the same both times.
+    server.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/first"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/second"))
+        .and(header("idempotency-key", format!("{run}/second").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": 2})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let second_process = setup.runner(&config);
+    tick(&second_process).await;
+    let (state, outcome) = status(&setup.store, &run).await;
+    assert_eq!(state, RunStatus::Completed, "{outcome}");
+    let second = setup.store.run_steps(&run).await.unwrap().into_iter().find(|step| step.path == "second").unwrap();
+    assert_eq!(second.entry["attempts"], 2);
+    assert_eq!(second.entry["output"], json!({"ok": 2}));
+}
+
+const ISOLATE: &str = "id: isolate\nautonomy: approve\n\
+    approval: {approvers: [soc], timeout: 1s, four_eyes: true}\ntriggers: [{manual: {}}]\nsteps:\n\
+    - {id: isolate, action: api.isolate, with: {host: ws7}}\n";
+
+fn edr(server: &MockServer) -> String {
+    format!(
+        "connectors: {{api: {{type: edr, profile: defender, api: {{url: '{}', allow_private: true}}}}}}\n\
+         approvers: {{soc: [ann, bob]}}\n",
+        server.uri()
+    )
+}
+
+#[tokio::test]
+async fn an_approval_nobody_gives_times_out_to_its_default() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(path("/api/machines/ws7/isolate"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    setup.playbook("isolate.yml", ISOLATE);
+    let runner = setup.runner(&edr(&server));
+    let run = start(&runner, "isolate").await;
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Waiting);
+    let approvals = runner.approvals().await.unwrap();
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0].asked["request"]["inputs"], json!({"host": "ws7"}));
+
+    // A restart changes nothing: the approval is in the store.
+    let runner = setup.runner(&edr(&server));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tick(&runner).await;
+    let (state, outcome) = status(&setup.store, &run).await;
+    assert_eq!(state, RunStatus::Failed);
+    assert_eq!(outcome["error"], "step isolate: not approved: timed out, and the default is to reject");
+}
+
+#[tokio::test]
+async fn an_approval_is_given_by_an_approver_who_did_not_start_the_run() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/machines/ws7/isolate"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"status": "Pending"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    setup.playbook("isolate.yml", &ISOLATE.replace("timeout: 1s", "timeout: 1h"));
+    let runner = setup.runner(&edr(&server));
+    let run = start(&runner, "isolate").await;
+    tick(&runner).await;
+    let path = "isolate#approval";
+    let refused = runner.decide(&run, path, true, "mallory", false, None).await.unwrap_err();
+    assert_eq!(refused.to_string(), "mallory is not in soc");
+    let refused = runner.decide(&run, path, true, "ann", false, None).await.unwrap_err();
+    assert_eq!(refused.to_string(), "ann started this run and cannot also approve it (four eyes)");
+    runner.decide(&run, path, true, "bob", false, Some("confirmed with the user")).await.unwrap();
+    assert!(runner.decide(&run, path, true, "bob", false, None).await.is_err(), "decided once");
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Completed);
+    let audit = setup.store.audit_log().await.unwrap();
+    assert!(audit.iter().any(|entry| entry.action == "run.approve" && entry.actor == "bob"));
+}
+
+#[tokio::test]
+async fn the_eleventh_isolation_in_an_hour_is_stopped_and_raises_an_alert() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex("^/api/machines/ws[0-9]+/isolate$"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .expect(10)
+        .mount(&server)
+        .await;
+    setup.playbook(
+        "contain.yml",
+        "id: contain\nautonomy: auto\ntriggers: [{manual: {}}]\ninputs: [{name: host}]\nsteps:\n\
+         - {id: isolate, action: api.isolate, with: {host: '{{ inputs.host }}'}}\n",
+    );
+    let runner = setup.runner(&edr(&server));
+    let mut runs = Vec::new();
+    for n in 0..11 {
+        let inputs: Map<String, Value> = [("host".to_owned(), json!(format!("ws{n}")))].into_iter().collect();
+        let run = runner.start("contain", json!({"kind": "manual"}), inputs, Some("ann"), None).await.unwrap().unwrap();
+        runs.push(run.id);
+    }
+    tick(&runner).await;
+    let mut failed = Vec::new();
+    for run in &runs {
+        let (state, outcome) = status(&setup.store, run).await;
+        if state == RunStatus::Failed {
+            failed.push(outcome["error"].as_str().unwrap_or_default().to_owned());
+        } else {
+            assert_eq!(state, RunStatus::Completed);
+        }
+    }
+    assert_eq!(failed, ["step isolate: at most 10 isolate an hour"]);
+    let alerts = setup.store.alerts(&AlertFilter { limit: 10, ..AlertFilter::default() }).await.unwrap().items;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].rule_id, "riposte:playbook-limit");
+    assert!(alerts[0].rule_title.contains("at most 10 isolate an hour"), "{}", alerts[0].rule_title);
+    assert_eq!(alerts[0].entities.hosts.len(), 1);
+}
+
+#[tokio::test]
+async fn an_action_is_undone_after_its_ttl_even_after_a_restart() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(path("/api/machines/ws7/isolate"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/machines/ws7/unisolate"))
+        .and(header("idempotency-key", "RUN"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    setup.playbook(
+        "contain.yml",
+        "id: contain\nautonomy: auto\ntriggers: [{manual: {}}]\nsteps:\n\
+         - {id: isolate, action: api.isolate, with: {host: ws7, comment: worm}, undo_after: 1s}\n",
+    );
+    let runner = setup.runner(&edr(&server));
+    let run = start(&runner, "contain").await;
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Completed);
+    assert_eq!(setup.store.pending_undos(Some(&run), None).await.unwrap().len(), 1);
+    drop(runner);
+
+    Mock::given(method("POST"))
+        .and(path("/api/machines/ws7/unisolate"))
+        .and(header("idempotency-key", format!("{run}/isolate#undo").as_str()))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let runner = setup.runner(&edr(&server));
+    tick(&runner).await;
+    assert_eq!(setup.store.pending_undos(Some(&run), None).await.unwrap().len(), 1, "not yet due");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tick(&runner).await;
+    assert!(setup.store.pending_undos(Some(&run), None).await.unwrap().is_empty());
+    let audit = setup.store.audit_log().await.unwrap();
+    assert!(audit.iter().any(|entry| entry.action == "run.undo" && entry.target == format!("run:{run}")));
+}
+
+#[tokio::test]
+async fn the_kill_switch_and_protected_assets_hold_automatic_actions_for_a_person() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(path("/api/machines/dc01/isolate"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/machines/ws1/isolate"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    setup.playbook(
+        "contain.yml",
+        "id: contain\nautonomy: auto\ntriggers: [{manual: {}}]\ninputs: [{name: host}]\nsteps:\n\
+         - {id: isolate, action: api.isolate, with: {host: '{{ inputs.host }}'}}\n",
+    );
+    let config = format!("{}protected: {{hosts: [DC01]}}\n", edr(&server));
+    let runner = setup.runner(&config);
+    let with_host = |host: &str| -> Map<String, Value> { [("host".to_owned(), json!(host))].into_iter().collect() };
+    let protected =
+        runner.start("contain", json!({"kind": "manual"}), with_host("dc01"), None, None).await.unwrap().unwrap();
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &protected.id).await.0, RunStatus::Waiting);
+    let asked = &runner.approvals().await.unwrap()[0].asked;
+    assert_eq!(asked["request"]["held"], "DC01 is protected");
+
+    runner.set_paused(true, "admin").await.unwrap();
+    let paused =
+        runner.start("contain", json!({"kind": "manual"}), with_host("ws1"), None, None).await.unwrap().unwrap();
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &paused.id).await.0, RunStatus::Waiting);
+    runner.set_paused(false, "admin").await.unwrap();
+    // A person lets both go.
+    for run in [&protected.id, &paused.id] {
+        runner.decide(run, "isolate#approval", true, "bob", false, None).await.unwrap();
+    }
+    tick(&runner).await;
+    for run in [&protected.id, &paused.id] {
+        assert_eq!(status(&setup.store, run).await.0, RunStatus::Completed);
+    }
+}
+
+#[tokio::test]
+async fn a_webhook_with_a_bad_signature_runs_nothing() {
+    let setup = setup().await;
+    setup.playbook(
+        "hook.yml",
+        "id: hook\ntriggers: [{webhook: ticket}]\nsteps:\n - {id: note, set: {got: '{{ trigger.body.id }}'}}\n",
+    );
+    let runner = setup.runner("webhooks: {ticket: s3cret}\n");
+    let body = br#"{"id": "T-1"}"#;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let signature = |secret: &str, at: u64| {
+        format!("sha256={}", riposte_connectors::rest::sign(&secret.to_owned().into(), at, body))
+    };
+    let timestamp = now.to_string();
+    for (timestamp, signature) in [
+        (Some(timestamp.as_str()), Some(signature("wrong", now))),
+        (Some(timestamp.as_str()), None),
+        (Some("1000"), Some(signature("s3cret", 1000))),
+        (None, Some(signature("s3cret", now))),
+    ] {
+        assert!(runner.webhook("ticket", body, timestamp, signature.as_deref()).await.is_err());
+    }
+    assert!(runner.webhook("other", body, Some(&timestamp), Some(&signature("s3cret", now))).await.is_err());
+    assert!(setup.store.runs(None, None, 10).await.unwrap().is_empty());
+
+    let started = runner.webhook("ticket", body, Some(&timestamp), Some(&signature("s3cret", now))).await.unwrap();
+    assert_eq!(started.len(), 1);
+    tick(&runner).await;
+    let (state, outcome) = status(&setup.store, &started[0].id).await;
+    assert_eq!((state, &outcome["vars"]), (RunStatus::Completed, &json!({"got": "T-1"})));
+}
