@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod load;
 pub mod model;
+pub mod replay;
 pub mod run;
 pub mod template;
 pub mod trigger;

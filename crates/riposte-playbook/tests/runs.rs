@@ -362,3 +362,40 @@ fn a_missing_required_input_fails_the_run_before_any_step() {
         Outcome::Waiting { wake_ms: Some(4 * HOUR) }
     );
 }
+
+#[test]
+fn replay_tests_say_where_a_run_went_otherwise() {
+    use riposte_playbook::replay::{TestFile, check};
+    let library = common::library(&[("block.yml", BLOCK)]);
+    let tests: TestFile = serde_saphyr::from_str(
+        r#"
+cases:
+  - name: blocks
+    alert: {rule_title: Brute force, level: high, entities: {source_ip: 45.77.12.9}}
+    outputs: {lookup: {score: 90}, block: {done: yes}}
+    expect:
+      triggered: true
+      outcome: completed
+      trace: [enrich lookup, "if decide: then", action block, action tell]
+      actions: [{action: firewall.block_ip, inputs: {address: 45.77.12.9}}]
+  - name: wrongly expected
+    alert: {rule_title: Brute force, level: low, entities: {source_ip: 45.77.12.9}}
+    outputs: {lookup: {score: 10}}
+    expect:
+      outcome: failed
+      trace: [enrich lookup, "if decide: then"]
+      actions: [{action: firewall.block_ip}]
+  - name: not triggered
+    alert: {level: low}
+    expect: {triggered: true}
+"#,
+    )
+    .unwrap();
+    check(&library, "block", &tests.cases[0]).unwrap();
+    let problems = check(&library, "block", &tests.cases[1]).unwrap_err();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert_eq!(problems[0], "the run completed, expected failed");
+    assert!(problems[1].contains("if decide: else"), "{}", problems[1]);
+    assert!(problems[2].starts_with("no call of firewall.block_ip"), "{}", problems[2]);
+    assert_eq!(check(&library, "block", &tests.cases[2]).unwrap_err(), ["the alert does not start the playbook"]);
+}

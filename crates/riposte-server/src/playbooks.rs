@@ -43,6 +43,26 @@ pub const READY: [(&str, &str); 5] = [
     ("ready/compromised-account.yml", include_str!("../playbooks/compromised-account.yml")),
 ];
 
+/// The replay tests of the ready playbooks (`riposte playbook test --ready`).
+pub const READY_TESTS: [(&str, &str); 5] = [
+    ("ready/phishing-triage.test.yml", include_str!("../playbooks/phishing-triage.test.yml")),
+    ("ready/brute-force-block.test.yml", include_str!("../playbooks/brute-force-block.test.yml")),
+    ("ready/malware-isolate.test.yml", include_str!("../playbooks/malware-isolate.test.yml")),
+    ("ready/enrich-high-alerts.test.yml", include_str!("../playbooks/enrich-high-alerts.test.yml")),
+    ("ready/compromised-account.test.yml", include_str!("../playbooks/compromised-account.test.yml")),
+];
+
+/// Every action a playbook may name without a configuration: each
+/// connector type under its own and its conventional name, and the
+/// built-in actions (for `playbook validate` and `playbook test`).
+pub fn default_catalog() -> Catalog {
+    let mut catalog = riposte_connectors::default_catalog();
+    for spec in builtin_specs() {
+        catalog.add(spec);
+    }
+    catalog
+}
+
 const HOUR_MS: i64 = 3_600_000;
 
 /// `playbooks:` in the configuration.

@@ -369,3 +369,24 @@ async fn a_webhook_with_a_bad_signature_runs_nothing() {
     let (state, outcome) = status(&setup.store, &started[0].id).await;
     assert_eq!((state, &outcome["vars"]), (RunStatus::Completed, &json!({"got": "T-1"})));
 }
+
+#[test]
+fn the_ready_playbooks_pass_their_replay_tests() {
+    let catalog = riposte_server::playbooks::default_catalog();
+    let (library, errors) = riposte_playbook::Library::load(riposte_server::playbooks::READY, &catalog);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(library.len(), 5);
+    let mut cases = 0;
+    for (file, text) in riposte_server::playbooks::READY_TESTS {
+        let tests: riposte_playbook::replay::TestFile = serde_saphyr::from_str(text).unwrap();
+        let playbook = file.trim_start_matches("ready/").trim_end_matches(".test.yml");
+        assert!(tests.cases.len() >= 2, "{file}");
+        for case in &tests.cases {
+            if let Err(problems) = riposte_playbook::replay::check(&library, playbook, case) {
+                panic!("{file}: {}: {}", case.name, problems.join("; "));
+            }
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 14);
+}
