@@ -353,6 +353,24 @@ impl Runner {
         Ok((runner, errors, unready))
     }
 
+    /// A runner for decisions, cancellations and listings only: no
+    /// connectors (so no secrets are read) and no playbooks.
+    pub fn offline(
+        config: &PlaybookConfig,
+        store: AnyStore,
+        audit: Arc<AuditFiles>,
+        audit_lock: Arc<Mutex<()>>,
+    ) -> Result<Runner, String> {
+        let offline = PlaybookConfig {
+            connectors: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
+            dirs: Vec::new(),
+            ready: false,
+            ..config.clone()
+        };
+        Runner::new(&offline, store, audit, audit_lock, Vec::new()).map(|(runner, _, _)| runner)
+    }
+
     pub fn library(&self) -> &Library {
         &self.library
     }

@@ -54,6 +54,12 @@ pub enum Command {
     /// Phishing analysis of e-mail messages.
     #[command(subcommand)]
     Email(crate::email::EmailCommand),
+    /// Response playbooks: validate, test, run (or dry-run).
+    #[command(subcommand)]
+    Playbook(crate::playbook::PlaybookCommand),
+    /// Playbook runs: list, show, approve, reject, cancel, undo.
+    #[command(subcommand)]
+    Run(crate::playbook::RunCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -232,6 +238,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Audit(command) => serve::run_audit(command),
         Command::Intel(command) => crate::intel::run(command),
         Command::Email(command) => crate::email::run(command),
+        Command::Playbook(command) => crate::playbook::run(command),
+        Command::Run(command) => crate::playbook::run_runs(command),
     }
 }
 

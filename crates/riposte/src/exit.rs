@@ -6,7 +6,8 @@ use std::process::ExitCode;
 pub const OK: u8 = 0;
 /// The job ran and found something (`hunt`: detections).
 pub const FINDINGS: u8 = 1;
-/// Rules could not be loaded (`rules check`: any rule; `hunt`: none at all).
+/// Rules or playbooks could not be loaded (`rules check`, `playbook
+/// validate`: any; `hunt`: no rule at all).
 pub const RULE_ERROR: u8 = 2;
 /// Bad arguments, configuration or inputs.
 pub const CONFIG_ERROR: u8 = 3;

@@ -6,6 +6,7 @@ pub mod email;
 pub mod exit;
 pub mod hunt;
 pub mod intel;
+pub mod playbook;
 pub mod serve;
 pub mod update;
 

@@ -8,5 +8,6 @@ mod attack_samples;
 mod cli;
 mod differential;
 mod imap;
+mod playbooks;
 mod regression;
 mod serve;
