@@ -11,7 +11,9 @@ pub mod nftables;
 pub mod profiled;
 pub mod rest;
 pub mod secret;
+pub mod smtp;
 pub mod ticket;
+pub mod vault;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use serde_json::Value;
 
 pub use rest::{AuthConfig, Rest, RestConfig};
 pub use secret::{Secret, SecretValue};
+pub use vault::{Vault, VaultError};
 
 /// One connector's settings, by `type`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -35,6 +38,8 @@ pub enum ConnectorConfig {
     Slack(chat::ChatConfig),
     Mattermost(chat::ChatConfig),
     Teams(chat::ChatConfig),
+    /// E-mail out.
+    Smtp(smtp::SmtpConfig),
     Nftables(nftables::NftConfig),
     Edr(profiled::ProfiledConfig),
     Identity(profiled::ProfiledConfig),
@@ -50,6 +55,7 @@ impl ConnectorConfig {
             ConnectorConfig::Slack(_) => "slack",
             ConnectorConfig::Mattermost(_) => "mattermost",
             ConnectorConfig::Teams(_) => "teams",
+            ConnectorConfig::Smtp(_) => "smtp",
             ConnectorConfig::Nftables(_) => "nftables",
             ConnectorConfig::Edr(_) => "edr",
             ConnectorConfig::Identity(_) => "identity",
@@ -60,14 +66,15 @@ impl ConnectorConfig {
 }
 
 /// Every connector type under its own name, and the conventional names the
-/// ready playbooks use (`firewall`, `chat`, `tickets`, `hive`): what
+/// ready playbooks use (`firewall`, `chat`, `tickets`, `email`, `hive`): what
 /// `playbook validate` checks against when no configuration is given.
-pub const DEFAULT_NAMES: [(&str, &str); 14] = [
+pub const DEFAULT_NAMES: [(&str, &str); 16] = [
     ("http", "http"),
     ("webhook", "webhook"),
     ("slack", "slack"),
     ("mattermost", "mattermost"),
     ("teams", "teams"),
+    ("smtp", "smtp"),
     ("nftables", "nftables"),
     ("edr", "edr"),
     ("identity", "identity"),
@@ -76,6 +83,7 @@ pub const DEFAULT_NAMES: [(&str, &str); 14] = [
     ("firewall", "nftables"),
     ("chat", "slack"),
     ("tickets", "jira"),
+    ("email", "smtp"),
     ("hive", "thehive"),
 ];
 
@@ -90,6 +98,7 @@ enum Connector {
     Http(Rest),
     Webhook(Rest),
     Chat(chat::Chat),
+    Smtp(smtp::Smtp),
     Nftables(nftables::Nftables),
     Profiled(profiled::Profiled),
     Jira(ticket::Jira),
@@ -105,28 +114,36 @@ pub struct Connectors {
 }
 
 impl Connectors {
-    /// Builds the configured connectors (reading their secrets).
-    pub fn new(configs: &BTreeMap<String, ConnectorConfig>) -> Result<Connectors, String> {
+    /// Builds the configured connectors (reading their secrets, the stored
+    /// ones from `vault`).
+    pub fn new(configs: &BTreeMap<String, ConnectorConfig>, vault: Option<&Vault>) -> Result<Connectors, String> {
         let mut connectors = Connectors::default();
         for (name, config) in configs {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 return Err(format!("connector name {name:?} is letters, digits, '_' and '-'"));
             }
             let connector = match config {
-                ConnectorConfig::Http(rest) => Connector::Http(Rest::new(name, rest)?),
-                ConnectorConfig::Webhook(rest) => Connector::Webhook(Rest::new(name, rest)?),
-                ConnectorConfig::Slack(chat) => Connector::Chat(chat::Chat::new(name, chat::Flavor::Slack, chat)?),
+                ConnectorConfig::Http(rest) => Connector::Http(Rest::new(name, rest, vault)?),
+                ConnectorConfig::Webhook(rest) => Connector::Webhook(Rest::new(name, rest, vault)?),
+                ConnectorConfig::Slack(chat) => {
+                    Connector::Chat(chat::Chat::new(name, chat::Flavor::Slack, chat, vault)?)
+                }
                 ConnectorConfig::Mattermost(chat) => {
-                    Connector::Chat(chat::Chat::new(name, chat::Flavor::Mattermost, chat)?)
+                    Connector::Chat(chat::Chat::new(name, chat::Flavor::Mattermost, chat, vault)?)
                 }
-                ConnectorConfig::Teams(chat) => Connector::Chat(chat::Chat::new(name, chat::Flavor::Teams, chat)?),
+                ConnectorConfig::Teams(chat) => {
+                    Connector::Chat(chat::Chat::new(name, chat::Flavor::Teams, chat, vault)?)
+                }
+                ConnectorConfig::Smtp(smtp) => Connector::Smtp(smtp::Smtp::new(name, smtp, vault)?),
                 ConnectorConfig::Nftables(nft) => Connector::Nftables(nftables::Nftables::new(name, nft)?),
-                ConnectorConfig::Edr(edr) => Connector::Profiled(profiled::Profiled::new(name, &profiled::EDR, edr)?),
-                ConnectorConfig::Identity(identity) => {
-                    Connector::Profiled(profiled::Profiled::new(name, &profiled::IDENTITY, identity)?)
+                ConnectorConfig::Edr(edr) => {
+                    Connector::Profiled(profiled::Profiled::new(name, &profiled::EDR, edr, vault)?)
                 }
-                ConnectorConfig::Jira(jira) => Connector::Jira(ticket::Jira::new(name, jira)?),
-                ConnectorConfig::Thehive(rest) => Connector::TheHive(ticket::TheHive::new(name, rest)?),
+                ConnectorConfig::Identity(identity) => {
+                    Connector::Profiled(profiled::Profiled::new(name, &profiled::IDENTITY, identity, vault)?)
+                }
+                ConnectorConfig::Jira(jira) => Connector::Jira(ticket::Jira::new(name, jira, vault)?),
+                ConnectorConfig::Thehive(rest) => Connector::TheHive(ticket::TheHive::new(name, rest, vault)?),
             };
             for spec in specs(config.kind(), name) {
                 connectors.catalog.add(spec);
@@ -141,6 +158,14 @@ impl Connectors {
         for spec in act.actions() {
             self.builtin.insert(spec.name.clone(), act.clone());
             self.catalog.add(spec);
+        }
+    }
+
+    /// The chat connector named `name`, for approval requests.
+    pub fn chat(&self, name: &str) -> Option<&chat::Chat> {
+        match self.connectors.get(name) {
+            Some((_, Connector::Chat(chat))) => Some(chat),
+            _ => None,
         }
     }
 
@@ -166,6 +191,7 @@ impl Connectors {
             Connector::Http(rest) => http::act(rest, action, inputs, key).await,
             Connector::Webhook(rest) => http::send_webhook(rest, action, inputs, key).await,
             Connector::Chat(chat) => chat.act(action, inputs).await,
+            Connector::Smtp(smtp) => smtp.act(action, inputs).await,
             Connector::Nftables(nft) => nft.act(action, inputs).await,
             Connector::Profiled(profiled) => profiled.act(action, inputs, key).await,
             Connector::Jira(jira) => jira.act(action, inputs, key).await,
@@ -200,6 +226,7 @@ pub fn specs(kind: &str, instance: &str) -> Vec<ActionSpec> {
         "http" => http::specs(spec),
         "webhook" => http::webhook_specs(spec),
         "slack" | "mattermost" | "teams" => chat::specs(spec),
+        "smtp" => smtp::specs(spec),
         "nftables" => nftables::specs(spec),
         "edr" => profiled::edr_specs(spec),
         "identity" => profiled::identity_specs(spec),

@@ -94,7 +94,12 @@ pub fn edr_specs(spec: impl Fn(&str, &str, bool, Vec<InputSpec>, Option<&str>) -
 }
 
 impl Profiled {
-    pub fn new(name: &str, kind: &Kind, config: &ProfiledConfig) -> Result<Profiled, String> {
+    pub fn new(
+        name: &str,
+        kind: &Kind,
+        config: &ProfiledConfig,
+        vault: Option<&crate::vault::Vault>,
+    ) -> Result<Profiled, String> {
         let mut operations = if config.profile == "custom" {
             BTreeMap::new()
         } else {
@@ -111,7 +116,7 @@ impl Profiled {
                 return Err(format!("connector {name}: the profile has no {needed} operation"));
             }
         }
-        Ok(Profiled { rest: Rest::new(name, &config.api)?, operations, subject: kind.subject })
+        Ok(Profiled { rest: Rest::new(name, &config.api, vault)?, operations, subject: kind.subject })
     }
 
     pub async fn act(&self, action: &str, inputs: &Value, key: &str) -> Result<Value, ActError> {

@@ -101,8 +101,8 @@ pub struct Rest {
 }
 
 impl Rest {
-    pub fn new(name: &str, config: &RestConfig) -> Result<Rest, String> {
-        let read = |secret: &Secret| secret.read().map_err(|reason| format!("connector {name}: {reason}"));
+    pub fn new(name: &str, config: &RestConfig, vault: Option<&crate::vault::Vault>) -> Result<Rest, String> {
+        let read = |secret: &Secret| secret.read(vault).map_err(|reason| format!("connector {name}: {reason}"));
         let auth = match &config.auth {
             AuthConfig::None => ReadyAuth::None,
             AuthConfig::Bearer { token } => ReadyAuth::Bearer(read(token)?),
@@ -293,11 +293,37 @@ impl Rest {
 
 /// The HMAC-SHA256 of `timestamp.body`, in hex.
 pub fn sign(secret: &SecretValue, timestamp: u64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes()).expect("any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    hmac_hex(secret.expose().as_bytes(), &[timestamp.to_string().as_bytes(), b".", body])
+}
+
+/// The HMAC-SHA256 of `parts` one after the other, in hex.
+pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("any key length");
+    for part in parts {
+        mac.update(part);
+    }
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// One `application/x-www-form-urlencoded` value decoded (`+` is a space);
+/// `None` when it is not UTF-8 or a `%` escape is broken.
+pub fn form_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => decoded.push(b' '),
+            b'%' => {
+                let hex = text.get(index + 1..index + 3)?;
+                decoded.push(u8::from_str_radix(hex, 16).ok()?);
+                index += 2;
+            }
+            byte => decoded.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8(decoded).ok()
 }
 
 /// `application/x-www-form-urlencoded` for one value.
@@ -332,6 +358,9 @@ mod tests {
     fn encodings() {
         assert_eq!(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
         assert_eq!(path_segment("ws 1/../x"), "ws%201%2F..%2Fx");
+        assert_eq!(form_decode("a+b%26c%3Dd%2F%C3%A9").as_deref(), Some("a b&c=d/é"));
+        assert_eq!(form_decode("%4"), None);
+        assert_eq!(form_decode("%zz"), None);
     }
 
     #[test]

@@ -11,8 +11,16 @@ use serde::Deserialize;
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 pub enum Secret {
-    Env { env: String },
-    File { file: PathBuf },
+    Env {
+        env: String,
+    },
+    File {
+        file: PathBuf,
+    },
+    /// Kept encrypted in the data directory (`riposte secret set NAME`).
+    Stored {
+        stored: String,
+    },
     Value(String),
 }
 
@@ -21,6 +29,7 @@ impl fmt::Debug for Secret {
         match self {
             Secret::Env { env } => write!(f, "Secret(env {env})"),
             Secret::File { file } => write!(f, "Secret(file {})", file.display()),
+            Secret::Stored { stored } => write!(f, "Secret(stored {stored})"),
             Secret::Value(_) => f.write_str("Secret(given)"),
         }
     }
@@ -50,8 +59,12 @@ impl SecretValue {
 
 impl Secret {
     /// The secret's value, or why it cannot be read (naming where, never what).
-    pub fn read(&self) -> Result<SecretValue, String> {
+    pub fn read(&self, vault: Option<&crate::vault::Vault>) -> Result<SecretValue, String> {
         match self {
+            Secret::Stored { stored } => match vault {
+                Some(vault) => vault.get(stored).map_err(|error| error.to_string()),
+                None => Err(format!("secret {stored} is stored, and no data directory's vault is open here")),
+            },
             Secret::Env { env } => {
                 std::env::var(env).map(SecretValue).map_err(|_| format!("the environment variable {env} is not set"))
             }

@@ -72,9 +72,9 @@ pub struct Jira {
 }
 
 impl Jira {
-    pub fn new(name: &str, config: &JiraConfig) -> Result<Jira, String> {
+    pub fn new(name: &str, config: &JiraConfig, vault: Option<&crate::vault::Vault>) -> Result<Jira, String> {
         Ok(Jira {
-            rest: Rest::new(name, &config.api)?,
+            rest: Rest::new(name, &config.api, vault)?,
             project: config.project.clone(),
             issue_type: config.issue_type.clone(),
         })
@@ -179,8 +179,8 @@ pub struct TheHive {
 }
 
 impl TheHive {
-    pub fn new(name: &str, config: &RestConfig) -> Result<TheHive, String> {
-        Ok(TheHive { rest: Rest::new(name, config)? })
+    pub fn new(name: &str, config: &RestConfig, vault: Option<&crate::vault::Vault>) -> Result<TheHive, String> {
+        Ok(TheHive { rest: Rest::new(name, config, vault)? })
     }
 
     pub async fn act(&self, action: &str, inputs: &Value, key: &str) -> Result<Value, ActError> {

@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 fn connectors(yaml: &str) -> Connectors {
     let configs: BTreeMap<String, ConnectorConfig> = serde_saphyr::from_str(yaml).expect("the configuration reads");
-    Connectors::new(&configs).expect("the connectors build")
+    Connectors::new(&configs, None).expect("the connectors build")
 }
 
 fn call(action: &str, inputs: Value) -> Call {
@@ -432,8 +432,81 @@ async fn accounts_are_disabled_and_enabled_by_profile() {
     assert_eq!(spec.inverse.as_deref(), Some("okta.enable_account"));
     let Err(unknown) = Connectors::new(
         &serde_saphyr::from_str(&format!("x: {{type: identity, profile: ldap, api: {{url: '{uri}'}}}}")).unwrap(),
+        None,
     ) else {
         panic!("an unknown profile is refused")
     };
     assert_eq!(unknown, "connector x: profile ldap is not entra, okta or custom");
+}
+
+/// A minimal SMTP server on loopback that keeps what it is given.
+async fn smtp_sink() -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let (reader, mut writer) = socket.into_split();
+        let mut lines = BufReader::new(reader).lines();
+        let mut said = Vec::new();
+        writer.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+        let mut in_data = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            said.push(line.clone());
+            let reply: &[u8] = if in_data {
+                if line != "." {
+                    continue;
+                }
+                in_data = false;
+                b"250 2.0.0 queued as 42\r\n"
+            } else {
+                match line.get(..4).unwrap_or_default().to_ascii_uppercase().as_str() {
+                    "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
+                    "DATA" => {
+                        in_data = true;
+                        b"354 go on\r\n"
+                    }
+                    "QUIT" => {
+                        writer.write_all(b"221 bye\r\n").await.unwrap();
+                        break;
+                    }
+                    _ => b"250 ok\r\n",
+                }
+            };
+            writer.write_all(reply).await.unwrap();
+        }
+        said
+    });
+    (port, handle)
+}
+
+#[tokio::test]
+async fn email_is_sent_over_smtp() {
+    let (port, sink) = smtp_sink().await;
+    let connectors = connectors(&format!(
+        "email: {{type: smtp, host: 127.0.0.1, port: {port}, tls: none, allow_private: true, from: 'Riposte <soc@corp.example>'}}"
+    ));
+    let sent = act(
+        &connectors,
+        "email.send",
+        json!({"to": ["it@corp.example"], "cc": "lead@corp.example", "subject": "Host WS7 isolated", "body": "By run 7."}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent["to"], json!(["it@corp.example"]));
+    assert!(sent["reply"].as_str().unwrap().contains("queued as 42"), "{sent}");
+    let said = sink.await.unwrap();
+    assert!(said.iter().any(|line| line == "MAIL FROM:<soc@corp.example>"), "{said:?}");
+    assert!(said.iter().any(|line| line == "RCPT TO:<lead@corp.example>"), "{said:?}");
+    assert!(said.iter().any(|line| line == "Subject: Host WS7 isolated"), "{said:?}");
+    assert!(said.iter().any(|line| line == "By run 7."), "{said:?}");
+
+    // The policy on internal addresses holds for mail too.
+    let refused =
+        connectors_refusing().act(&call("email.send", json!({"to": "a@b.example", "subject": "s", "body": "b"}))).await;
+    assert!(refused.unwrap_err().message.contains("is an internal address"));
+}
+
+fn connectors_refusing() -> Connectors {
+    connectors("email: {type: smtp, host: 127.0.0.1, port: 2525, tls: none, from: soc@corp.example}")
 }

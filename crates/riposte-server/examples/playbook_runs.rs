@@ -77,7 +77,7 @@ async fn main() {
     let store = AnyStore::Sqlite(SqliteStore::open(&dir.path().join("riposte.db")).await.unwrap());
     let audit = Arc::new(AuditFiles::open(dir.path()).unwrap());
     let (runner, errors, _) =
-        Runner::new(&config, store.clone(), audit, Arc::new(tokio::sync::Mutex::new(())), Vec::new()).unwrap();
+        Runner::new(&config, store.clone(), audit, Arc::new(tokio::sync::Mutex::new(())), Vec::new(), None).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let runner = Arc::new(runner);
 

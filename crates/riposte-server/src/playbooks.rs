@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
-use riposte_connectors::{Act, ConnectorConfig, Connectors, Secret, SecretValue};
+use riposte_connectors::{Act, ConnectorConfig, Connectors, Secret, SecretValue, Vault};
 use riposte_playbook::{
     ActError, Admission, Call, Catalog, DryRun, Entry, Host, HostError, Interpreter, Library, LoadError, Outcome,
     Playbook, State, Trace, Trigger,
@@ -88,6 +88,36 @@ pub struct PlaybookConfig {
     pub paused: bool,
     /// The tools actions go through, by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// Approval requests posted to chat, answered with its buttons.
+    pub chat_approvals: Option<ChatApprovals>,
+}
+
+/// Approvals in chat: each request (and each escalation) is posted to a chat
+/// connector with Approve and Reject buttons; a press comes back to
+/// `/api/chat/slack` (signed by Slack) or `/api/chat/mattermost` (its
+/// context signed by Riposte), and the chat user's name is the approver.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatApprovals {
+    /// The chat connector (slack, mattermost or teams) requests go to.
+    pub connector: String,
+    /// The Slack app's signing secret, to check the presses Slack posts.
+    #[serde(default)]
+    pub slack_signing_secret: Option<Secret>,
+    /// Signs the context of Mattermost buttons (a long random string).
+    #[serde(default)]
+    pub callback_secret: Option<Secret>,
+    /// Riposte's address as the chat server reaches it (Mattermost buttons post there).
+    #[serde(default)]
+    pub public_url: Option<String>,
+}
+
+/// Chat approvals with their secrets read.
+struct ReadyChat {
+    connector: String,
+    slack_secret: Option<SecretValue>,
+    callback_secret: Option<SecretValue>,
+    public_url: Option<String>,
 }
 
 impl Default for PlaybookConfig {
@@ -105,6 +135,7 @@ impl Default for PlaybookConfig {
             webhooks: BTreeMap::new(),
             paused: false,
             connectors: BTreeMap::new(),
+            chat_approvals: None,
         }
     }
 }
@@ -275,6 +306,7 @@ pub struct Runner {
     protected_networks: Vec<(IpAddr, u8)>,
     approvers: BTreeMap<String, Vec<String>>,
     webhooks: BTreeMap<String, SecretValue>,
+    chat: Option<ReadyChat>,
     paused: AtomicBool,
     /// Runs being interpreted in this process.
     active: std::sync::Mutex<HashSet<String>>,
@@ -310,8 +342,9 @@ impl Runner {
         audit: Arc<AuditFiles>,
         audit_lock: Arc<Mutex<()>>,
         builtin: Vec<Arc<dyn Act>>,
+        vault: Option<&Vault>,
     ) -> Result<(Runner, Vec<LoadError>, Vec<LoadError>), String> {
-        let mut connectors = Connectors::new(&config.connectors)?;
+        let mut connectors = Connectors::new(&config.connectors, vault)?;
         for act in builtin {
             connectors.add_builtin(act);
         }
@@ -323,8 +356,28 @@ impl Runner {
         }
         let mut webhooks = BTreeMap::new();
         for (name, secret) in &config.webhooks {
-            webhooks.insert(name.clone(), secret.read().map_err(|reason| format!("webhook {name}: {reason}"))?);
+            webhooks.insert(name.clone(), secret.read(vault).map_err(|reason| format!("webhook {name}: {reason}"))?);
         }
+        let chat = match &config.chat_approvals {
+            Some(chat) => {
+                if connectors.chat(&chat.connector).is_none() {
+                    return Err(format!("chat_approvals: {} is not a chat connector", chat.connector));
+                }
+                let read = |secret: &Option<Secret>| {
+                    secret
+                        .as_ref()
+                        .map(|secret| secret.read(vault).map_err(|reason| format!("chat_approvals: {reason}")))
+                        .transpose()
+                };
+                Some(ReadyChat {
+                    connector: chat.connector.clone(),
+                    slack_secret: read(&chat.slack_signing_secret)?,
+                    callback_secret: read(&chat.callback_secret)?,
+                    public_url: chat.public_url.clone(),
+                })
+            }
+            None => None,
+        };
         let permits = library
             .playbooks()
             .map(|playbook| (playbook.id.clone(), Arc::new(Semaphore::new(playbook.concurrency as usize))))
@@ -341,6 +394,7 @@ impl Runner {
             protected_networks,
             approvers: config.approvers.clone(),
             webhooks,
+            chat,
             paused: AtomicBool::new(config.paused),
             active: Default::default(),
             undoing: Default::default(),
@@ -363,12 +417,13 @@ impl Runner {
     ) -> Result<Runner, String> {
         let offline = PlaybookConfig {
             connectors: BTreeMap::new(),
+            chat_approvals: None,
             webhooks: BTreeMap::new(),
             dirs: Vec::new(),
             ready: false,
             ..config.clone()
         };
-        Runner::new(&offline, store, audit, audit_lock, Vec::new()).map(|(runner, _, _)| runner)
+        Runner::new(&offline, store, audit, audit_lock, Vec::new(), None).map(|(runner, _, _)| runner)
     }
 
     pub fn library(&self) -> &Library {
@@ -887,6 +942,139 @@ impl Runner {
         result
     }
 
+    /// Posts a new (or escalated) approval request to chat, when configured.
+    async fn announce(&self, run_id: &str, path: &str, asked: &Value) {
+        let Some(chat) = &self.chat else { return };
+        let Some(connector) = self.connectors.chat(&chat.connector) else { return };
+        let names = |field: &str| -> String {
+            let names: Vec<&str> =
+                asked.get(field).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+            names.join(", ")
+        };
+        let escalated = asked.get("escalated").and_then(Value::as_bool) == Some(true);
+        let who = if escalated {
+            format!("{} (escalated from {})", names("escalate_to"), names("approvers"))
+        } else {
+            names("approvers")
+        };
+        let kind = if asked.get("suggestion").and_then(Value::as_bool) == Some(true) {
+            "Suggested action"
+        } else {
+            "Approval needed"
+        };
+        let text = format!(
+            "*{kind}* (run {run_id}): {}\nApprovers: {who}",
+            asked.get("message").and_then(Value::as_str).unwrap_or_default()
+        );
+        let callback = chat.public_url.as_ref().map(|url| format!("{}/api/chat/mattermost", url.trim_end_matches('/')));
+        let key = chat.callback_secret.as_ref().map(|secret| secret.expose().as_bytes().to_vec()).unwrap_or_default();
+        let sign = |text: &str| riposte_connectors::rest::hmac_hex(&key, &[text.as_bytes()]);
+        let buttons =
+            riposte_connectors::chat::ApprovalButtons { run_id, path, callback_url: callback.as_deref(), sign: &sign };
+        let payload = riposte_connectors::chat::approval_message(connector.flavor(), &text, &buttons);
+        if let Err(error) = connector.post(&payload).await {
+            tracing::warn!(error = %error.message, run = run_id, "cannot post an approval request to chat");
+        }
+    }
+
+    /// A button pressed in Slack: the request must carry Slack's signature
+    /// (`v0=HMAC(signing secret, "v0:TIMESTAMP:BODY")`, five minutes at most
+    /// old). Returns what to tell the person.
+    pub async fn slack_action(
+        &self,
+        body: &[u8],
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+    ) -> Result<String, RunError> {
+        let secret = self
+            .chat
+            .as_ref()
+            .and_then(|chat| chat.slack_secret.as_ref())
+            .ok_or(RunError::NotFound("Slack approvals"))?;
+        let unsigned = || RunError::Refused("the Slack signature is missing, stale or wrong".into());
+        let timestamp: i64 = timestamp.and_then(|text| text.trim().parse().ok()).ok_or_else(unsigned)?;
+        if (now_ms() / 1000 - timestamp).abs() > 300 {
+            return Err(unsigned());
+        }
+        let expected = format!(
+            "v0={}",
+            riposte_connectors::rest::hmac_hex(
+                secret.expose().as_bytes(),
+                &[b"v0:", timestamp.to_string().as_bytes(), b":", body]
+            )
+        );
+        if !crate::auth::same_hash(&expected, signature.unwrap_or_default().trim()) {
+            return Err(unsigned());
+        }
+        let form = String::from_utf8_lossy(body);
+        let payload = form
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("payload="))
+            .and_then(riposte_connectors::rest::form_decode)
+            .and_then(|json| serde_json::from_str::<Value>(&json).ok())
+            .ok_or_else(|| RunError::Refused("no interaction payload".into()))?;
+        let action = &payload["actions"][0];
+        let approve = match action["action_id"].as_str() {
+            Some("riposte_approve") => true,
+            Some("riposte_reject") => false,
+            _ => return Err(RunError::Refused("not a Riposte button".into())),
+        };
+        let (run_id, path) = action["value"]
+            .as_str()
+            .and_then(|value| value.split_once('|'))
+            .ok_or_else(|| RunError::Refused("a button without its run".into()))?;
+        let user = payload["user"]["username"].as_str().or(payload["user"]["name"].as_str()).unwrap_or_default();
+        self.chat_decision(run_id, path, approve, user, "Slack").await
+    }
+
+    /// A button pressed in Mattermost: its context must carry Riposte's
+    /// signature of run, path and decision.
+    pub async fn mattermost_action(&self, body: &[u8]) -> Result<String, RunError> {
+        let key = self
+            .chat
+            .as_ref()
+            .and_then(|chat| chat.callback_secret.as_ref())
+            .ok_or(RunError::NotFound("Mattermost approvals"))?;
+        let unsigned = || RunError::Refused("the button's signature is missing or wrong".into());
+        let request: Value = serde_json::from_slice(body).map_err(|_| unsigned())?;
+        let context = &request["context"];
+        let (Some(run_id), Some(path), Some(approve)) =
+            (context["run_id"].as_str(), context["path"].as_str(), context["approve"].as_bool())
+        else {
+            return Err(unsigned());
+        };
+        let expected = riposte_connectors::rest::hmac_hex(
+            key.expose().as_bytes(),
+            &[format!("{run_id}|{path}|{approve}").as_bytes()],
+        );
+        if !crate::auth::same_hash(&expected, context["signature"].as_str().unwrap_or_default()) {
+            return Err(unsigned());
+        }
+        let user = request["user_name"].as_str().unwrap_or_default();
+        self.chat_decision(run_id, path, approve, user, "Mattermost").await
+    }
+
+    async fn chat_decision(
+        &self,
+        run_id: &str,
+        path: &str,
+        approve: bool,
+        user: &str,
+        from: &str,
+    ) -> Result<String, RunError> {
+        if user.is_empty() {
+            return Err(RunError::Refused("the chat did not say who pressed the button".into()));
+        }
+        let comment = format!("from {from}");
+        match self.decide(run_id, path, approve, user, false, Some(&comment)).await {
+            Ok(_) => Ok(format!("{} by {user}", if approve { "Approved" } else { "Rejected" })),
+            // Said to the person in the chat, not an HTTP error.
+            Err(RunError::Refused(reason)) => Ok(format!("Not done: {reason}")),
+            Err(RunError::NotFound(what)) => Ok(format!("Not done: no such {what} (decided already?)")),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Starts the playbooks a signed webhook triggers. The signature is
     /// `sha256=HEX` of HMAC-SHA256 over `timestamp.body`, with the
     /// timestamp (Unix seconds) within five minutes.
@@ -1034,14 +1222,20 @@ impl Host for RunHost<'_> {
             _ => None,
         };
         let entry_json = serde_json::to_value(entry).unwrap_or_default();
-        let store = &self.runner.store;
+        let asks = entry.state == State::Waiting && entry.output.get("approvers").is_some();
+        let runner = self.runner;
         let run_id = self.run_id;
         let path = path.to_owned();
         async move {
-            store
+            runner
+                .store
                 .record_step(run_id, &path, state, &entry_json, undo.as_ref())
                 .await
-                .map_err(|error| HostError(error.to_string()))
+                .map_err(|error| HostError(error.to_string()))?;
+            if asks {
+                runner.announce(run_id, &path, &entry_json["output"]).await;
+            }
+            Ok(())
         }
     }
 }

@@ -115,6 +115,9 @@ impl Server {
 
         let intel = Arc::new(crate::intel::IntelState::load(&config.intel, data_dir.clone())?);
         metrics.intel_indicators.store(intel.current().map_or(0, |set| set.len() as u64), Ordering::Relaxed);
+        // Secrets kept encrypted in the data directory (`riposte secret set`).
+        let vault =
+            riposte_connectors::Vault::open(&data_dir).map_err(|error| ServeError::Playbooks(error.to_string()))?;
         let builtins = crate::playbooks::Builtins {
             store: store.clone(),
             intel: intel.clone(),
@@ -127,6 +130,7 @@ impl Server {
             audit.clone(),
             audit_lock.clone(),
             vec![Arc::new(builtins)],
+            Some(&vault),
         )
         .map_err(ServeError::Playbooks)?;
         for problem in &problems {

@@ -39,7 +39,7 @@ impl Setup {
         config.ready = false;
         let audit = Arc::new(AuditFiles::open(&self.root).unwrap());
         let (runner, errors, _) =
-            Runner::new(&config, self.store.clone(), audit, Arc::new(Mutex::new(())), Vec::new()).unwrap();
+            Runner::new(&config, self.store.clone(), audit, Arc::new(Mutex::new(())), Vec::new(), None).unwrap();
         assert!(errors.is_empty(), "{errors:#?}");
         Arc::new(runner)
     }
@@ -389,4 +389,102 @@ fn the_ready_playbooks_pass_their_replay_tests() {
         }
     }
     assert_eq!(cases, 14);
+}
+
+fn chat_setup(edr: &MockServer, chat: &MockServer, flavor: &str) -> String {
+    format!(
+        "connectors:\n  api: {{type: edr, profile: defender, api: {{url: '{}', allow_private: true}}}}\n  \
+         chat: {{type: {flavor}, url: '{}/hook', allow_private: true}}\n\
+         approvers: {{soc: [bob]}}\n\
+         chat_approvals: {{connector: chat, slack_signing_secret: slack-secret, callback_secret: mm-secret, \
+         public_url: 'https://riposte.example'}}\n",
+        edr.uri(),
+        chat.uri()
+    )
+}
+
+/// The approval request chat received.
+async fn posted(chat: &MockServer) -> Value {
+    let received = chat.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1, "one request posted");
+    received[0].body_json().unwrap()
+}
+
+#[tokio::test]
+async fn approvals_are_asked_and_given_in_slack() {
+    let setup = setup().await;
+    let (edr, chat) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(path("/api/machines/ws7/isolate")).respond_with(ResponseTemplate::new(201)).expect(1).mount(&edr).await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&chat)
+        .await;
+    setup.playbook("isolate.yml", &ISOLATE.replace("timeout: 1s", "timeout: 1h"));
+    let runner = setup.runner(&chat_setup(&edr, &chat, "slack"));
+    let run = start(&runner, "isolate").await;
+    tick(&runner).await;
+    let message = posted(&chat).await;
+    let buttons = &message["blocks"][1]["elements"];
+    assert_eq!(buttons[0]["action_id"], "riposte_approve");
+    assert_eq!(buttons[0]["value"], format!("{run}|isolate#approval"));
+    assert!(message["text"].as_str().unwrap().contains("Approvers: soc"), "{message}");
+
+    let press = |user: &str, action: &str| {
+        let payload = json!({"type": "block_actions", "user": {"username": user},
+            "actions": [{"action_id": action, "value": format!("{run}|isolate#approval")}]});
+        format!("payload={}", riposte_connectors::rest::form_encode(&payload.to_string()))
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let signed = |body: &str, secret: &str| {
+        format!(
+            "v0={}",
+            riposte_connectors::rest::hmac_hex(secret.as_bytes(), &[b"v0:", now.as_bytes(), b":", body.as_bytes()])
+        )
+    };
+    let body = press("bob", "riposte_approve");
+    let forged = runner.slack_action(body.as_bytes(), Some(&now), Some(&signed(&body, "guess"))).await;
+    assert!(forged.is_err());
+    let stale = runner.slack_action(body.as_bytes(), Some("1700000000"), Some(&signed(&body, "slack-secret"))).await;
+    assert!(stale.is_err());
+    let outsider = press("mallory", "riposte_approve");
+    let said =
+        runner.slack_action(outsider.as_bytes(), Some(&now), Some(&signed(&outsider, "slack-secret"))).await.unwrap();
+    assert_eq!(said, "Not done: mallory is not in soc");
+    let said = runner.slack_action(body.as_bytes(), Some(&now), Some(&signed(&body, "slack-secret"))).await.unwrap();
+    assert_eq!(said, "Approved by bob");
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Completed);
+}
+
+#[tokio::test]
+async fn approvals_are_asked_and_given_in_mattermost() {
+    let setup = setup().await;
+    let (edr, chat) = (MockServer::start().await, MockServer::start().await);
+    Mock::given(path("/api/machines/ws7/isolate")).respond_with(ResponseTemplate::new(201)).expect(0).mount(&edr).await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&chat)
+        .await;
+    setup.playbook("isolate.yml", &ISOLATE.replace("timeout: 1s", "timeout: 1h"));
+    let runner = setup.runner(&chat_setup(&edr, &chat, "mattermost"));
+    let run = start(&runner, "isolate").await;
+    tick(&runner).await;
+    let message = posted(&chat).await;
+    let actions = &message["attachments"][0]["actions"];
+    assert_eq!(actions[1]["integration"]["url"], "https://riposte.example/api/chat/mattermost");
+    let reject = actions[1]["integration"]["context"].clone();
+    assert_eq!(reject["approve"], false);
+    // A context changed on the way (reject turned into approve) is refused.
+    let mut tampered = reject.clone();
+    tampered["approve"] = json!(true);
+    let forged = json!({"user_name": "bob", "context": tampered}).to_string();
+    assert!(runner.mattermost_action(forged.as_bytes()).await.is_err());
+    let pressed = json!({"user_id": "u1", "user_name": "bob", "context": reject}).to_string();
+    assert_eq!(runner.mattermost_action(pressed.as_bytes()).await.unwrap(), "Rejected by bob");
+    tick(&runner).await;
+    let (state, outcome) = status(&setup.store, &run).await;
+    assert_eq!(state, RunStatus::Failed);
+    assert_eq!(outcome["error"], "step isolate: not approved: rejected by bob");
 }

@@ -301,7 +301,7 @@ macro_rules! alert_columns {
 }
 
 macro_rules! backend {
-    ($store:ident, $pool:ty, $lock_audit:expr) => {
+    ($store:ident, $pool:ty, $lock_audit:expr, $begin:expr) => {
         impl $store {
             fn alert_from(row: &<<$pool as PoolDatabase>::Database as sqlx::Database>::Row) -> Result<Alert> {
                 let text = |name: &str| row.try_get::<String, _>(name).doing("reading an alert");
@@ -461,7 +461,7 @@ macro_rules! backend {
             ) -> Result<Recorded> {
                 // A few statements per batch, not per detection: each statement
                 // is a round trip to the database (or to SQLite's thread).
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 if let Some(state) = correlation {
                     sqlx::query(
                         "INSERT INTO correlation_state (id, seq, state, updated_ms) VALUES (1, $1, $2, $3) \
@@ -830,7 +830,7 @@ macro_rules! backend {
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<Option<(Alert, AuditEntry)>> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 let now = now_ms();
                 let mut query = sqlx::QueryBuilder::new("UPDATE alerts SET updated_ms = ");
                 query.push_bind(now);
@@ -863,7 +863,7 @@ macro_rules! backend {
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<AuditEntry> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 sqlx::query(
                     "INSERT INTO tokens (id, name, scope, secret_sha256, created_ms) VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -904,7 +904,7 @@ macro_rules! backend {
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<(Quarantined, AuditEntry)> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 let row = sqlx::query(concat!(
                     "INSERT INTO quarantine (sha256, received_ms, sender, subject, verdict, score, findings, status, \
                      updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'held', $8) RETURNING ",
@@ -957,7 +957,7 @@ macro_rules! backend {
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<Option<(Quarantined, AuditEntry)>> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 let row = sqlx::query(concat!(
                     "UPDATE quarantine SET status = $2, updated_ms = $3 WHERE id = $1 RETURNING ",
                     quarantine_columns!()
@@ -1017,7 +1017,7 @@ macro_rules! backend {
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<AuditEntry> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 let now = now_ms();
                 sqlx::query(
                     "INSERT INTO mail_senders (address, first_seen_ms, messages, legitimate, phishing, updated_ms) \
@@ -1175,7 +1175,7 @@ macro_rules! backend {
                 undo: Option<&RunUndo>,
             ) -> Result<()> {
                 let now = now_ms();
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 sqlx::query(
                     "INSERT INTO playbook_steps (run_id, path, state, entry_json, updated_ms) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (run_id, path) DO UPDATE SET state = $3, entry_json = $4, updated_ms = $5",
@@ -1216,7 +1216,7 @@ macro_rules! backend {
                 key: &AuditKey,
             ) -> Result<Option<AuditEntry>> {
                 let now = now_ms();
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 let decided = sqlx::query(
                     "UPDATE playbook_steps SET state = 'done', entry_json = $3, updated_ms = $4 \
                      WHERE run_id = $1 AND path = $2 AND state = 'waiting'",
@@ -1280,7 +1280,7 @@ macro_rules! backend {
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<AuditEntry> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 sqlx::query(
                     "UPDATE playbook_undos SET state = $3, detail = $4, updated_ms = $5 WHERE run_id = $1 AND path = $2",
                 )
@@ -1350,7 +1350,7 @@ macro_rules! backend {
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<AuditEntry> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 sqlx::query(
                     "INSERT INTO rule_states (rule_id, enabled, updated_ms) VALUES ($1, $2, $3) \
                      ON CONFLICT (rule_id) DO UPDATE SET enabled = $2, updated_ms = $3",
@@ -1367,7 +1367,7 @@ macro_rules! backend {
             }
 
             async fn append_audit(&self, audit: &NewAudit, key: &AuditKey) -> Result<AuditEntry> {
-                let mut transaction = self.pool.begin().await.doing("starting a transaction")?;
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 let entry = Self::append_in(&mut transaction, audit, key).await?;
                 transaction.commit().await.doing("committing an audit entry")?;
                 Ok(entry)
@@ -1449,7 +1449,11 @@ impl SqliteStore {
     }
 }
 
-backend!(SqliteStore, SqlitePool, "");
+// SQLite write transactions take the write lock when they begin: one that
+// began as a reader could not become a writer once another writer had
+// committed (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out), and the
+// runner writes beside the pipeline.
+backend!(SqliteStore, SqlitePool, "", "BEGIN IMMEDIATE");
 
 /// PostgreSQL, for several workers or more than one machine.
 #[derive(Clone, Debug)]
@@ -1471,7 +1475,7 @@ impl PostgresStore {
     }
 }
 
-backend!(PostgresStore, PgPool, "LOCK TABLE audit IN EXCLUSIVE MODE");
+backend!(PostgresStore, PgPool, "LOCK TABLE audit IN EXCLUSIVE MODE", "BEGIN");
 
 /// A URL without its password, for messages.
 pub fn redact(url: &str) -> String {

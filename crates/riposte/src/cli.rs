@@ -60,6 +60,9 @@ pub enum Command {
     /// Playbook runs: list, show, approve, reject, cancel, undo.
     #[command(subcommand)]
     Run(crate::playbook::RunCommand),
+    /// Secrets connectors need, kept encrypted in the data directory.
+    #[command(subcommand)]
+    Secret(crate::secret::SecretCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -240,6 +243,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Email(command) => crate::email::run(command),
         Command::Playbook(command) => crate::playbook::run(command),
         Command::Run(command) => crate::playbook::run_runs(command),
+        Command::Secret(command) => crate::secret::run(command),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod exit;
 pub mod hunt;
 pub mod intel;
 pub mod playbook;
+pub mod secret;
 pub mod serve;
 pub mod update;
 

@@ -506,9 +506,16 @@ pub fn run_runs(command: RunCommand) -> Result<u8> {
             runtime()?.block_on(async move {
                 let store = open_store(&config).await?;
                 let audit = Arc::new(AuditFiles::open(&config.data_dir).context("cannot open the audit key")?);
-                let (runner, _, _) =
-                    Runner::new(&config.playbooks, store, audit, Arc::new(tokio::sync::Mutex::new(())), Vec::new())
-                        .map_err(|error| anyhow::anyhow!("{error}"))?;
+                let vault = riposte_connectors::Vault::open(&config.data_dir)?;
+                let (runner, _, _) = Runner::new(
+                    &config.playbooks,
+                    store,
+                    audit,
+                    Arc::new(tokio::sync::Mutex::new(())),
+                    Vec::new(),
+                    Some(&vault),
+                )
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
                 let results = runner
                     .undo(&args.run, args.step.as_deref(), &user(&None))
                     .await

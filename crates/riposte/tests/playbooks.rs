@@ -230,3 +230,25 @@ fn an_alert_starts_a_run_whose_approval_survives_a_killed_server() {
         assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
     });
 }
+
+#[test]
+fn secrets_are_kept_encrypted_and_read_by_connectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("riposte.yml");
+    std::fs::write(&config, format!("data_dir: {}\n", dir.path().join("data").display())).unwrap();
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_riposte"))
+        .args(["secret", "set", "jira_token", "--config"])
+        .arg(&config)
+        .write_stdin("pa55-w0rd\n")
+        .assert()
+        .success();
+    let (code, listed) = output(riposte().args(["secret", "list", "--config"]).arg(&config));
+    assert_eq!((code, listed.as_str()), (0, "jira_token\n"));
+    let sealed = std::fs::read_to_string(dir.path().join("data/secrets.sealed")).unwrap();
+    assert!(!sealed.contains("pa55-w0rd"), "{sealed}");
+    let vault = riposte_connectors::Vault::open(&dir.path().join("data")).unwrap();
+    let secret: riposte_connectors::Secret = serde_saphyr::from_str("{stored: jira_token}").unwrap();
+    assert_eq!(secret.read(Some(&vault)).unwrap().expose(), "pa55-w0rd");
+    riposte().args(["secret", "delete", "jira_token", "--config"]).arg(&config).assert().success();
+    riposte().args(["secret", "delete", "jira_token", "--config"]).arg(&config).assert().code(3);
+}

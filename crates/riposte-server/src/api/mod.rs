@@ -238,6 +238,18 @@ pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
         None,
         "Start the playbooks a webhook triggers; signed (X-Riposte-Timestamp, X-Riposte-Signature: sha256=HMAC)",
     ),
+    (
+        "post",
+        "/api/chat/slack",
+        None,
+        "An Approve or Reject button pressed in Slack (signed by Slack: X-Slack-Signature, X-Slack-Request-Timestamp)",
+    ),
+    (
+        "post",
+        "/api/chat/mattermost",
+        None,
+        "An Approve or Reject button pressed in Mattermost (its context signed by Riposte)",
+    ),
     ("get", "/metrics", None, "Prometheus metrics"),
 ];
 
@@ -276,6 +288,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/approvals", get(playbooks::approvals))
         .route("/api/approvals/decide", post(playbooks::decide))
         .route("/api/hooks/{id}", post(playbooks::hook))
+        .route("/api/chat/slack", post(playbooks::slack))
+        .route("/api/chat/mattermost", post(playbooks::mattermost))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::not_found("route") })
         .with_state(state)

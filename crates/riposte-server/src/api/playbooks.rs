@@ -225,3 +225,32 @@ pub(super) async fn hook(
     let runs: Vec<&str> = started.iter().map(|run| run.id.as_str()).collect();
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"runs": runs}))))
 }
+
+/// What a chat button's press gets: 401 when unsigned; else a message for
+/// the person who pressed it (Slack shows `text`, Mattermost `ephemeral_text`).
+fn chat_answer(result: Result<String, RunError>) -> ApiResult<axum::Json<Value>> {
+    match result {
+        Ok(said) => Ok(axum::Json(json!({"text": said, "ephemeral_text": said}))),
+        Err(RunError::Store(error)) => Err(error.into()),
+        Err(_) => Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the request's signature is missing, stale or wrong",
+        )),
+    }
+}
+
+pub(super) async fn slack(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<Value>> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    chat_answer(
+        state.playbooks.slack_action(&body, header("x-slack-request-timestamp"), header("x-slack-signature")).await,
+    )
+}
+
+pub(super) async fn mattermost(State(state): State<AppState>, body: Bytes) -> ApiResult<axum::Json<Value>> {
+    chat_answer(state.playbooks.mattermost_action(&body).await)
+}
