@@ -5,6 +5,7 @@
 //! name is resolved once, checked, and the request pinned to the address
 //! that was checked, so a second resolution cannot swap it.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -202,17 +203,7 @@ pub async fn request_with(
         return Err(FetchError::Internal { url: url.clone(), address: internal.ip() });
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("riposte/", env!("CARGO_PKG_VERSION")))
-        .timeout(policy.timeout)
-        .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
-        // Redirects could lead anywhere, and a proxy would resolve the name
-        // itself: neither.
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .resolve(&host, address)
-        .build()
-        .map_err(|error| request_error(error.to_string()))?;
+    let client = client_for(&host, address, policy.timeout).map_err(|error| request_error(error.to_string()))?;
     let mut builder = client.request(request.method.clone(), parsed);
     builder = match &request.body {
         Some(Body::Json(json)) => builder.json(json),
@@ -249,6 +240,40 @@ pub async fn request_with(
         body.extend_from_slice(&chunk);
     }
     Ok(HttpResponse { status, headers, body })
+}
+
+/// Clients kept by (host, the address it was checked to have, timeout):
+/// a client loads the system's trust roots when it is built and keeps its
+/// connections open, so building one per request cost half the CPU of a
+/// busy playbook runner and a TCP (and TLS) handshake per call. A name that
+/// resolves to another address gets another client, pinned to that one.
+static CLIENTS: std::sync::LazyLock<std::sync::Mutex<HashMap<(String, SocketAddr, Duration), reqwest::Client>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Most clients kept; past it, the cache starts again.
+const MAX_CLIENTS: usize = 256;
+
+fn client_for(host: &str, address: SocketAddr, timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    let key = (host.to_owned(), address, timeout);
+    if let Some(client) = CLIENTS.lock().expect("client cache lock").get(&key) {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("riposte/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        // Redirects could lead anywhere, and a proxy would resolve the name
+        // itself: neither.
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .resolve(host, address)
+        .build()?;
+    let mut clients = CLIENTS.lock().expect("client cache lock");
+    if clients.len() >= MAX_CLIENTS {
+        clients.clear();
+    }
+    clients.insert(key, client.clone());
+    Ok(client)
 }
 
 /// A header value marked sensitive (kept out of debug output).
