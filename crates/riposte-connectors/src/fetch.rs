@@ -247,8 +247,11 @@ pub async fn request_with(
 /// connections open, so building one per request cost half the CPU of a
 /// busy playbook runner and a TCP (and TLS) handshake per call. A name that
 /// resolves to another address gets another client, pinned to that one.
-static CLIENTS: std::sync::LazyLock<std::sync::Mutex<HashMap<(String, SocketAddr, Duration), reqwest::Client>>> =
+static CLIENTS: std::sync::LazyLock<std::sync::Mutex<HashMap<ClientKey, reqwest::Client>>> =
     std::sync::LazyLock::new(Default::default);
+
+/// Host name, the address it was checked to have, timeout.
+type ClientKey = (String, SocketAddr, Duration);
 
 /// Most clients kept; past it, the cache starts again.
 const MAX_CLIENTS: usize = 256;
