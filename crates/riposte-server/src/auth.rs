@@ -4,7 +4,6 @@
 //! Only the SHA-256 of the secret is stored (secrets are 256 random bits, so
 //! a plain hash is enough), and the token is shown once, when it is made.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use riposte_store::{AuditHead, AuditKey, Scope, Token};
@@ -104,19 +103,9 @@ fn bad(path: &Path) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not an audit head", path.display()))
 }
 
-/// Writes a file only its owner can read.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
+/// Writes a file only its owner can read (one way for the data directory's
+/// keys, tokens and positions, shared with the secrets vault).
+pub use riposte_connectors::vault::write_private;
 
 #[cfg(test)]
 mod tests {
