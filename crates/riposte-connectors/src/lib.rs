@@ -43,6 +43,8 @@ pub enum ConnectorConfig {
     Nftables(nftables::NftConfig),
     Edr(profiled::ProfiledConfig),
     Identity(profiled::ProfiledConfig),
+    /// A firewall with a REST API (the `nftables` type is the local host's).
+    RestFirewall(profiled::ProfiledConfig),
     Jira(ticket::JiraConfig),
     Thehive(RestConfig),
 }
@@ -59,6 +61,7 @@ impl ConnectorConfig {
             ConnectorConfig::Nftables(_) => "nftables",
             ConnectorConfig::Edr(_) => "edr",
             ConnectorConfig::Identity(_) => "identity",
+            ConnectorConfig::RestFirewall(_) => "rest_firewall",
             ConnectorConfig::Jira(_) => "jira",
             ConnectorConfig::Thehive(_) => "thehive",
         }
@@ -68,7 +71,7 @@ impl ConnectorConfig {
 /// Every connector type under its own name, and the conventional names the
 /// ready playbooks use (`firewall`, `chat`, `tickets`, `email`, `hive`): what
 /// `playbook validate` checks against when no configuration is given.
-pub const DEFAULT_NAMES: [(&str, &str); 16] = [
+pub const DEFAULT_NAMES: [(&str, &str); 17] = [
     ("http", "http"),
     ("webhook", "webhook"),
     ("slack", "slack"),
@@ -76,6 +79,7 @@ pub const DEFAULT_NAMES: [(&str, &str); 16] = [
     ("teams", "teams"),
     ("smtp", "smtp"),
     ("nftables", "nftables"),
+    ("rest_firewall", "rest_firewall"),
     ("edr", "edr"),
     ("identity", "identity"),
     ("jira", "jira"),
@@ -138,6 +142,9 @@ impl Connectors {
                 ConnectorConfig::Nftables(nft) => Connector::Nftables(nftables::Nftables::new(name, nft)?),
                 ConnectorConfig::Edr(edr) => {
                     Connector::Profiled(profiled::Profiled::new(name, &profiled::EDR, edr, vault)?)
+                }
+                ConnectorConfig::RestFirewall(firewall) => {
+                    Connector::Profiled(profiled::Profiled::new(name, &profiled::FIREWALL, firewall, vault)?)
                 }
                 ConnectorConfig::Identity(identity) => {
                     Connector::Profiled(profiled::Profiled::new(name, &profiled::IDENTITY, identity, vault)?)
@@ -222,7 +229,15 @@ pub fn specs(kind: &str, instance: &str) -> Vec<ActionSpec> {
             inverse: inverse.map(|inverse| format!("{instance}.{inverse}")),
             secrets: Vec::new(),
         };
-    match kind {
+    // What each kind's configuration must hold secret.
+    let secrets: &[&str] = match kind {
+        "slack" | "mattermost" | "teams" => &["url (the incoming webhook's address is its secret)"],
+        "smtp" => &["password (when the server wants a login)"],
+        "nftables" => &[],
+        "webhook" => &["auth.secret (HMAC), when the receiver checks signatures"],
+        _ => &["auth (token, password, API key or client secret, as the API wants)"],
+    };
+    let mut specs = match kind {
         "http" => http::specs(spec),
         "webhook" => http::webhook_specs(spec),
         "slack" | "mattermost" | "teams" => chat::specs(spec),
@@ -230,10 +245,15 @@ pub fn specs(kind: &str, instance: &str) -> Vec<ActionSpec> {
         "nftables" => nftables::specs(spec),
         "edr" => profiled::edr_specs(spec),
         "identity" => profiled::identity_specs(spec),
+        "rest_firewall" => profiled::firewall_specs(spec),
         "jira" => ticket::jira_specs(spec),
         "thehive" => ticket::thehive_specs(spec),
         _ => Vec::new(),
+    };
+    for spec in &mut specs {
+        spec.secrets = secrets.iter().map(|secret| (*secret).to_owned()).collect();
     }
+    specs
 }
 
 /// A text input, or a refusal naming it.

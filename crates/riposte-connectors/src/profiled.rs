@@ -2,7 +2,9 @@
 //! product is a profile of data: host isolation through an EDR
 //! (`profiles/edr.yml`: a CrowdStrike-style and a Defender-style profile)
 //! and disabling accounts through an identity provider
-//! (`profiles/identity.yml`: Okta-style and Entra-style). A configuration
+//! (`profiles/identity.yml`: Okta-style and Entra-style), and blocking
+//! addresses through a firewall's REST API (`profiles/firewall.yml`:
+//! OPNsense-style). A configuration
 //! names a profile or gives its own operations.
 
 use std::collections::BTreeMap;
@@ -30,6 +32,13 @@ pub const EDR: Kind = Kind {
     profiles: include_str!("../profiles/edr.yml"),
     subject: "host",
     needed: ["isolate", "release"],
+};
+
+pub const FIREWALL: Kind = Kind {
+    name: "rest_firewall",
+    profiles: include_str!("../profiles/firewall.yml"),
+    subject: "address",
+    needed: ["block_ip", "unblock_ip"],
 };
 
 pub const IDENTITY: Kind = Kind {
@@ -63,6 +72,20 @@ pub struct Profiled {
     rest: Rest,
     operations: BTreeMap<String, Operation>,
     subject: &'static str,
+}
+
+pub fn firewall_specs(spec: impl Fn(&str, &str, bool, Vec<InputSpec>, Option<&str>) -> ActionSpec) -> Vec<ActionSpec> {
+    let inputs = || {
+        vec![
+            InputSpec::required("address", InputType::String, "an IPv4 or IPv6 address"),
+            InputSpec::optional("comment", InputType::String, "why"),
+        ]
+    };
+    vec![
+        spec("block_ip", "Block an address on the firewall", true, inputs(), Some("unblock_ip")),
+        spec("unblock_ip", "Stop blocking an address", true, inputs(), None),
+        spec("status", "What the firewall blocks", false, inputs(), None),
+    ]
 }
 
 pub fn identity_specs(spec: impl Fn(&str, &str, bool, Vec<InputSpec>, Option<&str>) -> ActionSpec) -> Vec<ActionSpec> {
@@ -127,6 +150,9 @@ impl Profiled {
         let value = text(inputs, subject)?;
         if value.is_empty() || value.len() > 256 {
             return Err(ActError::permanent(format!("{subject} is 1 to 256 characters")));
+        }
+        if subject == "address" && value.trim().parse::<std::net::IpAddr>().is_err() {
+            return Err(ActError::permanent(format!("{value:?} is not an IP address")));
         }
         let placeholder = format!("{{{subject}}}");
         let comment = optional_text(inputs, "comment").unwrap_or("Riposte playbook");

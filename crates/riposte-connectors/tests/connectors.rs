@@ -510,3 +510,33 @@ async fn email_is_sent_over_smtp() {
 fn connectors_refusing() -> Connectors {
     connectors("email: {type: smtp, host: 127.0.0.1, port: 2525, tls: none, from: soc@corp.example}")
 }
+
+#[tokio::test]
+async fn a_rest_firewall_blocks_and_unblocks_by_profile() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/firewall/alias_util/add/riposte_blocked"))
+        .and(header("authorization", "Basic a2V5OnNlY3JldA=="))
+        .and(body_json(json!({"address": "45.77.12.9"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/firewall/alias_util/delete/riposte_blocked"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let connectors = connectors(&format!(
+        "edge: {{type: rest_firewall, profile: opnsense, api: {{url: '{}', allow_private: true, \
+         auth: {{kind: basic, user: key, password: secret}}}}}}",
+        server.uri()
+    ));
+    let blocked = act(&connectors, "edge.block_ip", json!({"address": "45.77.12.9"})).await.unwrap();
+    assert_eq!(blocked["answer"]["status"], "done");
+    act(&connectors, "edge.unblock_ip", json!({"address": "45.77.12.9"})).await.unwrap();
+    let refused = act(&connectors, "edge.block_ip", json!({"address": "45.77.12.9/../x"})).await.unwrap_err();
+    assert!(!refused.retryable);
+    assert_eq!(connectors.catalog().get("edge.block_ip").unwrap().inverse.as_deref(), Some("edge.unblock_ip"));
+}

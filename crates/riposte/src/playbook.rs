@@ -28,6 +28,19 @@ pub enum PlaybookCommand {
     Test(TestArgs),
     /// Start a run by hand, or show what a run would do (`--dry-run`).
     Run(RunArgs),
+    /// The actions playbooks may use: inputs, whether they change anything,
+    /// their inverse, the secrets their connector needs.
+    Actions(ActionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ActionsArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// This configuration's connectors (default: every type under its own
+    /// and its conventional name).
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,7 +201,28 @@ pub fn run(command: PlaybookCommand) -> Result<u8> {
         PlaybookCommand::Validate(args) => validate(args),
         PlaybookCommand::Test(args) => test(args),
         PlaybookCommand::Run(args) => start(args),
+        PlaybookCommand::Actions(args) => actions(args),
     }
+}
+
+fn actions(args: ActionsArgs) -> Result<u8> {
+    let (catalog, _) = catalog(&args.config)?;
+    let mut out = std::io::stdout().lock();
+    if args.format == Format::Json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&catalog.actions().collect::<Vec<_>>())?)?;
+        return Ok(exit::OK);
+    }
+    for spec in catalog.actions() {
+        let inputs: Vec<String> = spec
+            .inputs
+            .iter()
+            .map(|input| if input.required { input.name.clone() } else { format!("[{}]", input.name) })
+            .collect();
+        let kind = if spec.changes { "action" } else { "enrich" };
+        let inverse = spec.inverse.as_ref().map_or_else(String::new, |inverse| format!("  undo: {inverse}"));
+        writeln!(out, "{kind:<7} {:<32} {}{inverse}", spec.name, inputs.join(" "))?;
+    }
+    Ok(exit::OK)
 }
 
 fn validate(args: ValidateArgs) -> Result<u8> {

@@ -43,6 +43,18 @@ fn playbook_validate_names_file_line_and_step() {
         ]
     );
     riposte().args(["playbook", "validate"]).arg(dir.path().join("fine.yml")).assert().success();
+    let (code, listed) = output(riposte().args(["playbook", "actions"]));
+    assert_eq!(code, 0);
+    assert!(
+        listed
+            .lines()
+            .any(|line| line.starts_with("action  firewall.block_ip") && line.ends_with("undo: firewall.unblock_ip")),
+        "{listed}"
+    );
+    let (_, json) = output(riposte().args(["playbook", "actions", "--format", "json"]));
+    let specs: Vec<Value> = serde_json::from_str(&json).unwrap();
+    let chat = specs.iter().find(|spec| spec["name"] == "chat.post_message").unwrap();
+    assert!(chat["secrets"][0].as_str().unwrap().starts_with("url"), "{chat}");
 }
 
 #[test]
