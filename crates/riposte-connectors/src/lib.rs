@@ -228,6 +228,7 @@ pub fn specs(kind: &str, instance: &str) -> Vec<ActionSpec> {
             inputs,
             inverse: inverse.map(|inverse| format!("{instance}.{inverse}")),
             secrets: Vec::new(),
+            follow: None,
         };
     // What each kind's configuration must hold secret.
     let secrets: &[&str] = match kind {
@@ -252,8 +253,31 @@ pub fn specs(kind: &str, instance: &str) -> Vec<ActionSpec> {
     };
     for spec in &mut specs {
         spec.secrets = secrets.iter().map(|secret| (*secret).to_owned()).collect();
+        spec.follow = follow(kind, instance, spec.name.rsplit('.').next().unwrap_or_default());
     }
     specs
+}
+
+/// How a ticket an action opens is followed until it closes (the alert
+/// that started the run closes with it).
+fn follow(kind: &str, instance: &str, action: &str) -> Option<riposte_playbook::Follow> {
+    let closed = |pairs: &[(&str, &str)]| {
+        pairs.iter().map(|(field, value)| ((*field).to_owned(), (*value).to_owned())).collect()
+    };
+    let (status_action, input, from_output, closed_when) = match (kind, action) {
+        ("jira", "create_issue") => ("issue_status", "issue", "key", closed(&[("category", "done")])),
+        // TheHive 5 closes a case in its stage, TheHive 4 in its status.
+        ("thehive", "create_case") => {
+            ("case_status", "id", "id", closed(&[("stage", "Closed"), ("status", "Resolved")]))
+        }
+        _ => return None,
+    };
+    Some(riposte_playbook::Follow {
+        status_action: format!("{instance}.{status_action}"),
+        input: input.to_owned(),
+        from_output: from_output.to_owned(),
+        closed_when,
+    })
 }
 
 /// A text input, or a refusal naming it.

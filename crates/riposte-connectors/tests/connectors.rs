@@ -540,3 +540,19 @@ async fn a_rest_firewall_blocks_and_unblocks_by_profile() {
     assert!(!refused.retryable);
     assert_eq!(connectors.catalog().get("edge.block_ip").unwrap().inverse.as_deref(), Some("edge.unblock_ip"));
 }
+
+#[test]
+fn tickets_say_how_they_are_followed_until_they_close() {
+    let specs = riposte_connectors::specs("thehive", "hive");
+    let case = specs.iter().find(|spec| spec.name == "hive.create_case").unwrap();
+    let follow = case.follow.as_ref().unwrap();
+    assert_eq!((follow.status_action.as_str(), follow.input.as_str()), ("hive.case_status", "id"));
+    assert!(follow.closed(&json!({"status": "TruePositive", "stage": "Closed"})));
+    assert!(follow.closed(&json!({"status": "Resolved"})));
+    assert!(!follow.closed(&json!({"status": "InProgress", "stage": "InProgress"})));
+    let jira = riposte_connectors::specs("jira", "tickets");
+    let issue = jira.iter().find(|spec| spec.name == "tickets.create_issue").unwrap().follow.as_ref().unwrap();
+    assert!(issue.closed(&json!({"status": "Done", "category": "done"})));
+    assert!(!issue.closed(&json!({"status": "In Progress", "category": "indeterminate"})));
+    assert!(jira.iter().filter(|spec| spec.name != "tickets.create_issue").all(|spec| spec.follow.is_none()));
+}

@@ -64,6 +64,30 @@ pub struct ActionSpec {
     pub inverse: Option<String>,
     /// Names of the secrets its connector needs (from configuration).
     pub secrets: Vec<String>,
+    /// For an action that opens a ticket: how to follow it until it closes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow: Option<Follow>,
+}
+
+/// How a ticket an action opened is followed: the read-only action that
+/// gives its status, the input it takes (filled from a field of the opening
+/// action's output), and the status fields and values that mean closed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Follow {
+    pub status_action: String,
+    pub input: String,
+    pub from_output: String,
+    /// (field of the status action's output, value): any one means closed.
+    pub closed_when: Vec<(String, String)>,
+}
+
+impl Follow {
+    /// Whether a status action's `output` says the ticket is closed.
+    pub fn closed(&self, output: &serde_json::Value) -> bool {
+        self.closed_when.iter().any(|(field, value)| {
+            output.get(field).and_then(serde_json::Value::as_str).is_some_and(|seen| seen.eq_ignore_ascii_case(value))
+        })
+    }
 }
 
 /// Every action the playbooks may use.
@@ -126,6 +150,7 @@ mod tests {
                 inputs: vec![],
                 inverse: None,
                 secrets: vec![],
+                follow: None,
             });
         }
         assert_eq!(catalog.nearest("firewall.blockip"), Some("firewall.block_ip"));

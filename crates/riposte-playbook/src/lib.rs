@@ -12,7 +12,7 @@ pub mod run;
 pub mod template;
 pub mod trigger;
 
-pub use catalog::{ActionSpec, Catalog, InputSpec, InputType};
+pub use catalog::{ActionSpec, Catalog, Follow, InputSpec, InputType};
 pub use load::{Library, LoadError, load};
 pub use model::{ApprovalSpec, Autonomy, Input, OnError, Playbook, Retry, Step, StepKind, parse_duration};
 pub use run::{ActError, Admission, Call, DryRun, Entry, Host, HostError, Interpreter, Outcome, State, Trace, Undo};

@@ -90,6 +90,9 @@ pub struct PlaybookConfig {
     pub connectors: BTreeMap<String, ConnectorConfig>,
     /// Approval requests posted to chat, answered with its buttons.
     pub chat_approvals: Option<ChatApprovals>,
+    /// How often tickets opened for alerts are asked whether they closed
+    /// (their alert closes with them).
+    pub ticket_sync: String,
 }
 
 /// Approvals in chat: each request (and each escalation) is posted to a chat
@@ -136,6 +139,7 @@ impl Default for PlaybookConfig {
             paused: false,
             connectors: BTreeMap::new(),
             chat_approvals: None,
+            ticket_sync: "5m".into(),
         }
     }
 }
@@ -320,6 +324,9 @@ pub struct Runner {
     alert_cursor: AtomicI64,
     /// When each scheduled playbook runs next.
     schedules: std::sync::Mutex<HashMap<String, i64>>,
+    ticket_sync_ms: i64,
+    /// When followed tickets were last asked about.
+    last_ticket_sync: AtomicI64,
 }
 
 /// What a person sees of a waiting approval.
@@ -378,6 +385,9 @@ impl Runner {
             }
             None => None,
         };
+        let ticket_sync_ms = riposte_playbook::parse_duration(&config.ticket_sync)
+            .ok_or_else(|| format!("ticket_sync {:?} is not a duration", config.ticket_sync))?
+            .as_millis() as i64;
         let permits = library
             .playbooks()
             .map(|playbook| (playbook.id.clone(), Arc::new(Semaphore::new(playbook.concurrency as usize))))
@@ -403,6 +413,8 @@ impl Runner {
             wake: Notify::new(),
             alert_cursor: AtomicI64::new(0),
             schedules: Default::default(),
+            ticket_sync_ms,
+            last_ticket_sync: AtomicI64::new(now_ms()),
         };
         Ok((runner, errors, unready))
     }
@@ -540,6 +552,15 @@ impl Runner {
                 runner.active.lock().expect("active lock").remove(&id);
             }));
         }
+        if now - self.last_ticket_sync.load(Ordering::SeqCst) >= self.ticket_sync_ms {
+            self.last_ticket_sync.store(now, Ordering::SeqCst);
+            let runner = self.clone();
+            taken.push(tokio::spawn(async move {
+                if let Err(error) = runner.sync_tickets().await {
+                    tracing::warn!(%error, "cannot sync the status of tickets");
+                }
+            }));
+        }
         for undo in self.store.pending_undos(None, Some(now)).await? {
             let key = (undo.run_id.clone(), undo.path.clone());
             {
@@ -665,7 +686,8 @@ impl Runner {
                 return;
             }
         };
-        let host = RunHost { runner: self, run_id: &run.id, playbook: &playbook.id };
+        let alert_id = run.trigger.pointer("/alert/id").and_then(Value::as_i64);
+        let host = RunHost { runner: self, run_id: &run.id, playbook: &playbook.id, alert_id };
         let interpreter = Interpreter::new(&self.library, &host, &run.id, journal);
         let inputs = run.inputs.as_object().cloned().unwrap_or_default();
         let outcome = match interpreter.run(&playbook, &run.trigger, &inputs).await {
@@ -690,6 +712,89 @@ impl Runner {
         };
         if let Err(error) = self.store.set_run_status(&run.id, status, wake, ended.then_some(&outcome_json)).await {
             tracing::warn!(%error, run = %run.id, "cannot store where a run stands");
+        }
+    }
+
+    /// Asks each followed ticket's tool for its status; a closed ticket
+    /// closes the alert it was opened for (audited as the ticket). Returns
+    /// how many closed.
+    pub async fn sync_tickets(&self) -> Result<usize, StoreError> {
+        let mut closed = 0;
+        for link in self.store.open_ticket_links().await? {
+            let follow = self
+                .catalog()
+                .actions()
+                .filter_map(|spec| spec.follow.as_ref())
+                .find(|follow| follow.status_action == link.status_action)
+                .cloned();
+            let Some(follow) = follow else { continue };
+            let call = Call {
+                run_id: link.run_id.clone(),
+                playbook: String::new(),
+                path: format!("ticket:{}", link.ticket),
+                action: link.status_action.clone(),
+                inputs: link.inputs.clone(),
+                idempotency_key: format!("ticket:{}", link.ticket),
+                changes: false,
+                approved_by: None,
+            };
+            let status = match self.connectors.act(&call).await {
+                Ok(status) => status,
+                Err(error) => {
+                    tracing::warn!(ticket = %link.ticket, error = %error.message, "cannot read a ticket's status");
+                    continue;
+                }
+            };
+            let done = follow.closed(&status);
+            if done {
+                let change =
+                    riposte_store::AlertChange { status: Some(riposte_store::AlertStatus::Closed), verdict: None };
+                let record = audit(
+                    &format!("ticket {} ({})", link.ticket, link.status_action),
+                    "alert.change",
+                    &format!("alert:{}", link.alert_id),
+                    json!({"status": "closed", "ticket": link.ticket, "ticket_status": status}),
+                );
+                let changed = self
+                    .audited(|| async {
+                        Ok(self
+                            .store
+                            .change_alert(link.alert_id, &change, &record, &self.audit.key)
+                            .await?
+                            .map(|(_, entry)| entry))
+                    })
+                    .await?;
+                if changed.is_some() {
+                    closed += 1;
+                }
+            }
+            self.store.update_ticket_link(&link.status_action, &link.ticket, &status, done).await?;
+        }
+        Ok(closed)
+    }
+
+    /// Follows the ticket an action opened for the alert that started the run.
+    async fn follow_ticket(&self, alert_id: Option<i64>, call: &Call, output: &Value) {
+        let Some(alert_id) = alert_id else { return };
+        let Some(follow) = self.catalog().get(&call.action).and_then(|spec| spec.follow.clone()) else { return };
+        let Some(ticket) = output.get(&follow.from_output).and_then(|value| match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        }) else {
+            return;
+        };
+        let link = riposte_store::TicketLink {
+            status_action: follow.status_action.clone(),
+            inputs: json!({ follow.input: ticket }),
+            ticket,
+            alert_id,
+            run_id: call.run_id.clone(),
+            state: "open".into(),
+            status: Value::Null,
+        };
+        if let Err(error) = self.store.link_ticket(&link).await {
+            tracing::warn!(%error, ticket = %link.ticket, "cannot follow a ticket");
         }
     }
 
@@ -1183,6 +1288,8 @@ struct RunHost<'a> {
     runner: &'a Runner,
     run_id: &'a str,
     playbook: &'a str,
+    /// The alert that started the run, if one did.
+    alert_id: Option<i64>,
 }
 
 impl Host for RunHost<'_> {
@@ -1194,8 +1301,10 @@ impl Host for RunHost<'_> {
         tokio::time::sleep(duration)
     }
 
-    fn act(&self, call: &Call) -> impl Future<Output = Result<Value, ActError>> + Send {
-        self.runner.connectors.act(call)
+    async fn act(&self, call: &Call) -> Result<Value, ActError> {
+        let output = self.runner.connectors.act(call).await?;
+        self.runner.follow_ticket(self.alert_id, call, &output).await;
+        Ok(output)
     }
 
     fn admit(&self, call: &Call) -> impl Future<Output = Admission> + Send {
@@ -1260,6 +1369,7 @@ pub fn builtin_specs() -> Vec<riposte_playbook::ActionSpec> {
             inputs: vec![InputSpec::required("value", InputType::String, "an address, domain, URL, hash or e-mail")],
             inverse: None,
             secrets: Vec::new(),
+            follow: None,
         },
         ActionSpec {
             name: "alerts.set_status".into(),
@@ -1271,6 +1381,7 @@ pub fn builtin_specs() -> Vec<riposte_playbook::ActionSpec> {
             ],
             inverse: None,
             secrets: Vec::new(),
+            follow: None,
         },
     ]
 }

@@ -488,3 +488,74 @@ async fn approvals_are_asked_and_given_in_mattermost() {
     assert_eq!(state, RunStatus::Failed);
     assert_eq!(outcome["error"], "step isolate: not approved: rejected by bob");
 }
+
+#[tokio::test]
+async fn an_alert_closes_when_the_ticket_opened_for_it_closes() {
+    let setup = setup().await;
+    let detection = riposte_store::NewDetection {
+        key: "k1".into(),
+        fingerprint: "f1".into(),
+        rule_id: "r1".into(),
+        rule_title: "Mimikatz".into(),
+        level: "critical".into(),
+        techniques: vec![],
+        entities: riposte_store::Entities { hosts: vec!["WS7".into()], ..Default::default() },
+        time_ms: 1,
+        window_ms: 0,
+        event_seq: 0,
+        intel: vec![],
+    };
+    setup.store.record(&[detection], &[], None).await.unwrap();
+    let alert = setup.store.alerts(&AlertFilter { limit: 1, ..AlertFilter::default() }).await.unwrap().items.remove(0);
+    let jira = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issues": []})))
+        .mount(&jira)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10001", "key": "SOC-12"})))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/issue/SOC-12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"fields": {"status": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}}}}),
+        ))
+        .up_to_n_times(1)
+        .mount(&jira)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/issue/SOC-12"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"fields": {"status": {"name": "Done", "statusCategory": {"key": "done"}}}})),
+        )
+        .mount(&jira)
+        .await;
+    setup.playbook(
+        "ticket.yml",
+        "id: ticket\nautonomy: auto\ntriggers: [{alert: {}}]\nsteps:\n\
+         - {id: open, action: tickets.create_issue, with: {summary: '{{ alert.rule_title }} on {{ alert.entities.hosts[0] }}'}}\n",
+    );
+    let runner = setup.runner(&format!(
+        "connectors: {{tickets: {{type: jira, project: SOC, api: {{url: '{}', allow_private: true}}}}}}\n",
+        jira.uri()
+    ));
+    let trigger = riposte_playbook::run::alert_trigger(serde_json::to_value(&alert).unwrap());
+    let run = runner.start("ticket", trigger, Map::new(), None, None).await.unwrap().unwrap();
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &run.id).await.0, RunStatus::Completed);
+
+    assert_eq!(runner.sync_tickets().await.unwrap(), 0, "the ticket is in progress");
+    assert_eq!(setup.store.alert(alert.id).await.unwrap().unwrap().status, riposte_store::AlertStatus::New);
+    assert_eq!(runner.sync_tickets().await.unwrap(), 1, "the ticket is done");
+    assert_eq!(setup.store.alert(alert.id).await.unwrap().unwrap().status, riposte_store::AlertStatus::Closed);
+    assert!(setup.store.open_ticket_links().await.unwrap().is_empty());
+    let audit = setup.store.audit_log().await.unwrap();
+    let closing = audit.iter().find(|entry| entry.action == "alert.change").unwrap();
+    assert_eq!(closing.actor, "ticket SOC-12 (tickets.issue_status)");
+    assert_eq!(runner.sync_tickets().await.unwrap(), 0, "followed no more");
+}

@@ -6,7 +6,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{
     Alert, AlertChange, AlertFilter, CheckVerdicts, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined,
     NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run, RunStatus, RunStep,
-    RunUndo, SenderHistory, StoredEvent, Token,
+    RunUndo, SenderHistory, StoredEvent, TicketLink, Token,
 };
 
 /// The store a configuration names.
@@ -251,5 +251,23 @@ impl Store for AnyStore {
 
     async fn note_action(&self, run_id: &str, path: &str, playbook: &str, kind: &str, at_ms: Millis) -> Result<()> {
         dispatch!(self, store => store.note_action(run_id, path, playbook, kind, at_ms))
+    }
+
+    async fn link_ticket(&self, link: &TicketLink) -> Result<()> {
+        dispatch!(self, store => store.link_ticket(link))
+    }
+
+    async fn open_ticket_links(&self) -> Result<Vec<TicketLink>> {
+        dispatch!(self, store => store.open_ticket_links())
+    }
+
+    async fn update_ticket_link(
+        &self,
+        status_action: &str,
+        ticket: &str,
+        status: &serde_json::Value,
+        closed: bool,
+    ) -> Result<()> {
+        dispatch!(self, store => store.update_ticket_link(status_action, ticket, status, closed))
     }
 }

@@ -16,7 +16,7 @@ use crate::error::{Doing, Result, StoreError};
 use crate::model::{
     Alert, AlertChange, AlertFilter, AlertStatus, CheckVerdicts, CorrelationState, Entities, Millis, NewDetection,
     NewEvent, NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run,
-    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, Token, Verdict,
+    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, TicketLink, Token, Verdict,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -240,6 +240,21 @@ pub trait Store: Send + Sync {
         playbook: &str,
         kind: &str,
         at_ms: Millis,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Follows a ticket a run opened (once per ticket).
+    fn link_ticket(&self, link: &TicketLink) -> impl Future<Output = Result<()>> + Send;
+
+    /// Tickets not closed yet.
+    fn open_ticket_links(&self) -> impl Future<Output = Result<Vec<TicketLink>>> + Send;
+
+    /// Records a ticket's status, and whether it closed.
+    fn update_ticket_link(
+        &self,
+        status_action: &str,
+        ticket: &str,
+        status: &serde_json::Value,
+        closed: bool,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Moves a held message to `status` (released or deleted) and audits it;
@@ -1328,6 +1343,72 @@ macro_rules! backend {
                 .execute(&self.pool)
                 .await
                 .doing("counting an action")?;
+                Ok(())
+            }
+
+            async fn link_ticket(&self, link: &TicketLink) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO ticket_links (status_action, ticket, inputs_json, alert_id, run_id, state, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5, 'open', $6) ON CONFLICT (status_action, ticket) DO NOTHING",
+                )
+                .bind(&link.status_action)
+                .bind(&link.ticket)
+                .bind(json_text(&link.inputs))
+                .bind(link.alert_id)
+                .bind(&link.run_id)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await
+                .doing("following a ticket")?;
+                Ok(())
+            }
+
+            async fn open_ticket_links(&self) -> Result<Vec<TicketLink>> {
+                let rows = sqlx::query(
+                    "SELECT status_action, ticket, inputs_json, alert_id, run_id, state, status_json FROM ticket_links \
+                     WHERE state = 'open' ORDER BY updated_ms, ticket",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .doing("listing followed tickets")?;
+                rows.iter()
+                    .map(|row| {
+                        let text = |name: &str| row.try_get::<String, _>(name).doing("reading a followed ticket");
+                        Ok(TicketLink {
+                            status_action: text("status_action")?,
+                            ticket: text("ticket")?,
+                            inputs: parse_json("ticket inputs", &text("inputs_json")?)?,
+                            alert_id: row.try_get("alert_id").doing("reading a followed ticket")?,
+                            run_id: text("run_id")?,
+                            state: text("state")?,
+                            status: match row.try_get::<Option<String>, _>("status_json").doing("reading a followed ticket")? {
+                                Some(status) => parse_json("ticket status", &status)?,
+                                None => serde_json::Value::Null,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn update_ticket_link(
+                &self,
+                status_action: &str,
+                ticket: &str,
+                status: &serde_json::Value,
+                closed: bool,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE ticket_links SET status_json = $3, state = $4, updated_ms = $5 \
+                     WHERE status_action = $1 AND ticket = $2",
+                )
+                .bind(status_action)
+                .bind(ticket)
+                .bind(json_text(status))
+                .bind(if closed { "closed" } else { "open" })
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await
+                .doing("recording a ticket's status")?;
                 Ok(())
             }
 

@@ -16,7 +16,7 @@ pub use error::{Result, StoreError};
 pub use model::{
     Alert, AlertChange, AlertFilter, AlertStatus, CheckVerdicts, CorrelationState, Entities, Millis, NewDetection,
     NewEvent, NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run,
-    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, Token, Verdict,
+    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, TicketLink, Token, Verdict,
 };
 
 mod any;

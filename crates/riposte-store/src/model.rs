@@ -380,3 +380,19 @@ pub struct RunUndo {
     pub state: String,
     pub detail: Option<String>,
 }
+
+/// A ticket a run opened for an alert, followed until it closes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TicketLink {
+    /// The read-only action that gives the ticket's status (`tickets.issue_status`).
+    pub status_action: String,
+    pub ticket: String,
+    /// What the status action is called with.
+    pub inputs: serde_json::Value,
+    pub alert_id: i64,
+    pub run_id: String,
+    /// open or closed.
+    pub state: String,
+    /// The ticket's last status.
+    pub status: serde_json::Value,
+}

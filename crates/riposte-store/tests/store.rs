@@ -5,7 +5,7 @@
 use riposte_store::{
     AlertChange, AlertFilter, AlertStatus, AnyStore, AuditBreak, AuditKey, CorrelationState, Entities, NewAudit,
     NewDetection, NewEvent, NewQuarantined, NewRun, ObservableSearch, PostgresStore, QuarantineStatus, RunStatus,
-    RunUndo, Scope, SqliteStore, Store, Token, Verdict, verify,
+    RunUndo, Scope, SqliteStore, Store, TicketLink, Token, Verdict, verify,
 };
 
 fn detection(key: &str, fingerprint: &str, time_ms: i64, seq: i64) -> NewDetection {
@@ -321,6 +321,28 @@ async fn runs(store: &impl Store, key: &AuditKey) {
     assert_eq!(store.actions_since("block_ip", None, 0).await.unwrap(), 3);
     assert_eq!(store.actions_since("block_ip", Some("block"), 1_500).await.unwrap(), 1);
     assert_eq!(store.actions_since("isolate", None, 0).await.unwrap(), 0);
+
+    // Tickets followed until they close.
+    let link = TicketLink {
+        status_action: "tickets.issue_status".into(),
+        ticket: "SOC-12".into(),
+        inputs: serde_json::json!({"issue": "SOC-12"}),
+        alert_id: 7,
+        run_id: "r1".into(),
+        state: "open".into(),
+        status: serde_json::Value::Null,
+    };
+    store.link_ticket(&link).await.unwrap();
+    store.link_ticket(&TicketLink { alert_id: 8, ..link.clone() }).await.unwrap();
+    assert_eq!(store.open_ticket_links().await.unwrap(), vec![link.clone()], "followed once");
+    let working = serde_json::json!({"status": "In Progress", "category": "indeterminate"});
+    store.update_ticket_link("tickets.issue_status", "SOC-12", &working, false).await.unwrap();
+    assert_eq!(store.open_ticket_links().await.unwrap()[0].status, working);
+    store
+        .update_ticket_link("tickets.issue_status", "SOC-12", &serde_json::json!({"category": "done"}), true)
+        .await
+        .unwrap();
+    assert!(store.open_ticket_links().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

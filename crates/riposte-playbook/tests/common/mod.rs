@@ -24,6 +24,7 @@ pub fn catalog() -> Catalog {
             inputs,
             inverse: inverse.map(str::to_owned),
             secrets: vec![],
+            follow: None,
         })
     };
     add("intel.lookup", false, vec![InputSpec::required("value", InputType::String, "")], None);
