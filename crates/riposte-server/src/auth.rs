@@ -21,7 +21,7 @@ pub struct IssuedToken {
     pub text: String,
 }
 
-fn random_hex(bytes: usize) -> std::io::Result<String> {
+pub(crate) fn random_hex(bytes: usize) -> std::io::Result<String> {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).map_err(|error| std::io::Error::other(error.to_string()))?;
     Ok(hex::encode(buffer))

@@ -65,6 +65,10 @@ pub fn default_catalog() -> Catalog {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// How long a process holds a run it took up (a run is waiting or done long
+/// before; a process that dies leaves it to another after this).
+const LEASE_MS: i64 = 10 * 60_000;
+
 /// `playbooks:` in the configuration.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -93,6 +97,10 @@ pub struct PlaybookConfig {
     /// How often tickets opened for alerts are asked whether they closed
     /// (their alert closes with them).
     pub ticket_sync: String,
+    /// The name this process leases runs under, the same across restarts so
+    /// that it takes its own runs up again at once (default: one kept in the
+    /// data directory). Processes sharing a database need different names.
+    pub worker: Option<String>,
 }
 
 /// Approvals in chat: each request (and each escalation) is posted to a chat
@@ -140,6 +148,7 @@ impl Default for PlaybookConfig {
             connectors: BTreeMap::new(),
             chat_approvals: None,
             ticket_sync: "5m".into(),
+            worker: None,
         }
     }
 }
@@ -327,6 +336,8 @@ pub struct Runner {
     ticket_sync_ms: i64,
     /// When followed tickets were last asked about.
     last_ticket_sync: AtomicI64,
+    /// This process's name on the runs it leases.
+    owner: String,
 }
 
 /// What a person sees of a waiting approval.
@@ -415,6 +426,7 @@ impl Runner {
             schedules: Default::default(),
             ticket_sync_ms,
             last_ticket_sync: AtomicI64::new(now_ms()),
+            owner: config.worker.clone().unwrap_or_else(|| format!("worker-{}", new_run_id())),
         };
         Ok((runner, errors, unready))
     }
@@ -542,6 +554,13 @@ impl Runner {
         let now = now_ms();
         let mut taken = Vec::new();
         for run in self.store.runs_due(now).await? {
+            if self.active.lock().expect("active lock").contains(&run.id) {
+                continue;
+            }
+            // Another process on the same database may have taken it.
+            if !self.store.lease_run(&run.id, &self.owner, now, now + LEASE_MS).await? {
+                continue;
+            }
             if !self.active.lock().expect("active lock").insert(run.id.clone()) {
                 continue;
             }

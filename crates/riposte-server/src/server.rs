@@ -51,6 +51,20 @@ pub enum ServeError {
 /// time the server starts (readable by its owner only).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 
+/// This data directory's worker name (made the first time), under which
+/// the playbook runner leases runs.
+fn worker_name(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("worker.id");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => Ok(name.trim().to_owned()),
+        _ => {
+            let name = format!("worker-{}", crate::auth::random_hex(8)?);
+            write_private(&path, format!("{name}\n").as_bytes())?;
+            Ok(name)
+        }
+    }
+}
+
 fn listen_error(address: SocketAddr, what: &str) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
     move |error| ServeError::Listen { address, what: what.to_owned(), error }
 }
@@ -124,8 +138,12 @@ impl Server {
             audit: audit.clone(),
             audit_lock: audit_lock.clone(),
         };
+        let mut playbook_config = config.playbooks.clone();
+        if playbook_config.worker.is_none() {
+            playbook_config.worker = Some(worker_name(&data_dir).map_err(data_error)?);
+        }
         let (runner, problems, unready) = crate::playbooks::Runner::new(
-            &config.playbooks,
+            &playbook_config,
             store.clone(),
             audit.clone(),
             audit_lock.clone(),

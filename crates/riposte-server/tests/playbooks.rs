@@ -36,6 +36,8 @@ impl Setup {
     fn runner(&self, config: &str) -> Arc<Runner> {
         let mut config: PlaybookConfig = serde_saphyr::from_str(config).unwrap();
         config.dirs = vec![self.root.join("playbooks")];
+        // The same process name across "restarts", as serve keeps it in its data directory.
+        config.worker.get_or_insert_with(|| "this-host".to_owned());
         config.ready = false;
         let audit = Arc::new(AuditFiles::open(&self.root).unwrap());
         let (runner, errors, _) =
@@ -558,4 +560,35 @@ async fn an_alert_closes_when_the_ticket_opened_for_it_closes() {
     let closing = audit.iter().find(|entry| entry.action == "alert.change").unwrap();
     assert_eq!(closing.actor, "ticket SOC-12 (tickets.issue_status)");
     assert_eq!(runner.sync_tickets().await.unwrap(), 0, "followed no more");
+}
+
+#[tokio::test]
+async fn two_processes_on_one_database_run_each_run_once() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/act"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})).set_delay(Duration::from_millis(20)))
+        .expect(20)
+        .mount(&server)
+        .await;
+    setup.playbook(
+        "once.yml",
+        "id: once\nautonomy: auto\ntriggers: [{manual: {}}]\nsteps:\n - {id: act, action: api.request, with: {method: POST, path: /act}}\n",
+    );
+    let config = connector("http", &server);
+    let (first, second) =
+        (setup.runner(&format!("{config}\nworker: one")), setup.runner(&format!("{config}\nworker: two")));
+    let mut runs = Vec::new();
+    for _ in 0..20 {
+        runs.push(start(&first, "once").await);
+    }
+    let (a, b) = tokio::join!(first.tick(), second.tick());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for handle in a.into_iter().chain(b) {
+        handle.await.unwrap();
+    }
+    for run in &runs {
+        assert_eq!(status(&setup.store, run).await.0, RunStatus::Completed);
+    }
 }

@@ -270,4 +270,8 @@ impl Store for AnyStore {
     ) -> Result<()> {
         dispatch!(self, store => store.update_ticket_link(status_action, ticket, status, closed))
     }
+
+    async fn lease_run(&self, id: &str, owner: &str, now_ms: Millis, until_ms: Millis) -> Result<bool> {
+        dispatch!(self, store => store.lease_run(id, owner, now_ms, until_ms))
+    }
 }

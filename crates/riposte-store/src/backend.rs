@@ -169,7 +169,18 @@ pub trait Store: Send + Sync {
     /// ones whose time has come, oldest first.
     fn runs_due(&self, now_ms: Millis) -> impl Future<Output = Result<Vec<Run>>> + Send;
 
-    /// Moves a run to `status`, to be taken up at `wake_ms`, with its outcome once it ended.
+    /// Leases a run to `owner` until `until_ms`, unless another owner holds
+    /// a lease that has not run out at `now_ms`; whether it was leased.
+    fn lease_run(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: Millis,
+        until_ms: Millis,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Moves a run to `status` (ending its lease), to be taken up at
+    /// `wake_ms`, with its outcome once it ended.
     fn set_run_status(
         &self,
         id: &str,
@@ -1156,7 +1167,7 @@ macro_rules! backend {
             ) -> Result<()> {
                 sqlx::query(
                     "UPDATE playbook_runs SET status = $2, wake_ms = $3, outcome_json = COALESCE($4, outcome_json), \
-                     updated_ms = $5 WHERE id = $1",
+                     updated_ms = $5, leased_by = NULL, lease_until_ms = NULL WHERE id = $1",
                 )
                 .bind(id)
                 .bind(status.as_str())
@@ -1167,6 +1178,21 @@ macro_rules! backend {
                 .await
                 .doing("changing a run's status")?;
                 Ok(())
+            }
+
+            async fn lease_run(&self, id: &str, owner: &str, now_ms: Millis, until_ms: Millis) -> Result<bool> {
+                let leased = sqlx::query(
+                    "UPDATE playbook_runs SET leased_by = $2, lease_until_ms = $4 WHERE id = $1 \
+                     AND (leased_by IS NULL OR leased_by = $2 OR lease_until_ms IS NULL OR lease_until_ms < $3)",
+                )
+                .bind(id)
+                .bind(owner)
+                .bind(now_ms)
+                .bind(until_ms)
+                .execute(&self.pool)
+                .await
+                .doing("leasing a run")?;
+                Ok(leased.rows_affected() == 1)
             }
 
             async fn run_steps(&self, run_id: &str) -> Result<Vec<RunStep>> {

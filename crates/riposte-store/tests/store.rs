@@ -271,6 +271,15 @@ async fn runs(store: &impl Store, key: &AuditKey) {
     assert!(store.runs_due(4_999).await.unwrap().is_empty());
     assert_eq!(store.runs_due(5_000).await.unwrap().iter().map(|run| run.id.as_str()).collect::<Vec<_>>(), ["r1"]);
 
+    // One process at a time runs a run; a lease that ran out is taken over.
+    assert!(store.lease_run("r1", "process-a", 6_000, 66_000).await.unwrap());
+    assert!(!store.lease_run("r1", "process-b", 7_000, 67_000).await.unwrap());
+    assert!(store.lease_run("r1", "process-a", 8_000, 68_000).await.unwrap(), "its own again");
+    assert!(store.lease_run("r1", "process-b", 68_001, 128_001).await.unwrap(), "run out");
+    store.set_run_status("r1", RunStatus::Waiting, Some(5_000), None).await.unwrap();
+    assert!(store.lease_run("r1", "process-a", 9_000, 69_000).await.unwrap(), "a status change ends the lease");
+    assert!(!store.lease_run("no-such-run", "process-a", 9_000, 69_000).await.unwrap());
+
     // The journal, and an inverse scheduled with the action.
     let done = serde_json::json!({"state": "done", "output": {"ok": true}});
     let undo = RunUndo {
