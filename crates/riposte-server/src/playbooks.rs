@@ -1272,7 +1272,8 @@ fn empty_entry(state: State) -> Entry {
     Entry { state, output: Value::Null, error: None, attempts: 0, wake_ms: None, undo: None }
 }
 
-fn new_run_id() -> String {
+/// A new run's id: its creation time and random bytes.
+pub fn new_run_id() -> String {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
     format!("run-{}-{}", now_ms(), hex::encode(bytes))

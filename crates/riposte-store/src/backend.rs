@@ -243,7 +243,7 @@ pub trait Store: Send + Sync {
         since_ms: Millis,
     ) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Counts an action toward the limits.
+    /// Counts an action toward the limits (counts over a day old are dropped).
     fn note_action(
         &self,
         run_id: &str,
@@ -1369,6 +1369,13 @@ macro_rules! backend {
                 .execute(&self.pool)
                 .await
                 .doing("counting an action")?;
+                // Limits look back an hour; a day is kept for people to read.
+                sqlx::query("DELETE FROM playbook_actions WHERE kind = $1 AND at_ms < $2")
+                    .bind(kind)
+                    .bind(at_ms - 86_400_000)
+                    .execute(&self.pool)
+                    .await
+                    .doing("dropping old action counts")?;
                 Ok(())
             }
 

@@ -330,6 +330,9 @@ async fn runs(store: &impl Store, key: &AuditKey) {
     assert_eq!(store.actions_since("block_ip", None, 0).await.unwrap(), 3);
     assert_eq!(store.actions_since("block_ip", Some("block"), 1_500).await.unwrap(), 1);
     assert_eq!(store.actions_since("isolate", None, 0).await.unwrap(), 0);
+    // A day later the old counts are gone.
+    store.note_action("r3", "late", "block", "block_ip", 86_400_000 + 2_500).await.unwrap();
+    assert_eq!(store.actions_since("block_ip", None, 0).await.unwrap(), 2);
 
     // Tickets followed until they close.
     let link = TicketLink {

@@ -429,7 +429,7 @@ fn start(args: RunArgs) -> Result<u8> {
     runtime()?.block_on(async move {
         let store = open_store(&config).await?;
         let run = NewRun {
-            id: format!("run-{}-cli", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis()),
+            id: playbooks::new_run_id(),
             playbook: wanted.clone(),
             trigger,
             inputs: Value::Object(inputs),
