@@ -817,13 +817,18 @@ impl Runner {
         }
     }
 
-    /// Policy's say on an action about to run.
+    /// Policy's say on an action about to run. The kill switch and protected
+    /// assets hold only automatic actions (a person's approval lets them
+    /// go); every action is counted against the blast-radius limits,
+    /// approved or not.
     async fn admit(&self, playbook: &str, call: &Call) -> Admission {
-        if self.paused() {
-            return Admission::Hold("automatic actions are paused (the kill switch is on)".into());
-        }
-        if let Some(protected) = self.protected.named_in(&call.inputs, &self.protected_networks) {
-            return Admission::Hold(format!("{protected} is protected"));
+        if call.approved_by.is_none() {
+            if self.paused() {
+                return Admission::Hold("automatic actions are paused (the kill switch is on)".into());
+            }
+            if let Some(protected) = self.protected.named_in(&call.inputs, &self.protected_networks) {
+                return Admission::Hold(format!("{protected} is protected"));
+            }
         }
         let kind = call.action.rsplit('.').next().unwrap_or(&call.action).to_owned();
         let _one_at_a_time = self.admission.lock().await;

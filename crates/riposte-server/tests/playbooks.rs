@@ -338,6 +338,8 @@ async fn the_kill_switch_and_protected_assets_hold_automatic_actions_for_a_perso
     for run in [&protected.id, &paused.id] {
         assert_eq!(status(&setup.store, run).await.0, RunStatus::Completed);
     }
+    // Approved actions count against the limits like any other.
+    assert_eq!(setup.store.actions_since("isolate", None, 0).await.unwrap(), 2);
 }
 
 #[tokio::test]
