@@ -376,7 +376,16 @@ impl<'a, H: Host> Interpreter<'a, H> {
                 };
                 let undo = inverse.as_ref().map(|inverse| (inverse.clone(), *undo_after));
                 let autonomy = if *changes { autonomy.unwrap_or(playbook.autonomy) } else { Autonomy::Auto };
-                self.action(playbook, step, call, autonomy, undo).await?
+                // The playbook's own approval message, when it has one, in this step's context.
+                let asked = match &playbook.approval.message {
+                    Some(message) => match templates.render(message, &context) {
+                        Ok(Value::String(message)) => Some(message),
+                        Ok(other) => Some(other.to_string()),
+                        Err(error) => return Ok(Stepped::Failed(format!("approval message: {error}"))),
+                    },
+                    None => None,
+                };
+                self.action(playbook, step, call, autonomy, undo, asked).await?
             }
             StepKind::If { condition, then, otherwise } => {
                 let taken = match templates.test(condition, &context) {
@@ -557,6 +566,7 @@ impl<'a, H: Host> Interpreter<'a, H> {
         mut call: Call,
         autonomy: Autonomy,
         undo: Option<(String, Option<Duration>)>,
+        asked: Option<String>,
     ) -> Result<Stepped, HostError> {
         let path = call.path.clone();
         let gate_path = format!("{path}#approval");
@@ -572,7 +582,7 @@ impl<'a, H: Host> Interpreter<'a, H> {
         if entry.is_none() {
             let held = self.entry(&gate_path).is_some();
             if autonomy < Autonomy::Auto || held {
-                let message = format!("Run {} with {}?", call.action, call.inputs);
+                let message = asked.clone().unwrap_or_else(|| format!("Run {} with {}?", call.action, call.inputs));
                 let request = json!({ "action": call.action, "inputs": call.inputs });
                 match self.gate(&gate_path, &playbook.approval, message, autonomy == Autonomy::Suggest, request).await?
                 {
@@ -590,7 +600,10 @@ impl<'a, H: Host> Interpreter<'a, H> {
                         return Ok(Stepped::Failed(reason));
                     }
                     Admission::Hold(reason) if call.approved_by.is_none() => {
-                        let message = format!("Run {} with {}? ({reason})", call.action, call.inputs);
+                        let message = format!(
+                            "{} ({reason})",
+                            asked.unwrap_or_else(|| format!("Run {} with {}?", call.action, call.inputs))
+                        );
                         let request = json!({ "action": call.action, "inputs": call.inputs, "held": reason });
                         return Ok(match self.gate(&gate_path, &playbook.approval, message, false, request).await? {
                             Gate::Rejected(why) => Stepped::Failed(why),

@@ -173,6 +173,7 @@ const ISOLATE: &str = r#"
 id: isolate
 autonomy: approve
 approval:
+  message: "Isolate {{ alert.entities.hosts[0] }} ({{ alert.rule_title }})?"
   approvers: [soc]
   escalate_to: [soc-leads]
   escalate_after: 30m
@@ -197,6 +198,7 @@ fn an_action_that_needs_approval_waits_escalates_and_takes_its_default() {
     let asked = host.entry("isolate#approval").unwrap();
     assert_eq!(asked.state, State::Waiting);
     assert_eq!(asked.output["approvers"], json!(["soc"]));
+    assert_eq!(asked.output["message"], "Isolate ws1 (Brute force)?");
     assert_eq!(asked.output["request"], json!({"action": "edr.isolate", "inputs": {"host": "ws1"}}));
     assert!(host.called().is_empty());
 
