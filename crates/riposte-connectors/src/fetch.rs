@@ -173,8 +173,13 @@ pub async fn request_with(
     let raw_url = request.url;
     // Errors name the URL without what may be secret in it (user info, query).
     let url = redact_url(raw_url);
-    let request_error =
-        |reason: String| FetchError::Request { url: url.clone(), reason: redact_text(&reason, raw_url) };
+    // The client's messages may name the URL as given or as it normalised it.
+    let normalised = reqwest::Url::parse(raw_url).map(|parsed| parsed.to_string()).unwrap_or_default();
+    let request_error = |reason: String| {
+        let reason = redact_text(&reason, raw_url);
+        let reason = if normalised.is_empty() { reason } else { redact_text(&reason, &normalised) };
+        FetchError::Request { url: url.clone(), reason }
+    };
     let transport_error = |error: reqwest::Error| {
         if error.is_timeout() { FetchError::Timeout { url: url.clone() } } else { request_error(error.to_string()) }
     };
@@ -299,6 +304,11 @@ mod tests {
         assert_eq!(redact_url("https://user:pw@feeds.example/x?api_key=s3cret"), "https://feeds.example/x");
         let text = "error sending request for https://feeds.example/x?api_key=s3cret";
         assert!(!redact_text(text, "https://feeds.example/x?api_key=s3cret").contains("s3cret"));
+        // The client normalises a URL (a path added, the host in lower case): both forms are redacted.
+        let given = "https://Feeds.Example?api_key=s3cret";
+        let normalised = reqwest::Url::parse(given).unwrap().to_string();
+        assert_eq!(normalised, "https://feeds.example/?api_key=s3cret");
+        assert!(!redact_text(&format!("error sending request for {normalised}"), &normalised).contains("s3cret"));
     }
 
     #[tokio::test]

@@ -608,8 +608,12 @@ impl<'a, H: Host> Interpreter<'a, H> {
                         return Ok(match self.gate(&gate_path, &playbook.approval, message, false, request).await? {
                             Gate::Rejected(why) => Stepped::Failed(why),
                             Gate::Waiting(wake) => Stepped::Waiting(wake),
-                            // Decided at once (a zero timeout that approves): next time it runs.
-                            Gate::Approved(_) => Stepped::Waiting(Some(self.host.now_ms())),
+                            // Approved by a person: next time it runs (as theirs).
+                            Gate::Approved(Some(_)) => Stepped::Waiting(Some(self.host.now_ms())),
+                            // Approved by a timeout's default: a held action needs a person.
+                            Gate::Approved(None) => Stepped::Failed(format!(
+                                "held ({reason}), and nobody approved it (a timeout's default does not release a hold)"
+                            )),
                         });
                     }
                     Admission::Hold(_) => {}

@@ -401,3 +401,30 @@ cases:
     assert!(problems[2].starts_with("no call of firewall.block_ip"), "{}", problems[2]);
     assert_eq!(check(&library, "block", &tests.cases[2]).unwrap_err(), ["the alert does not start the playbook"]);
 }
+
+#[test]
+fn a_hold_is_released_by_a_person_not_by_a_timeout_that_approves() {
+    let text = r#"
+id: held
+autonomy: auto
+approval: {approvers: [soc], timeout: 1h, default: approve}
+steps:
+  - id: block
+    action: firewall.block_ip
+    with: {address: 10.1.2.3}
+"#;
+    let library = common::library(&[("held.yml", text)]);
+    let host = Memory::default();
+    *host.admission.lock().unwrap() = Some(Admission::Hold("10.1.2.3 is protected".into()));
+    assert!(matches!(run(&library, &host, "held", &manual_trigger("ann")), Outcome::Waiting { .. }));
+    host.advance(Duration::from_secs(3601));
+    let outcome = run(&library, &host, "held", &manual_trigger("ann"));
+    assert_eq!(
+        outcome,
+        Outcome::Failed {
+            error: "step block: held (10.1.2.3 is protected), and nobody approved it (a timeout's default does not release a hold)"
+                .into()
+        }
+    );
+    assert!(host.called().is_empty());
+}

@@ -169,15 +169,8 @@ impl Protected {
         while let Some(value) = stack.pop() {
             match value {
                 Value::String(text) => {
-                    let text = text.trim();
-                    let known = self.hosts.iter().chain(&self.users).find(|name| name.eq_ignore_ascii_case(text));
-                    if let Some(name) = known {
-                        return Some(name.clone());
-                    }
-                    if let Ok(address) = text.parse::<IpAddr>()
-                        && networks.iter().any(|(network, bits)| contains(*network, *bits, address))
-                    {
-                        return Some(format!("{address} (a protected network)"));
+                    if let Some(found) = self.named_by(text.trim(), networks) {
+                        return Some(found);
                     }
                 }
                 Value::Array(items) => stack.extend(items),
@@ -186,6 +179,37 @@ impl Protected {
             }
         }
         None
+    }
+}
+
+impl Protected {
+    /// The protected thing `text` names, however it is written: a host as
+    /// `DC01` or `dc01.corp.local`, a user as `administrator`,
+    /// `CORP\\administrator` or `administrator@corp.example`, an address
+    /// alone, with a port, or as a network that overlaps a protected one.
+    fn named_by(&self, text: &str, networks: &[(IpAddr, u8)]) -> Option<String> {
+        let account = text.rsplit('\\').next().unwrap_or(text);
+        let account = account.split('@').next().unwrap_or(account);
+        let first_label = text.split('.').next().unwrap_or(text);
+        let same = |name: &&String| {
+            name.eq_ignore_ascii_case(text)
+                || name.eq_ignore_ascii_case(account)
+                || name.eq_ignore_ascii_case(first_label)
+        };
+        if let Some(name) = self.hosts.iter().chain(&self.users).find(same) {
+            return Some(name.clone());
+        }
+        // An address, an address with a port, or a network.
+        let address_part = match text.parse::<std::net::SocketAddr>() {
+            Ok(socket) => socket.ip().to_string(),
+            Err(_) => text.to_owned(),
+        };
+        let (address, bits) = parse_network(&address_part)?;
+        let overlaps = networks.iter().any(|(network, network_bits)| {
+            let shorter = bits.min(*network_bits);
+            contains(*network, shorter, address) || contains(address, shorter, *network)
+        });
+        overlaps.then(|| format!("{text} (a protected network)"))
     }
 }
 
@@ -698,6 +722,21 @@ impl Runner {
             Some(permits) => permits.clone().acquire_owned().await.ok(),
             None => None,
         };
+        // The wait for a permit may have been long: lease again, and keep
+        // the lease fresh while the run is worked on.
+        if !self.store.lease_run(&run.id, &self.owner, now_ms(), now_ms() + LEASE_MS).await.unwrap_or(false) {
+            return;
+        }
+        let heartbeat = {
+            let (store, id, owner) = (self.store.clone(), run.id.clone(), self.owner.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis((LEASE_MS / 3) as u64)).await;
+                    let _ = store.lease_run(&id, &owner, now_ms(), now_ms() + LEASE_MS).await;
+                }
+            })
+        };
+        let _stop_heartbeat = AbortOnDrop(heartbeat);
         let journal = match self.store.run_steps(&run.id).await {
             Ok(steps) => journal_of(&steps),
             Err(error) => {
@@ -717,20 +756,29 @@ impl Runner {
                 return;
             }
         };
-        // A run cancelled meanwhile stays cancelled.
-        if let Ok(Some(now)) = self.store.run(&run.id).await
-            && now.status == RunStatus::Cancelled
-        {
-            return;
-        }
         let outcome_json = serde_json::to_value(&outcome).unwrap_or_default();
         let (status, wake, ended) = match &outcome {
             Outcome::Completed { .. } => (RunStatus::Completed, None, true),
             Outcome::Failed { .. } => (RunStatus::Failed, None, true),
             Outcome::Waiting { wake_ms } => (RunStatus::Waiting, *wake_ms, false),
         };
+        // (A cancelled run stays cancelled: the store keeps it so.)
         if let Err(error) = self.store.set_run_status(&run.id, status, wake, ended.then_some(&outcome_json)).await {
             tracing::warn!(%error, run = %run.id, "cannot store where a run stands");
+            return;
+        }
+        if status == RunStatus::Waiting {
+            // A decision that came in while the run was worked on did not wake
+            // it (it was not waiting yet): look, now that it is.
+            let ours = interpreter.journal();
+            let decided = self.store.run_steps(&run.id).await.is_ok_and(|stored| {
+                stored.iter().any(|step| {
+                    step.state == "done" && ours.get(&step.path).is_some_and(|entry| entry.state == State::Waiting)
+                })
+            });
+            if decided && let Err(error) = self.store.set_run_status(&run.id, RunStatus::Running, None, None).await {
+                tracing::warn!(%error, run = %run.id, "cannot wake a run");
+            }
         }
     }
 
@@ -822,6 +870,13 @@ impl Runner {
     /// go); every action is counted against the blast-radius limits,
     /// approved or not.
     async fn admit(&self, playbook: &str, call: &Call) -> Admission {
+        match self.store.run(&call.run_id).await {
+            Ok(Some(run)) if run.status == RunStatus::Cancelled => {
+                return Admission::Refuse("the run was cancelled".into());
+            }
+            Ok(_) => {}
+            Err(error) => return Admission::Refuse(format!("the run cannot be read: {error}")),
+        }
         if call.approved_by.is_none() {
             if self.paused() {
                 return Admission::Hold("automatic actions are paused (the kill switch is on)".into());
@@ -937,6 +992,9 @@ impl Runner {
             .find(|step| step.path == path && step.state == "waiting")
             .ok_or(RunError::NotFound("waiting approval"))?;
         let asked = step.entry.get("output").cloned().unwrap_or_default();
+        if asked.get("approvers").is_none() {
+            return Err(RunError::NotFound("waiting approval"));
+        }
         let names = |field: &str| -> Vec<String> {
             asked
                 .get(field)
@@ -1247,6 +1305,15 @@ impl Runner {
     }
 }
 
+/// Stops a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What the audit helper needs of a change's result.
 trait AuditHeaded {
     fn audit_entry(&self) -> Option<&AuditEntry>;
@@ -1361,11 +1428,16 @@ impl Host for RunHost<'_> {
         let run_id = self.run_id;
         let path = path.to_owned();
         async move {
-            runner
+            let written = runner
                 .store
                 .record_step(run_id, &path, state, &entry_json, undo.as_ref())
                 .await
                 .map_err(|error| HostError(error.to_string()))?;
+            if !written {
+                // A person decided meanwhile: this take-up works from an old
+                // journal, so it stops, and the next one reads the decision.
+                return Err(HostError(format!("{path} was decided while the run was being worked on")));
+            }
             if asks {
                 runner.announce(run_id, &path, &entry_json["output"]).await;
             }
@@ -1506,6 +1578,19 @@ mod tests {
             protected.named_in(&json!({"targets": [{"ip": "10.9.9.9"}]}), &networks).as_deref(),
             Some("10.9.9.9 (a protected network)")
         );
+        for written in [
+            "dc01.corp.local",
+            "CORP\\Administrator",
+            "administrator@corp.example",
+            "10.1.2.3:445",
+            "10.0.0.0/7",
+            "10.1.2.3/32",
+        ] {
+            assert!(protected.named_in(&json!({"target": written}), &networks).is_some(), "{written}");
+        }
+        for other in ["dc02.corp.local", "admin@corp.example", "11.0.0.1:445", "11.0.0.0/8"] {
+            assert_eq!(protected.named_in(&json!({"target": other}), &networks), None, "{other}");
+        }
         assert_eq!(protected.named_in(&json!({"host": "ws7", "ip": "45.77.12.9"}), &networks), None);
     }
 }

@@ -210,7 +210,7 @@ impl Store for AnyStore {
         state: &str,
         entry: &serde_json::Value,
         undo: Option<&RunUndo>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         dispatch!(self, store => store.record_step(run_id, path, state, entry, undo))
     }
 

@@ -180,7 +180,7 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Moves a run to `status` (ending its lease), to be taken up at
-    /// `wake_ms`, with its outcome once it ended.
+    /// `wake_ms`, with its outcome once it ended. A cancelled run stays so.
     fn set_run_status(
         &self,
         id: &str,
@@ -193,7 +193,9 @@ pub trait Store: Send + Sync {
     fn run_steps(&self, run_id: &str) -> impl Future<Output = Result<Vec<RunStep>>> + Send;
 
     /// Writes one journal entry, and the inverse of the action it records
-    /// when given, in one transaction.
+    /// when given, in one transaction. An entry already done or failed is
+    /// final: it is not overwritten, and `false` says so (a person decided
+    /// while the run was being worked on).
     fn record_step(
         &self,
         run_id: &str,
@@ -201,7 +203,7 @@ pub trait Store: Send + Sync {
         state: &str,
         entry: &serde_json::Value,
         undo: Option<&RunUndo>,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A person's decision on a waiting step, audited: written only while
     /// the step still waits (`None` otherwise), and the run is due at once.
@@ -1167,7 +1169,8 @@ macro_rules! backend {
             ) -> Result<()> {
                 sqlx::query(
                     "UPDATE playbook_runs SET status = $2, wake_ms = $3, outcome_json = COALESCE($4, outcome_json), \
-                     updated_ms = $5, leased_by = NULL, lease_until_ms = NULL WHERE id = $1",
+                     updated_ms = $5, leased_by = NULL, lease_until_ms = NULL \
+                     WHERE id = $1 AND (status <> 'cancelled' OR $2 = 'cancelled')",
                 )
                 .bind(id)
                 .bind(status.as_str())
@@ -1214,11 +1217,12 @@ macro_rules! backend {
                 state: &str,
                 entry: &serde_json::Value,
                 undo: Option<&RunUndo>,
-            ) -> Result<()> {
+            ) -> Result<bool> {
                 let now = now_ms();
                 let write = sqlx::query(
                     "INSERT INTO playbook_steps (run_id, path, state, entry_json, updated_ms) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (run_id, path) DO UPDATE SET state = $3, entry_json = $4, updated_ms = $5",
+                     ON CONFLICT (run_id, path) DO UPDATE SET state = $3, entry_json = $4, updated_ms = $5 \
+                     WHERE playbook_steps.state NOT IN ('done', 'failed')",
                 )
                 .bind(run_id)
                 .bind(path)
@@ -1228,11 +1232,13 @@ macro_rules! backend {
                 // Most entries are one statement: no transaction around it
                 // (a third of the round trips on the runner's hot path).
                 let Some(undo) = undo else {
-                    write.execute(&self.pool).await.doing("writing a run's journal")?;
-                    return Ok(());
+                    let written = write.execute(&self.pool).await.doing("writing a run's journal")?;
+                    return Ok(written.rows_affected() == 1);
                 };
                 let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
-                write.execute(&mut *transaction).await.doing("writing a run's journal")?;
+                if write.execute(&mut *transaction).await.doing("writing a run's journal")?.rows_affected() == 0 {
+                    return Ok(false);
+                }
                 {
                     sqlx::query(
                         "INSERT INTO playbook_undos (run_id, path, action, inputs_json, due_ms, state, updated_ms) \
@@ -1249,7 +1255,7 @@ macro_rules! backend {
                     .doing("scheduling an undo")?;
                 }
                 transaction.commit().await.doing("committing a run's journal")?;
-                Ok(())
+                Ok(true)
             }
 
             async fn decide_step(

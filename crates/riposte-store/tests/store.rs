@@ -299,6 +299,10 @@ async fn runs(store: &impl Store, key: &AuditKey) {
     assert_eq!(store.waiting_steps().await.unwrap().len(), 1);
 
     // A decision is taken once, and wakes the run.
+    // A done entry is final.
+    let started = serde_json::json!({"state": "started", "attempts": 2});
+    assert!(!store.record_step("r1", "block", "started", &started, None).await.unwrap());
+    assert_eq!(store.run_steps("r1").await.unwrap()[0].entry, done);
     let decided = serde_json::json!({"state": "done", "output": {"approved": true, "by": "bob"}});
     let decision = audit("run.approve", "run:r1/isolate#approval");
     assert!(store.decide_step("r1", "isolate#approval", &decided, &decision, key).await.unwrap().is_some());
@@ -313,6 +317,10 @@ async fn runs(store: &impl Store, key: &AuditKey) {
     store.settle_undo("r1", "block", true, "unblocked", &audit("run.undo", "run:r1/block"), key).await.unwrap();
     assert!(store.pending_undos(Some("r1"), None).await.unwrap().is_empty());
 
+    // A cancelled run stays cancelled whatever a runner still says of it.
+    store.set_run_status("r3", RunStatus::Cancelled, None, None).await.unwrap();
+    store.set_run_status("r3", RunStatus::Waiting, Some(1), None).await.unwrap();
+    assert_eq!(store.run("r3").await.unwrap().unwrap().status, RunStatus::Cancelled);
     let outcome = serde_json::json!({"status": "completed"});
     store.set_run_status("r1", RunStatus::Completed, None, Some(&outcome)).await.unwrap();
     let ended = store.run("r1").await.unwrap().unwrap();
@@ -320,7 +328,7 @@ async fn runs(store: &impl Store, key: &AuditKey) {
     let listed: Vec<String> =
         store.runs(Some("block"), None, 10).await.unwrap().into_iter().map(|run| run.id).collect();
     assert_eq!(listed.len(), 2);
-    assert_eq!(store.runs(None, Some(RunStatus::Waiting), 10).await.unwrap().len(), 1);
+    assert_eq!(store.runs(None, Some(RunStatus::Cancelled), 10).await.unwrap().len(), 1);
 
     // Blast-radius counts.
     for (run, playbook, at) in [("r1", "block", 1_000), ("r3", "block", 2_000), ("r9", "other", 3_000)] {
