@@ -594,3 +594,39 @@ async fn two_processes_on_one_database_run_each_run_once() {
         assert_eq!(status(&setup.store, run).await.0, RunStatus::Completed);
     }
 }
+
+#[tokio::test]
+async fn a_cancelled_run_calls_nothing_more() {
+    let setup = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/slow"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})).set_delay(Duration::from_millis(500)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/after"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    setup.playbook(
+        "two.yml",
+        "id: two\nautonomy: auto\ntriggers: [{manual: {}}]\nsteps:\n\
+         - {id: slow, action: api.request, with: {method: POST, path: /slow}}\n\
+         - {id: after, action: api.request, with: {method: POST, path: /after}}\n",
+    );
+    let runner = setup.runner(&connector("http", &server));
+    let run = start(&runner, "two").await;
+    let handles = runner.tick().await.unwrap();
+    // Cancelled while the first action is in flight.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    runner.cancel(&run, "ann").await.unwrap();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Cancelled);
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Cancelled, "not taken up again");
+}

@@ -210,8 +210,9 @@ impl Store for AnyStore {
         state: &str,
         entry: &serde_json::Value,
         undo: Option<&RunUndo>,
+        owner: Option<&str>,
     ) -> Result<bool> {
-        dispatch!(self, store => store.record_step(run_id, path, state, entry, undo))
+        dispatch!(self, store => store.record_step(run_id, path, state, entry, undo, owner))
     }
 
     async fn decide_step(

@@ -195,7 +195,8 @@ pub trait Store: Send + Sync {
     /// Writes one journal entry, and the inverse of the action it records
     /// when given, in one transaction. An entry already done or failed is
     /// final: it is not overwritten, and `false` says so (a person decided
-    /// while the run was being worked on).
+    /// while the run was being worked on). With `owner`, only while that
+    /// owner holds the run's lease (`false` otherwise).
     fn record_step(
         &self,
         run_id: &str,
@@ -203,6 +204,7 @@ pub trait Store: Send + Sync {
         state: &str,
         entry: &serde_json::Value,
         undo: Option<&RunUndo>,
+        owner: Option<&str>,
     ) -> impl Future<Output = Result<bool>> + Send;
 
     /// A person's decision on a waiting step, audited: written only while
@@ -1217,10 +1219,13 @@ macro_rules! backend {
                 state: &str,
                 entry: &serde_json::Value,
                 undo: Option<&RunUndo>,
+                owner: Option<&str>,
             ) -> Result<bool> {
                 let now = now_ms();
                 let write = sqlx::query(
-                    "INSERT INTO playbook_steps (run_id, path, state, entry_json, updated_ms) VALUES ($1, $2, $3, $4, $5) \
+                    "INSERT INTO playbook_steps (run_id, path, state, entry_json, updated_ms) \
+                     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM playbook_runs \
+                     WHERE id = $1 AND ($6 IS NULL OR leased_by = $6)) \
                      ON CONFLICT (run_id, path) DO UPDATE SET state = $3, entry_json = $4, updated_ms = $5 \
                      WHERE playbook_steps.state NOT IN ('done', 'failed')",
                 )
@@ -1228,7 +1233,8 @@ macro_rules! backend {
                 .bind(path)
                 .bind(state)
                 .bind(json_text(entry))
-                .bind(now);
+                .bind(now)
+                .bind(owner);
                 // Most entries are one statement: no transaction around it
                 // (a third of the round trips on the runner's hot path).
                 let Some(undo) = undo else {

@@ -291,9 +291,12 @@ async fn runs(store: &impl Store, key: &AuditKey) {
         state: "pending".into(),
         detail: None,
     };
-    store.record_step("r1", "block", "done", &done, Some(&undo)).await.unwrap();
+    // Only the lease's holder writes when it says who it is.
+    assert!(!store.record_step("r1", "block", "done", &done, Some(&undo), Some("process-c")).await.unwrap());
+    assert!(store.record_step("r1", "block", "done", &done, Some(&undo), Some("process-a")).await.unwrap());
     let asked = serde_json::json!({"state": "waiting", "output": {"approvers": ["soc"]}});
-    store.record_step("r1", "isolate#approval", "waiting", &asked, None).await.unwrap();
+    store.record_step("r1", "isolate#approval", "waiting", &asked, None, None).await.unwrap();
+    assert!(!store.record_step("no-such-run", "x", "waiting", &asked, None, None).await.unwrap());
     let steps = store.run_steps("r1").await.unwrap();
     assert_eq!(steps.iter().map(|step| step.path.as_str()).collect::<Vec<_>>(), ["block", "isolate#approval"]);
     assert_eq!(store.waiting_steps().await.unwrap().len(), 1);
@@ -301,7 +304,7 @@ async fn runs(store: &impl Store, key: &AuditKey) {
     // A decision is taken once, and wakes the run.
     // A done entry is final.
     let started = serde_json::json!({"state": "started", "attempts": 2});
-    assert!(!store.record_step("r1", "block", "started", &started, None).await.unwrap());
+    assert!(!store.record_step("r1", "block", "started", &started, None, None).await.unwrap());
     assert_eq!(store.run_steps("r1").await.unwrap()[0].entry, done);
     let decided = serde_json::json!({"state": "done", "output": {"approved": true, "by": "bob"}});
     let decision = audit("run.approve", "run:r1/isolate#approval");
