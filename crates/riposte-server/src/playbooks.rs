@@ -97,6 +97,9 @@ pub struct PlaybookConfig {
     /// How often tickets opened for alerts are asked whether they closed
     /// (their alert closes with them).
     pub ticket_sync: String,
+    /// How long ended runs and their journals are kept (runs with an undo
+    /// still to come or a ticket still followed are kept until they are done).
+    pub keep_runs: String,
     /// The name this process leases runs under, the same across restarts so
     /// that it takes its own runs up again at once (default: one kept in the
     /// data directory). Processes sharing a database need different names.
@@ -148,6 +151,7 @@ impl Default for PlaybookConfig {
             connectors: BTreeMap::new(),
             chat_approvals: None,
             ticket_sync: "5m".into(),
+            keep_runs: "90d".into(),
             worker: None,
         }
     }
@@ -362,6 +366,9 @@ pub struct Runner {
     last_ticket_sync: AtomicI64,
     /// This process's name on the runs it leases.
     owner: String,
+    keep_runs_ms: i64,
+    /// When old runs were last forgotten.
+    last_prune: AtomicI64,
 }
 
 /// What a person sees of a waiting approval.
@@ -423,6 +430,9 @@ impl Runner {
         let ticket_sync_ms = riposte_playbook::parse_duration(&config.ticket_sync)
             .ok_or_else(|| format!("ticket_sync {:?} is not a duration", config.ticket_sync))?
             .as_millis() as i64;
+        let keep_runs_ms = riposte_playbook::parse_duration(&config.keep_runs)
+            .ok_or_else(|| format!("keep_runs {:?} is not a duration", config.keep_runs))?
+            .as_millis() as i64;
         let permits = library
             .playbooks()
             .map(|playbook| (playbook.id.clone(), Arc::new(Semaphore::new(playbook.concurrency as usize))))
@@ -451,6 +461,8 @@ impl Runner {
             ticket_sync_ms,
             last_ticket_sync: AtomicI64::new(now_ms()),
             owner: config.worker.clone().unwrap_or_else(|| format!("worker-{}", new_run_id())),
+            keep_runs_ms,
+            last_prune: AtomicI64::new(0),
         };
         Ok((runner, errors, unready))
     }
@@ -594,6 +606,14 @@ impl Runner {
                 runner.take_up(run).await;
                 runner.active.lock().expect("active lock").remove(&id);
             }));
+        }
+        if now - self.last_prune.load(Ordering::SeqCst) >= HOUR_MS {
+            self.last_prune.store(now, Ordering::SeqCst);
+            match self.store.prune_runs(now - self.keep_runs_ms).await {
+                Ok(0) => {}
+                Ok(forgotten) => tracing::info!(forgotten, "old playbook runs forgotten"),
+                Err(error) => tracing::warn!(%error, "cannot forget old playbook runs"),
+            }
         }
         if now - self.last_ticket_sync.load(Ordering::SeqCst) >= self.ticket_sync_ms {
             self.last_ticket_sync.store(now, Ordering::SeqCst);

@@ -630,3 +630,19 @@ async fn a_cancelled_run_calls_nothing_more() {
     tick(&runner).await;
     assert_eq!(status(&setup.store, &run).await.0, RunStatus::Cancelled, "not taken up again");
 }
+
+#[tokio::test]
+async fn ended_runs_are_forgotten_after_keep_runs() {
+    let setup = setup().await;
+    setup.playbook("note.yml", "id: note\ntriggers: [{manual: {}}]\nsteps:\n - {id: note, set: {said: hello}}\n");
+    let runner = setup.runner("keep_runs: 1d\n");
+    let run = start(&runner, "note").await;
+    tick(&runner).await;
+    assert_eq!(status(&setup.store, &run).await.0, RunStatus::Completed);
+    tick(&runner).await;
+    assert!(setup.store.run(&run).await.unwrap().is_some(), "kept a day");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let impatient = setup.runner("keep_runs: 5ms\n");
+    tick(&impatient).await;
+    assert!(setup.store.run(&run).await.unwrap().is_none(), "forgotten");
+}

@@ -199,6 +199,10 @@ impl Store for AnyStore {
         dispatch!(self, store => store.set_run_status(id, status, wake_ms, outcome))
     }
 
+    async fn prune_runs(&self, ended_before_ms: Millis) -> Result<u64> {
+        dispatch!(self, store => store.prune_runs(ended_before_ms))
+    }
+
     async fn run_steps(&self, run_id: &str) -> Result<Vec<RunStep>> {
         dispatch!(self, store => store.run_steps(run_id))
     }

@@ -189,6 +189,11 @@ pub trait Store: Send + Sync {
         outcome: Option<&serde_json::Value>,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Deletes runs that ended before `ended_before_ms` with their journals,
+    /// keeping any with an inverse still pending or a ticket still followed;
+    /// returns how many went.
+    fn prune_runs(&self, ended_before_ms: Millis) -> impl Future<Output = Result<u64>> + Send;
+
     /// A run's journal.
     fn run_steps(&self, run_id: &str) -> impl Future<Output = Result<Vec<RunStep>>> + Send;
 
@@ -1198,6 +1203,30 @@ macro_rules! backend {
                 .await
                 .doing("leasing a run")?;
                 Ok(leased.rows_affected() == 1)
+            }
+
+            async fn prune_runs(&self, ended_before_ms: Millis) -> Result<u64> {
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
+                // The runs to forget, in a table of their own for the three deletes.
+                let old = "SELECT id FROM playbook_runs r WHERE r.status IN ('completed', 'failed', 'cancelled') \
+                           AND r.updated_ms < $1 \
+                           AND NOT EXISTS (SELECT 1 FROM playbook_undos u WHERE u.run_id = r.id AND u.state = 'pending') \
+                           AND NOT EXISTS (SELECT 1 FROM ticket_links t WHERE t.run_id = r.id AND t.state = 'open')";
+                for table in ["playbook_steps", "playbook_undos", "ticket_links"] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE run_id IN ({old})")))
+                        .bind(ended_before_ms)
+                        .execute(&mut *transaction)
+                        .await
+                        .doing("forgetting old runs")?;
+                }
+                let deleted = sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM playbook_runs WHERE id IN ({old})")))
+                    .bind(ended_before_ms)
+                    .execute(&mut *transaction)
+                    .await
+                    .doing("forgetting old runs")?
+                    .rows_affected();
+                transaction.commit().await.doing("committing forgotten runs")?;
+                Ok(deleted)
             }
 
             async fn run_steps(&self, run_id: &str) -> Result<Vec<RunStep>> {

@@ -366,6 +366,21 @@ async fn runs(store: &impl Store, key: &AuditKey) {
         .await
         .unwrap();
     assert!(store.open_ticket_links().await.unwrap().is_empty());
+
+    // Ended runs are forgotten with their journals, but not one whose undo is still to come.
+    store.create_run(&new("r4", None)).await.unwrap().unwrap();
+    store
+        .record_step("r4", "block", "done", &done, Some(&RunUndo { run_id: "r4".into(), ..undo.clone() }), None)
+        .await
+        .unwrap();
+    store.set_run_status("r4", RunStatus::Completed, None, None).await.unwrap();
+    let tomorrow =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 + 86_400_000;
+    assert_eq!(store.prune_runs(0).await.unwrap(), 0, "nothing ended that long ago");
+    assert_eq!(store.prune_runs(tomorrow).await.unwrap(), 2, "r1 and r3");
+    assert!(store.run("r1").await.unwrap().is_none());
+    assert!(store.run_steps("r1").await.unwrap().is_empty());
+    assert_eq!(store.runs(None, None, 10).await.unwrap().iter().map(|run| run.id.as_str()).collect::<Vec<_>>(), ["r4"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
