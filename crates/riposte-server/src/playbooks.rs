@@ -124,6 +124,11 @@ pub struct ChatApprovals {
     /// Riposte's address as the chat server reaches it (Mattermost buttons post there).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Mattermost's API (its URL and a bot's token): the presser's name is
+    /// then read from Mattermost by the user id it sends, not taken from
+    /// the request.
+    #[serde(default)]
+    pub mattermost_api: Option<riposte_connectors::RestConfig>,
 }
 
 /// Chat approvals with their secrets read.
@@ -132,6 +137,7 @@ struct ReadyChat {
     slack_secret: Option<SecretValue>,
     callback_secret: Option<SecretValue>,
     public_url: Option<String>,
+    mattermost_api: Option<riposte_connectors::Rest>,
 }
 
 impl Default for PlaybookConfig {
@@ -423,6 +429,11 @@ impl Runner {
                     slack_secret: read(&chat.slack_signing_secret)?,
                     callback_secret: read(&chat.callback_secret)?,
                     public_url: chat.public_url.clone(),
+                    mattermost_api: chat
+                        .mattermost_api
+                        .as_ref()
+                        .map(|api| riposte_connectors::Rest::new("mattermost-api", api, vault))
+                        .transpose()?,
                 })
             }
             None => None,
@@ -1252,8 +1263,20 @@ impl Runner {
         if !crate::auth::same_hash(&expected, context["signature"].as_str().unwrap_or_default()) {
             return Err(unsigned());
         }
-        let user = request["user_name"].as_str().unwrap_or_default();
-        self.chat_decision(run_id, path, approve, user, "Mattermost").await
+        let api = self.chat.as_ref().and_then(|chat| chat.mattermost_api.as_ref());
+        let user = match (api, request["user_id"].as_str()) {
+            // Who pressed, by Mattermost's own word.
+            (Some(api), Some(user_id)) => {
+                let path = format!("api/v4/users/{}", riposte_connectors::rest::path_segment(user_id));
+                let found = api.call(reqwest::Method::GET, &path, None, None).await.map_err(|error| {
+                    RunError::Refused(format!("Mattermost does not confirm who pressed: {}", error.message))
+                })?;
+                found["username"].as_str().unwrap_or_default().to_owned()
+            }
+            (Some(_), None) => return Err(RunError::Refused("the press names no user id".into())),
+            (None, _) => request["user_name"].as_str().unwrap_or_default().to_owned(),
+        };
+        self.chat_decision(run_id, path, approve, &user, "Mattermost").await
     }
 
     async fn chat_decision(

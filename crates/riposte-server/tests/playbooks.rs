@@ -486,6 +486,22 @@ async fn approvals_are_asked_and_given_in_mattermost() {
     let forged = json!({"user_name": "bob", "context": tampered}).to_string();
     assert!(runner.mattermost_action(forged.as_bytes()).await.is_err());
     let pressed = json!({"user_id": "u1", "user_name": "bob", "context": reject}).to_string();
+    // With Mattermost's API configured, the name comes from Mattermost, not from the request.
+    let mattermost = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/users/u1"))
+        .and(header("authorization", "Bearer bot-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "u1", "username": "mallory"})))
+        .mount(&mattermost)
+        .await;
+    let api = format!(
+        "public_url: 'https://riposte.example', mattermost_api: {{url: '{}', allow_private: true, \
+         auth: {{kind: bearer, token: bot-token}}}}}}",
+        mattermost.uri()
+    );
+    let checked =
+        setup.runner(&chat_setup(&edr, &chat, "mattermost").replace("public_url: 'https://riposte.example'}", &api));
+    assert_eq!(checked.mattermost_action(pressed.as_bytes()).await.unwrap(), "Not done: mallory is not in soc");
     assert_eq!(runner.mattermost_action(pressed.as_bytes()).await.unwrap(), "Rejected by bob");
     tick(&runner).await;
     let (state, outcome) = status(&setup.store, &run).await;
