@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use riposte_store::{AuditHead, AuditKey, Scope, Token};
+use riposte_store::{AuditEntry, AuditHead, AuditKey, Scope, Token};
 use sha2::{Digest, Sha256};
 
 use crate::pipeline::now_ms;
@@ -85,6 +85,15 @@ impl AuditFiles {
         let temporary = self.head.with_extension("head.new");
         write_private(&temporary, format!("{seq} {mac}\n").as_bytes())?;
         std::fs::rename(&temporary, &self.head)
+    }
+
+    /// Remembers `entry` as the newest; a failure is logged, not returned
+    /// (the entry is in the store, and `riposte audit verify` reports a head
+    /// that lags behind it).
+    pub fn keep_head(&self, entry: &AuditEntry) {
+        if let Err(error) = self.set_head(entry.seq, &entry.mac) {
+            tracing::error!(%error, "cannot record the audit head");
+        }
     }
 
     pub fn head(&self) -> std::io::Result<Option<AuditHead>> {

@@ -145,6 +145,16 @@ pub struct Pulled {
 }
 
 /// Where a feed's last good copy is kept.
+/// What `set` says of `value` (already refanged) at `now`: each indicator
+/// with its decayed score and whether it is live (the API's look-up and the
+/// playbooks' `intel.lookup`).
+pub fn lookup_json(set: &IndicatorSet, value: &str, now: i64) -> Vec<serde_json::Value> {
+    set.lookup(value)
+        .iter()
+        .map(|&id| serde_json::json!({"indicator": set.get(id), "score": set.score(id, now), "live": set.is_live(id, now)}))
+        .collect()
+}
+
 pub fn feed_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("intel")
 }

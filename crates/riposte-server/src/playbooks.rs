@@ -317,10 +317,26 @@ struct IdOnly {
     id: String,
 }
 
-/// Playbook files under `path` (a file or a directory, walked), sorted.
+/// Playbook files under `path` (a file or a directory, walked), sorted;
+/// their replay tests (`NAME.test.yml`) are not playbooks.
 pub fn playbook_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    yaml_files(path, false)
+}
+
+/// The replay tests (`NAME.test.yml`) under `path`, sorted.
+pub fn playbook_test_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    yaml_files(path, true)
+}
+
+/// YAML files under `path` that are (`tests`) or are not replay tests.
+fn yaml_files(path: &Path, tests: bool) -> std::io::Result<Vec<PathBuf>> {
+    let wanted = |path: &Path| {
+        let yaml = path.extension().is_some_and(|extension| extension == "yml" || extension == "yaml");
+        let test = path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.contains(".test."));
+        yaml && test == tests
+    };
     if path.is_file() {
-        return Ok(vec![path.to_owned()]);
+        return Ok(if tests && !wanted(path) { Vec::new() } else { vec![path.to_owned()] });
     }
     let mut files = Vec::new();
     let mut stack = vec![path.to_owned()];
@@ -329,9 +345,7 @@ pub fn playbook_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|extension| extension == "yml" || extension == "yaml")
-                && !path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.contains(".test."))
-            {
+            } else if wanted(&path) {
                 files.push(path);
             }
         }
@@ -529,10 +543,8 @@ impl Runner {
     {
         let _one_at_a_time = self.audit_lock.lock().await;
         let value = change().await?;
-        if let Some(entry) = value.audit_entry()
-            && let Err(error) = self.audit.set_head(entry.seq, &entry.mac)
-        {
-            tracing::error!(%error, "cannot record the audit head");
+        if let Some(entry) = value.audit_entry() {
+            self.audit.keep_head(entry);
         }
         Ok(value)
     }
@@ -1539,12 +1551,7 @@ impl Act for Builtins {
                     let Some(set) = self.intel.current() else {
                         return Ok(json!({"value": value, "matches": []}));
                     };
-                    let now = now_ms();
-                    let matches: Vec<Value> = set
-                        .lookup(&value)
-                        .iter()
-                        .map(|&id| json!({"indicator": set.get(id), "score": set.score(id, now), "live": set.is_live(id, now)}))
-                        .collect();
+                    let matches = crate::intel::lookup_json(&set, &value, now_ms());
                     Ok(json!({"value": value, "matches": matches}))
                 }
                 "alerts.set_status" => {
@@ -1572,9 +1579,7 @@ impl Act for Builtins {
                     let Some((alert, entry)) = changed else {
                         return Err(ActError::permanent(format!("there is no alert {id}")));
                     };
-                    if let Err(error) = self.audit.set_head(entry.seq, &entry.mac) {
-                        tracing::error!(%error, "cannot record the audit head");
-                    }
+                    self.audit.keep_head(&entry);
                     Ok(json!({"alert": alert.id, "status": alert.status}))
                 }
                 other => Err(ActError::permanent(format!("{other} is not a built-in action"))),

@@ -133,9 +133,7 @@ pub async fn hold(
     let held = {
         let _one_at_a_time = lock.lock().await;
         let (held, written) = store.quarantine(&held, &entry, &audit.key).await?;
-        if let Err(error) = audit.set_head(written.seq, &written.mac) {
-            tracing::error!(%error, "cannot record the audit head");
-        }
+        audit.keep_head(&written);
         held
     };
     let reasons: Vec<&str> = analysis.findings.iter().take(3).map(|finding| finding.check).collect();
@@ -188,9 +186,7 @@ pub async fn settle(
         let _one_at_a_time = lock.lock().await;
         let (changed, written) =
             store.change_quarantined(id, status, &entry, &audit.key).await?.ok_or(SettleError::NotFound(id))?;
-        if let Err(error) = audit.set_head(written.seq, &written.mac) {
-            tracing::error!(%error, "cannot record the audit head");
-        }
+        audit.keep_head(&written);
         changed
     };
     if status == QuarantineStatus::Deleted {

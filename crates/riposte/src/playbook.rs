@@ -13,7 +13,7 @@ use riposte_playbook::replay::{self, TestFile};
 use riposte_playbook::{Catalog, Library, LoadError};
 use riposte_server::auth::AuditFiles;
 use riposte_server::config::Config;
-use riposte_server::playbooks::{self, READY, READY_TESTS, Runner};
+use riposte_server::playbooks::{self, PlaybookConfig, READY, READY_TESTS, Runner};
 use riposte_store::{NewRun, RunStatus, Store};
 use serde_json::{Map, Value, json};
 
@@ -183,11 +183,11 @@ fn catalog(config: &ConfigArgs) -> Result<(Catalog, Option<Config>)> {
     Ok((catalog, Some(loaded)))
 }
 
-/// Reads every playbook file under `paths`.
-fn sources(paths: &[PathBuf]) -> Result<Vec<(String, String)>> {
+/// Reads every file `list` finds under `paths` (playbooks, or their tests).
+fn sources(paths: &[PathBuf], list: fn(&Path) -> std::io::Result<Vec<PathBuf>>) -> Result<Vec<(String, String)>> {
     let mut sources = Vec::new();
     for path in paths {
-        let files = playbooks::playbook_files(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let files = list(path).with_context(|| format!("cannot read {}", path.display()))?;
         for file in files {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
             sources.push((file.display().to_string(), text));
@@ -227,7 +227,7 @@ fn actions(args: ActionsArgs) -> Result<u8> {
 
 fn validate(args: ValidateArgs) -> Result<u8> {
     let (catalog, _) = catalog(&args.config)?;
-    let sources = sources(&args.paths)?;
+    let sources = sources(&args.paths, playbooks::playbook_files)?;
     let (library, errors) = Library::load(sources.iter().map(|(file, text)| (file.as_str(), text.as_str())), &catalog);
     let broken: std::collections::BTreeSet<&str> = errors.iter().map(|error| error.file.as_str()).collect();
     let mut out = std::io::stdout().lock();
@@ -255,11 +255,8 @@ fn test(args: TestArgs) -> Result<u8> {
         bail!("give playbook directories, or --ready for the ready playbooks' own cases");
     }
     let catalog = playbooks::default_catalog();
-    let mut sources = sources(&args.paths)?;
-    let mut tests: Vec<(String, String)> = Vec::new();
-    for path in &args.paths {
-        tests.extend(test_files(path)?);
-    }
+    let mut tests = sources(&args.paths, playbooks::playbook_test_files)?;
+    let mut sources = sources(&args.paths, playbooks::playbook_files)?;
     if args.ready {
         sources.extend(READY.iter().map(|(file, text)| ((*file).to_owned(), (*text).to_owned())));
         tests.extend(READY_TESTS.iter().map(|(file, text)| ((*file).to_owned(), (*text).to_owned())));
@@ -310,27 +307,6 @@ fn stem(file: &str) -> &str {
     name.strip_suffix(".test").unwrap_or(name)
 }
 
-fn test_files(path: &Path) -> Result<Vec<(String, String)>> {
-    let mut found = Vec::new();
-    let mut stack = vec![path.to_owned()];
-    while let Some(next) = stack.pop() {
-        if next.is_dir() {
-            for entry in std::fs::read_dir(&next).with_context(|| format!("cannot read {}", next.display()))? {
-                stack.push(entry?.path());
-            }
-        } else if next
-            .file_name()
-            .and_then(|name| name.to_str())
-            .is_some_and(|name| name.ends_with(".test.yml") || name.ends_with(".test.yaml"))
-        {
-            let text = std::fs::read_to_string(&next).with_context(|| format!("cannot read {}", next.display()))?;
-            found.push((next.display().to_string(), text));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 /// `NAME=VALUE` pairs, VALUE as JSON when it reads as JSON.
 fn pairs(given: &[String], what: &str) -> Result<Map<String, Value>> {
     given
@@ -346,33 +322,27 @@ fn pairs(given: &[String], what: &str) -> Result<Map<String, Value>> {
 fn start(args: RunArgs) -> Result<u8> {
     let (catalog, config) = catalog(&args.config)?;
     let config = config.unwrap_or_default();
-    let mut sources: Vec<(String, String)> =
-        READY.iter().map(|(file, text)| ((*file).to_owned(), (*text).to_owned())).collect();
-    let mut dirs = config.playbooks.dirs.clone();
-    dirs.extend(args.dirs.iter().cloned());
+    // The library `serve` would load (ready playbooks, the configured
+    // directories), with the given directories and file beside it.
+    let mut playbooks_config = PlaybookConfig { ready: true, ..config.playbooks.clone() };
+    playbooks_config.dirs.extend(args.dirs.iter().cloned());
     let as_file = Path::new(&args.playbook);
     let mut wanted = args.playbook.clone();
     if as_file.is_file() {
         let text = std::fs::read_to_string(as_file).with_context(|| format!("cannot read {}", as_file.display()))?;
         let playbook = riposte_playbook::load(&args.playbook, &text, &catalog).map_err(report)?;
         wanted = playbook.id.clone();
-        if let Some(parent) = as_file.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            dirs.push(parent.to_owned());
-        } else {
-            sources.push((args.playbook.clone(), text));
-        }
+        // Its directory too, for the playbooks it runs.
+        let parent = as_file.parent().filter(|parent| !parent.as_os_str().is_empty());
+        playbooks_config.dirs.push(parent.map_or_else(|| as_file.to_owned(), Path::to_owned));
     }
-    sources.extend(self::sources(&dirs)?);
-    // A playbook of the user's own replaces a ready one of the same id.
-    let mut seen = std::collections::HashSet::new();
-    let mut unique: Vec<(String, String)> = Vec::new();
-    for (file, text) in sources.into_iter().rev() {
-        let id = serde_saphyr::from_str::<IdOnly>(&text).map(|only| only.id).unwrap_or_else(|_| file.clone());
-        if seen.insert(id) {
-            unique.push((file, text));
-        }
+    let (library, errors, _) = playbooks::load_library(&playbooks_config, &catalog);
+    // A directory that cannot be read is an error of the command, as before.
+    if let Some(error) =
+        errors.iter().find(|error| playbooks_config.dirs.iter().any(|dir| dir.display().to_string() == error.file))
+    {
+        bail!("cannot read {}: {}", error.file, error.reason);
     }
-    let (library, errors) = Library::load(unique.iter().map(|(file, text)| (file.as_str(), text.as_str())), &catalog);
     if library.get(&wanted).is_none() {
         if let Some(error) =
             errors.iter().find(|error| error.file.ends_with(&format!("{wanted}.yml")) || error.file == args.playbook)
@@ -444,11 +414,6 @@ fn start(args: RunArgs) -> Result<u8> {
         );
         Ok(exit::OK)
     })
-}
-
-#[derive(serde::Deserialize)]
-struct IdOnly {
-    id: String,
 }
 
 fn report(errors: Vec<LoadError>) -> anyhow::Error {

@@ -154,9 +154,7 @@ pub(crate) async fn audited<T>(
 ) -> ApiResult<T> {
     let _one_at_a_time = state.audit_lock.lock().await;
     let (value, entry) = change.await?;
-    if let Err(error) = state.audit.set_head(entry.seq, &entry.mac) {
-        tracing::error!(%error, "cannot record the audit head");
-    }
+    state.audit.keep_head(&entry);
     Ok(value)
 }
 
@@ -313,12 +311,7 @@ async fn intel_lookup(
     if riposte_intel::recognise(&value).is_none() {
         return Err(AppError::bad_request(format!("{value:?} is not a value indicators name")));
     }
-    let found = set.lookup(&value);
-    let now = now_ms();
-    let matches: Vec<Value> = found
-        .iter()
-        .map(|&id| json!({"indicator": set.get(id), "score": set.score(id, now), "live": set.is_live(id, now)}))
-        .collect();
+    let matches = crate::intel::lookup_json(&set, &value, now_ms());
     Ok(axum::Json(json!({"value": query.value, "matches": matches})))
 }
 
@@ -1103,9 +1096,7 @@ pub async fn create(
     };
     let _one_at_a_time = lock.lock().await;
     let written = store.create_token(&issued.token, &issued.secret_sha256, &entry, &audit.key).await?;
-    if let Err(error) = audit.set_head(written.seq, &written.mac) {
-        tracing::error!(%error, "cannot record the audit head");
-    }
+    audit.keep_head(&written);
     Ok(issued)
 }
 
