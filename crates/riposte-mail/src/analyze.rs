@@ -10,6 +10,7 @@ use crate::domain::{
 use crate::language::{Wording, contains_words, wording};
 use crate::links::{Link, asks_for_credentials, has_form, host_of, html_links, text_links, text_of};
 use crate::message::Mail;
+use crate::words::{Resemblance, WordCounts, tokens};
 
 /// What the organisation tells the checks.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +45,13 @@ pub struct History {
 /// Most an analyst's trust in a sender takes off a score: a trusted
 /// sender's mail with a program attached or a look-alike link still shows.
 const MOST_TRUST: f64 = 3.0;
+
+/// Where the classifier of judged words decides on its own, as SpamBayes
+/// does by default: from 0.9 a message is like the phishing analysts
+/// judged (enough for a verdict by itself), to 0.2 like their legitimate
+/// mail; between, it leans at most, and only toward phishing from 0.5.
+const PHISHING_CUTOFF: f64 = 0.9;
+const LEGITIMATE_CUTOFF: f64 = 0.2;
 
 /// One check that held.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -117,23 +125,12 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     authentication(mail, &settings.verified, &mut add);
     sender(mail, &from_domain, &protected, &mut add);
 
-    // Bodies: the text a person reads, and every link.
-    let mut links = Vec::new();
-    let mut reading = mail.subject.clone();
-    for text in &mail.texts {
-        text_links(text, &mut links);
-        reading.push('\n');
-        reading.push_str(text);
-    }
-    for html in &mail.htmls {
-        html_links(html, &mut links);
-        reading.push('\n');
-        let shown = text_of(html);
+    let Reading { text: reading, links, shown } = read(mail);
+    for (html, shown) in mail.htmls.iter().zip(&shown) {
         if mail.texts.is_empty() && shown.split_whitespace().count() < 15 && html.to_ascii_lowercase().contains("<img")
         {
             add("html.image_only", 1.0, "the message is a picture with almost no text".into());
         }
-        reading.push_str(&shown);
         let lower = html.to_ascii_lowercase().replace(' ', "");
         if ["font-size:0", "display:none", "visibility:hidden"].iter().any(|style| lower.contains(style))
             && shown.split_whitespace().count() > 0
@@ -188,6 +185,29 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     if let Some(word) = mixed_script_word(&mail.subject) {
         add("language.mixed_script", 3.0, format!("the subject writes {word:?} with letters of several alphabets"));
     }
+    for (place, text) in [("the subject", mail.subject.as_str()), ("the text", reading.as_str())] {
+        if let Some(hidden) = hidden_inside_word(text) {
+            add(
+                "language.hidden_characters",
+                2.5,
+                format!("{place} hides U+{:04X} inside a word, to break it up for filters", u32::from(hidden)),
+            );
+        }
+    }
+    let styled = mail.subject.chars().filter(|ch| ('\u{1d400}'..='\u{1d7ff}').contains(ch)).count();
+    if styled >= 3 {
+        add(
+            "language.styled_letters",
+            2.0,
+            format!(
+                "the subject writes {styled} letters as mathematical symbols (𝗹𝗶𝗸𝗲 𝘁𝗵𝗶𝘀), which word filters do not read"
+            ),
+        );
+    }
+    let subject = mail.subject.trim_start().to_ascii_uppercase();
+    if mail.spam_flagged || subject.starts_with("[SPAM]") || subject.starts_with("***SPAM***") {
+        add("message.spam_flagged", 2.0, "a filter on the way already marked it as spam".into());
+    }
     for cut in &mail.cut {
         add("message.cut", 0.5, cut.clone());
     }
@@ -215,6 +235,10 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     }
 
     if let Some(learned) = &settings.learned {
+        let tokens = if learned.words.ready() { tokens(mail, &reading, &links) } else { Vec::new() };
+        if let Some(resemblance) = learned.words.resemblance(&tokens) {
+            resembles(&resemblance, &learned.words, &mut add);
+        }
         for finding in &mut findings {
             if let Some(factor) = learned.factor(finding.check).filter(|factor| (factor - 1.0).abs() > 0.01) {
                 finding.weight = (finding.weight * factor * 10.0).round() / 10.0;
@@ -236,6 +260,67 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     };
     findings.sort_by(|a, b| b.weight.total_cmp(&a.weight));
     Analysis { score, verdict, findings }
+}
+
+/// What a person reads of a message: the subject and every body as text,
+/// each HTML body's text on its own, and every link.
+struct Reading {
+    text: String,
+    links: Vec<Link>,
+    /// The shown text of each of `Mail::htmls`, in order.
+    shown: Vec<String>,
+}
+
+fn read(mail: &Mail) -> Reading {
+    let mut links = Vec::new();
+    let mut text = mail.subject.clone();
+    for body in &mail.texts {
+        text_links(body, &mut links);
+        text.push('\n');
+        text.push_str(body);
+    }
+    let mut shown = Vec::with_capacity(mail.htmls.len());
+    for html in &mail.htmls {
+        html_links(html, &mut links);
+        let read = text_of(html);
+        text.push('\n');
+        text.push_str(&read);
+        shown.push(read);
+    }
+    Reading { text, links, shown }
+}
+
+/// The tokens the classifier of judged mail counts for `mail`.
+pub fn tokens_of(mail: &Mail) -> Vec<String> {
+    let Reading { text, links, .. } = read(mail);
+    tokens(mail, &text, &links)
+}
+
+/// The classifier's say as a finding: only when it leans clearly one way,
+/// bounded like an analyst's trust in a sender, with the tokens that decided.
+fn resembles(resemblance: &Resemblance, counts: &WordCounts, add: &mut impl FnMut(&'static str, f64, String)) {
+    let leaning = resemblance.phishing;
+    let (check, weight, tokens, kind) = if leaning >= PHISHING_CUTOFF {
+        ("learned.resembles_phishing", PHISHING_FROM, &resemblance.phishing_tokens, "phishing")
+    } else if leaning > 0.5 {
+        ("learned.resembles_phishing", 2.0, &resemblance.phishing_tokens, "phishing")
+    } else if leaning <= 0.01 {
+        ("learned.resembles_legitimate", -MOST_TRUST, &resemblance.legitimate_tokens, "legitimate")
+    } else if leaning <= LEGITIMATE_CUTOFF {
+        ("learned.resembles_legitimate", -2.0, &resemblance.legitimate_tokens, "legitimate")
+    } else {
+        return;
+    };
+    add(
+        check,
+        weight,
+        format!(
+            "its words are like those of the mail analysts judged {kind} (probability of phishing {leaning:.3}, from {} phishing and {} legitimate verdicts): {}",
+            counts.phishing,
+            counts.legitimate,
+            tokens.join(", ")
+        ),
+    );
 }
 
 /// The results of `method` in an `Authentication-Results` value: the word
@@ -500,6 +585,33 @@ fn attachment_checks(attachment: &crate::message::Attachment, add: &mut impl FnM
     if double_extension(name) {
         add("attachment.double_extension", 3.0, format!("{name} hides its real extension"));
     }
+}
+
+/// An invisible character between two letters: a zero-width space or
+/// joiner, a soft hyphen, a word joiner, a Unicode tag or variation
+/// selector (U+E0000 to U+E01EF), or a combining overlay. People do not type them; they split `Coinbase` so that a
+/// filter reading words does not see it. (A joiner between emoji is how
+/// emoji are composed, and is not between letters.)
+fn hidden_inside_word(text: &str) -> Option<char> {
+    let hidden = |ch: char| {
+        matches!(ch, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{00ad}' | '\u{feff}' | '\u{0334}'..='\u{0338}')
+            || ('\u{e0000}'..='\u{e01ef}').contains(&ch)
+    };
+    let mut chars = text.chars().peekable();
+    let mut before = None;
+    while let Some(ch) = chars.next() {
+        if hidden(ch) && before.is_some_and(char::is_alphabetic) {
+            // Skip a run of them to the next visible character.
+            while chars.peek().is_some_and(|next| hidden(*next)) {
+                chars.next();
+            }
+            if chars.peek().is_some_and(|next| next.is_alphabetic()) {
+                return Some(ch);
+            }
+        }
+        before = Some(ch);
+    }
+    None
 }
 
 /// A word mixing Latin letters with Cyrillic or Greek look-alikes

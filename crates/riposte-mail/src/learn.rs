@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::words::WordCounts;
+
 /// Bounds of a learned factor: learning can halve or double a weight, no more.
 pub const LOWEST_FACTOR: f64 = 0.5;
 pub const HIGHEST_FACTOR: f64 = 2.0;
@@ -25,6 +27,9 @@ pub struct Verdicts {
     pub legitimate: u64,
     /// Per check: (on messages judged phishing, on messages judged legitimate).
     pub checks: BTreeMap<String, (u64, u64)>,
+    /// The words of the judged messages whose bytes were there to read.
+    #[serde(default)]
+    pub words: WordCounts,
 }
 
 impl Verdicts {
@@ -71,10 +76,73 @@ impl Verdicts {
     }
 }
 
-/// Checks that stand for the sender's own history are not reweighed: they
-/// already are what analysts said.
+/// What an organisation's verdicts taught, for a person: each check's
+/// counts and factor, and the words the classifier leans on most.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Taught {
+    pub phishing: u64,
+    pub legitimate: u64,
+    pub checks: Vec<CheckTaught>,
+    pub words: WordsTaught,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckTaught {
+    pub check: String,
+    pub phishing: u64,
+    pub legitimate: u64,
+    /// The weight's factor (`None`: not seen on enough judged messages).
+    pub factor: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WordsTaught {
+    /// Judged messages whose words were counted.
+    pub phishing: u64,
+    pub legitimate: u64,
+    pub tokens: usize,
+    /// Whether enough was judged of both kinds for the classifier to speak.
+    pub speaks: bool,
+    /// The tokens seen most that lean hardest each way, with their
+    /// probability of phishing.
+    pub phishing_tokens: Vec<(String, f64)>,
+    pub legitimate_tokens: Vec<(String, f64)>,
+}
+
+impl Verdicts {
+    /// What was taught, with the `top` words each way.
+    pub fn taught(&self, top: usize) -> Taught {
+        let checks = self
+            .checks
+            .iter()
+            .map(|(check, &(phishing, legitimate))| CheckTaught {
+                check: check.clone(),
+                phishing,
+                legitimate,
+                factor: self.factor(check),
+            })
+            .collect();
+        let (phishing_tokens, legitimate_tokens) = self.words.strongest(top);
+        Taught {
+            phishing: self.phishing,
+            legitimate: self.legitimate,
+            checks,
+            words: WordsTaught {
+                phishing: self.words.phishing,
+                legitimate: self.words.legitimate,
+                tokens: self.words.tokens.len(),
+                speaks: self.words.ready(),
+                phishing_tokens,
+                legitimate_tokens,
+            },
+        }
+    }
+}
+
+/// Checks that stand for the sender's own history, and the classifier of
+/// judged words, are not reweighed: they already are what analysts said.
 fn learnable(check: &str) -> bool {
-    !check.starts_with("history.")
+    !check.starts_with("history.") && !check.starts_with("learned.")
 }
 
 #[cfg(test)]

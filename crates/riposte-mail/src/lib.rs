@@ -12,8 +12,10 @@ pub mod language;
 pub mod learn;
 pub mod links;
 pub mod message;
+pub mod words;
 
-pub use analyze::{Analysis, Finding, History, Settings, Verdict, analyze};
+pub use analyze::{Analysis, Finding, History, Settings, Verdict, analyze, tokens_of};
 pub use auth::{AuthResult, DkimCheck, Verified};
-pub use learn::Verdicts;
+pub use learn::{Taught, Verdicts};
 pub use message::{Limits, Mail, parse};
+pub use words::WordCounts;

@@ -51,6 +51,8 @@ pub struct Mail {
     pub from_entries: usize,
     pub reply_to: Option<Mailbox>,
     pub return_path: Option<String>,
+    /// The To and Cc addresses, lower-cased.
+    pub recipients: Vec<String>,
     pub subject: String,
     /// The `Message-ID`, without its angle brackets (empty when absent).
     pub message_id: String,
@@ -59,6 +61,9 @@ pub struct Mail {
     /// `Received-SPF` values, top first.
     pub received_spf: Vec<String>,
     pub list_id: bool,
+    /// A filter on the way already called it spam (`X-Spam-Flag: YES`,
+    /// `X-Spam-Status: Yes`).
+    pub spam_flagged: bool,
     /// Plain-text bodies.
     pub texts: Vec<String>,
     /// HTML bodies (and HTML attachments are in `attachments`).
@@ -85,9 +90,21 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
         from_entries,
         reply_to: message.reply_to().and_then(|to| to.first()).map(mailbox),
         return_path: message.return_address().map(|address| address.trim_matches(['<', '>']).to_ascii_lowercase()),
+        recipients: [message.to(), message.cc()]
+            .into_iter()
+            .flatten()
+            .flat_map(|addresses| addresses.iter())
+            .filter_map(|addr| addr.address())
+            .take(100)
+            .map(|address| address.trim().to_ascii_lowercase())
+            .collect(),
         subject: message.subject().unwrap_or("").to_owned(),
         message_id: message.message_id().unwrap_or("").to_owned(),
         list_id: message.header_raw("List-Id").is_some(),
+        spam_flagged: message.header_raw("X-Spam-Flag").is_some_and(|flag| flag.trim().eq_ignore_ascii_case("yes"))
+            || message.header_raw("X-Spam-Status").is_some_and(|status| {
+                status.trim_start().get(..3).is_some_and(|answer| answer.eq_ignore_ascii_case("yes"))
+            }),
         ..Mail::default()
     };
     for (name, value) in message.headers_raw() {

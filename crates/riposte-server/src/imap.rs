@@ -289,17 +289,9 @@ async fn judge_one(mailbox: &mut Mailbox, desk: &crate::api::AppState, message: 
         return mailbox.mark_checked(message.uid).await;
     };
     let now = crate::pipeline::now_ms();
-    let (analysis, _) = crate::quarantine::judge(
-        &desk.store,
-        desk.intel.current(),
-        desk.mail_auth.as_deref(),
-        &message.raw,
-        &mail,
-        None,
-        now,
-    )
-    .await
-    .map_err(|error| held(error.to_string()))?;
+    let (analysis, _) = crate::quarantine::judge(desk, &message.raw, &mail, None, now)
+        .await
+        .map_err(|error| held(error.to_string()))?;
     if analysis.verdict < riposte_mail::Verdict::Phishing {
         return mailbox.mark_checked(message.uid).await;
     }

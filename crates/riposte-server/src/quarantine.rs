@@ -26,17 +26,16 @@ pub enum SettleError {
 }
 
 /// Judges a message with what the organisation knows: its indicators, its
-/// sender's history (which this message then adds to), and SPF/DKIM/DMARC
-/// verified when a verifier is configured.
+/// sender's history (which this message then adds to), what its analysts
+/// taught, and SPF/DKIM/DMARC verified when a verifier is configured.
 pub async fn judge(
-    store: &AnyStore,
-    intel: Option<std::sync::Arc<riposte_intel::IndicatorSet>>,
-    mail_auth: Option<&crate::mail_auth::MailAuth>,
+    desk: &crate::api::AppState,
     raw: &[u8],
     mail: &riposte_mail::Mail,
     envelope: Option<&crate::mail_auth::Envelope>,
     now_ms: i64,
 ) -> Result<(riposte_mail::Analysis, Option<riposte_mail::Verified>), StoreError> {
+    let store = &desk.store;
     let sender = mail.from.as_ref().map(|from| from.address.clone()).filter(|address| address.contains('@'));
     let history = match &sender {
         Some(address) => {
@@ -49,16 +48,16 @@ pub async fn judge(
         }
         None => None,
     };
-    let verified = match mail_auth {
+    let verified = match &desk.mail_auth {
         Some(auth) => Some(auth.verify(raw, envelope).await),
         None => None,
     };
     let settings = riposte_mail::Settings {
-        intel,
+        intel: desk.intel.current(),
         now_ms,
         history,
         verified: verified.clone().unwrap_or_default(),
-        learned: Some(std::sync::Arc::new(learned(store).await?)),
+        learned: Some(desk.learned.get(store).await?),
         ..Default::default()
     };
     let analysis = riposte_mail::analyze(mail, &settings);
@@ -68,15 +67,54 @@ pub async fn judge(
     Ok((analysis, verified))
 }
 
+/// What the organisation's analysts have taught, as riposte-mail reads it,
+/// kept in memory: read again when a verdict was given through this
+/// process, and at least every [`LearnedCache::FRESH_FOR`] (verdicts given
+/// through another process sharing the store).
+#[derive(Default)]
+pub struct LearnedCache {
+    kept: Mutex<Option<(std::time::Instant, std::sync::Arc<riposte_mail::Verdicts>)>>,
+}
+
+impl LearnedCache {
+    pub const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+    pub async fn get(&self, store: &AnyStore) -> Result<std::sync::Arc<riposte_mail::Verdicts>, StoreError> {
+        let mut kept = self.kept.lock().await;
+        if let Some((read, verdicts)) = kept.as_ref()
+            && read.elapsed() < Self::FRESH_FOR
+        {
+            return Ok(verdicts.clone());
+        }
+        let verdicts = std::sync::Arc::new(learned(store).await?);
+        *kept = Some((std::time::Instant::now(), verdicts.clone()));
+        Ok(verdicts)
+    }
+
+    /// Forgets what was read: the next message is judged with the new verdicts.
+    pub async fn forget(&self) {
+        *self.kept.lock().await = None;
+    }
+}
+
 /// What the organisation's analysts have judged, as riposte-mail reads it.
 pub async fn learned(store: &AnyStore) -> Result<riposte_mail::Verdicts, StoreError> {
     let mut verdicts = riposte_mail::Verdicts::default();
+    let count = |value: i64| u64::try_from(value).unwrap_or(0);
     for row in store.check_verdicts().await? {
-        let counts = (u64::try_from(row.phishing).unwrap_or(0), u64::try_from(row.legitimate).unwrap_or(0));
-        if row.check == "*" {
+        let counts = (count(row.phishing), count(row.legitimate));
+        if row.name == "*" {
             (verdicts.phishing, verdicts.legitimate) = counts;
         } else {
-            verdicts.checks.insert(row.check, counts);
+            verdicts.checks.insert(row.name, counts);
+        }
+    }
+    for row in store.word_verdicts().await? {
+        let counts = (count(row.phishing), count(row.legitimate));
+        if row.name == "*" {
+            (verdicts.words.phishing, verdicts.words.legitimate) = counts;
+        } else {
+            verdicts.words.tokens.insert(row.name, counts);
         }
     }
     Ok(verdicts)

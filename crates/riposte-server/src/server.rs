@@ -172,6 +172,7 @@ impl Server {
             mail_auth: crate::mail_auth::MailAuth::from_config(&config.email)?.map(Arc::new),
             imap: config.email.imap.clone(),
             playbooks: runner.clone(),
+            learned: Arc::default(),
         };
         let mail_desk = state.clone();
         let stop = Arc::new(AtomicBool::new(false));

@@ -976,6 +976,19 @@ MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a h
             .contains("learned from analysts' verdicts: on 5 of 5 messages judged phishing, 1 of 1"),
         "{learned}"
     );
+    // What was taught, for a person: the checks' factors, and the words
+    // of the judged messages (read from their kept bytes), too few yet for
+    // the classifier to speak.
+    let taught: Value =
+        client.get(format!("{base}/api/email/learned")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!((taught["phishing"].as_u64(), taught["legitimate"].as_u64()), (Some(5), Some(1)), "{taught}");
+    let ip = taught["checks"].as_array().unwrap().iter().find(|check| check["check"] == "links.ip_address").unwrap();
+    assert!(ip["factor"].as_f64().unwrap() > 1.0, "{ip}");
+    let words = &taught["words"];
+    assert_eq!((words["phishing"].as_u64(), words["legitimate"].as_u64()), (Some(5), Some(1)), "{taught}");
+    assert!(words["tokens"].as_u64().unwrap() > 10 && words["speaks"] == false, "{taught}");
+    // The six messages share their words: none leans either way.
+    assert_eq!(words["phishing_tokens"], json!([]), "{taught}");
     server.shutdown().await;
 }
 

@@ -4,9 +4,9 @@ use crate::audit::{AuditEntry, AuditKey, NewAudit};
 use crate::backend::{PostgresStore, SqliteStore, Store};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, CheckVerdicts, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined,
-    NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run, RunStatus, RunStep,
-    RunUndo, SenderHistory, StoredEvent, TicketLink, Token,
+    Alert, AlertChange, AlertFilter, CorrelationState, Millis, NewDetection, NewEvent, NewQuarantined, NewRun,
+    ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run, RunStatus, RunStep, RunUndo,
+    SenderHistory, StoredEvent, TicketLink, Token, VerdictCounts,
 };
 
 /// The store a configuration names.
@@ -153,14 +153,29 @@ impl Store for AnyStore {
         address: &str,
         phishing: bool,
         checks: &[String],
+        words: &[String],
         audit: &NewAudit,
         key: &AuditKey,
     ) -> Result<AuditEntry> {
-        dispatch!(self, store => store.judge_sender(address, phishing, checks, audit, key))
+        dispatch!(self, store => store.judge_sender(address, phishing, checks, words, audit, key))
     }
 
-    async fn check_verdicts(&self) -> Result<Vec<CheckVerdicts>> {
+    async fn learn_verdicts(
+        &self,
+        checks: &[VerdictCounts],
+        words: &[VerdictCounts],
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> Result<AuditEntry> {
+        dispatch!(self, store => store.learn_verdicts(checks, words, audit, key))
+    }
+
+    async fn check_verdicts(&self) -> Result<Vec<VerdictCounts>> {
         dispatch!(self, store => store.check_verdicts())
+    }
+
+    async fn word_verdicts(&self) -> Result<Vec<VerdictCounts>> {
+        dispatch!(self, store => store.word_verdicts())
     }
 
     async fn change_quarantined(

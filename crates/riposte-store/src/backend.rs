@@ -14,9 +14,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use crate::audit::{AuditEntry, AuditKey, GENESIS, NewAudit, entry_mac};
 use crate::error::{Doing, Result, StoreError};
 use crate::model::{
-    Alert, AlertChange, AlertFilter, AlertStatus, CheckVerdicts, CorrelationState, Entities, Millis, NewDetection,
-    NewEvent, NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run,
-    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, TicketLink, Token, Verdict,
+    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent,
+    NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run, RunStatus,
+    RunStep, RunUndo, Scope, SenderHistory, StoredEvent, TicketLink, Token, Verdict, VerdictCounts,
 };
 
 /// Rows written or looked up by one statement (under both databases'
@@ -138,19 +138,34 @@ pub trait Store: Send + Sync {
     fn note_sender(&self, address: &str, seen_ms: Millis) -> impl Future<Output = Result<()>> + Send;
 
     /// Records an analyst's verdict on a message from `address` on which
-    /// `checks` held (its sender's history and the organisation's counts per
-    /// check), audited.
+    /// `checks` held and whose words were `words` (empty when its bytes are
+    /// gone): its sender's history and the organisation's counts per check
+    /// and per word, audited.
     fn judge_sender(
         &self,
         address: &str,
         phishing: bool,
         checks: &[String],
+        words: &[String],
+        audit: &NewAudit,
+        key: &AuditKey,
+    ) -> impl Future<Output = Result<AuditEntry>> + Send;
+
+    /// Adds the counts of many judged messages at once (`*` rows count the
+    /// messages), audited: verdicts given in bulk, with no sender history.
+    fn learn_verdicts(
+        &self,
+        checks: &[VerdictCounts],
+        words: &[VerdictCounts],
         audit: &NewAudit,
         key: &AuditKey,
     ) -> impl Future<Output = Result<AuditEntry>> + Send;
 
     /// How often each check held on judged messages (`*`: all of them).
-    fn check_verdicts(&self) -> impl Future<Output = Result<Vec<CheckVerdicts>>> + Send;
+    fn check_verdicts(&self) -> impl Future<Output = Result<Vec<VerdictCounts>>> + Send;
+
+    /// How many judged messages held each word (`*`: all of them).
+    fn word_verdicts(&self) -> impl Future<Output = Result<Vec<VerdictCounts>>> + Send;
 
     /// Starts a run; `None` when a run with the same dedup key exists.
     fn create_run(&self, run: &NewRun) -> impl Future<Output = Result<Option<Run>>> + Send;
@@ -436,6 +451,44 @@ macro_rules! backend {
                 })
             }
 
+            /// Adds `rows` to the counts of `table` (a verdict table of
+            /// this file, never a caller's text).
+            async fn add_verdict_counts(
+                transaction: &mut sqlx::Transaction<'_, <$pool as PoolDatabase>::Database>,
+                table: &'static str,
+                column: &'static str,
+                rows: &[VerdictCounts],
+            ) -> Result<()> {
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::new(format!("INSERT INTO {table} ({column}, phishing, legitimate) "));
+                    query.push_values(chunk, |mut row, counts| {
+                        row.push_bind(counts.name.clone()).push_bind(counts.phishing).push_bind(counts.legitimate);
+                    });
+                    query.push(format!(
+                        " ON CONFLICT ({column}) DO UPDATE SET phishing = {table}.phishing + excluded.phishing, \
+                         legitimate = {table}.legitimate + excluded.legitimate"
+                    ));
+                    query.build().execute(&mut **transaction).await.doing("counting verdicts")?;
+                }
+                Ok(())
+            }
+
+            /// The counts `select` reads (`name`, `phishing`, `legitimate`).
+            async fn verdict_counts(&self, select: &'static str) -> Result<Vec<VerdictCounts>> {
+                let rows = sqlx::query(select)
+                    .fetch_all(&self.pool)
+                    .await
+                    .doing("reading the verdict counts")?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(VerdictCounts {
+                            name: row.try_get("name").doing("reading the verdict counts")?,
+                            phishing: row.try_get("phishing").doing("reading the verdict counts")?,
+                            legitimate: row.try_get("legitimate").doing("reading the verdict counts")?,
+                        })
+                    })
+                    .collect()
+            }
             /// Appends to the audit trail inside a transaction.
             async fn append_in(
                 transaction: &mut sqlx::Transaction<'_, <$pool as PoolDatabase>::Database>,
@@ -1049,6 +1102,7 @@ macro_rules! backend {
                 address: &str,
                 phishing: bool,
                 checks: &[String],
+                words: &[String],
                 audit: &NewAudit,
                 key: &AuditKey,
             ) -> Result<AuditEntry> {
@@ -1067,44 +1121,54 @@ macro_rules! backend {
                 .execute(&mut *transaction)
                 .await
                 .doing("recording a verdict on a sender")?;
-                let mut counted: Vec<&str> = checks.iter().map(String::as_str).filter(|check| *check != "*").collect();
-                counted.sort_unstable();
-                counted.dedup();
-                counted.push("*");
-                for check in counted {
-                    sqlx::query(
-                        "INSERT INTO mail_check_verdicts (check_name, phishing, legitimate) VALUES ($1, $2, $3) \
-                         ON CONFLICT (check_name) DO UPDATE SET phishing = mail_check_verdicts.phishing + $2, \
-                         legitimate = mail_check_verdicts.legitimate + $3",
-                    )
-                    .bind(check)
-                    .bind(i64::from(phishing))
-                    .bind(i64::from(!phishing))
-                    .execute(&mut *transaction)
-                    .await
-                    .doing("counting a verdict's checks")?;
+                let once = |names: &[String]| {
+                    let mut names: Vec<&str> = names.iter().map(String::as_str).filter(|name| *name != "*").collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    names.push("*");
+                    names
+                        .into_iter()
+                        .map(|name| VerdictCounts {
+                            name: name.to_owned(),
+                            phishing: i64::from(phishing),
+                            legitimate: i64::from(!phishing),
+                        })
+                        .collect::<Vec<_>>()
+                };
+                Self::add_verdict_counts(&mut transaction, "mail_check_verdicts", "check_name", &once(checks)).await?;
+                if !words.is_empty() {
+                    Self::add_verdict_counts(&mut transaction, "mail_word_verdicts", "token", &once(words)).await?;
                 }
                 let entry = Self::append_in(&mut transaction, audit, key).await?;
                 transaction.commit().await.doing("committing a verdict on a sender")?;
                 Ok(entry)
             }
 
-            async fn check_verdicts(&self) -> Result<Vec<CheckVerdicts>> {
-                let rows = sqlx::query(
-                    "SELECT check_name, phishing, legitimate FROM mail_check_verdicts ORDER BY check_name",
+            async fn learn_verdicts(
+                &self,
+                checks: &[VerdictCounts],
+                words: &[VerdictCounts],
+                audit: &NewAudit,
+                key: &AuditKey,
+            ) -> Result<AuditEntry> {
+                let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
+                Self::add_verdict_counts(&mut transaction, "mail_check_verdicts", "check_name", checks).await?;
+                Self::add_verdict_counts(&mut transaction, "mail_word_verdicts", "token", words).await?;
+                let entry = Self::append_in(&mut transaction, audit, key).await?;
+                transaction.commit().await.doing("committing learned verdicts")?;
+                Ok(entry)
+            }
+
+            async fn check_verdicts(&self) -> Result<Vec<VerdictCounts>> {
+                self.verdict_counts(
+                    "SELECT check_name AS name, phishing, legitimate FROM mail_check_verdicts ORDER BY check_name",
                 )
-                .fetch_all(&self.pool)
                 .await
-                .doing("reading the verdicts per check")?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(CheckVerdicts {
-                            check: row.try_get("check_name").doing("reading the verdicts per check")?,
-                            phishing: row.try_get("phishing").doing("reading the verdicts per check")?,
-                            legitimate: row.try_get("legitimate").doing("reading the verdicts per check")?,
-                        })
-                    })
-                    .collect()
+            }
+
+            async fn word_verdicts(&self) -> Result<Vec<VerdictCounts>> {
+                self.verdict_counts("SELECT token AS name, phishing, legitimate FROM mail_word_verdicts ORDER BY token")
+                    .await
             }
 
             async fn create_run(&self, run: &NewRun) -> Result<Option<Run>> {

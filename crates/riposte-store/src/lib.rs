@@ -14,9 +14,9 @@ pub use audit::{AuditBreak, AuditEntry, AuditHead, AuditKey, GENESIS, NewAudit, 
 pub use backend::{MAX_PAGE, PostgresStore, SqliteStore, Store, redact};
 pub use error::{Result, StoreError};
 pub use model::{
-    Alert, AlertChange, AlertFilter, AlertStatus, CheckVerdicts, CorrelationState, Entities, Millis, NewDetection,
-    NewEvent, NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run,
-    RunStatus, RunStep, RunUndo, Scope, SenderHistory, StoredEvent, TicketLink, Token, Verdict,
+    Alert, AlertChange, AlertFilter, AlertStatus, CorrelationState, Entities, Millis, NewDetection, NewEvent,
+    NewQuarantined, NewRun, ObservableSearch, Page, QuarantineStatus, Quarantined, Recorded, RuleState, Run, RunStatus,
+    RunStep, RunUndo, Scope, SenderHistory, StoredEvent, TicketLink, Token, Verdict, VerdictCounts,
 };
 
 mod any;

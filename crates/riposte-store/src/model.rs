@@ -159,11 +159,12 @@ pub enum QuarantineStatus {
 
 text_enum!(QuarantineStatus { Held = "held", Released = "released", Deleted = "deleted" });
 
-/// How often a check of the phishing analysis held on messages analysts judged.
+/// How often a check of the phishing analysis, or a word of its
+/// classifier, held on messages analysts judged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CheckVerdicts {
-    /// The check's name; `*` counts every judged message.
-    pub check: String,
+pub struct VerdictCounts {
+    /// The check or word; `*` counts the judged messages themselves.
+    pub name: String,
     pub phishing: i64,
     pub legitimate: i64,
 }

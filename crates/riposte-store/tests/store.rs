@@ -224,23 +224,46 @@ async fn suite(store: impl Store) {
     store.note_sender("x@example.org", 200).await.unwrap();
     let checks = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>();
     let (legitimate, phishing) = (checks(&["language.urgency"]), checks(&["language.urgency", "links.shortener"]));
+    let words = checks(&["meeting", "subject:agenda", "verify"]);
     store
-        .judge_sender("x@example.org", false, &legitimate, &audit("mail.verdict", "sender:x@example.org"), &key)
+        .judge_sender("x@example.org", false, &legitimate, &words, &audit("mail.verdict", "sender:x@example.org"), &key)
         .await
         .unwrap();
+    // A message whose bytes are gone teaches its checks, not its words.
     store
-        .judge_sender("y@example.org", true, &phishing, &audit("mail.verdict", "sender:y@example.org"), &key)
+        .judge_sender("y@example.org", true, &phishing, &[], &audit("mail.verdict", "sender:y@example.org"), &key)
         .await
         .unwrap();
     // The organisation's counts per check, and of all judged messages.
-    let counted: Vec<(String, i64, i64)> = store
-        .check_verdicts()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| (row.check, row.phishing, row.legitimate))
-        .collect();
+    let counted: Vec<(String, i64, i64)> =
+        store.check_verdicts().await.unwrap().into_iter().map(|row| (row.name, row.phishing, row.legitimate)).collect();
     assert_eq!(counted, vec![("*".into(), 1, 1), ("language.urgency".into(), 1, 1), ("links.shortener".into(), 1, 0)]);
+    // Verdicts in bulk add to both counts (more rows than one statement takes), audited.
+    let counts = |name: &str, phishing: i64, legitimate: i64| riposte_store::VerdictCounts {
+        name: name.to_owned(),
+        phishing,
+        legitimate,
+    };
+    let mut bulk_words: Vec<_> = (0..1_200).map(|i| counts(&format!("word{i:04}"), 2, 0)).collect();
+    bulk_words.extend([counts("*", 3, 4), counts("verify", 3, 0)]);
+    store
+        .learn_verdicts(
+            &[counts("*", 3, 4), counts("links.shortener", 2, 1)],
+            &bulk_words,
+            &audit("mail.learn", "verdicts"),
+            &key,
+        )
+        .await
+        .unwrap();
+    let words: Vec<(String, i64, i64)> =
+        store.word_verdicts().await.unwrap().into_iter().map(|row| (row.name, row.phishing, row.legitimate)).collect();
+    assert_eq!(words.len(), 1 + 3 + 1_200);
+    for expected in [("*", 3, 5), ("meeting", 0, 1), ("subject:agenda", 0, 1), ("verify", 3, 1), ("word0999", 2, 0)] {
+        assert!(words.contains(&(expected.0.to_owned(), expected.1, expected.2)), "{expected:?} in {:?}", &words[..5]);
+    }
+    let shortener =
+        store.check_verdicts().await.unwrap().into_iter().find(|row| row.name == "links.shortener").unwrap();
+    assert_eq!((shortener.phishing, shortener.legitimate), (3, 1));
     let known = store.sender_history("x@example.org").await.unwrap().unwrap();
     assert_eq!((known.first_seen_ms, known.messages, known.legitimate, known.phishing), (100, 2, 1, 0));
     let judged = store.sender_history("y@example.org").await.unwrap().unwrap();

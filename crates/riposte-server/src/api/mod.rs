@@ -51,6 +51,8 @@ pub struct AppState {
     pub imap: Option<crate::imap::ImapConfig>,
     /// Playbook runs: triggers, approvals, undo.
     pub playbooks: Arc<crate::playbooks::Runner>,
+    /// What analysts' verdicts on mail taught.
+    pub learned: Arc<crate::quarantine::LearnedCache>,
 }
 
 /// An error as the API reports it: a status, a stable code, a message.
@@ -270,6 +272,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/intel/indicators/revoke", post(revoke_indicator))
         .route("/api/intel/feeds", get(intel_feeds))
         .route("/api/email/analyze", post(analyze_email))
+        .route("/api/email/learned", get(email_learned))
         .route("/api/quarantine", get(list_quarantine))
         .route("/api/quarantine/{id}/message", get(quarantined_bytes))
         .route("/api/quarantine/{id}/release", post(release_quarantined))
@@ -501,16 +504,7 @@ async fn analyze_email(
         mail_from: query.mail_from.clone().unwrap_or_default(),
     });
     let now = now_ms();
-    let (analysis, verified) = crate::quarantine::judge(
-        &state.store,
-        state.intel.current(),
-        state.mail_auth.as_deref(),
-        &raw,
-        &mail,
-        envelope.as_ref(),
-        now,
-    )
-    .await?;
+    let (analysis, verified) = crate::quarantine::judge(&state, &raw, &mail, envelope.as_ref(), now).await?;
     let mut answer = json!({
         "verdict": analysis.verdict.as_str(),
         "score": analysis.score,
@@ -552,6 +546,14 @@ async fn analyze_email(
 struct QuarantineQuery {
     status: Option<String>,
     limit: Option<u32>,
+}
+
+/// What analysts' verdicts on mail taught: each check's factor and the
+/// words the classifier leans on most.
+async fn email_learned(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
+    authorize(&state, &headers, Scope::Read).await?;
+    let learned = crate::quarantine::learned(&state.store).await?;
+    Ok(axum::Json(json!(learned.taught(20))))
 }
 
 async fn list_quarantine(
@@ -642,10 +644,19 @@ async fn judge_quarantined(
             .flatten()
             .filter_map(|finding| finding["check"].as_str().map(str::to_owned))
             .collect();
-        let entry = state.store.judge_sender(&held.sender, phishing, &checks, &audit, &state.audit.key).await?;
+        // Its words are read from its kept bytes (none once deleted).
+        let path = crate::quarantine::message_path(&state.quarantine_dir, &held.sha256);
+        let words = match tokio::fs::read(&path).await {
+            Ok(raw) => riposte_mail::parse(&raw, &riposte_mail::Limits::default())
+                .map(|mail| riposte_mail::tokens_of(&mail))
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let entry = state.store.judge_sender(&held.sender, phishing, &checks, &words, &audit, &state.audit.key).await?;
         Ok((entry.clone(), entry))
     })
     .await?;
+    state.learned.forget().await;
     let history = state.store.sender_history(&held.sender).await?;
     Ok(axum::Json(json!({"sender": history, "audit_seq": entry.seq})))
 }
