@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::words::WordCounts;
+use crate::words::{Leaning, WordCounts};
 
 /// Bounds of a learned factor: learning can halve or double a weight, no more.
 pub const LOWEST_FACTOR: f64 = 0.5;
@@ -105,8 +105,8 @@ pub struct WordsTaught {
     pub speaks: bool,
     /// The tokens seen most that lean hardest each way, with their
     /// probability of phishing.
-    pub phishing_tokens: Vec<(String, f64)>,
-    pub legitimate_tokens: Vec<(String, f64)>,
+    pub phishing_tokens: Leaning,
+    pub legitimate_tokens: Leaning,
 }
 
 impl Verdicts {

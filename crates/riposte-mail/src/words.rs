@@ -43,6 +43,9 @@ pub struct WordCounts {
     pub tokens: HashMap<String, (u64, u64)>,
 }
 
+/// Tokens with their probability of phishing.
+pub type Leaning = Vec<(String, f64)>;
+
 /// What the classifier says of one message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resemblance {
@@ -118,7 +121,7 @@ impl WordCounts {
     /// The `top` tokens leaning hardest toward phishing and toward
     /// legitimate mail, among those seen on enough judged messages to
     /// mean something, with their probability of phishing.
-    pub fn strongest(&self, top: usize) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+    pub fn strongest(&self, top: usize) -> (Leaning, Leaning) {
         let seen_enough = (self.phishing + self.legitimate).div_ceil(100).max(3);
         let mut leaning: Vec<(f64, &str)> = self
             .tokens
