@@ -20,6 +20,37 @@ pub enum EmailCommand {
     /// Judge an IMAP mailbox's new messages; phishing is moved to a
     /// quarantine folder (`--release` moves a message back).
     Imap(ImapArgs),
+    /// Teach `serve`'s store verdicts in bulk: folders of the
+    /// organisation's mail known to be phishing and known to be legitimate
+    /// (audited; as an analyst's verdicts, without sender history).
+    Learn(LearnArgs),
+    /// What verdicts have taught: checks' factors and the words the
+    /// classifier leans on most.
+    Learned(LearnedArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LearnArgs {
+    /// Messages judged phishing (`.eml`, mbox, folders).
+    #[arg(long, value_name = "PATH")]
+    pub phishing: Vec<PathBuf>,
+    /// Messages judged legitimate.
+    #[arg(long, value_name = "PATH")]
+    pub legitimate: Vec<PathBuf>,
+    #[command(flatten)]
+    pub config: crate::serve::ConfigArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LearnedArgs {
+    /// Words shown each way.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: crate::serve::ConfigArgs,
 }
 
 #[derive(Args, Debug)]
@@ -69,8 +100,8 @@ pub struct JudgeArgs {
 }
 
 impl JudgeArgs {
-    /// The analysis settings these options give (no sender history and no
-    /// learned weights: those are kept by `serve`'s store).
+    /// The analysis settings these options give (no sender history, and
+    /// nothing learned unless `analyze --learned` reads it from the store).
     fn settings(&self) -> Result<Settings> {
         Ok(Settings {
             own_domains: self.own_domains.iter().map(|domain| domain.to_ascii_lowercase()).collect(),
@@ -153,6 +184,11 @@ pub struct AnalyzeArgs {
     /// The SMTP `MAIL FROM` address.
     #[arg(long, value_name = "ADDRESS")]
     pub mail_from: Option<String>,
+    /// Judge with what analysts' verdicts taught (read from `serve`'s store).
+    #[arg(long)]
+    pub learned: bool,
+    #[command(flatten)]
+    pub config: crate::serve::ConfigArgs,
 }
 
 /// Verifies messages' authentication when asked to, on a runtime of its own.
@@ -193,7 +229,119 @@ pub fn run(command: EmailCommand) -> Result<u8> {
         EmailCommand::Analyze(args) => run_analyze(args),
         EmailCommand::Quarantine(command) => run_quarantine(command),
         EmailCommand::Imap(args) => run_imap(args),
+        EmailCommand::Learn(args) => run_learn(args),
+        EmailCommand::Learned(args) => run_learned(args),
     }
+}
+
+fn run_learn(args: LearnArgs) -> Result<u8> {
+    use std::collections::HashMap;
+    if args.phishing.is_empty() && args.legitimate.is_empty() {
+        anyhow::bail!("nothing to learn from: give --phishing and/or --legitimate messages");
+    }
+    // Counted here, written in one transaction: (judged phishing, judged legitimate).
+    let mut checks: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut words: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut unreadable = 0u64;
+    let settings = Settings::default();
+    for (paths, phishing) in [(&args.phishing, true), (&args.legitimate, false)] {
+        let count = |counts: &mut (i64, i64)| if phishing { counts.0 += 1 } else { counts.1 += 1 };
+        let mut files = Vec::new();
+        for path in paths {
+            collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        for file in &files {
+            for source in messages_of(file).with_context(|| format!("cannot read {}", file.display()))? {
+                let Some(mail) = parse(&source.raw, &Limits::default()) else {
+                    eprintln!("{}: not a message (no header could be read), left out", source.place);
+                    unreadable += 1;
+                    continue;
+                };
+                let analysis = analyze(&mail, &settings);
+                let mut seen: Vec<&str> = analysis.findings.iter().map(|finding| finding.check).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                for check in seen.into_iter().chain(["*"]) {
+                    count(checks.entry(check.to_owned()).or_default());
+                }
+                for token in riposte_mail::tokens_of(&mail).into_iter().chain(["*".to_owned()]) {
+                    count(words.entry(token).or_default());
+                }
+            }
+        }
+    }
+    let rows = |counts: HashMap<String, (i64, i64)>| -> Vec<riposte_store::VerdictCounts> {
+        let mut rows: Vec<_> = counts
+            .into_iter()
+            .map(|(name, (phishing, legitimate))| riposte_store::VerdictCounts { name, phishing, legitimate })
+            .collect();
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        rows
+    };
+    let (phishing, legitimate) = words.get("*").copied().unwrap_or_default();
+    if phishing + legitimate == 0 {
+        anyhow::bail!("no message could be read: nothing was learned");
+    }
+    let (checks, words) = (rows(checks), rows(words));
+    let config = args.config.load()?;
+    let data_dir = config.data_dir.clone();
+    crate::serve::runtime()?.block_on(async move {
+        use riposte_store::Store;
+        let store = crate::serve::open_store(&config).await?;
+        let audit = riposte_server::auth::AuditFiles::open(&data_dir).context("cannot open the audit key")?;
+        let entry = riposte_store::NewAudit {
+            actor: "cli".into(),
+            action: "mail.learn".into(),
+            target: "verdicts".into(),
+            detail: serde_json::json!({"phishing": phishing, "legitimate": legitimate, "words": words.len()}).to_string(),
+        };
+        let written = store.learn_verdicts(&checks, &words, &entry, &audit.key).await?;
+        audit.keep_head(&written);
+        println!(
+            "learned from {phishing} phishing and {legitimate} legitimate messages ({} words, {} checks){}",
+            words.len() - 1,
+            checks.len() - 1,
+            if unreadable > 0 { format!("; {unreadable} unreadable left out") } else { String::new() }
+        );
+        Ok(crate::exit::OK)
+    })
+}
+
+fn run_learned(args: LearnedArgs) -> Result<u8> {
+    let config = args.config.load()?;
+    let taught = crate::serve::runtime()?.block_on(async {
+        let store = crate::serve::open_store(&config).await?;
+        anyhow::Ok(riposte_server::quarantine::learned(&store).await?.taught(args.top))
+    })?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&taught)?)?;
+        return Ok(crate::exit::OK);
+    }
+    writeln!(out, "verdicts: {} phishing, {} legitimate", taught.phishing, taught.legitimate)?;
+    for check in &taught.checks {
+        let factor = check.factor.map_or_else(|| "(not yet)".to_owned(), |factor| format!("×{factor:.2}"));
+        writeln!(out, "  {:<34} {factor:<10} {} / {}", check.check, check.phishing, check.legitimate)?;
+    }
+    let words = &taught.words;
+    writeln!(
+        out,
+        "words of {} phishing and {} legitimate messages: {} tokens; the classifier {}",
+        words.phishing,
+        words.legitimate,
+        words.tokens,
+        if words.speaks {
+            "speaks".to_owned()
+        } else {
+            format!("waits for {} judged messages of each kind", riposte_mail::words::MIN_JUDGED)
+        }
+    )?;
+    for (side, tokens) in [("phishing", &words.phishing_tokens), ("legitimate", &words.legitimate_tokens)] {
+        let shown: Vec<String> =
+            tokens.iter().map(|(token, probability)| format!("{} {probability:.3}", token.escape_debug())).collect();
+        writeln!(out, "  leaning {side}: {}", shown.join(", "))?;
+    }
+    Ok(crate::exit::OK)
 }
 
 fn run_imap(args: ImapArgs) -> Result<u8> {
@@ -351,6 +499,14 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
     }
     let verifier = Verifier::from_args(&args)?;
     let mut settings = args.judge.settings()?;
+    if args.learned {
+        let config = args.config.load()?;
+        let learned = crate::serve::runtime()?.block_on(async {
+            let store = crate::serve::open_store(&config).await?;
+            anyhow::Ok(riposte_server::quarantine::learned(&store).await?)
+        })?;
+        settings.learned = Some(std::sync::Arc::new(learned));
+    }
     let progress = (!args.no_progress && files.len() > 1 && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(

@@ -1175,3 +1175,71 @@ fn email_quarantine_list_show_release_and_delete_audited() {
     let verified = riposte().args(["audit", "verify", "--config"]).arg(&config).output().unwrap();
     assert!(stdout(&verified).contains("intact: 4 entries"), "{}", stdout(&verified));
 }
+
+#[test]
+fn email_learn_teaches_the_store_and_analyze_judges_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("riposte.yml");
+    std::fs::write(&config, format!("data_dir: {}\n", data.display())).unwrap();
+    // An organisation's mail, judged: crypto lures, and its own work mail (an mbox).
+    let (phishing, legitimate) = (dir.path().join("phishing"), dir.path().join("legitimate.mbox"));
+    std::fs::create_dir_all(&phishing).unwrap();
+    let lures = ["wallet", "airdrop", "claim", "reward", "token", "bonus", "eligible", "connect"];
+    let work = ["roadmap", "quarterly", "review", "budget", "agenda", "minutes", "draft", "team"];
+    let mut mbox = String::new();
+    for i in 0..60 {
+        let (a, b) = (lures[i % 8], lures[(i / 8) % 8]);
+        std::fs::write(
+            phishing.join(format!("{i}.eml")),
+            format!("From: x{i}@drop.example\r\nSubject: Your {a}\r\n\r\nHello, {a} and {b} at the portal\r\n"),
+        )
+        .unwrap();
+        let (c, d) = (work[i % 8], work[(i / 8) % 8]);
+        mbox.push_str(&format!(
+            "From bob@riposte-corp.com Mon Nov 30 10:00:00 2026\r\nFrom: bob@riposte-corp.com\r\nSubject: The {c}\r\n\r\nHi, the {c} and {d} for Thursday\r\n\r\n"
+        ));
+    }
+    std::fs::write(&legitimate, mbox).unwrap();
+    let not_mail = dir.path().join("notes.txt");
+    std::fs::write(&not_mail, "just some notes\n").unwrap();
+    let learned = riposte()
+        .args(["email", "learn", "--phishing"])
+        .arg(&phishing)
+        .arg("--phishing")
+        .arg(&not_mail)
+        .arg("--legitimate")
+        .arg(&legitimate)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(learned.status.code(), Some(0), "{}", stderr(&learned));
+    assert!(stdout(&learned).contains("learned from 60 phishing and 60 legitimate messages"), "{}", stdout(&learned));
+    assert!(stdout(&learned).contains("1 unreadable left out") && stderr(&learned).contains("notes.txt"), "{}", stderr(&learned));
+    // What it taught, for a person and for machines.
+    let shown = riposte().args(["email", "learned", "--config"]).arg(&config).output().unwrap();
+    assert!(stdout(&shown).contains("the classifier speaks") && stdout(&shown).contains("leaning phishing: "), "{}", stdout(&shown));
+    let taught = riposte().args(["email", "learned", "--json", "--config"]).arg(&config).output().unwrap();
+    let taught: serde_json::Value = serde_json::from_str(&stdout(&taught)).unwrap();
+    assert_eq!((taught["words"]["phishing"].as_u64(), taught["words"]["legitimate"].as_u64()), (Some(60), Some(60)));
+    // A new lure is judged with it, and says which words decided.
+    let new = dir.path().join("new.eml");
+    std::fs::write(&new, "From: y@other.example\r\nSubject: Claim your reward\r\n\r\nConnect your wallet for the bonus\r\n").unwrap();
+    let judged = |learned: bool| {
+        let mut command = riposte();
+        command.args(["email", "analyze", "--format", "jsonl"]).arg(&new).arg("--config").arg(&config);
+        if learned {
+            command.arg("--learned");
+        }
+        serde_json::from_str::<serde_json::Value>(&stdout(&command.output().unwrap())).unwrap()
+    };
+    let (before, after) = (judged(false), judged(true));
+    assert_eq!(before["verdict"], "suspicious", "{before}");
+    assert_eq!(after["verdict"], "phishing", "{after}");
+    let finding = after["findings"].as_array().unwrap().iter().find(|finding| finding["check"] == "learned.resembles_phishing");
+    assert!(finding.unwrap()["evidence"].as_str().unwrap().contains("wallet"), "{after}");
+    // Bulk verdicts join the audit trail.
+    let verified = riposte().args(["audit", "verify", "--config"]).arg(&config).output().unwrap();
+    assert!(stdout(&verified).contains("intact: 1 entries"), "{}", stdout(&verified));
+}
