@@ -293,7 +293,8 @@ fn run_learn(args: LearnArgs) -> Result<u8> {
             actor: "cli".into(),
             action: "mail.learn".into(),
             target: "verdicts".into(),
-            detail: serde_json::json!({"phishing": phishing, "legitimate": legitimate, "words": words.len()}).to_string(),
+            detail: serde_json::json!({"phishing": phishing, "legitimate": legitimate, "words": words.len()})
+                .to_string(),
         };
         let written = store.learn_verdicts(&checks, &words, &entry, &audit.key).await?;
         audit.keep_head(&written);

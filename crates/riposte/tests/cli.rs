@@ -1216,16 +1216,28 @@ fn email_learn_teaches_the_store_and_analyze_judges_with_it() {
         .unwrap();
     assert_eq!(learned.status.code(), Some(0), "{}", stderr(&learned));
     assert!(stdout(&learned).contains("learned from 60 phishing and 60 legitimate messages"), "{}", stdout(&learned));
-    assert!(stdout(&learned).contains("1 unreadable left out") && stderr(&learned).contains("notes.txt"), "{}", stderr(&learned));
+    assert!(
+        stdout(&learned).contains("1 unreadable left out") && stderr(&learned).contains("notes.txt"),
+        "{}",
+        stderr(&learned)
+    );
     // What it taught, for a person and for machines.
     let shown = riposte().args(["email", "learned", "--config"]).arg(&config).output().unwrap();
-    assert!(stdout(&shown).contains("the classifier speaks") && stdout(&shown).contains("leaning phishing: "), "{}", stdout(&shown));
+    assert!(
+        stdout(&shown).contains("the classifier speaks") && stdout(&shown).contains("leaning phishing: "),
+        "{}",
+        stdout(&shown)
+    );
     let taught = riposte().args(["email", "learned", "--json", "--config"]).arg(&config).output().unwrap();
     let taught: serde_json::Value = serde_json::from_str(&stdout(&taught)).unwrap();
     assert_eq!((taught["words"]["phishing"].as_u64(), taught["words"]["legitimate"].as_u64()), (Some(60), Some(60)));
     // A new lure is judged with it, and says which words decided.
     let new = dir.path().join("new.eml");
-    std::fs::write(&new, "From: y@other.example\r\nSubject: Claim your reward\r\n\r\nConnect your wallet for the bonus\r\n").unwrap();
+    std::fs::write(
+        &new,
+        "From: y@other.example\r\nSubject: Claim your reward\r\n\r\nConnect your wallet for the bonus\r\n",
+    )
+    .unwrap();
     let judged = |learned: bool| {
         let mut command = riposte();
         command.args(["email", "analyze", "--format", "jsonl"]).arg(&new).arg("--config").arg(&config);
@@ -1237,7 +1249,8 @@ fn email_learn_teaches_the_store_and_analyze_judges_with_it() {
     let (before, after) = (judged(false), judged(true));
     assert_eq!(before["verdict"], "suspicious", "{before}");
     assert_eq!(after["verdict"], "phishing", "{after}");
-    let finding = after["findings"].as_array().unwrap().iter().find(|finding| finding["check"] == "learned.resembles_phishing");
+    let finding =
+        after["findings"].as_array().unwrap().iter().find(|finding| finding["check"] == "learned.resembles_phishing");
     assert!(finding.unwrap()["evidence"].as_str().unwrap().contains("wallet"), "{after}");
     // Bulk verdicts join the audit trail.
     let verified = riposte().args(["audit", "verify", "--config"]).arg(&config).output().unwrap();
