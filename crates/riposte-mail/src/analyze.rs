@@ -29,6 +29,9 @@ pub struct Settings {
     pub verified: Verified,
     /// What the organisation's analysts have judged: checks reweighed by it.
     pub learned: Option<std::sync::Arc<crate::learn::Verdicts>>,
+    /// Forwarders and mailing lists whose verified ARC seal is trusted to
+    /// say how a message authenticated before they changed it.
+    pub trusted_arc_sealers: Vec<String>,
 }
 
 /// A sender's past with the organisation, learned from its mail and from
@@ -122,7 +125,7 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     let protected = protected_domains(&settings.own_domains);
     let from_domain = mail.from.as_ref().map_or("", |from| from.domain()).to_owned();
 
-    authentication(mail, &settings.verified, &mut add);
+    authentication(mail, &settings.verified, &settings.trusted_arc_sealers, &mut add);
     sender(mail, &from_domain, &protected, &mut add);
 
     let Reading { text: reading, links, shown } = read(mail);
@@ -337,10 +340,56 @@ fn method_results<'a>(results: &'a str, method: &'a str) -> impl Iterator<Item =
     })
 }
 
-/// SPF, DKIM and DMARC: as verified where they were, otherwise as the
+/// SPF, DKIM, DMARC and ARC: as verified where they were, otherwise as the
 /// receiving host recorded them (its `Authentication-Results`, the top one)
-/// or `Received-SPF`.
-fn authentication(mail: &Mail, verified: &Verified, add: &mut impl FnMut(&'static str, f64, String)) {
+/// or `Received-SPF`. A forwarder or list breaks SPF and often DKIM; when a
+/// sealer the organisation trusts handed the message over with a chain that
+/// verifies, those failures are its changes, not the sender's: they are set
+/// aside, and a finding says so.
+fn authentication(
+    mail: &Mail,
+    verified: &Verified,
+    trusted_sealers: &[String],
+    add: &mut impl FnMut(&'static str, f64, String),
+) {
+    let mut failures: Vec<(&'static str, f64, String)> = Vec::new();
+    authentication_failures(mail, verified, &mut |check, weight, evidence| failures.push((check, weight, evidence)));
+    let arc = verified.arc.as_ref();
+    if let Some(arc) = arc.filter(|arc| arc.result.failed()) {
+        add(
+            "auth.arc_fail",
+            1.5,
+            format!("the ARC chain sealed by {} does not verify: {}", arc.sealers.join(", "), arc.reason),
+        );
+    } else if arc.is_none()
+        && let Some(failed) = mail
+            .authentication_results
+            .first()
+            .and_then(|results| method_results(results, "arc").find(|verdict| matches!(*verdict, "fail" | "permerror")))
+    {
+        add("auth.arc_fail", 1.5, format!("arc={failed} in the receiving host's Authentication-Results"));
+    }
+    let vouching = arc
+        .filter(|arc| arc.result == AuthResult::Pass)
+        .and_then(|arc| arc.sealers.last())
+        .filter(|sealer| is_under(sealer, trusted_sealers));
+    match vouching {
+        Some(sealer) if !failures.is_empty() => {
+            let set_aside: Vec<&str> = failures.iter().map(|(check, ..)| *check).collect();
+            add(
+                "auth.arc_vouched",
+                0.0,
+                format!(
+                    "{} set aside: {sealer}, a trusted forwarder, handed the message over with an ARC chain that verifies",
+                    set_aside.join(", ")
+                ),
+            );
+        }
+        _ => failures.into_iter().for_each(|(check, weight, evidence)| add(check, weight, evidence)),
+    }
+}
+
+fn authentication_failures(mail: &Mail, verified: &Verified, add: &mut impl FnMut(&'static str, f64, String)) {
     if let Some(signatures) = &verified.dkim {
         // One good signature is enough: forwarders often break another.
         if !signatures.iter().any(|signature| signature.result == AuthResult::Pass) {

@@ -1,4 +1,4 @@
-//! SPF, DKIM and DMARC results that the caller verified.
+//! SPF, DKIM, DMARC and ARC results that the caller verified.
 //!
 //! Verifying needs DNS, which is I/O: the edge (`riposte-server`'s
 //! `mail_auth`) verifies a message with `mail-auth` and hands the results to
@@ -58,4 +58,17 @@ pub struct Verified {
     pub dkim: Option<Vec<DkimCheck>>,
     pub spf: Option<AuthResult>,
     pub dmarc: Option<AuthResult>,
+    /// The ARC chain, when the message carries one.
+    pub arc: Option<ArcCheck>,
+}
+
+/// An ARC chain's verification (RFC 8617): whether every seal and message
+/// signature verifies, and who sealed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ArcCheck {
+    pub result: AuthResult,
+    /// The sealing domains (`d=`), first hop first.
+    pub sealers: Vec<String>,
+    /// Why it did not pass, for a person (empty when it did).
+    pub reason: String,
 }

@@ -15,7 +15,7 @@ pub mod message;
 pub mod words;
 
 pub use analyze::{Analysis, Finding, History, Settings, Verdict, analyze, tokens_of};
-pub use auth::{AuthResult, DkimCheck, Verified};
+pub use auth::{ArcCheck, AuthResult, DkimCheck, Verified};
 pub use learn::{Taught, Verdicts};
 pub use message::{Limits, Mail, parse};
 pub use words::WordCounts;

@@ -394,3 +394,12 @@ fn words_broken_up_for_filters_and_upstream_spam_marks_are_seen() {
     let status = "From: a@b.example\r\nSubject: Hello\r\nX-Spam-Status: No, score=0.1\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
     assert!(!checks(&judge(status)).contains(&"message.spam_flagged"));
 }
+
+#[test]
+fn a_broken_arc_chain_recorded_by_the_receiving_host_is_a_finding() {
+    let raw = "From: a@b.example\r\nAuthentication-Results: mx.riposte-corp.com; arc=fail (signature failed); dkim=pass header.d=b.example\r\nSubject: Hello\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
+    let analysis = judge(raw);
+    let arc = analysis.findings.iter().find(|finding| finding.check == "auth.arc_fail").expect("a finding");
+    assert!(arc.evidence.contains("arc=fail in the receiving host's"), "{arc:?}");
+    assert!(!checks(&judge(&raw.replace("arc=fail", "arc=pass"))).contains(&"auth.arc_fail"));
+}

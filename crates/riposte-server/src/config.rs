@@ -78,6 +78,10 @@ pub struct EmailConfig {
     /// Verify against these recorded TXT records only (zone-file or tinydns
     /// lines): nothing is asked of DNS.
     pub dns_records: Vec<PathBuf>,
+    /// Forwarders and mailing lists (domains) whose ARC seal, when it
+    /// verifies, vouches for how a message authenticated before they
+    /// changed it: the SPF, DKIM and DMARC failures they caused are set aside.
+    pub trusted_arc_sealers: Vec<String>,
     /// A mailbox whose new messages are judged as they arrive; phishing is
     /// moved to its quarantine folder and held in the store, and releasing
     /// it moves it back.

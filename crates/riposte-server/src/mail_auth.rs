@@ -20,7 +20,7 @@ use mail_auth::{
     AuthenticatedMessage, DkimResult, DmarcResult, Error as AuthError, MX, MessageAuthenticator, Parameters,
     ResolverCache, SpfResult, Txt,
 };
-use riposte_mail::{AuthResult, DkimCheck, Verified};
+use riposte_mail::{ArcCheck, AuthResult, DkimCheck, Verified};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailAuthError {
@@ -266,6 +266,9 @@ type Lookup<'a, P> = Parameters<
 pub struct MailAuth {
     authenticator: MessageAuthenticator,
     recorded: Option<RecordedDns>,
+    /// Forwarders whose verified ARC seal vouches for how a message
+    /// authenticated before them (`email.trusted_arc_sealers`).
+    pub trusted_arc_sealers: Vec<String>,
 }
 
 impl MailAuth {
@@ -273,12 +276,17 @@ impl MailAuth {
     pub fn system() -> Result<MailAuth, MailAuthError> {
         let authenticator =
             MessageAuthenticator::new_system_conf().map_err(|error| MailAuthError::Resolver(error.to_string()))?;
-        Ok(MailAuth { authenticator, recorded: None })
+        Ok(MailAuth { authenticator, recorded: None, trusted_arc_sealers: Vec::new() })
     }
 
     /// What `serve`'s configuration asks for: `None` when verification is off.
     pub fn from_config(config: &crate::config::EmailConfig) -> Result<Option<MailAuth>, MailAuthError> {
-        MailAuth::configured(config.dns, &config.dns_records)
+        let mut auth = MailAuth::configured(config.dns, &config.dns_records)?;
+        if let Some(auth) = &mut auth {
+            auth.trusted_arc_sealers =
+                config.trusted_arc_sealers.iter().map(|domain| domain.to_ascii_lowercase()).collect();
+        }
+        Ok(auth)
     }
 
     /// The system's DNS when `dns`, else the records of these files when
@@ -309,7 +317,7 @@ impl MailAuth {
         let authenticator =
             MessageAuthenticator::new(ResolverConfig::from_parts(None, vec![], vec![]), ResolverOpts::default())
                 .map_err(|error| MailAuthError::Resolver(error.to_string()))?;
-        Ok(MailAuth { authenticator, recorded: Some(records) })
+        Ok(MailAuth { authenticator, recorded: Some(records), trusted_arc_sealers: Vec::new() })
     }
 
     fn parameters<P>(&self, params: P) -> Lookup<'_, P> {
@@ -351,23 +359,25 @@ impl MailAuth {
                 let (domain, selector) = output
                     .signature()
                     .map_or((String::new(), String::new()), |signature| (signature.d.clone(), signature.s.clone()));
-                let (result, reason) = match output.result() {
-                    DkimResult::Pass => (AuthResult::Pass, String::new()),
-                    // The content changed after signing: a failure, whatever
-                    // mail-auth calls it.
-                    DkimResult::Neutral(error @ (AuthError::FailedBodyHashMatch | AuthError::FailedVerification)) => {
-                        (AuthResult::Fail, error.to_string())
-                    }
-                    DkimResult::Neutral(error) => (AuthResult::Neutral, error.to_string()),
-                    DkimResult::Fail(error) => (AuthResult::Fail, error.to_string()),
-                    DkimResult::PermError(error) => (AuthResult::PermError, error.to_string()),
-                    DkimResult::TempError(error) => (AuthResult::TempError, error.to_string()),
-                    DkimResult::None => (AuthResult::None, String::new()),
-                };
+                let (result, reason) = signature_result(output.result());
                 DkimCheck { domain, selector, result, reason }
             })
             .collect();
-        let mut verified = Verified { dkim: Some(signatures), spf: None, dmarc: None };
+        let arc = if message.as_headers.is_empty() && message.ams_headers.is_empty() {
+            None
+        } else {
+            let chain = self.authenticator.verify_arc(self.parameters(&message)).await;
+            let (result, reason) = signature_result(chain.result());
+            let mut seals: Vec<(u32, String)> = message
+                .as_headers
+                .iter()
+                .filter_map(|seal| seal.header.as_ref().ok())
+                .map(|seal| (seal.i, seal.d.clone()))
+                .collect();
+            seals.sort();
+            Some(ArcCheck { result, sealers: seals.into_iter().map(|(_, domain)| domain).collect(), reason })
+        };
+        let mut verified = Verified { dkim: Some(signatures), spf: None, dmarc: None, arc };
         let Some(envelope) = envelope else { return verified };
         let spf = self
             .authenticator
@@ -415,6 +425,22 @@ impl MailAuth {
             AuthResult::None
         });
         verified
+    }
+}
+
+/// A DKIM signature's or an ARC chain's result, and why it did not pass.
+fn signature_result(result: &DkimResult) -> (AuthResult, String) {
+    match result {
+        DkimResult::Pass => (AuthResult::Pass, String::new()),
+        // The content changed after signing: a failure, whatever mail-auth calls it.
+        DkimResult::Neutral(error @ (AuthError::FailedBodyHashMatch | AuthError::FailedVerification)) => {
+            (AuthResult::Fail, error.to_string())
+        }
+        DkimResult::Neutral(error) => (AuthResult::Neutral, error.to_string()),
+        DkimResult::Fail(error) => (AuthResult::Fail, error.to_string()),
+        DkimResult::PermError(error) => (AuthResult::PermError, error.to_string()),
+        DkimResult::TempError(error) => (AuthResult::TempError, error.to_string()),
+        DkimResult::None => (AuthResult::None, String::new()),
     }
 }
 

@@ -58,6 +58,7 @@ pub async fn judge(
         history,
         verified: verified.clone().unwrap_or_default(),
         learned: Some(desk.learned.get(store).await?),
+        trusted_arc_sealers: desk.mail_auth.as_ref().map(|auth| auth.trusted_arc_sealers.clone()).unwrap_or_default(),
         ..Default::default()
     };
     let analysis = riposte_mail::analyze(mail, &settings);

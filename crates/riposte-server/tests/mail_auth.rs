@@ -162,3 +162,85 @@ fn recorded_records_are_read_in_both_formats_with_line_numbers() {
     let error = dns.add_text("\n\nexample.net. TXT (\"v=spf1 -all\"\n").unwrap_err();
     assert_eq!(error, (3, "the record's parenthesis is never closed".to_owned()));
 }
+
+/// The list `lists.example` as a forwarder does it: it changes the message
+/// (a subject tag, a footer), which breaks the sender's DKIM signature, and
+/// seals it with ARC.
+fn forward_through_list(list_key: Ed25519Key, received: &str) -> String {
+    use mail_auth::arc::ArcSealer;
+    use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
+    let changed = received.replace("Subject: quarterly figures", "Subject: [team] quarterly figures")
+        + "-- \r\nteam mailing list\r\n";
+    let message = AuthenticatedMessage::parse(changed.as_bytes()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // No DNS: the message arrives at the list with no chain yet.
+    let authenticator = MessageAuthenticator::new(
+        mail_auth::hickory_resolver::config::ResolverConfig::from_parts(None, vec![], vec![]),
+        Default::default(),
+    )
+    .unwrap();
+    let chain = runtime.block_on(authenticator.verify_arc(&message));
+    let results = AuthenticationResults::new("lists.example").with_arc_result(&chain, "192.0.2.7".parse().unwrap());
+    let seal = ArcSealer::from_key(list_key)
+        .domain("lists.example")
+        .selector("arc")
+        .headers(["From", "To", "Subject", "DKIM-Signature"])
+        .seal(&message, &results, &chain)
+        .unwrap();
+    format!("{}{changed}", seal.to_header())
+}
+
+#[test]
+fn a_trusted_forwarders_arc_seal_sets_its_breakage_aside() {
+    let (sender_key, sender_record) = new_key();
+    let (list_key, list_record) = new_key();
+    let mut dns = RecordedDns::default();
+    dns.insert("riposte._domainkey.example.com", sender_record.as_bytes());
+    dns.insert("arc._domainkey.lists.example", list_record.as_bytes());
+    dns.insert("example.com", b"v=spf1 ip4:192.0.2.0/24 -all");
+    dns.insert("_dmarc.example.com", b"v=DMARC1; p=reject");
+    let auth = MailAuth::recorded(dns).unwrap();
+    let forwarded = forward_through_list(list_key, &sign(sender_key, MESSAGE));
+    // Delivered by the list's server: SPF fails, the changed message's DKIM fails, so DMARC fails.
+    let from_list = Envelope {
+        client_ip: "203.0.113.25".parse().unwrap(),
+        helo: "mail.lists.example".into(),
+        mail_from: "alice@example.com".into(),
+    };
+    let verified = verify(&auth, forwarded.as_bytes(), Some(&from_list));
+    assert_eq!(verified.dmarc, Some(AuthResult::Fail));
+    let arc = verified.arc.clone().expect("a chain");
+    assert_eq!((arc.result, arc.sealers.clone()), (AuthResult::Pass, vec!["lists.example".to_owned()]), "{arc:?}");
+    let mail = riposte_mail::parse(forwarded.as_bytes(), &riposte_mail::Limits::default()).unwrap();
+    let judge = |trusted: &[&str], verified: Verified| {
+        let settings = riposte_mail::Settings {
+            verified,
+            trusted_arc_sealers: trusted.iter().map(|domain| (*domain).to_owned()).collect(),
+            ..Default::default()
+        };
+        riposte_mail::analyze(&mail, &settings)
+    };
+    let checks = |analysis: &riposte_mail::Analysis| -> Vec<&'static str> {
+        analysis.findings.iter().map(|finding| finding.check).collect()
+    };
+    // Not trusted: the failures count.
+    let untrusted = judge(&[], verified.clone());
+    assert!(checks(&untrusted).contains(&"auth.dmarc_fail"), "{untrusted:#?}");
+    // Trusted: they are set aside, and a finding says which and why.
+    let trusted = judge(&["lists.example"], verified.clone());
+    assert!(!checks(&trusted).iter().any(|check| check.ends_with("_fail")), "{trusted:#?}");
+    let vouched = trusted.findings.iter().find(|finding| finding.check == "auth.arc_vouched").unwrap();
+    assert!(vouched.evidence.contains("auth.dmarc_fail") && vouched.evidence.contains("lists.example"), "{vouched:?}");
+    assert!(trusted.score < untrusted.score);
+
+    // Changed after the seal: the chain breaks, nothing is set aside, and that is a finding.
+    let tampered = forwarded.replace("The figures are in", "The new bank details are in");
+    let verified = verify(&auth, tampered.as_bytes(), Some(&from_list));
+    assert_eq!(verified.arc.as_ref().map(|arc| arc.result), Some(AuthResult::Fail), "{verified:?}");
+    let analysis = judge(&["lists.example"], verified);
+    for check in ["auth.arc_fail", "auth.dmarc_fail"] {
+        assert!(checks(&analysis).contains(&check), "{check}: {analysis:#?}");
+    }
+    // A message with no chain has no ARC result.
+    assert_eq!(verify(&auth, MESSAGE.as_bytes(), Some(&from_list)).arc, None);
+}

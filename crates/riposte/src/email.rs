@@ -110,6 +110,7 @@ impl JudgeArgs {
             history: None,
             verified: Default::default(),
             learned: None,
+            trusted_arc_sealers: Vec::new(),
         })
     }
 }
@@ -184,6 +185,11 @@ pub struct AnalyzeArgs {
     /// The SMTP `MAIL FROM` address.
     #[arg(long, value_name = "ADDRESS")]
     pub mail_from: Option<String>,
+    /// A forwarder or mailing list (domain) whose verified ARC seal vouches
+    /// for how a message authenticated before it changed it (with
+    /// `--dns` or `--dns-records`).
+    #[arg(long = "trusted-arc-sealer", value_name = "DOMAIN")]
+    pub trusted_arc_sealers: Vec<String>,
     /// Judge with what analysts' verdicts taught (read from `serve`'s store).
     #[arg(long)]
     pub learned: bool,
@@ -500,6 +506,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<u8> {
     }
     let verifier = Verifier::from_args(&args)?;
     let mut settings = args.judge.settings()?;
+    settings.trusted_arc_sealers = args.trusted_arc_sealers.iter().map(|domain| domain.to_ascii_lowercase()).collect();
     if args.learned {
         let config = args.config.load()?;
         let learned = crate::serve::runtime()?.block_on(async {
