@@ -600,7 +600,7 @@ fn attachment_checks(attachment: &crate::message::Attachment, add: &mut impl FnM
         }
         Content::DiskImage => add("attachment.disk_image", 5.0, format!("{name} is a disk image")),
         Content::Shortcut => add("attachment.shortcut", 5.0, format!("{name} is a Windows shortcut")),
-        Content::EncryptedArchive | Content::Archive if attachment.bytes.starts_with(b"PK") => {
+        Content::EncryptedArchive | Content::Archive if !attachment.bytes.starts_with(&[0x1f, 0x8b]) => {
             let contents = crate::attachment::archive_contents(&attachment.bytes);
             if contents.encrypted {
                 add("attachment.encrypted_archive", 3.0, format!("{name} is an archive with a password"));

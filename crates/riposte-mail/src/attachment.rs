@@ -45,7 +45,11 @@ pub fn sniff(bytes: &[u8]) -> Content {
         }
         return Content::Archive;
     }
-    if starts(b"Rar!\x1a\x07") || starts(b"7z\xbc\xaf\x27\x1c") || starts(&[0x1f, 0x8b]) {
+    if starts(b"Rar!\x1a\x07") || starts(SEVEN_ZIP) {
+        let contents = archive_contents(bytes);
+        return if contents.encrypted { Content::EncryptedArchive } else { Content::Archive };
+    }
+    if starts(&[0x1f, 0x8b]) {
         return Content::Archive;
     }
     if bytes.len() > 0x8006 && &bytes[0x8001..0x8006] == b"CD001" {
@@ -65,9 +69,11 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
 
-/// What a zip holds, read from its directory (names and sizes, no data
-/// inflated) and, for zips inside it, one level further when their size and
-/// compression ratio are within bounds: a zip bomb is named, not opened.
+/// What an archive holds. A zip is read from its directory (names and
+/// sizes, no data inflated) and, for zips inside it, one level further when
+/// their size and compression ratio are within bounds: a zip bomb is named,
+/// not opened. A RAR is read from its block headers; of a 7-Zip archive
+/// only whether its names are encrypted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArchiveContents {
     /// Entry names, nested ones as `outer.zip/inner.exe`.
@@ -84,11 +90,167 @@ const MAX_RATIO: u64 = 200;
 /// Entries listed at most.
 const MAX_ENTRIES: usize = 10_000;
 
+/// What a zip, RAR or 7-Zip archive holds, as far as can be read without
+/// unpacking anything but nested zips (see [`ArchiveContents`]).
 pub fn archive_contents(bytes: &[u8]) -> ArchiveContents {
     let mut contents = ArchiveContents::default();
-    let mut inflate_budget = NESTED_MAX_BYTES;
-    list_zip(bytes, "", 0, &mut inflate_budget, &mut contents);
+    if bytes.starts_with(b"Rar!\x1a\x07\x01\x00") {
+        list_rar5(bytes, &mut contents);
+    } else if bytes.starts_with(b"Rar!\x1a\x07\x00") {
+        list_rar4(bytes, &mut contents);
+    } else if bytes.starts_with(SEVEN_ZIP) {
+        inspect_7z(bytes, &mut contents);
+    } else {
+        let mut inflate_budget = NESTED_MAX_BYTES;
+        list_zip(bytes, "", 0, &mut inflate_budget, &mut contents);
+    }
     contents
+}
+
+const SEVEN_ZIP: &[u8] = b"7z\xbc\xaf\x27\x1c";
+
+/// A RAR 5 variable-length integer: 7 bits a byte, low bits first.
+fn rar_vint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// RAR 5: block headers are stored as they are (unless the archive
+/// encrypts them, which needs the password), so names and each file's
+/// encryption record are read without unpacking.
+fn list_rar5(bytes: &[u8], contents: &mut ArchiveContents) {
+    const ARCHIVE_ENCRYPTION: u64 = 4;
+    const FILE: u64 = 2;
+    const END: u64 = 5;
+    const FILE_ENCRYPTION_RECORD: u64 = 1;
+    let mut at = 8;
+    while at < bytes.len() && contents.names.len() < MAX_ENTRIES {
+        let block = at + 4; // after the header's CRC32
+        let mut cursor = block;
+        let Some(header_size) = rar_vint(bytes, &mut cursor) else { break };
+        let header_end = cursor.saturating_add(usize::try_from(header_size).unwrap_or(usize::MAX));
+        if header_end > bytes.len() {
+            contents.cut.push("the RAR archive is cut short: the rest was not listed".into());
+            return;
+        }
+        let header = &bytes[..header_end];
+        let (Some(kind), Some(flags)) = (rar_vint(header, &mut cursor), rar_vint(header, &mut cursor)) else { break };
+        let extra_size = if flags & 1 != 0 { rar_vint(header, &mut cursor) } else { Some(0) };
+        let data_size = if flags & 2 != 0 { rar_vint(header, &mut cursor) } else { Some(0) };
+        let (Some(extra_size), Some(data_size)) = (extra_size, data_size) else { break };
+        match kind {
+            ARCHIVE_ENCRYPTION => {
+                contents.encrypted = true;
+                contents.cut.push("the RAR archive encrypts its list of names: it needs the password".into());
+                return;
+            }
+            END => return,
+            FILE => {
+                let name = (|| {
+                    let file_flags = rar_vint(header, &mut cursor)?;
+                    rar_vint(header, &mut cursor)?; // unpacked size
+                    rar_vint(header, &mut cursor)?; // attributes
+                    cursor += if file_flags & 2 != 0 { 4 } else { 0 } + if file_flags & 4 != 0 { 4 } else { 0 };
+                    rar_vint(header, &mut cursor)?; // compression
+                    rar_vint(header, &mut cursor)?; // host system
+                    let length = usize::try_from(rar_vint(header, &mut cursor)?).ok()?;
+                    let name = header.get(cursor..cursor.checked_add(length)?)?;
+                    Some(String::from_utf8_lossy(name).into_owned())
+                })();
+                match name {
+                    Some(name) => contents.names.push(name),
+                    None => contents.cut.push("a RAR file header could not be read".into()),
+                }
+                // The extra area ends the header: look for an encryption record.
+                let mut extra = header_end.saturating_sub(usize::try_from(extra_size).unwrap_or(usize::MAX));
+                while extra < header_end {
+                    let Some(size) = rar_vint(header, &mut extra) else { break };
+                    let record_end = extra.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+                    let mut inside = extra;
+                    if rar_vint(header, &mut inside) == Some(FILE_ENCRYPTION_RECORD) {
+                        contents.encrypted = true;
+                    }
+                    extra = record_end;
+                }
+            }
+            _ => {}
+        }
+        at = header_end.saturating_add(usize::try_from(data_size).unwrap_or(usize::MAX));
+    }
+}
+
+/// RAR 1.5 to 4: fixed-size block headers, a file's data after its header.
+fn list_rar4(bytes: &[u8], contents: &mut ArchiveContents) {
+    const MAIN: u8 = 0x73;
+    const FILE: u8 = 0x74;
+    const END: u8 = 0x7b;
+    let u16_at = |at: usize| bytes.get(at..at + 2).map(|two| u16::from_le_bytes([two[0], two[1]]));
+    let u32_at = |at: usize| bytes.get(at..at + 4).map(|four| u32::from_le_bytes([four[0], four[1], four[2], four[3]]));
+    let mut at = 7;
+    while contents.names.len() < MAX_ENTRIES {
+        let (Some(&kind), Some(flags), Some(size)) = (bytes.get(at + 2), u16_at(at + 3), u16_at(at + 5)) else {
+            break;
+        };
+        let size = usize::from(size);
+        if size < 7 {
+            contents.cut.push("a RAR block header could not be read".into());
+            return;
+        }
+        let added = if flags & 0x8000 != 0 { u32_at(at + 7).map_or(0, |added| added as usize) } else { 0 };
+        match kind {
+            MAIN if flags & 0x0080 != 0 => {
+                contents.encrypted = true;
+                contents.cut.push("the RAR archive encrypts its list of names: it needs the password".into());
+                return;
+            }
+            FILE => {
+                contents.encrypted |= flags & 0x0004 != 0;
+                let name_at = at + 32 + if flags & 0x0100 != 0 { 8 } else { 0 };
+                match u16_at(at + 26).and_then(|length| bytes.get(name_at..name_at + usize::from(length))) {
+                    // A Unicode name follows the plain one after a zero byte.
+                    Some(name) => contents.names.push(
+                        String::from_utf8_lossy(name.split(|byte| *byte == 0).next().unwrap_or(name)).into_owned(),
+                    ),
+                    None => contents.cut.push("a RAR file header could not be read".into()),
+                }
+            }
+            END => return,
+            _ => {}
+        }
+        at = at.saturating_add(size).saturating_add(added);
+    }
+}
+
+/// 7-Zip keeps its list of names at the end, nearly always compressed:
+/// only whether that list is encrypted (an AES coder) is read, and the
+/// names are reported as not listed.
+fn inspect_7z(bytes: &[u8], contents: &mut ArchiveContents) {
+    const AES_CODER: &[u8] = &[0x06, 0xf1, 0x07, 0x01];
+    let u64_at = |at: usize| bytes.get(at..at + 8).map(|eight| u64::from_le_bytes(eight.try_into().unwrap_or([0; 8])));
+    let (Some(offset), Some(size)) = (u64_at(12), u64_at(20)) else {
+        contents.cut.push("the 7-Zip archive is cut short".into());
+        return;
+    };
+    let start = usize::try_from(offset).ok().and_then(|offset| offset.checked_add(32));
+    let end = start.zip(usize::try_from(size).ok()).and_then(|(start, size)| start.checked_add(size));
+    let Some(header) = start.zip(end).and_then(|(start, end)| bytes.get(start..end)) else {
+        contents.cut.push("the 7-Zip archive is cut short: its list of names is missing".into());
+        return;
+    };
+    if contains(header, AES_CODER) {
+        contents.encrypted = true;
+        contents.cut.push("the 7-Zip archive encrypts its list of names: it needs the password".into());
+    } else {
+        contents.cut.push("a 7-Zip archive: its names are compressed and were not listed".into());
+    }
 }
 
 /// `inflate_budget`: bytes that nested zips may still inflate to, shared by
@@ -164,5 +326,161 @@ mod tests {
         assert_eq!(sniff(b"PK\x03\x04\x14\x00\x00\x00word/vbaProject.bin"), Content::OpenXmlWithMacros);
         assert_eq!(sniff(b"<!DOCTYPE html><form action=x>"), Content::Html);
         assert!(double_extension("Invoice.PDF.exe") && !double_extension("setup.exe"));
+    }
+
+    fn vint(mut value: u64, out: &mut Vec<u8>) {
+        loop {
+            let low = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(low);
+                return;
+            }
+            out.push(low | 0x80);
+        }
+    }
+
+    /// A RAR 5 block as the format describes it (the CRC is not checked).
+    fn rar5_block(kind: u64, fields: &[u8], extra: &[u8], data: &[u8]) -> Vec<u8> {
+        let flags = u64::from(!extra.is_empty()) | if data.is_empty() { 0 } else { 2 };
+        let mut header = Vec::new();
+        vint(kind, &mut header);
+        vint(flags, &mut header);
+        if !extra.is_empty() {
+            vint(extra.len() as u64, &mut header);
+        }
+        if !data.is_empty() {
+            vint(data.len() as u64, &mut header);
+        }
+        header.extend_from_slice(fields);
+        header.extend_from_slice(extra);
+        let mut block = vec![0; 4];
+        vint(header.len() as u64, &mut block);
+        block.extend(header);
+        block.extend_from_slice(data);
+        block
+    }
+
+    fn rar5_file(name: &str, encrypted: bool) -> Vec<u8> {
+        let mut fields = Vec::new();
+        for value in [0, 3, 0x20, 0, 0] {
+            vint(value, &mut fields); // flags, unpacked size, attributes, compression, host
+        }
+        vint(name.len() as u64, &mut fields);
+        fields.extend_from_slice(name.as_bytes());
+        // An encryption record: size, type 1, then its (here meaningless) fields.
+        let extra: &[u8] = if encrypted { &[3, 1, 0, 0] } else { &[] };
+        rar5_block(2, &fields, extra, b"xyz")
+    }
+
+    fn rar5(blocks: &[Vec<u8>]) -> Vec<u8> {
+        let mut archive = b"Rar!\x1a\x07\x01\x00".to_vec();
+        archive.extend(rar5_block(1, &[0], &[], &[]));
+        blocks.iter().for_each(|block| archive.extend(block));
+        archive.extend(rar5_block(5, &[0], &[], &[]));
+        archive
+    }
+
+    #[test]
+    fn rar5_archives_are_listed_from_their_headers() {
+        let plain = rar5(&[rar5_file("docs/readme.txt", false), rar5_file("docs/invoice.pdf.exe", false)]);
+        let contents = archive_contents(&plain);
+        assert_eq!(contents.names, ["docs/readme.txt", "docs/invoice.pdf.exe"]);
+        assert!(!contents.encrypted && contents.cut.is_empty(), "{contents:?}");
+        assert_eq!(sniff(&plain), Content::Archive);
+        let locked = rar5(&[rar5_file("a.txt", false), rar5_file("payload.js", true)]);
+        assert!(archive_contents(&locked).encrypted);
+        assert_eq!(sniff(&locked), Content::EncryptedArchive);
+        // Headers encrypted: nothing can be listed, and that says why.
+        let mut hidden = b"Rar!\x1a\x07\x01\x00".to_vec();
+        hidden.extend(rar5_block(4, &[0, 0], &[], &[]));
+        hidden.extend_from_slice(&[0x55; 64]);
+        let contents = archive_contents(&hidden);
+        assert!(
+            contents.encrypted && contents.names.is_empty() && contents.cut[0].contains("password"),
+            "{contents:?}"
+        );
+        // Cut short, or garbage after the signature: reported, never a panic.
+        let short = &plain[..plain.len() - 20];
+        assert!(
+            archive_contents(short).cut.iter().any(|cut| cut.contains("cut short")),
+            "{:?}",
+            archive_contents(short)
+        );
+        for length in 0..plain.len() {
+            let _ = archive_contents(&plain[..length]);
+        }
+        let mut garbage = b"Rar!\x1a\x07\x01\x00".to_vec();
+        garbage.extend_from_slice(&[0xff; 40]);
+        let _ = archive_contents(&garbage);
+    }
+
+    fn rar4_file(name: &str, encrypted: bool) -> Vec<u8> {
+        let data = b"packed";
+        let flags: u16 = 0x8000 | if encrypted { 0x0004 } else { 0 };
+        let size = 32 + name.len() as u16;
+        let mut block = vec![0, 0, 0x74];
+        block.extend(flags.to_le_bytes());
+        block.extend(size.to_le_bytes());
+        block.extend((data.len() as u32).to_le_bytes()); // packed size
+        block.extend(6u32.to_le_bytes()); // unpacked size
+        block.push(2); // host
+        block.extend([0; 4]); // CRC
+        block.extend([0; 4]); // time
+        block.extend([29, 0x30]); // version, method
+        block.extend((name.len() as u16).to_le_bytes());
+        block.extend(0x20u32.to_le_bytes());
+        block.extend_from_slice(name.as_bytes());
+        block.extend_from_slice(data);
+        block
+    }
+
+    #[test]
+    fn rar4_archives_are_listed_from_their_headers() {
+        let mut archive = b"Rar!\x1a\x07\x00".to_vec();
+        archive.extend([0, 0, 0x73, 0, 0, 13, 0, 0, 0, 0, 0, 0, 0]);
+        archive.extend(rar4_file("scan.pdf", false));
+        archive.extend(rar4_file("scan.pdf.scr", true));
+        archive.extend([0, 0, 0x7b, 0, 0, 7, 0]);
+        let contents = archive_contents(&archive);
+        assert_eq!(contents.names, ["scan.pdf", "scan.pdf.scr"]);
+        assert!(contents.encrypted, "{contents:?}");
+        for length in 0..archive.len() {
+            let _ = archive_contents(&archive[..length]);
+        }
+        // The main header's flag: every header is encrypted.
+        let mut hidden = b"Rar!\x1a\x07\x00".to_vec();
+        hidden.extend([0, 0, 0x73, 0x80, 0, 13, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(archive_contents(&hidden).encrypted);
+    }
+
+    fn seven_zip(next_header: &[u8]) -> Vec<u8> {
+        let packed = [0x42; 16];
+        let mut archive = SEVEN_ZIP.to_vec();
+        archive.extend([0, 4, 0, 0, 0, 0]);
+        archive.extend((packed.len() as u64).to_le_bytes());
+        archive.extend((next_header.len() as u64).to_le_bytes());
+        archive.extend([0; 4]);
+        archive.extend(packed);
+        archive.extend_from_slice(next_header);
+        archive
+    }
+
+    #[test]
+    fn seven_zip_says_whether_its_names_are_encrypted() {
+        // An encoded header whose coders are AES then LZMA.
+        let encrypted = seven_zip(&[
+            0x17, 0x06, 0x00, 0x01, 0x0b, 0x01, 0x02, 0x24, 0x06, 0xf1, 0x07, 0x01, 0x21, 0x03, 0x01, 0x01,
+        ]);
+        let contents = archive_contents(&encrypted);
+        assert!(contents.encrypted && contents.cut[0].contains("password"), "{contents:?}");
+        assert_eq!(sniff(&encrypted), Content::EncryptedArchive);
+        let compressed = seven_zip(&[0x17, 0x06, 0x00, 0x01, 0x0b, 0x01, 0x01, 0x23, 0x03, 0x01, 0x01]);
+        let contents = archive_contents(&compressed);
+        assert!(!contents.encrypted && contents.cut[0].contains("not listed"), "{contents:?}");
+        // An offset past the end is cut short, not a panic.
+        let mut lying = compressed.clone();
+        lying[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(archive_contents(&lying).cut[0].contains("cut short"));
     }
 }

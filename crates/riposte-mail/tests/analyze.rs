@@ -209,6 +209,27 @@ Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--z--\r\n"
 }
 
 #[test]
+fn a_rar_attachment_is_listed_from_its_headers() {
+    use base64::Engine as _;
+    // RAR 5: signature, main header, one file `invoice.exe` with 3 bytes of data, end.
+    let mut rar = b"Rar!\x1a\x07\x01\x00".to_vec();
+    rar.extend([0, 0, 0, 0, 3, 1, 0, 0]);
+    rar.extend([0, 0, 0, 0, 20, 2, 2, 3, 0, 3, 0x20, 0, 0, 11]);
+    rar.extend(b"invoice.exexyz");
+    rar.extend([0, 0, 0, 0, 3, 5, 0, 0]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&rar);
+    let raw = format!(
+        "From: Accounts <ap@supplier.example>\r\nTo: bob@example.org\r\nSubject: Invoice\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"z\"\r\n\r\n--z\r\nContent-Type: text/plain\r\n\r\nAttached.\r\n\
+--z\r\nContent-Type: application/x-rar; name=\"invoice.rar\"\r\nContent-Disposition: attachment; filename=\"invoice.rar\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--z--\r\n"
+    );
+    let analysis = judge(&raw);
+    let runs = analysis.findings.iter().find(|finding| finding.check == "attachment.archive_runs").expect("a finding");
+    assert!(runs.evidence.contains("invoice.rar holds invoice.exe"), "{}", runs.evidence);
+}
+
+#[test]
 fn intelligence_on_the_sender_links_and_attachments() {
     use riposte_intel::{Indicator, IndicatorKind, IndicatorSet};
     use sha2::Digest as _;
