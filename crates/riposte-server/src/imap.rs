@@ -46,6 +46,14 @@ pub struct ImapConfig {
     pub quarantine_folder: String,
 }
 
+impl ImapConfig {
+    /// Where a message taken from this mailbox came from, as a held
+    /// message records it: `imap://HOST:PORT/FOLDER`.
+    pub fn origin(&self) -> String {
+        format!("imap://{}/{}", self.address, self.folder)
+    }
+}
+
 impl fmt::Debug for ImapConfig {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
@@ -296,19 +304,9 @@ async fn judge_one(mailbox: &mut Mailbox, desk: &crate::api::AppState, message: 
         return mailbox.mark_checked(message.uid).await;
     }
     let actor = format!("imap:{}@{}", mailbox.config.user, mailbox.config.address);
-    crate::quarantine::hold(
-        &desk.store,
-        &desk.audit,
-        &desk.audit_lock,
-        &desk.quarantine_dir,
-        &message.raw,
-        &mail,
-        &analysis,
-        now,
-        &actor,
-    )
-    .await
-    .map_err(|error| held(error.to_string()))?;
+    crate::quarantine::hold(desk, &message.raw, &mail, &analysis, now, &actor, &mailbox.config.origin())
+        .await
+        .map_err(|error| held(error.to_string()))?;
     // Held first (a failure leaves it to be judged again), marked before
     // it moves (a released message stays judged), then moved.
     mailbox.mark_checked(message.uid).await?;

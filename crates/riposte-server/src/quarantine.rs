@@ -23,6 +23,10 @@ pub enum SettleError {
     Store(#[from] StoreError),
     #[error("the message could not be moved back to the mailbox: {0}")]
     Mailbox(#[from] crate::imap::ImapError),
+    #[error(
+        "the message was taken from {0}, which is not the configured mailbox (email.imap): it cannot be moved back"
+    )]
+    MailboxGone(String),
 }
 
 /// Judges a message with what the organisation knows: its indicators, its
@@ -131,21 +135,21 @@ pub enum HoldError {
 }
 
 /// Keeps a judged message's bytes by hash (before anything refers to
-/// them), records it held with its audit entry, and raises its alert.
-#[allow(clippy::too_many_arguments)]
+/// them), records it held with where it came from (`api`, or the mailbox's
+/// [`ImapConfig::origin`]) and its audit entry, and raises its alert.
 pub async fn hold(
-    store: &AnyStore,
-    audit: &AuditFiles,
-    lock: &Mutex<()>,
-    dir: &Path,
+    desk: &crate::api::AppState,
     raw: &[u8],
     mail: &riposte_mail::Mail,
     analysis: &riposte_mail::Analysis,
     now_ms: i64,
     actor: &str,
+    origin: &str,
 ) -> Result<Quarantined, HoldError> {
     use sha2::Digest as _;
+    let (store, audit) = (&desk.store, &desk.audit);
     let sha256 = hex::encode(sha2::Sha256::digest(raw));
+    let dir = &desk.quarantine_dir;
     let path = message_path(dir, &sha256);
     let write = async {
         tokio::fs::create_dir_all(dir).await?;
@@ -162,15 +166,16 @@ pub async fn hold(
         verdict: analysis.verdict.as_str().to_owned(),
         score: analysis.score,
         findings: json!(analysis.findings),
+        origin: origin.to_owned(),
     };
     let entry = NewAudit {
         actor: actor.to_owned(),
         action: "mail.quarantine".into(),
         target: format!("message:{sha256}"),
-        detail: json!({"verdict": held.verdict, "score": held.score}).to_string(),
+        detail: json!({"verdict": held.verdict, "score": held.score, "origin": origin}).to_string(),
     };
     let held = {
-        let _one_at_a_time = lock.lock().await;
+        let _one_at_a_time = desk.audit_lock.lock().await;
         let (held, written) = store.quarantine(&held, &entry, &audit.key).await?;
         audit.keep_head(&written);
         held
@@ -206,14 +211,20 @@ pub async fn settle(
     if held.status != QuarantineStatus::Held {
         return Err(SettleError::NotHeld(held.status));
     }
-    if let Some(imap) = imap.filter(|_| status == QuarantineStatus::Released)
-        && let Ok(raw) = tokio::fs::read(message_path(dir, &held.sha256)).await
-        && let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default())
-        && !mail.message_id.is_empty()
-    {
-        let mut mailbox = crate::imap::Mailbox::connect(imap).await?;
-        mailbox.release(&mail.message_id).await?;
-        let _ = mailbox.logout().await;
+    // A message taken from a mailbox goes back to it; one sent to the API
+    // has nowhere to go back to.
+    if status == QuarantineStatus::Released && held.origin.starts_with("imap://") {
+        let imap = imap
+            .filter(|imap| imap.origin() == held.origin)
+            .ok_or_else(|| SettleError::MailboxGone(held.origin.clone()))?;
+        if let Ok(raw) = tokio::fs::read(message_path(dir, &held.sha256)).await
+            && let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default())
+            && !mail.message_id.is_empty()
+        {
+            let mut mailbox = crate::imap::Mailbox::connect(imap).await?;
+            mailbox.release(&mail.message_id).await?;
+            let _ = mailbox.logout().await;
+        }
     }
     let entry = NewAudit {
         actor: actor.to_owned(),

@@ -1079,6 +1079,7 @@ MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a h
     let held: Value = get("/api/quarantine?status=held".into()).await.unwrap().json().await.unwrap();
     assert_eq!(held["items"].as_array().unwrap().len(), 2, "{held}");
     assert_eq!(held["items"][1]["sender"], "service@paypa1.com");
+    assert_eq!(held["items"][1]["origin"], "api");
     // The original bytes, intact, under their recorded hash.
     let bytes = get(format!("/api/quarantine/{first_id}/message")).await.unwrap().bytes().await.unwrap();
     assert_eq!(bytes.as_ref(), first.as_bytes());
@@ -1123,6 +1124,35 @@ MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a h
     assert_eq!(released["status"], "released");
     let again = post(format!("/api/quarantine/{first_id}/release")).await.unwrap();
     assert_eq!(again.status().as_u16(), 409, "only a held message changes");
+    // One taken from a mailbox no longer configured cannot be put back there: refused, still held.
+    let (from_mailbox, written) = riposte_store::Store::quarantine(
+        &server.state.store,
+        &riposte_store::NewQuarantined {
+            sha256: "cd".repeat(32),
+            received_ms: 1,
+            sender: "x@paypa1.com".into(),
+            subject: "From a mailbox".into(),
+            verdict: "phishing".into(),
+            score: 6.0,
+            findings: json!([]),
+            origin: "imap://mail.gone.example:993/INBOX".into(),
+        },
+        &riposte_store::NewAudit {
+            actor: "test".into(),
+            action: "mail.quarantine".into(),
+            target: "message".into(),
+            detail: "{}".into(),
+        },
+        &server.state.audit.key,
+    )
+    .await
+    .unwrap();
+    server.state.audit.keep_head(&written);
+    let refused = post(format!("/api/quarantine/{}/release", from_mailbox.id)).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 409);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "mailbox_not_configured", "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("imap://mail.gone.example:993/INBOX"), "{refused}");
     let deleted: Value = post(format!("/api/quarantine/{second_id}/delete")).await.unwrap().json().await.unwrap();
     assert_eq!(deleted["status"], "deleted");
     let gone = get(format!("/api/quarantine/{second_id}/message")).await.unwrap();

@@ -306,7 +306,7 @@ pub trait Store: Send + Sync {
 /// The columns of a quarantined message, as a literal for `concat!`.
 macro_rules! quarantine_columns {
     () => {
-        "id, sha256, received_ms, sender, subject, verdict, score, findings, status, updated_ms"
+        "id, sha256, received_ms, sender, subject, verdict, score, findings, origin, status, updated_ms"
     };
 }
 
@@ -389,6 +389,7 @@ macro_rules! backend {
                     verdict: text("verdict")?,
                     score: row.try_get("score").doing("reading a quarantined message")?,
                     findings: parse_json("quarantine findings", &text("findings")?)?,
+                    origin: text("origin")?,
                     status: parse::<QuarantineStatus>("quarantine status", &text("status")?)?,
                     updated_ms: row.try_get("updated_ms").doing("reading a quarantined message")?,
                 })
@@ -994,8 +995,8 @@ macro_rules! backend {
             ) -> Result<(Quarantined, AuditEntry)> {
                 let mut transaction = self.pool.begin_with($begin).await.doing("starting a transaction")?;
                 let row = sqlx::query(concat!(
-                    "INSERT INTO quarantine (sha256, received_ms, sender, subject, verdict, score, findings, status, \
-                     updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, 'held', $8) RETURNING ",
+                    "INSERT INTO quarantine (sha256, received_ms, sender, subject, verdict, score, findings, origin, \
+                     status, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held', $9) RETURNING ",
                     quarantine_columns!()
                 ))
                 .bind(&message.sha256)
@@ -1005,6 +1006,7 @@ macro_rules! backend {
                 .bind(&message.verdict)
                 .bind(message.score)
                 .bind(json_text(&message.findings))
+                .bind(&message.origin)
                 .bind(now_ms())
                 .fetch_one(&mut *transaction)
                 .await

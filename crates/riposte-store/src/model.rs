@@ -193,6 +193,8 @@ pub struct NewQuarantined {
     pub score: f64,
     /// The analysis's findings (opaque to the store).
     pub findings: serde_json::Value,
+    /// `api`, or the mailbox it was taken from (`imap://HOST:PORT/FOLDER`).
+    pub origin: String,
 }
 
 /// A held (or formerly held) message.
@@ -206,6 +208,7 @@ pub struct Quarantined {
     pub verdict: String,
     pub score: f64,
     pub findings: serde_json::Value,
+    pub origin: String,
     pub status: QuarantineStatus,
     pub updated_ms: Millis,
 }

@@ -184,11 +184,16 @@ async fn suite(store: impl Store) {
         verdict: "phishing".into(),
         score: 9.5,
         findings: serde_json::json!([{"check": "lookalike.sender_domain"}]),
+        origin: "api".into(),
     };
     let (first, _) = store.quarantine(&held, &audit("mail.quarantine", "quarantine"), &key).await.unwrap();
     let (second, _) = store
         .quarantine(
-            &NewQuarantined { subject: "Again".into(), ..held.clone() },
+            &NewQuarantined {
+                subject: "Again".into(),
+                origin: "imap://mail.example.org:993/INBOX".into(),
+                ..held.clone()
+            },
             &audit("mail.quarantine", "quarantine"),
             &key,
         )
@@ -200,6 +205,7 @@ async fn suite(store: impl Store) {
     );
     let listed = store.quarantined(Some(QuarantineStatus::Held), 10).await.unwrap();
     assert_eq!(listed.iter().map(|message| message.id).collect::<Vec<_>>(), [second.id, first.id], "newest first");
+    assert_eq!((first.origin.as_str(), listed[0].origin.as_str()), ("api", "imap://mail.example.org:993/INBOX"));
     let (released, _) = store
         .change_quarantined(first.id, QuarantineStatus::Released, &audit("mail.release", "quarantine:1"), &key)
         .await

@@ -449,13 +449,14 @@ fn run_quarantine(command: QuarantineCommand) -> Result<u8> {
                     } else {
                         writeln!(
                             out,
-                            "{:>5}  {:<9} {:<10} {:>5.1}  {}  {:?}",
+                            "{:>5}  {:<9} {:<10} {:>5.1}  {}  {:?}  ({})",
                             message.id,
                             message.status,
                             message.verdict,
                             message.score,
                             message.sender.escape_debug(),
-                            message.subject
+                            message.subject,
+                            message.origin
                         )?;
                     }
                 }

@@ -1142,6 +1142,7 @@ fn email_quarantine_list_show_release_and_delete_audited() {
                 verdict: "phishing".into(),
                 score: 7.0,
                 findings: serde_json::json!([]),
+                origin: "api".into(),
             };
             let entry = riposte_store::NewAudit {
                 actor: "test".into(),

@@ -176,6 +176,7 @@ async fn serve_watches_a_mailbox_and_a_release_moves_the_message_back() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!((held["sender"].as_str(), held["status"].as_str()), (Some("service@paypa1.com"), Some("held")));
+    assert_eq!(held["origin"], format!("imap://localhost:{}/INBOX", dovecot.port), "{held}");
     // In the mailbox: moved to the quarantine folder; the other one judged and left.
     let config_imap = dovecot::bob(&dovecot, dir.path());
     let mut mailbox = Mailbox::connect(&config_imap).await.unwrap();

@@ -513,29 +513,19 @@ async fn analyze_email(
         "quarantine_id": null,
     });
     if analysis.verdict >= riposte_mail::Verdict::Phishing && query.quarantine != Some(false) {
-        let held = crate::quarantine::hold(
-            &state.store,
-            &state.audit,
-            &state.audit_lock,
-            &state.quarantine_dir,
-            &raw,
-            &mail,
-            &analysis,
-            now,
-            &actor(&token),
-        )
-        .await
-        .map_err(|error| match error {
-            crate::quarantine::HoldError::Store(error) => AppError::from(error),
-            crate::quarantine::HoldError::Keep(error) => {
-                tracing::error!(%error, "cannot keep a quarantined message");
-                AppError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "quarantine_unavailable",
-                    "the message could not be kept",
-                )
-            }
-        })?;
+        let held = crate::quarantine::hold(&state, &raw, &mail, &analysis, now, &actor(&token), "api").await.map_err(
+            |error| match error {
+                crate::quarantine::HoldError::Store(error) => AppError::from(error),
+                crate::quarantine::HoldError::Keep(error) => {
+                    tracing::error!(%error, "cannot keep a quarantined message");
+                    AppError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "quarantine_unavailable",
+                        "the message could not be kept",
+                    )
+                }
+            },
+        )?;
         answer["quarantine_id"] = json!(held.id);
     }
     Ok(axum::Json(answer))
@@ -686,6 +676,7 @@ async fn change_quarantined(
         SettleError::NotHeld(_) => AppError::new(StatusCode::CONFLICT, "not_held", error.to_string()),
         SettleError::Store(error) => AppError::from(error),
         SettleError::Mailbox(error) => AppError::new(StatusCode::BAD_GATEWAY, "mailbox_unavailable", error.to_string()),
+        SettleError::MailboxGone(_) => AppError::new(StatusCode::CONFLICT, "mailbox_not_configured", error.to_string()),
     })?;
     Ok(axum::Json(json!(settled)))
 }

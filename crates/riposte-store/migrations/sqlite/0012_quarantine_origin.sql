@@ -1,0 +1,4 @@
+-- Where a held message came from: 'api' (POST /api/email/analyze) or the
+-- mailbox it was taken from, 'imap://HOST:PORT/FOLDER', which is where a
+-- release moves it back to.
+ALTER TABLE quarantine ADD COLUMN origin TEXT NOT NULL DEFAULT 'api';
