@@ -528,6 +528,9 @@ fn link_checks(
         if host.parse::<std::net::IpAddr>().is_ok() {
             add("links.ip_address", 2.0, format!("a link goes to the address {host}"));
         }
+        if let Some(redirector) = &link.redirector {
+            add("links.redirect", 1.5, format!("a link passes through the open redirector {redirector} to {host}"));
+        }
         if is_shortener(&host) {
             add("links.shortener", 1.0, format!("a link hides its destination behind {host}"));
         }

@@ -340,7 +340,7 @@ mod tests {
             }],
             ..Mail::default()
         };
-        let links = [Link { target: "https://login.phish.example/x".into(), shown: String::new() }];
+        let links = [Link::to("https://login.phish.example/x", String::new())];
         let found = tokens(&mail, "Urgent: Account 12345\nPlease log in at ÉCOLE a1b2 it", &links);
         for expected in [
             "from:evil.example",

@@ -424,3 +424,21 @@ fn a_broken_arc_chain_recorded_by_the_receiving_host_is_a_finding() {
     assert!(arc.evidence.contains("arc=fail in the receiving host's"), "{arc:?}");
     assert!(!checks(&judge(&raw.replace("arc=fail", "arc=pass"))).contains(&"auth.arc_fail"));
 }
+
+#[test]
+fn links_rewritten_by_mail_security_or_redirectors_are_judged_by_their_destination() {
+    // Every link rewritten by Safe Links, as Microsoft 365 delivers it: judged as the link it wraps.
+    let wrapped = "From: GitHub <noreply@github.com>\r\nAuthentication-Results: mx.riposte-corp.com; dmarc=pass header.from=github.com\r\n\
+Subject: Your personal access token expires soon\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n\
+<p>Regenerate it at <a href=\"https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fgithub.com%2Fsettings%2Ftokens&amp;data=05\">https://github.com/settings/tokens</a></p>\r\n";
+    let analysis = judge(wrapped);
+    assert_eq!(analysis.verdict, Verdict::Clean, "{analysis:#?}");
+    assert!(!checks(&analysis).contains(&"links.text_href_mismatch"));
+    // A look-alike behind Google's redirector: both are seen.
+    let redirected = "From: PayPal <service@mailer.example>\r\nSubject: Confirm your account\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/html\r\n\r\n<p><a href=\"https://www.google.com/url?q=https%3A%2F%2Fpaypa1.com%2Flogin&amp;sa=D\">Confirm</a></p>\r\n";
+    let found = checks(&judge(redirected));
+    for check in ["links.redirect", "lookalike.link_host", "links.action_elsewhere"] {
+        assert!(found.contains(&check), "{check} missing from {found:?}");
+    }
+}
