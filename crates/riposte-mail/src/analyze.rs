@@ -43,6 +43,8 @@ pub struct History {
     /// Earlier messages analysts judged legitimate, and phishing.
     pub legitimate: i64,
     pub phishing: i64,
+    /// Messages seen before from the sender's registered domain.
+    pub domain_messages: i64,
 }
 
 /// Most an analyst's trust in a sender takes off a score: a trusted
@@ -229,6 +231,9 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
                 weight,
                 format!("analysts judged {} earlier messages from {} legitimate", history.legitimate, from.address),
             );
+        } else if history.domain_messages == 0 {
+            let domain = registered(from.domain());
+            add("history.new_sender_domain", 1.5, format!("the first message the organisation has had from {domain}"));
         } else if history.messages == 0 {
             add("history.first_time_sender", 1.0, format!("the first message from {}", from.address));
         }

@@ -302,13 +302,18 @@ fn what_analysts_said_of_a_sender_counts_within_bounds() {
 Content-Type: text/plain\r\n\r\nYour payment is overdue. Please pay immediately: https://pay.other.example/x\r\n";
     let mail = parse(raw.as_bytes(), &Limits::default()).unwrap();
     let with = |history| analyze(&mail, &Settings { history: Some(history), ..Settings::default() });
-    let first = with(History::default());
+    // A new domain is more than a new address of a known one.
+    let new_domain = with(History::default());
+    let finding = new_domain.findings.iter().find(|finding| finding.check == "history.new_sender_domain").unwrap();
+    assert!(finding.evidence.contains("supplier.example"), "{finding:?}");
+    let first = with(History { domain_messages: 12, ..History::default() });
     assert!(checks(&first).contains(&"history.first_time_sender"));
-    let trusted = with(History { messages: 40, legitimate: 12, phishing: 0 });
+    assert!(!checks(&first).contains(&"history.new_sender_domain") && new_domain.score > first.score);
+    let trusted = with(History { messages: 40, legitimate: 12, phishing: 0, domain_messages: 40 });
     let trust = trusted.findings.iter().find(|finding| finding.check == "history.judged_legitimate").unwrap();
     assert_eq!(trust.weight, -3.0, "bounded, however many verdicts");
     assert!(trust.evidence.contains("12 earlier messages"), "{}", trust.evidence);
-    let distrusted = with(History { messages: 3, legitimate: 0, phishing: 2 });
+    let distrusted = with(History { messages: 3, legitimate: 0, phishing: 2, domain_messages: 3 });
     assert!(distrusted.score > first.score && first.score > trusted.score);
     assert_eq!(distrusted.verdict, Verdict::Phishing, "{distrusted:#?}");
 }

@@ -41,14 +41,16 @@ pub async fn judge(
 ) -> Result<(riposte_mail::Analysis, Option<riposte_mail::Verified>), StoreError> {
     let store = &desk.store;
     let sender = mail.from.as_ref().map(|from| from.address.clone()).filter(|address| address.contains('@'));
+    let domain = mail.from.as_ref().map_or("", |from| riposte_mail::domain::registered(from.domain())).to_owned();
     let history = match &sender {
         Some(address) => {
-            let known = store.sender_history(address).await?;
-            Some(known.map_or_else(riposte_mail::History::default, |known| riposte_mail::History {
+            let known = store.sender_history(address).await?.unwrap_or_default();
+            Some(riposte_mail::History {
                 messages: known.messages,
                 legitimate: known.legitimate,
                 phishing: known.phishing,
-            }))
+                domain_messages: store.domain_messages(&domain).await?,
+            })
         }
         None => None,
     };
@@ -67,7 +69,7 @@ pub async fn judge(
     };
     let analysis = riposte_mail::analyze(mail, &settings);
     if let Some(address) = &sender {
-        store.note_sender(address, now_ms).await?;
+        store.note_sender(address, &domain, now_ms).await?;
     }
     Ok((analysis, verified))
 }

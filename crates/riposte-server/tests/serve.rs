@@ -1090,13 +1090,15 @@ MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a h
     assert!(alerts["items"][0]["rule_title"].as_str().unwrap().contains("lookalike.sender_domain"), "{alerts}");
 
     // The sender was new the first time, known the second.
-    assert!(
-        body["findings"].as_array().unwrap().iter().any(|finding| finding["check"] == "history.first_time_sender"),
-        "{body}"
-    );
-    assert!(
-        !second["findings"].as_array().unwrap().iter().any(|finding| finding["check"] == "history.first_time_sender")
-    );
+    let has = |body: &Value, check: &str| {
+        body["findings"].as_array().unwrap().iter().any(|finding| finding["check"] == check)
+    };
+    assert!(has(&body, "history.new_sender_domain") && !has(&body, "history.first_time_sender"), "{body}");
+    assert!(!has(&second, "history.new_sender_domain") && !has(&second, "history.first_time_sender"), "{second}");
+    // Another address of the same domain: a new sender, not a new domain.
+    let (_, other) =
+        analyze(phish("Fifth").replace("service@paypa1.com", "billing@mail.paypa1.com"), "?quarantine=false").await;
+    assert!(has(&other, "history.first_time_sender") && !has(&other, "history.new_sender_domain"), "{other}");
     // An analyst says the sender is legitimate: its next message is judged with that, within bounds.
     let judged: Value = client
         .post(format!("{base}/api/quarantine/{first_id}/verdict"))

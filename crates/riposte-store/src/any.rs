@@ -144,8 +144,12 @@ impl Store for AnyStore {
         dispatch!(self, store => store.sender_history(address))
     }
 
-    async fn note_sender(&self, address: &str, seen_ms: Millis) -> Result<()> {
-        dispatch!(self, store => store.note_sender(address, seen_ms))
+    async fn note_sender(&self, address: &str, domain: &str, seen_ms: Millis) -> Result<()> {
+        dispatch!(self, store => store.note_sender(address, domain, seen_ms))
+    }
+
+    async fn domain_messages(&self, domain: &str) -> Result<i64> {
+        dispatch!(self, store => store.domain_messages(domain))
     }
 
     async fn judge_sender(

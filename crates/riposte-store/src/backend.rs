@@ -134,8 +134,12 @@ pub trait Store: Send + Sync {
     /// What is known of `address` before this message.
     fn sender_history(&self, address: &str) -> impl Future<Output = Result<Option<SenderHistory>>> + Send;
 
-    /// Counts a message from `address` (first seen now when new).
-    fn note_sender(&self, address: &str, seen_ms: Millis) -> impl Future<Output = Result<()>> + Send;
+    /// Counts a message from `address` and from its registered `domain`
+    /// (each first seen now when new).
+    fn note_sender(&self, address: &str, domain: &str, seen_ms: Millis) -> impl Future<Output = Result<()>> + Send;
+
+    /// Messages seen from the registered `domain` before (0: never).
+    fn domain_messages(&self, domain: &str) -> impl Future<Output = Result<i64>> + Send;
 
     /// Records an analyst's verdict on a message from `address` on which
     /// `checks` held and whose words were `words` (empty when its bytes are
@@ -1085,7 +1089,7 @@ macro_rules! backend {
                 .transpose()
             }
 
-            async fn note_sender(&self, address: &str, seen_ms: Millis) -> Result<()> {
+            async fn note_sender(&self, address: &str, domain: &str, seen_ms: Millis) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO mail_senders (address, first_seen_ms, messages, legitimate, phishing, updated_ms) \
                      VALUES ($1, $2, 1, 0, 0, $2) \
@@ -1096,7 +1100,25 @@ macro_rules! backend {
                 .execute(&self.pool)
                 .await
                 .doing("counting a sender's message")?;
+                sqlx::query(
+                    "INSERT INTO mail_domains (domain, first_seen_ms, messages, updated_ms) VALUES ($1, $2, 1, $2) \
+                     ON CONFLICT (domain) DO UPDATE SET messages = mail_domains.messages + 1, updated_ms = $2",
+                )
+                .bind(domain)
+                .bind(seen_ms)
+                .execute(&self.pool)
+                .await
+                .doing("counting a sender domain's message")?;
                 Ok(())
+            }
+
+            async fn domain_messages(&self, domain: &str) -> Result<i64> {
+                let messages: Option<i64> = sqlx::query_scalar("SELECT messages FROM mail_domains WHERE domain = $1")
+                    .bind(domain)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .doing("reading a sender domain's history")?;
+                Ok(messages.unwrap_or(0))
             }
 
             async fn judge_sender(

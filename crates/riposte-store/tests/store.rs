@@ -226,8 +226,12 @@ async fn suite(store: impl Store) {
 
     // Senders: first seen, counted, judged by analysts (audited).
     assert!(store.sender_history("x@example.org").await.unwrap().is_none());
-    store.note_sender("x@example.org", 100).await.unwrap();
-    store.note_sender("x@example.org", 200).await.unwrap();
+    assert_eq!(store.domain_messages("example.org").await.unwrap(), 0);
+    store.note_sender("x@example.org", "example.org", 100).await.unwrap();
+    store.note_sender("x@example.org", "example.org", 200).await.unwrap();
+    store.note_sender("w@example.org", "example.org", 300).await.unwrap();
+    assert_eq!(store.domain_messages("example.org").await.unwrap(), 3);
+    assert_eq!(store.domain_messages("other.example").await.unwrap(), 0);
     let checks = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect::<Vec<_>>();
     let (legitimate, phishing) = (checks(&["language.urgency"]), checks(&["language.urgency", "links.shortener"]));
     let words = checks(&["meeting", "subject:agenda", "verify"]);
