@@ -458,6 +458,20 @@ fn sender(mail: &Mail, from_domain: &str, protected: &[String], add: &mut impl F
     if looks_random(local) {
         add("sender.random_name", 1.5, format!("{} looks machine-made", from.address));
     }
+    if let Some(problem) = malformed_domain(from_domain) {
+        add("sender.malformed_address", 2.0, format!("the From address {} {problem}", from.address.escape_debug()));
+    } else if let Some(label) = machine_made_label(registered(from_domain)) {
+        add("sender.random_domain", 2.0, format!("{label} in {from_domain} looks machine-made"));
+    }
+    // Mass phishing addresses its target by address, where a person or a
+    // service that knows them uses their name.
+    if let Some(address) = mail
+        .recipients
+        .iter()
+        .find(|address| address.contains('@') && mail.subject.to_ascii_lowercase().contains(address.as_str()))
+    {
+        add("language.subject_names_recipient", 1.5, format!("the subject names the recipient's address {address}"));
+    }
     let name = from.name.to_lowercase();
     // A display name holding another address: `"service@paypal.com" <x@evil.example>`.
     if let Some(shown) = name.split_whitespace().find(|word| word.contains('@') && word.contains('.')) {
@@ -731,6 +745,38 @@ fn random_token(text: &str) -> Option<&str> {
             && word.bytes().filter(u8::is_ascii_uppercase).count() >= 2
             && word.bytes().any(|byte| byte.is_ascii_digit())
     })
+}
+
+/// What is wrong with a From domain no mail system would write: a space or
+/// bracket in it, a trailing dot, or a top-level label that is not letters
+/// (`example.eu-new`).
+fn malformed_domain(domain: &str) -> Option<&'static str> {
+    if domain.is_empty() {
+        return None;
+    }
+    if domain.contains(|ch: char| ch.is_whitespace() || matches!(ch, '<' | '>' | '(' | ')' | ',' | ';' | '"' | '@')) {
+        return Some("has a domain with characters no domain holds");
+    }
+    if domain.ends_with('.') {
+        return Some("ends its domain with a dot");
+    }
+    // A name with no dot at all is left alone: it is how mail inside one
+    // network (and anonymised samples) name hosts.
+    let (_, top) = domain.rsplit_once('.')?;
+    if top.len() < 2 || !top.chars().all(|ch| ch.is_ascii_alphabetic()) && !top.starts_with("xn--") {
+        return Some("has a domain with no real top-level domain");
+    }
+    None
+}
+
+/// The first label of a registered domain that letters and digits
+/// alternate in, as generated names do (`nkn5zun99r.com`), unlike names
+/// people choose, where digits stand together (`office365`, `4fast`).
+fn machine_made_label(registered: &str) -> Option<&str> {
+    let label = registered.split('.').next()?;
+    let switches =
+        label.as_bytes().windows(2).filter(|pair| pair[0].is_ascii_digit() != pair[1].is_ascii_digit()).count();
+    (label.len() >= 6 && switches >= 3).then_some(label)
 }
 
 /// A mailbox name of letters with almost no vowels (`qydnqycysp`), as

@@ -447,3 +447,30 @@ Content-Type: text/html\r\n\r\n<p><a href=\"https://www.google.com/url?q=https%3
         assert!(found.contains(&check), "{check} missing from {found:?}");
     }
 }
+
+#[test]
+fn senders_no_mail_system_would_write_and_subjects_naming_their_target() {
+    let from = |address: &str, subject: &str| {
+        judge(&format!(
+            "From: Service <{address}>\r\nTo: ann@riposte-corp.com\r\nSubject: {subject}\r\nContent-Type: text/plain\r\n\r\nHello\r\n"
+        ))
+    };
+    for address in ["noreply@info,boots,com", "news@letter.example.", "x@mail.example.eu-new"] {
+        assert!(checks(&from(address, "News")).contains(&"sender.malformed_address"), "{address}");
+    }
+    // Names people choose keep their digits together; generated ones scatter them.
+    assert!(checks(&from("kt443@zoqd3fb5z7.com", "News")).contains(&"sender.random_domain"));
+    for address in ["info@office365.example", "team@4fast.net", "a@mail.b2b-portal.example", "root@localhost"] {
+        let found = checks(&from(address, "News"));
+        assert!(
+            !found.contains(&"sender.random_domain") && !found.contains(&"sender.malformed_address"),
+            "{address}: {found:?}"
+        );
+    }
+    let named = from("alerts@other.example", "ann@riposte-corp.com, please verify");
+    assert!(checks(&named).contains(&"language.subject_names_recipient"), "{named:#?}");
+    assert!(!checks(&from("alerts@other.example", "Ann, your order")).contains(&"language.subject_names_recipient"));
+    assert!(
+        checks(&from("a@b.example", "Microsoft account unusual signin activity")).contains(&"language.subject_lure")
+    );
+}
