@@ -199,6 +199,14 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
             );
         }
     }
+    let decorated = decorated_letters(&mail.subject);
+    if decorated >= 4 {
+        add(
+            "language.decorated_letters",
+            2.0,
+            format!("the subject piles marks on {decorated} letters (P͓̽l͓̽e͓̽a͓̽s͓̽e͓̽), which word filters do not read"),
+        );
+    }
     let styled = mail.subject.chars().filter(|ch| ('\u{1d400}'..='\u{1d7ff}').contains(ch)).count();
     if styled >= 3 {
         add(
@@ -462,6 +470,8 @@ fn sender(mail: &Mail, from_domain: &str, protected: &[String], add: &mut impl F
         add("sender.malformed_address", 2.0, format!("the From address {} {problem}", from.address.escape_debug()));
     } else if let Some(label) = machine_made_label(registered(from_domain)) {
         add("sender.random_domain", 2.0, format!("{label} in {from_domain} looks machine-made"));
+    } else if from_domain.split('.').filter(|label| label.len() == 1).count() >= 4 {
+        add("sender.random_domain", 2.0, format!("{from_domain} is spelt out one character a label"));
     }
     // Mass phishing addresses its target by address, where a person or a
     // service that knows them uses their name.
@@ -747,6 +757,28 @@ fn random_token(text: &str) -> Option<&str> {
     })
 }
 
+/// Plain Latin letters carrying two or more combining marks each
+/// (`P͓̽l͓̽e͓̽a͓̽s͓̽e͓̽`): no language writes them so, a single accent written
+/// as a separate mark (`é` as `e` and U+0301) is not counted.
+fn decorated_letters(text: &str) -> usize {
+    let mut decorated = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if !ch.is_ascii_alphabetic() {
+            continue;
+        }
+        let mut marks = 0;
+        while chars.peek().is_some_and(|next| ('\u{0300}'..='\u{036f}').contains(next)) {
+            chars.next();
+            marks += 1;
+        }
+        if marks >= 2 {
+            decorated += 1;
+        }
+    }
+    decorated
+}
+
 /// What is wrong with a From domain no mail system would write: a space or
 /// bracket in it, a trailing dot, or a top-level label that is not letters
 /// (`example.eu-new`).
@@ -754,7 +786,9 @@ fn malformed_domain(domain: &str) -> Option<&'static str> {
     if domain.is_empty() {
         return None;
     }
-    if domain.contains(|ch: char| ch.is_whitespace() || matches!(ch, '<' | '>' | '(' | ')' | ',' | ';' | '"' | '@')) {
+    if domain
+        .contains(|ch: char| ch.is_whitespace() || matches!(ch, '<' | '>' | '(' | ')' | ',' | ';' | '"' | '@' | '%'))
+    {
         return Some("has a domain with characters no domain holds");
     }
     if domain.ends_with('.') {

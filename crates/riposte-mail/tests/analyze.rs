@@ -460,6 +460,13 @@ fn senders_no_mail_system_would_write_and_subjects_naming_their_target() {
     }
     // Names people choose keep their digits together; generated ones scatter them.
     assert!(checks(&from("kt443@zoqd3fb5z7.com", "News")).contains(&"sender.random_domain"));
+    assert!(checks(&from("lina@s.u.p.p.o.r.t.3az.example", "News")).contains(&"sender.random_domain"));
+    assert!(checks(&from("aviso@registro%atendimento.example", "News")).contains(&"sender.malformed_address"));
+    let decorated = "P\u{353}\u{33d}l\u{353}\u{33d}e\u{353}\u{33d}a\u{353}\u{33d}s\u{353}\u{33d}e confirm";
+    assert!(checks(&from("a@b.example", decorated)).contains(&"language.decorated_letters"));
+    // Accents written as separate marks are French, not decoration.
+    let accented = "Re\u{301}servation confirme\u{301}e, e\u{301}te\u{301} a\u{300} Paris";
+    assert!(!checks(&from("a@b.example", accented)).contains(&"language.decorated_letters"));
     for address in ["info@office365.example", "team@4fast.net", "a@mail.b2b-portal.example", "root@localhost"] {
         let found = checks(&from(address, "News"));
         assert!(
