@@ -35,21 +35,13 @@ pub struct Verdicts {
 impl Verdicts {
     /// Counts one judged message and the checks that held on it.
     pub fn record<'a>(&mut self, checks: impl IntoIterator<Item = &'a str>, phishing: bool) {
-        if phishing {
-            self.phishing += 1;
-        } else {
-            self.legitimate += 1;
-        }
+        *if phishing { &mut self.phishing } else { &mut self.legitimate } += 1;
         let mut seen: Vec<&str> = checks.into_iter().filter(|check| learnable(check)).collect();
         seen.sort_unstable();
         seen.dedup();
         for check in seen {
             let counts = self.checks.entry(check.to_owned()).or_default();
-            if phishing {
-                counts.0 += 1;
-            } else {
-                counts.1 += 1;
-            }
+            *if phishing { &mut counts.0 } else { &mut counts.1 } += 1;
         }
     }
 

@@ -59,18 +59,10 @@ pub struct Resemblance {
 impl WordCounts {
     /// Counts one judged message's tokens (as [`tokens`] gives them).
     pub fn record(&mut self, tokens: &[String], phishing: bool) {
-        if phishing {
-            self.phishing += 1;
-        } else {
-            self.legitimate += 1;
-        }
+        *if phishing { &mut self.phishing } else { &mut self.legitimate } += 1;
         for token in tokens {
             let counts = self.tokens.entry(token.clone()).or_default();
-            if phishing {
-                counts.0 += 1;
-            } else {
-                counts.1 += 1;
-            }
+            *if phishing { &mut counts.0 } else { &mut counts.1 } += 1;
         }
     }
 
