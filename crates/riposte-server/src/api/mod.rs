@@ -197,14 +197,25 @@ pub const ROUTES: &[(&str, &str, Option<Scope>, &str)] = &[
         Some(Scope::Write),
         "Judge a raw message (the body); phishing and malicious ones are quarantined unless ?quarantine=false",
     ),
+    (
+        "get",
+        "/api/email/learned",
+        Some(Scope::Read),
+        "What analysts' verdicts taught: each check's factor, and the words the classifier leans on most",
+    ),
     ("get", "/api/quarantine", Some(Scope::Read), "Quarantined messages, newest first (?status=held|released|deleted)"),
     ("get", "/api/quarantine/{id}/message", Some(Scope::Read), "A quarantined message's original bytes"),
-    ("post", "/api/quarantine/{id}/release", Some(Scope::Write), "Let a held message go"),
+    (
+        "post",
+        "/api/quarantine/{id}/release",
+        Some(Scope::Write),
+        "Let a held message go (one taken from a mailbox is moved back to it)",
+    ),
     (
         "post",
         "/api/quarantine/{id}/verdict",
         Some(Scope::Write),
-        "An analyst's verdict (phishing or legitimate) on a held message: its sender's history learns it",
+        "An analyst's verdict (phishing or legitimate) on a held message: its sender's history, the checks' weights and the classifier of words learn it",
     ),
     (
         "post",
