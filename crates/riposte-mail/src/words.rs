@@ -22,6 +22,9 @@ use crate::message::Mail;
 /// Verdicts of each kind needed before the classifier speaks: fewer make
 /// it say more about the few messages judged than about mail.
 pub const MIN_JUDGED: u64 = 50;
+/// Tokens an organisation's counts keep at most (about 40 MB in memory);
+/// past that the rarest are forgotten first.
+pub const MAX_KEPT: u64 = 500_000;
 /// Tokens taken from one message, first seen first.
 pub const MAX_TOKENS: usize = 2_000;
 /// Tokens that decide one message, the strongest.

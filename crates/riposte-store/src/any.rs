@@ -182,6 +182,10 @@ impl Store for AnyStore {
         dispatch!(self, store => store.word_verdicts())
     }
 
+    async fn prune_word_verdicts(&self, keep: u64) -> Result<u64> {
+        dispatch!(self, store => store.prune_word_verdicts(keep))
+    }
+
     async fn change_quarantined(
         &self,
         id: i64,

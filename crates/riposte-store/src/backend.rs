@@ -171,6 +171,10 @@ pub trait Store: Send + Sync {
     /// How many judged messages held each word (`*`: all of them).
     fn word_verdicts(&self) -> impl Future<Output = Result<Vec<VerdictCounts>>> + Send;
 
+    /// Forgets the rarest words until at most `keep` are counted (those on
+    /// one judged message first, then two, ...); returns how many went.
+    fn prune_word_verdicts(&self, keep: u64) -> impl Future<Output = Result<u64>> + Send;
+
     /// Starts a run; `None` when a run with the same dedup key exists.
     fn create_run(&self, run: &NewRun) -> impl Future<Output = Result<Option<Run>>> + Send;
 
@@ -1193,6 +1197,29 @@ macro_rules! backend {
             async fn word_verdicts(&self) -> Result<Vec<VerdictCounts>> {
                 self.verdict_counts("SELECT token AS name, phishing, legitimate FROM mail_word_verdicts ORDER BY token")
                     .await
+            }
+
+            async fn prune_word_verdicts(&self, keep: u64) -> Result<u64> {
+                let mut removed = 0;
+                for seen in 1..=i64::MAX {
+                    let counted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_word_verdicts WHERE token <> '*'")
+                        .fetch_one(&self.pool)
+                        .await
+                        .doing("counting the words")?;
+                    if u64::try_from(counted).unwrap_or(0) <= keep {
+                        break;
+                    }
+                    let gone = sqlx::query(
+                        "DELETE FROM mail_word_verdicts WHERE token <> '*' AND phishing + legitimate <= $1",
+                    )
+                    .bind(seen)
+                    .execute(&self.pool)
+                    .await
+                    .doing("forgetting rare words")?
+                    .rows_affected();
+                    removed += gone;
+                }
+                Ok(removed)
             }
 
             async fn create_run(&self, run: &NewRun) -> Result<Option<Run>> {

@@ -271,6 +271,11 @@ async fn suite(store: impl Store) {
     for expected in [("*", 3, 5), ("meeting", 0, 1), ("subject:agenda", 0, 1), ("verify", 3, 1), ("word0999", 2, 0)] {
         assert!(words.contains(&(expected.0.to_owned(), expected.1, expected.2)), "{expected:?} in {:?}", &words[..5]);
     }
+    // Bounded: the rarest words go first, never the count of messages.
+    assert_eq!(store.prune_word_verdicts(10_000).await.unwrap(), 0);
+    assert_eq!(store.prune_word_verdicts(3).await.unwrap(), 1_202, "seen once, then twice");
+    let kept: Vec<String> = store.word_verdicts().await.unwrap().into_iter().map(|row| row.name).collect();
+    assert_eq!(kept, ["*", "verify"]);
     let shortener =
         store.check_verdicts().await.unwrap().into_iter().find(|row| row.name == "links.shortener").unwrap();
     assert_eq!((shortener.phishing, shortener.legitimate), (3, 1));
