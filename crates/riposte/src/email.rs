@@ -304,6 +304,10 @@ fn run_learn(args: LearnArgs) -> Result<u8> {
         };
         let written = store.learn_verdicts(&checks, &words, &entry, &audit.key).await?;
         audit.keep_head(&written);
+        let forgotten = store.prune_word_verdicts(riposte_mail::words::MAX_KEPT).await?;
+        if forgotten > 0 {
+            eprintln!("{forgotten} of the rarest words forgotten: at most {} are kept", riposte_mail::words::MAX_KEPT);
+        }
         println!(
             "learned from {phishing} phishing and {legitimate} legitimate messages ({} words, {} checks){}",
             words.len() - 1,

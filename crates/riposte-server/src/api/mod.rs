@@ -657,6 +657,7 @@ async fn judge_quarantined(
         Ok((entry.clone(), entry))
     })
     .await?;
+    state.store.prune_word_verdicts(riposte_mail::words::MAX_KEPT).await?;
     state.learned.forget().await;
     let history = state.store.sender_history(&held.sender).await?;
     Ok(axum::Json(json!({"sender": history, "audit_seq": entry.seq})))
