@@ -239,7 +239,7 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
                 weight,
                 format!("analysts judged {} earlier messages from {} legitimate", history.legitimate, from.address),
             );
-        } else if history.domain_messages == 0 {
+        } else if history.messages == 0 && history.domain_messages == 0 {
             let domain = registered(from.domain());
             add("history.new_sender_domain", 1.5, format!("the first message the organisation has had from {domain}"));
         } else if history.messages == 0 {
@@ -356,9 +356,9 @@ fn method_results<'a>(results: &'a str, method: &'a str) -> impl Iterator<Item =
 /// SPF, DKIM, DMARC and ARC: as verified where they were, otherwise as the
 /// receiving host recorded them (its `Authentication-Results`, the top one)
 /// or `Received-SPF`. A forwarder or list breaks SPF and often DKIM; when a
-/// sealer the organisation trusts handed the message over with a chain that
-/// verifies, those failures are its changes, not the sender's: they are set
-/// aside, and a finding says so.
+/// sealer the organisation trusts recorded DMARC passing on arrival and
+/// handed the message over with a chain that verifies, those failures are
+/// its changes, not the sender's: they are set aside, and a finding says so.
 fn authentication(
     mail: &Mail,
     verified: &Verified,
@@ -382,8 +382,11 @@ fn authentication(
     {
         add("auth.arc_fail", 1.5, format!("arc={failed} in the receiving host's Authentication-Results"));
     }
+    // It vouches only for what it recorded: DMARC passing when the message
+    // reached it (a spoof it relayed was recorded failing, and still fails).
     let vouching = arc
         .filter(|arc| arc.result == AuthResult::Pass)
+        .filter(|arc| method_results(&arc.last_results, "dmarc").any(|result| result == "pass"))
         .and_then(|arc| arc.sealers.last())
         .filter(|sealer| is_under(sealer, trusted_sealers));
     match vouching {
@@ -393,7 +396,7 @@ fn authentication(
                 "auth.arc_vouched",
                 0.0,
                 format!(
-                    "{} set aside: {sealer}, a trusted forwarder, handed the message over with an ARC chain that verifies",
+                    "{} set aside: {sealer}, a trusted forwarder, recorded dmarc=pass when the message reached it and sealed that with an ARC chain that verifies",
                     set_aside.join(", ")
                 ),
             );
@@ -668,25 +671,27 @@ fn attachment_checks(attachment: &crate::message::Attachment, add: &mut impl FnM
     }
 }
 
-/// An invisible character between two letters: a zero-width space or
-/// joiner, a soft hyphen, a word joiner, a Unicode tag or variation
-/// selector (U+E0000 to U+E01EF), or a combining overlay. People do not type them; they split `Coinbase` so that a
-/// filter reading words does not see it. (A joiner between emoji is how
-/// emoji are composed, and is not between letters.)
+/// An invisible character between two Latin letters: a zero-width space,
+/// non-joiner or joiner, a word joiner, a Unicode tag or variation selector
+/// (U+E0000 to U+E01EF), or a combining overlay. People do not type them
+/// there; they split `Coinbase` so that a filter reading words does not see
+/// it. Between letters of other scripts they are writing (Persian puts a
+/// non-joiner inside words), and a joiner between emoji composes them; a
+/// soft hyphen is how HTML hyphenates long words.
 fn hidden_inside_word(text: &str) -> Option<char> {
     let hidden = |ch: char| {
-        matches!(ch, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{00ad}' | '\u{feff}' | '\u{0334}'..='\u{0338}')
+        matches!(ch, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}' | '\u{0334}'..='\u{0338}')
             || ('\u{e0000}'..='\u{e01ef}').contains(&ch)
     };
     let mut chars = text.chars().peekable();
     let mut before = None;
     while let Some(ch) = chars.next() {
-        if hidden(ch) && before.is_some_and(char::is_alphabetic) {
+        if hidden(ch) && before.is_some_and(|before: char| before.is_ascii_alphabetic()) {
             // Skip a run of them to the next visible character.
             while chars.peek().is_some_and(|next| hidden(*next)) {
                 chars.next();
             }
-            if chars.peek().is_some_and(|next| next.is_alphabetic()) {
+            if chars.peek().is_some_and(char::is_ascii_alphabetic) {
                 return Some(ch);
             }
         }
@@ -781,7 +786,7 @@ fn decorated_letters(text: &str) -> usize {
 
 /// What is wrong with a From domain no mail system would write: a space or
 /// bracket in it, a trailing dot, or a top-level label that is not letters
-/// (`example.eu-new`).
+/// of some alphabet (`example.eu-new`; `почта.рф` is fine).
 fn malformed_domain(domain: &str) -> Option<&'static str> {
     if domain.is_empty() {
         return None;
@@ -797,7 +802,7 @@ fn malformed_domain(domain: &str) -> Option<&'static str> {
     // A name with no dot at all is left alone: it is how mail inside one
     // network (and anonymised samples) name hosts.
     let (_, top) = domain.rsplit_once('.')?;
-    if top.len() < 2 || !top.chars().all(|ch| ch.is_ascii_alphabetic()) && !top.starts_with("xn--") {
+    if top.chars().count() < 2 || !top.chars().all(char::is_alphabetic) && !top.starts_with("xn--") {
         return Some("has a domain with no real top-level domain");
     }
     None
@@ -807,7 +812,8 @@ fn malformed_domain(domain: &str) -> Option<&'static str> {
 /// alternate in, as generated names do (`nkn5zun99r.com`), unlike names
 /// people choose, where digits stand together (`office365`, `4fast`).
 fn machine_made_label(registered: &str) -> Option<&str> {
-    let label = registered.split('.').next()?;
+    // Internationalised names in punycode mix letters and digits by design.
+    let label = registered.split('.').next().filter(|label| !label.starts_with("xn--"))?;
     let switches =
         label.as_bytes().windows(2).filter(|pair| pair[0].is_ascii_digit() != pair[1].is_ascii_digit()).count();
     (label.len() >= 6 && switches >= 3).then_some(label)

@@ -132,7 +132,11 @@ fn list_rar5(bytes: &[u8], contents: &mut ArchiveContents) {
     const END: u64 = 5;
     const FILE_ENCRYPTION_RECORD: u64 = 1;
     let mut at = 8;
-    while at < bytes.len() && contents.names.len() < MAX_ENTRIES {
+    // Every block counts, read or not: a run of unreadable headers is bounded too.
+    for _ in 0..MAX_ENTRIES {
+        if at >= bytes.len() {
+            return;
+        }
         let block = at + 4; // after the header's CRC32
         let mut cursor = block;
         let Some(header_size) = rar_vint(bytes, &mut cursor) else { break };
@@ -167,10 +171,12 @@ fn list_rar5(bytes: &[u8], contents: &mut ArchiveContents) {
                 })();
                 match name {
                     Some(name) => contents.names.push(name),
-                    None => contents.cut.push("a RAR file header could not be read".into()),
+                    None => cut_once(contents, "a RAR file header could not be read"),
                 }
-                // The extra area ends the header: look for an encryption record.
-                let mut extra = header_end.saturating_sub(usize::try_from(extra_size).unwrap_or(usize::MAX));
+                // The extra area ends the header, and never starts before it:
+                // look there for an encryption record.
+                let mut extra =
+                    header_end.saturating_sub(usize::try_from(extra_size).unwrap_or(usize::MAX)).max(cursor);
                 while extra < header_end {
                     let Some(size) = rar_vint(header, &mut extra) else { break };
                     let record_end = extra.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
@@ -185,6 +191,14 @@ fn list_rar5(bytes: &[u8], contents: &mut ArchiveContents) {
         }
         at = header_end.saturating_add(usize::try_from(data_size).unwrap_or(usize::MAX));
     }
+    contents.cut.push(format!("more than {MAX_ENTRIES} RAR blocks: the rest was not listed"));
+}
+
+/// Notes why part of an archive was not read, once however often it happens.
+fn cut_once(contents: &mut ArchiveContents, why: &str) {
+    if !contents.cut.iter().any(|cut| cut == why) {
+        contents.cut.push(why.to_owned());
+    }
 }
 
 /// RAR 1.5 to 4: fixed-size block headers, a file's data after its header.
@@ -195,9 +209,9 @@ fn list_rar4(bytes: &[u8], contents: &mut ArchiveContents) {
     let u16_at = |at: usize| bytes.get(at..at + 2).map(|two| u16::from_le_bytes([two[0], two[1]]));
     let u32_at = |at: usize| bytes.get(at..at + 4).map(|four| u32::from_le_bytes([four[0], four[1], four[2], four[3]]));
     let mut at = 7;
-    while contents.names.len() < MAX_ENTRIES {
+    for _ in 0..MAX_ENTRIES {
         let (Some(&kind), Some(flags), Some(size)) = (bytes.get(at + 2), u16_at(at + 3), u16_at(at + 5)) else {
-            break;
+            return;
         };
         let size = usize::from(size);
         if size < 7 {
@@ -214,19 +228,26 @@ fn list_rar4(bytes: &[u8], contents: &mut ArchiveContents) {
             FILE => {
                 contents.encrypted |= flags & 0x0004 != 0;
                 let name_at = at + 32 + if flags & 0x0100 != 0 { 8 } else { 0 };
-                match u16_at(at + 26).and_then(|length| bytes.get(name_at..name_at + usize::from(length))) {
+                // The name lies inside its own header, never past it.
+                let name = u16_at(at + 26)
+                    .map(|length| name_at + usize::from(length))
+                    .filter(|name_end| *name_end <= at + size)
+                    .and_then(|name_end| bytes.get(name_at..name_end));
+                match name {
                     // A Unicode name follows the plain one after a zero byte.
                     Some(name) => contents.names.push(
                         String::from_utf8_lossy(name.split(|byte| *byte == 0).next().unwrap_or(name)).into_owned(),
                     ),
-                    None => contents.cut.push("a RAR file header could not be read".into()),
+                    None => cut_once(contents, "a RAR file header could not be read"),
                 }
             }
             END => return,
             _ => {}
         }
-        at = at.saturating_add(size).saturating_add(added);
+        let Some(next) = at.checked_add(size).and_then(|next| next.checked_add(added)) else { return };
+        at = next;
     }
+    contents.cut.push(format!("more than {MAX_ENTRIES} RAR blocks: the rest was not listed"));
 }
 
 /// 7-Zip keeps its list of names at the end, nearly always compressed:
@@ -413,6 +434,39 @@ mod tests {
         let mut garbage = b"Rar!\x1a\x07\x01\x00".to_vec();
         garbage.extend_from_slice(&[0xff; 40]);
         let _ = archive_contents(&garbage);
+    }
+
+    #[test]
+    fn crafted_rar_headers_cost_little() {
+        // RAR 5: a first block whose data is a long run of tiny records, then
+        // many file headers that claim an extra area reaching back before them.
+        // Read from where the extra area claimed to start, the data before
+        // would hold an encryption record (size 3, type 1), and every header
+        // would walk all that came before it.
+        let mut quadratic = b"Rar!\x1a\x07\x01\x00".to_vec();
+        let mut data = vec![0; 40_000];
+        data[1_000..1_004].copy_from_slice(&[3, 1, 0, 0]);
+        quadratic.extend(rar5_block(1, &[0], &[], &data));
+        let mut claiming = vec![0, 0, 0, 0, 8, 2, 1];
+        vint(1 << 40, &mut claiming);
+        for _ in 0..3_000 {
+            quadratic.extend(&claiming);
+        }
+        let contents = archive_contents(&quadratic);
+        assert!(!contents.encrypted, "an extra area is read inside its own header only");
+        assert_eq!(contents.cut, ["a RAR file header could not be read"], "said once");
+        // RAR 4: a name may not run past its own header into the next ones.
+        let mut long_names = b"Rar!\x1a\x07\x00".to_vec();
+        for _ in 0..2_000 {
+            let mut block = vec![0x41; 257];
+            block[2] = 0x74;
+            block[3..5].copy_from_slice(&0x0202u16.to_le_bytes());
+            block[5..7].copy_from_slice(&257u16.to_le_bytes());
+            block[26..28].copy_from_slice(&u16::MAX.to_le_bytes());
+            long_names.extend(block);
+        }
+        let contents = archive_contents(&long_names);
+        assert!(contents.names.iter().map(String::len).sum::<usize>() < long_names.len(), "{}", contents.names.len());
     }
 
     fn rar4_file(name: &str, encrypted: bool) -> Vec<u8> {

@@ -69,6 +69,9 @@ pub struct ArcCheck {
     pub result: AuthResult,
     /// The sealing domains (`d=`), first hop first.
     pub sealers: Vec<String>,
+    /// What the last sealer recorded on arrival (its
+    /// `ARC-Authentication-Results`, lower-cased).
+    pub last_results: String,
     /// Why it did not pass, for a person (empty when it did).
     pub reason: String,
 }

@@ -47,6 +47,10 @@ impl Verdicts {
 
     /// The factor learned for `check`, if it has one.
     pub fn factor(&self, check: &str) -> Option<f64> {
+        // Counts kept by a store may name any check; these are never reweighed.
+        if !learnable(check) {
+            return None;
+        }
         let &(phishing, legitimate) = self.checks.get(check)?;
         if phishing + legitimate < MIN_SEEN || self.phishing == 0 || self.legitimate == 0 {
             return None;
@@ -165,6 +169,11 @@ mod tests {
         // History is not learned (it is the analysts' word already).
         verdicts.record(["history.judged_phishing"], true);
         assert!(!verdicts.checks.contains_key("history.judged_phishing"));
+        // Nor is it, or the classifier's finding, when a store counted them.
+        verdicts.checks.insert("learned.resembles_phishing".into(), (40, 0));
+        verdicts.checks.insert("history.judged_legitimate".into(), (0, 40));
+        assert_eq!(verdicts.factor("learned.resembles_phishing"), None);
+        assert_eq!(verdicts.factor("history.judged_legitimate"), None);
         let explained = verdicts.explain("html.hidden_text", 2.0);
         assert!(explained.contains("on 20 of 22 messages judged phishing, 0 of 50 judged legitimate"), "{explained}");
     }

@@ -306,6 +306,11 @@ Content-Type: text/plain\r\n\r\nYour payment is overdue. Please pay immediately:
     let new_domain = with(History::default());
     let finding = new_domain.findings.iter().find(|finding| finding.check == "history.new_sender_domain").unwrap();
     assert!(finding.evidence.contains("supplier.example"), "{finding:?}");
+    // A known address whose domain was not counted yet (before the store counted domains) is not new.
+    let known = with(History { messages: 9, ..History::default() });
+    assert!(
+        !checks(&known).iter().any(|check| check.starts_with("history.new") || check.ends_with("first_time_sender"))
+    );
     let first = with(History { domain_messages: 12, ..History::default() });
     assert!(checks(&first).contains(&"history.first_time_sender"));
     assert!(!checks(&first).contains(&"history.new_sender_domain") && new_domain.score > first.score);
@@ -408,6 +413,11 @@ fn words_broken_up_for_filters_and_upstream_spam_marks_are_seen() {
         let raw = format!("From: a@b.example\r\nSubject: {subject}\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
         assert!(checks(&judge(&raw)).contains(&"language.hidden_characters"), "{subject:?}");
     }
+    // Persian writes a non-joiner inside words; HTML hyphenates with soft hyphens.
+    for subject in ["\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}", "Donau\u{ad}dampf\u{ad}schiff"] {
+        let raw = format!("From: a@b.example\r\nSubject: {subject}\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
+        assert!(!checks(&judge(&raw)).contains(&"language.hidden_characters"), "{subject:?}");
+    }
     // A joiner composing an emoji family is not hiding anything.
     let family = "From: a@b.example\r\nSubject: Family day \u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
     assert!(!checks(&judge(family)).contains(&"language.hidden_characters"));
@@ -467,7 +477,15 @@ fn senders_no_mail_system_would_write_and_subjects_naming_their_target() {
     // Accents written as separate marks are French, not decoration.
     let accented = "Re\u{301}servation confirme\u{301}e, e\u{301}te\u{301} a\u{300} Paris";
     assert!(!checks(&from("a@b.example", accented)).contains(&"language.decorated_letters"));
-    for address in ["info@office365.example", "team@4fast.net", "a@mail.b2b-portal.example", "root@localhost"] {
+    for address in [
+        "info@office365.example",
+        "team@4fast.net",
+        "a@mail.b2b-portal.example",
+        "root@localhost",
+        "info@почта.рф",
+        "news@xn--55qx5d.com",
+        "a@xn--h1alffa9f.xn--p1ai",
+    ] {
         let found = checks(&from(address, "News"));
         assert!(
             !found.contains(&"sender.random_domain") && !found.contains(&"sender.malformed_address"),

@@ -375,7 +375,19 @@ impl MailAuth {
                 .map(|seal| (seal.i, seal.d.clone()))
                 .collect();
             seals.sort();
-            Some(ArcCheck { result, sealers: seals.into_iter().map(|(_, domain)| domain).collect(), reason })
+            let last_results = message
+                .aar_headers
+                .iter()
+                .filter_map(|header| header.header.as_ref().ok().map(|results| (results.i, header.value)))
+                .max_by_key(|(instance, _)| *instance)
+                .map(|(_, value)| String::from_utf8_lossy(value).to_lowercase())
+                .unwrap_or_default();
+            Some(ArcCheck {
+                result,
+                sealers: seals.into_iter().map(|(_, domain)| domain).collect(),
+                last_results,
+                reason,
+            })
         };
         let mut verified = Verified { dkim: Some(signatures), spf: None, dmarc: None, arc };
         let Some(envelope) = envelope else { return verified };

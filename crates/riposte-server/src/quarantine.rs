@@ -214,19 +214,24 @@ pub async fn settle(
         return Err(SettleError::NotHeld(held.status));
     }
     // A message taken from a mailbox goes back to it; one sent to the API
-    // has nowhere to go back to.
-    if status == QuarantineStatus::Released && held.origin.starts_with("imap://") {
-        let imap = imap
-            .filter(|imap| imap.origin() == held.origin)
-            .ok_or_else(|| SettleError::MailboxGone(held.origin.clone()))?;
-        if let Ok(raw) = tokio::fs::read(message_path(dir, &held.sha256)).await
-            && let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default())
-            && !mail.message_id.is_empty()
-        {
-            let mut mailbox = crate::imap::Mailbox::connect(imap).await?;
-            mailbox.release(&mail.message_id).await?;
-            let _ = mailbox.logout().await;
-        }
+    // has nowhere to go back to; one held before origins were recorded ('')
+    // is looked for in the configured mailbox, as it was then.
+    let mailbox = match held.origin.as_str() {
+        _ if status != QuarantineStatus::Released => None,
+        "" => imap,
+        origin if origin.starts_with("imap://") => Some(
+            imap.filter(|imap| imap.origin() == origin).ok_or_else(|| SettleError::MailboxGone(origin.to_owned()))?,
+        ),
+        _ => None,
+    };
+    if let Some(imap) = mailbox
+        && let Ok(raw) = tokio::fs::read(message_path(dir, &held.sha256)).await
+        && let Some(mail) = riposte_mail::parse(&raw, &riposte_mail::Limits::default())
+        && !mail.message_id.is_empty()
+    {
+        let mut mailbox = crate::imap::Mailbox::connect(imap).await?;
+        mailbox.release(&mail.message_id).await?;
+        let _ = mailbox.logout().await;
     }
     let entry = NewAudit {
         actor: actor.to_owned(),

@@ -80,10 +80,16 @@ fn corpus_dkim_samples_verify_as_their_names_say() {
 /// A new Ed25519 key, and its DKIM record. (The corpus's example key is
 /// RSA-1024, which verifies but which `ring` refuses to sign with.)
 fn new_key() -> (Ed25519Key, String) {
+    let (der, record) = new_key_der();
+    (Ed25519Key::from_pkcs8_maybe_unchecked_der(&der).unwrap(), record)
+}
+
+/// A new Ed25519 key as PKCS#8 DER (to make as many signing keys of it as
+/// needed), and its DKIM record.
+fn new_key_der() -> (Vec<u8>, String) {
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-    let key = Ed25519Key::from_pkcs8_maybe_unchecked_der(&pair.serialize_der()).unwrap();
     let public = base64::engine::general_purpose::STANDARD.encode(pair.public_key_raw());
-    (key, format!("v=DKIM1; k=ed25519; p={public}"))
+    (pair.serialize_der(), format!("v=DKIM1; k=ed25519; p={public}"))
 }
 
 fn sign(key: Ed25519Key, message: &str) -> String {
@@ -163,25 +169,52 @@ fn recorded_records_are_read_in_both_formats_with_line_numbers() {
     assert_eq!(error, (3, "the record's parenthesis is never closed".to_owned()));
 }
 
-/// The list `lists.example` as a forwarder does it: it changes the message
-/// (a subject tag, a footer), which breaks the sender's DKIM signature, and
-/// seals it with ARC.
-fn forward_through_list(list_key: Ed25519Key, received: &str) -> String {
+/// The list `lists.example` as a forwarder does it: it verifies what it
+/// received from `client_ip` (DKIM, SPF, DMARC, against `dns`), changes the
+/// message (a subject tag, a footer), which breaks the sender's DKIM
+/// signature, and seals it with ARC, recording what it verified.
+fn forward_through_list(list_key: &[u8], dns: &RecordedDns, received: &str, client_ip: &str) -> String {
     use mail_auth::arc::ArcSealer;
-    use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
-    let changed = received.replace("Subject: quarterly figures", "Subject: [team] quarterly figures")
-        + "-- \r\nteam mailing list\r\n";
-    let message = AuthenticatedMessage::parse(changed.as_bytes()).unwrap();
+    use mail_auth::dmarc::verify::DmarcParameters;
+    use mail_auth::spf::verify::SpfParameters;
+    use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator, Parameters};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    // No DNS: the message arrives at the list with no chain yet.
+    // No DNS server: every answer comes from the recorded records.
     let authenticator = MessageAuthenticator::new(
         mail_auth::hickory_resolver::config::ResolverConfig::from_parts(None, vec![], vec![]),
         Default::default(),
     )
     .unwrap();
+    let ip: IpAddr = client_ip.parse().unwrap();
+    let arrived = AuthenticatedMessage::parse(received.as_bytes()).unwrap();
+    let results = runtime.block_on(async {
+        let dkim = authenticator.verify_dkim(Parameters::new(&arrived).with_txt_cache(dns)).await;
+        let spf = authenticator
+            .verify_spf(
+                Parameters::new(SpfParameters::verify_mail_from(
+                    ip,
+                    "mail.example.com",
+                    "lists.example",
+                    "alice@example.com",
+                ))
+                .with_txt_cache(dns),
+            )
+            .await;
+        let dmarc = authenticator
+            .verify_dmarc(
+                Parameters::new(DmarcParameters::new(&arrived, &dkim, "example.com", &spf)).with_txt_cache(dns),
+            )
+            .await;
+        AuthenticationResults::new("lists.example")
+            .with_dkim_results(&dkim, "alice@example.com")
+            .with_dmarc_result(&dmarc)
+    });
+    let changed = received.replace("Subject: quarterly figures", "Subject: [team] quarterly figures")
+        + "-- \r\nteam mailing list\r\n";
+    let message = AuthenticatedMessage::parse(changed.as_bytes()).unwrap();
     let chain = runtime.block_on(authenticator.verify_arc(&message));
-    let results = AuthenticationResults::new("lists.example").with_arc_result(&chain, "192.0.2.7".parse().unwrap());
-    let seal = ArcSealer::from_key(list_key)
+    let results = results.with_arc_result(&chain, ip);
+    let seal = ArcSealer::from_key(Ed25519Key::from_pkcs8_maybe_unchecked_der(list_key).unwrap())
         .domain("lists.example")
         .selector("arc")
         .headers(["From", "To", "Subject", "DKIM-Signature"])
@@ -193,14 +226,16 @@ fn forward_through_list(list_key: Ed25519Key, received: &str) -> String {
 #[test]
 fn a_trusted_forwarders_arc_seal_sets_its_breakage_aside() {
     let (sender_key, sender_record) = new_key();
-    let (list_key, list_record) = new_key();
+    let (list_key, list_record) = new_key_der();
     let mut dns = RecordedDns::default();
     dns.insert("riposte._domainkey.example.com", sender_record.as_bytes());
     dns.insert("arc._domainkey.lists.example", list_record.as_bytes());
     dns.insert("example.com", b"v=spf1 ip4:192.0.2.0/24 -all");
     dns.insert("_dmarc.example.com", b"v=DMARC1; p=reject");
+    // Alice's own server hands the signed message to the list, and a spoofer hands it one unsigned.
+    let forwarded = forward_through_list(&list_key, &dns, &sign(sender_key, MESSAGE), "192.0.2.7");
+    let spoof = forward_through_list(&list_key, &dns, MESSAGE, "198.51.100.9");
     let auth = MailAuth::recorded(dns).unwrap();
-    let forwarded = forward_through_list(list_key, &sign(sender_key, MESSAGE));
     // Delivered by the list's server: SPF fails, the changed message's DKIM fails, so DMARC fails.
     let from_list = Envelope {
         client_ip: "203.0.113.25".parse().unwrap(),
@@ -210,6 +245,7 @@ fn a_trusted_forwarders_arc_seal_sets_its_breakage_aside() {
     let verified = verify(&auth, forwarded.as_bytes(), Some(&from_list));
     assert_eq!(verified.dmarc, Some(AuthResult::Fail));
     let arc = verified.arc.clone().expect("a chain");
+    assert!(arc.last_results.contains("dmarc=pass"), "the list recorded what it verified: {arc:?}");
     assert_eq!((arc.result, arc.sealers.clone()), (AuthResult::Pass, vec!["lists.example".to_owned()]), "{arc:?}");
     let mail = riposte_mail::parse(forwarded.as_bytes(), &riposte_mail::Limits::default()).unwrap();
     let judge = |trusted: &[&str], verified: Verified| {
@@ -241,6 +277,19 @@ fn a_trusted_forwarders_arc_seal_sets_its_breakage_aside() {
     for check in ["auth.arc_fail", "auth.dmarc_fail"] {
         assert!(checks(&analysis).contains(&check), "{check}: {analysis:#?}");
     }
+    // A spoof relayed by the same trusted list: the list did not record DMARC
+    // passing on arrival, so its seal vouches for nothing and the failure stands.
+    let verified = verify(&auth, spoof.as_bytes(), Some(&from_list));
+    assert_eq!(verified.arc.as_ref().map(|arc| arc.result), Some(AuthResult::Pass), "{verified:?}");
+    assert!(!verified.arc.as_ref().unwrap().last_results.contains("dmarc=pass"), "{verified:?}");
+    let mail = riposte_mail::parse(spoof.as_bytes(), &riposte_mail::Limits::default()).unwrap();
+    let settings =
+        riposte_mail::Settings { verified, trusted_arc_sealers: vec!["lists.example".into()], ..Default::default() };
+    let analysis = riposte_mail::analyze(&mail, &settings);
+    assert!(
+        checks(&analysis).contains(&"auth.dmarc_fail") && !checks(&analysis).contains(&"auth.arc_vouched"),
+        "{analysis:#?}"
+    );
     // A message with no chain has no ARC result.
     assert_eq!(verify(&auth, MESSAGE.as_bytes(), Some(&from_list)).arc, None);
 }

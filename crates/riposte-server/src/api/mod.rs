@@ -553,7 +553,7 @@ struct QuarantineQuery {
 /// words the classifier leans on most.
 async fn email_learned(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<axum::Json<Value>> {
     authorize(&state, &headers, Scope::Read).await?;
-    let learned = crate::quarantine::learned(&state.store).await?;
+    let learned = state.learned.get(&state.store).await?;
     Ok(axum::Json(json!(learned.taught(20))))
 }
 
