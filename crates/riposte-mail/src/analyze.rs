@@ -54,7 +54,7 @@ const MOST_TRUST: f64 = 3.0;
 /// Where the classifier of judged words decides on its own, as SpamBayes
 /// does by default: from 0.9 a message is like the phishing analysts
 /// judged (enough for a verdict by itself), to 0.2 like their legitimate
-/// mail; between, it leans at most, and only toward phishing from 0.5.
+/// mail; between, it is unsure and says nothing.
 const PHISHING_CUTOFF: f64 = 0.9;
 const LEGITIMATE_CUTOFF: f64 = 0.2;
 
@@ -318,8 +318,6 @@ fn resembles(resemblance: &Resemblance, counts: &WordCounts, add: &mut impl FnMu
     let leaning = resemblance.phishing;
     let (check, weight, tokens, kind) = if leaning >= PHISHING_CUTOFF {
         ("learned.resembles_phishing", PHISHING_FROM, &resemblance.phishing_tokens, "phishing")
-    } else if leaning > 0.5 {
-        ("learned.resembles_phishing", 2.0, &resemblance.phishing_tokens, "phishing")
     } else if leaning <= 0.01 {
         ("learned.resembles_legitimate", -MOST_TRUST, &resemblance.legitimate_tokens, "legitimate")
     } else if leaning <= LEGITIMATE_CUTOFF {

@@ -25,8 +25,10 @@ pub const MIN_JUDGED: u64 = 50;
 /// Tokens an organisation's counts keep at most (about 40 MB in memory);
 /// past that the rarest are forgotten first.
 pub const MAX_KEPT: u64 = 500_000;
-/// Tokens taken from one message, first seen first.
+/// Tokens taken from one message, first seen first: words and the like,
+/// and apart from them, of its links.
 pub const MAX_TOKENS: usize = 2_000;
+pub const MAX_LINK_TOKENS: usize = 300;
 /// Tokens that decide one message, the strongest.
 const MAX_DECIDING: usize = 150;
 /// A token nearer "unknown" than this does not take part.
@@ -176,8 +178,14 @@ pub fn tokens(mail: &Mail, text: &str, links: &[Link]) -> Vec<String> {
     let recipient: HashSet<String> = mail.recipients.iter().flat_map(|address| words(address)).collect();
     let mut seen = HashSet::new();
     let mut out = Vec::new();
+    // Links have a budget of their own: a message stuffed with (hidden)
+    // links cannot crowd its words out, nor words its links.
+    let mut link_tokens = 0;
     let mut push = |token: String, out: &mut Vec<String>| {
-        if out.len() < MAX_TOKENS && !seen.contains(&token) {
+        let is_link = token.starts_with("link:") || token.starts_with("url:");
+        let room = if is_link { link_tokens < MAX_LINK_TOKENS } else { out.len() - link_tokens < MAX_TOKENS };
+        if room && !seen.contains(&token) {
+            link_tokens += usize::from(is_link);
             seen.insert(token.clone());
             out.push(token);
         }
