@@ -23,7 +23,7 @@ use crate::message::Mail;
 /// it say more about the few messages judged than about mail.
 pub const MIN_JUDGED: u64 = 50;
 /// Tokens an organisation's counts keep at most (about 40 MB in memory);
-/// past that the rarest are forgotten first.
+/// past that the rarest are forgotten, down to nine tenths of it.
 pub const MAX_KEPT: u64 = 500_000;
 /// Tokens taken from one message, first seen first: words and the like,
 /// and apart from them, of its links.

@@ -171,8 +171,9 @@ pub trait Store: Send + Sync {
     /// How many judged messages held each word (`*`: all of them).
     fn word_verdicts(&self) -> impl Future<Output = Result<Vec<VerdictCounts>>> + Send;
 
-    /// Forgets the rarest words until at most `keep` are counted (those on
-    /// one judged message first, then two, ...); returns how many went.
+    /// When more than `keep` words are counted, forgets the rarest (those on
+    /// the fewest judged messages) down to nine tenths of `keep`; returns
+    /// how many went.
     fn prune_word_verdicts(&self, keep: u64) -> impl Future<Output = Result<u64>> + Send;
 
     /// Starts a run; `None` when a run with the same dedup key exists.
@@ -1200,26 +1201,25 @@ macro_rules! backend {
             }
 
             async fn prune_word_verdicts(&self, keep: u64) -> Result<u64> {
-                let mut removed = 0;
-                for seen in 1..=i64::MAX {
-                    let counted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_word_verdicts WHERE token <> '*'")
-                        .fetch_one(&self.pool)
-                        .await
-                        .doing("counting the words")?;
-                    if u64::try_from(counted).unwrap_or(0) <= keep {
-                        break;
-                    }
-                    let gone = sqlx::query(
-                        "DELETE FROM mail_word_verdicts WHERE token <> '*' AND phishing + legitimate <= $1",
-                    )
-                    .bind(seen)
-                    .execute(&self.pool)
+                let counted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_word_verdicts WHERE token <> '*'")
+                    .fetch_one(&self.pool)
                     .await
-                    .doing("forgetting rare words")?
-                    .rows_affected();
-                    removed += gone;
+                    .doing("counting the words")?;
+                let counted = u64::try_from(counted).unwrap_or(0);
+                if counted <= keep {
+                    return Ok(0);
                 }
-                Ok(removed)
+                // Down to nine tenths, so that the next verdicts do not prune again at once.
+                let excess = i64::try_from(counted - keep / 10 * 9).unwrap_or(i64::MAX);
+                let gone = sqlx::query(
+                    "DELETE FROM mail_word_verdicts WHERE token IN (SELECT token FROM mail_word_verdicts \
+                     WHERE token <> '*' ORDER BY phishing + legitimate, token LIMIT $1)",
+                )
+                .bind(excess)
+                .execute(&self.pool)
+                .await
+                .doing("forgetting rare words")?;
+                Ok(gone.rows_affected())
             }
 
             async fn create_run(&self, run: &NewRun) -> Result<Option<Run>> {
