@@ -932,6 +932,61 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_words_of_judged_mail_weigh_in_serve() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, token, base) = start(loopback_config(dir.path()), dir.path()).await;
+    // An organisation's verdicts in bulk (as `riposte email learn` gives them):
+    // crypto lures judged phishing, its own work mail legitimate.
+    let counts = |name: &str, phishing: i64, legitimate: i64| riposte_store::VerdictCounts {
+        name: name.to_owned(),
+        phishing,
+        legitimate,
+    };
+    let mut words = vec![counts("*", 60, 60)];
+    for lure in ["wallet", "airdrop", "claim", "reward", "bonus", "connect"] {
+        words.push(counts(lure, 55, 0));
+    }
+    for work in ["roadmap", "budget", "agenda", "minutes", "draft", "team"] {
+        words.push(counts(work, 0, 55));
+    }
+    let entry = riposte_store::NewAudit {
+        actor: "test".into(),
+        action: "mail.learn".into(),
+        target: "verdicts".into(),
+        detail: "{}".into(),
+    };
+    let written = riposte_store::Store::learn_verdicts(
+        &server.state.store,
+        &[counts("*", 60, 60)],
+        &words,
+        &entry,
+        &server.state.audit.key,
+    )
+    .await
+    .unwrap();
+    server.state.audit.keep_head(&written);
+    let client = reqwest::Client::new();
+    let analyze = |subject: &str, text: &str| {
+        let raw =
+            format!("From: someone@else.example\r\nTo: ann@riposte-corp.com\r\nSubject: {subject}\r\n\r\n{text}\r\n");
+        let request = client.post(format!("{base}/api/email/analyze?quarantine=false")).bearer_auth(&token).body(raw);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let finding = |body: &Value, check: &str| {
+        body["findings"].as_array().unwrap().iter().find(|finding| finding["check"] == check).cloned()
+    };
+    let lure = analyze("Claim your reward", "Connect your wallet for the airdrop bonus").await;
+    let phishing = finding(&lure, "learned.resembles_phishing").expect("the words of judged phishing");
+    assert_eq!(lure["verdict"], "phishing", "{lure}");
+    assert!(phishing["evidence"].as_str().unwrap().contains("wallet"), "{phishing}");
+    let work = analyze("Budget", "The draft agenda and minutes for the team roadmap").await;
+    assert!(finding(&work, "learned.resembles_legitimate").is_some(), "{work}");
+    assert_eq!(work["verdict"], "clean", "{work}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analysts_verdicts_reweigh_checks_for_the_organisation() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
