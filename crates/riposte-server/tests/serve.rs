@@ -932,6 +932,75 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_goes_back_only_where_the_message_came_from() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = loopback_config(dir.path());
+    // A configured mailbox that cannot be reached: touching it fails, visibly.
+    config.email.imap = Some(riposte_server::imap::ImapConfig {
+        address: "127.0.0.1:1".into(),
+        tls: false,
+        ca_file: None,
+        user: "soc".into(),
+        password: "not-used".into(),
+        folder: "INBOX".into(),
+        quarantine_folder: "Quarantine".into(),
+    });
+    let (server, token, base) = start(config, dir.path()).await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for (index, origin) in ["api", "", "imap://127.0.0.1:1/INBOX"].into_iter().enumerate() {
+        let raw =
+            format!("From: x@paypa1.com\r\nMessage-ID: <held-{index}@paypa1.com>\r\nSubject: held\r\n\r\nVerify\r\n");
+        let sha256 = format!("{index:0>64}");
+        std::fs::create_dir_all(&server.state.quarantine_dir).unwrap();
+        std::fs::write(riposte_server::quarantine::message_path(&server.state.quarantine_dir, &sha256), raw).unwrap();
+        let held = riposte_store::NewQuarantined {
+            sha256,
+            received_ms: 1,
+            sender: "x@paypa1.com".into(),
+            subject: "held".into(),
+            verdict: "phishing".into(),
+            score: 6.0,
+            findings: json!([]),
+            origin: origin.into(),
+        };
+        let entry = riposte_store::NewAudit {
+            actor: "test".into(),
+            action: "mail.quarantine".into(),
+            target: "message".into(),
+            detail: "{}".into(),
+        };
+        let (held, written) =
+            riposte_store::Store::quarantine(&server.state.store, &held, &entry, &server.state.audit.key)
+                .await
+                .unwrap();
+        server.state.audit.keep_head(&written);
+        ids.push(held.id);
+    }
+    let release = |id: i64| client.post(format!("{base}/api/quarantine/{id}/release")).bearer_auth(&token).send();
+    // Sent to the API: nothing to move back; released without the mailbox.
+    assert_eq!(release(ids[0]).await.unwrap().status(), 200);
+    // Held before origins were recorded, and taken from the mailbox: both go
+    // back through it, so the unreachable mailbox stops them, still held.
+    for id in &ids[1..] {
+        let response = release(*id).await.unwrap();
+        assert_eq!(response.status(), 502, "{}", response.text().await.unwrap());
+    }
+    let held: Value = client
+        .get(format!("{base}/api/quarantine?status=held"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held["items"].as_array().unwrap().len(), 2, "{held}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_words_of_judged_mail_weigh_in_serve() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
