@@ -264,6 +264,10 @@ fn bsd_timestamp(text: &str, now: OffsetDateTime) -> Option<(OffsetDateTime, &st
 #[derive(Default)]
 pub struct SyslogFramer {
     buffer: Vec<u8>,
+    /// Bytes at the front of `buffer` already framed: dropped when more
+    /// arrive, not after every frame (which moved the rest of a read once
+    /// per message).
+    consumed: usize,
 }
 
 /// What the framer found in the bytes given so far.
@@ -278,49 +282,50 @@ pub enum Frame {
 impl SyslogFramer {
     /// Adds bytes read from the connection.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.drain(..self.consumed);
+        self.consumed = 0;
         self.buffer.extend_from_slice(bytes);
     }
 
     /// Bytes received but not yet framed.
     pub fn pending(&self) -> usize {
-        self.buffer.len()
+        self.buffer.len() - self.consumed
     }
 
     /// The next complete frame, if any.
     pub fn next_frame(&mut self) -> Option<Frame> {
+        let rest = &self.buffer[self.consumed..];
         // Blank lines between frames are not messages.
-        let start = self.buffer.iter().position(|byte| !matches!(byte, b'\n' | b'\r' | b' '))?;
-        if start > 0 {
-            self.buffer.drain(..start);
-        }
-        if self.buffer[0].is_ascii_digit() {
-            let space = match self.buffer.iter().take(8).position(|byte| *byte == b' ') {
+        let start = rest.iter().position(|byte| !matches!(byte, b'\n' | b'\r' | b' '))?;
+        self.consumed += start;
+        let rest = &rest[start..];
+        if rest[0].is_ascii_digit() {
+            let space = match rest.iter().take(8).position(|byte| *byte == b' ') {
                 Some(space) => space,
-                None if self.buffer.len() >= 8 => return Some(Frame::Invalid("octet count is not a number".into())),
+                None if rest.len() >= 8 => return Some(Frame::Invalid("octet count is not a number".into())),
                 None => return None,
             };
-            let length: usize =
-                match std::str::from_utf8(&self.buffer[..space]).ok().and_then(|digits| digits.parse().ok()) {
-                    Some(length) => length,
-                    None => return Some(Frame::Invalid("octet count is not a number".into())),
-                };
+            let length: usize = match std::str::from_utf8(&rest[..space]).ok().and_then(|digits| digits.parse().ok()) {
+                Some(length) => length,
+                None => return Some(Frame::Invalid("octet count is not a number".into())),
+            };
             if length > MAX_MESSAGE_BYTES {
                 return Some(Frame::Invalid(format!("frame of {length} bytes is over the {MAX_MESSAGE_BYTES} limit")));
             }
-            if self.buffer.len() < space + 1 + length {
+            if rest.len() < space + 1 + length {
                 return None;
             }
-            let message = self.buffer[space + 1..space + 1 + length].to_vec();
-            self.buffer.drain(..space + 1 + length);
+            let message = rest[space + 1..space + 1 + length].to_vec();
+            self.consumed += space + 1 + length;
             return Some(Frame::Message(message));
         }
-        match self.buffer.iter().position(|byte| *byte == b'\n') {
+        match rest.iter().position(|byte| *byte == b'\n') {
             Some(end) => {
-                let message = self.buffer[..end].to_vec();
-                self.buffer.drain(..=end);
+                let message = rest[..end].to_vec();
+                self.consumed += end + 1;
                 Some(Frame::Message(message))
             }
-            None if self.buffer.len() > MAX_MESSAGE_BYTES => {
+            None if rest.len() > MAX_MESSAGE_BYTES => {
                 Some(Frame::Invalid(format!("line is over the {MAX_MESSAGE_BYTES} byte limit")))
             }
             None => None,
@@ -329,7 +334,8 @@ impl SyslogFramer {
 
     /// What remains when the connection closes: a last line without a newline.
     pub fn finish(&mut self) -> Option<Vec<u8>> {
-        let rest = std::mem::take(&mut self.buffer);
+        let mut rest = std::mem::take(&mut self.buffer);
+        rest.drain(..std::mem::take(&mut self.consumed));
         let trimmed = rest.trim_ascii();
         (!trimmed.is_empty() && !trimmed[0].is_ascii_digit()).then(|| trimmed.to_vec())
     }
@@ -432,5 +438,11 @@ mod tests {
         framer.push(b"<13>last line");
         assert_eq!(framer.next_frame(), None);
         assert_eq!(framer.finish(), Some(b"<13>last line".to_vec()));
+        // What was framed is no longer pending, nor part of what is left at the end.
+        let mut framer = SyslogFramer::default();
+        framer.push(b"<13>a\n<13>b");
+        assert_eq!(framer.next_frame(), Some(Frame::Message(b"<13>a".to_vec())));
+        assert_eq!((framer.next_frame(), framer.pending()), (None, 5));
+        assert_eq!(framer.finish(), Some(b"<13>b".to_vec()));
     }
 }
