@@ -102,8 +102,7 @@ fn taught(sets: &[&Set], folds: usize, fold: Option<usize>) -> Settings {
         for (at, mail) in set.mails.iter().enumerate() {
             let Some(mail) = mail.as_ref().filter(|_| fold.is_none_or(|fold| at % folds != fold)) else { continue };
             let analysis = analyze(mail, &Settings::default());
-            verdicts.record(analysis.findings.iter().map(|finding| finding.check), set.phishing);
-            verdicts.words.record(&riposte_mail::tokens_of(mail), set.phishing);
+            verdicts.record_message(mail, &analysis, set.phishing);
         }
     }
     Settings { learned: Some(std::sync::Arc::new(verdicts)), ..Settings::default() }

@@ -2,7 +2,7 @@
 //! with what it saw; the verdict comes from the sum of their weights, so a
 //! person can see why and disagree finding by finding.
 
-use crate::attachment::{Content, RISKY_EXTENSIONS, double_extension, extension, sniff};
+use crate::attachment::{Content, RISKY_EXTENSIONS, double_extension, extension, inspect};
 use crate::auth::{AuthResult, Verified};
 use crate::domain::{
     brands, imitated, is_freemail, is_open_hosting, is_shortener, is_under, protected_domains, registered,
@@ -476,10 +476,9 @@ fn sender(mail: &Mail, from_domain: &str, protected: &[String], add: &mut impl F
     }
     // Mass phishing addresses its target by address, where a person or a
     // service that knows them uses their name.
-    if let Some(address) = mail
-        .recipients
-        .iter()
-        .find(|address| address.contains('@') && mail.subject.to_ascii_lowercase().contains(address.as_str()))
+    let subject = mail.subject.to_ascii_lowercase();
+    if let Some(address) =
+        mail.recipients.iter().find(|address| address.contains('@') && subject.contains(address.as_str()))
     {
         add("language.subject_names_recipient", 1.5, format!("the subject names the recipient's address {address}"));
     }
@@ -626,15 +625,15 @@ fn link_checks(
 
 fn attachment_checks(attachment: &crate::message::Attachment, add: &mut impl FnMut(&'static str, f64, String)) {
     let name = if attachment.name.is_empty() { "(unnamed)" } else { &attachment.name };
-    match sniff(&attachment.bytes) {
+    let (content, listed) = inspect(&attachment.bytes);
+    match content {
         Content::Executable => add("attachment.executable", 6.0, format!("{name} is a program")),
         Content::OfficeWithMacros | Content::OpenXmlWithMacros => {
             add("attachment.office_macros", 5.0, format!("{name} is an Office document with macros"))
         }
         Content::DiskImage => add("attachment.disk_image", 5.0, format!("{name} is a disk image")),
         Content::Shortcut => add("attachment.shortcut", 5.0, format!("{name} is a Windows shortcut")),
-        Content::EncryptedArchive | Content::Archive if !attachment.bytes.starts_with(&[0x1f, 0x8b]) => {
-            let contents = crate::attachment::archive_contents(&attachment.bytes);
+        Content::EncryptedArchive | Content::Archive if let Some(contents) = listed => {
             if contents.encrypted {
                 add("attachment.encrypted_archive", 3.0, format!("{name} is an archive with a password"));
             }

@@ -45,9 +45,8 @@ pub fn sniff(bytes: &[u8]) -> Content {
         }
         return Content::Archive;
     }
-    if starts(b"Rar!\x1a\x07") || starts(SEVEN_ZIP) {
-        let contents = archive_contents(bytes);
-        return if contents.encrypted { Content::EncryptedArchive } else { Content::Archive };
+    if is_rar_or_7z(bytes) {
+        return inspect(bytes).0;
     }
     if starts(&[0x1f, 0x8b]) {
         return Content::Archive;
@@ -63,6 +62,24 @@ pub fn sniff(bytes: &[u8]) -> Content {
         return Content::Html;
     }
     Content::Other
+}
+
+/// What `bytes` are and, for a zip, RAR or 7-Zip archive, what it holds:
+/// listed once, here, since telling an encrypted RAR or 7-Zip from another
+/// needs the listing (`None` for anything else, a gzip stream included).
+pub fn inspect(bytes: &[u8]) -> (Content, Option<ArchiveContents>) {
+    if is_rar_or_7z(bytes) {
+        let contents = archive_contents(bytes);
+        let content = if contents.encrypted { Content::EncryptedArchive } else { Content::Archive };
+        return (content, Some(contents));
+    }
+    let content = sniff(bytes);
+    let zip = matches!(content, Content::Archive | Content::EncryptedArchive) && bytes.starts_with(b"PK");
+    (content, zip.then(|| archive_contents(bytes)))
+}
+
+fn is_rar_or_7z(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"Rar!\x1a\x07") || bytes.starts_with(SEVEN_ZIP)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

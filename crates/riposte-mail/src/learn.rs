@@ -45,6 +45,12 @@ impl Verdicts {
         }
     }
 
+    /// Counts one judged message: the checks its analysis found, and its words.
+    pub fn record_message(&mut self, mail: &crate::Mail, analysis: &crate::Analysis, phishing: bool) {
+        self.record(analysis.findings.iter().map(|finding| finding.check), phishing);
+        self.words.record(&crate::tokens_of(mail), phishing);
+    }
+
     /// The factor learned for `check`, if it has one.
     pub fn factor(&self, check: &str) -> Option<f64> {
         // Counts kept by a store may name any check; these are never reweighed.

@@ -356,8 +356,7 @@ fn what_analysts_judged_teaches_the_words_of_phishing_with_reasons() {
     let mut verdicts = Verdicts::default();
     let mut teach = |mail: &riposte_mail::Mail, phishing: bool| {
         let analysis = analyze(mail, &Settings::default());
-        verdicts.record(analysis.findings.iter().map(|finding| finding.check), phishing);
-        verdicts.words.record(&tokens_of(mail), phishing);
+        verdicts.record_message(mail, &analysis, phishing);
     };
     for i in 0..60 {
         let (a, b) = (lures[i % 8], lures[(i / 8) % 8]);

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use riposte_store::{AnyStore, NewAudit, QuarantineStatus, Quarantined, Store, StoreError};
+use riposte_store::{AnyStore, NewAudit, QuarantineStatus, Quarantined, Store, StoreError, VerdictCounts};
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -125,6 +125,28 @@ pub async fn learned(store: &AnyStore) -> Result<riposte_mail::Verdicts, StoreEr
         }
     }
     Ok(verdicts)
+}
+
+/// What `verdicts` counted, as the store keeps it: rows per check and per
+/// word, each with a `*` row counting the judged messages (the reverse of
+/// [`learned`]).
+pub fn verdict_rows(verdicts: &riposte_mail::Verdicts) -> (Vec<VerdictCounts>, Vec<VerdictCounts>) {
+    let row = |name: &str, (phishing, legitimate): (u64, u64)| VerdictCounts {
+        name: name.to_owned(),
+        phishing: i64::try_from(phishing).unwrap_or(i64::MAX),
+        legitimate: i64::try_from(legitimate).unwrap_or(i64::MAX),
+    };
+    let rows = |all: (u64, u64), counted: &mut dyn Iterator<Item = (&String, &(u64, u64))>| {
+        let mut rows: Vec<VerdictCounts> = counted.map(|(name, counts)| row(name, *counts)).collect();
+        rows.push(row("*", all));
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        rows
+    };
+    let words = &verdicts.words;
+    (
+        rows((verdicts.phishing, verdicts.legitimate), &mut verdicts.checks.iter()),
+        rows((words.phishing, words.legitimate), &mut words.tokens.iter()),
+    )
 }
 
 /// Why a message could not be held.

@@ -241,17 +241,14 @@ pub fn run(command: EmailCommand) -> Result<u8> {
 }
 
 fn run_learn(args: LearnArgs) -> Result<u8> {
-    use std::collections::HashMap;
     if args.phishing.is_empty() && args.legitimate.is_empty() {
         anyhow::bail!("nothing to learn from: give --phishing and/or --legitimate messages");
     }
-    // Counted here, written in one transaction: (judged phishing, judged legitimate).
-    let mut checks: HashMap<String, (i64, i64)> = HashMap::new();
-    let mut words: HashMap<String, (i64, i64)> = HashMap::new();
+    // Counted here, written in one transaction.
+    let mut verdicts = riposte_mail::Verdicts::default();
     let mut unreadable = 0u64;
     let settings = Settings::default();
     for (paths, phishing) in [(&args.phishing, true), (&args.legitimate, false)] {
-        let count = |counts: &mut (i64, i64)| if phishing { counts.0 += 1 } else { counts.1 += 1 };
         let mut files = Vec::new();
         for path in paths {
             collect(path, &mut files).with_context(|| format!("cannot read {}", path.display()))?;
@@ -263,32 +260,15 @@ fn run_learn(args: LearnArgs) -> Result<u8> {
                     unreadable += 1;
                     continue;
                 };
-                let analysis = analyze(&mail, &settings);
-                let mut seen: Vec<&str> = analysis.findings.iter().map(|finding| finding.check).collect();
-                seen.sort_unstable();
-                seen.dedup();
-                for check in seen.into_iter().chain(["*"]) {
-                    count(checks.entry(check.to_owned()).or_default());
-                }
-                for token in riposte_mail::tokens_of(&mail).into_iter().chain(["*".to_owned()]) {
-                    count(words.entry(token).or_default());
-                }
+                verdicts.record_message(&mail, &analyze(&mail, &settings), phishing);
             }
         }
     }
-    let rows = |counts: HashMap<String, (i64, i64)>| -> Vec<riposte_store::VerdictCounts> {
-        let mut rows: Vec<_> = counts
-            .into_iter()
-            .map(|(name, (phishing, legitimate))| riposte_store::VerdictCounts { name, phishing, legitimate })
-            .collect();
-        rows.sort_by(|a, b| a.name.cmp(&b.name));
-        rows
-    };
-    let (phishing, legitimate) = words.get("*").copied().unwrap_or_default();
+    let (phishing, legitimate) = (verdicts.words.phishing, verdicts.words.legitimate);
     if phishing + legitimate == 0 {
         anyhow::bail!("no message could be read: nothing was learned");
     }
-    let (checks, words) = (rows(checks), rows(words));
+    let (checks, words) = riposte_server::quarantine::verdict_rows(&verdicts);
     let config = args.config.load()?;
     let data_dir = config.data_dir.clone();
     crate::serve::runtime()?.block_on(async move {
