@@ -2,7 +2,7 @@
 //! boolean expression over them.
 
 use crate::condition::{Condition, selects};
-use crate::matcher::ContainsAny;
+use crate::matcher::merge_alternatives;
 use crate::modifier::{Item, Placeholders, compile_item};
 use crate::yaml::Yaml;
 
@@ -99,7 +99,7 @@ pub(crate) fn compile(
 
 fn push_item(items: &mut Vec<Item>, mut item: Item) -> Expr {
     if !item.all {
-        ContainsAny::merge(&mut item.matchers);
+        merge_alternatives(&mut item.matchers);
     }
     items.push(item);
     Expr::Item(u32::try_from(items.len() - 1).unwrap_or(u32::MAX))

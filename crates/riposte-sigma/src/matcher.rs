@@ -12,6 +12,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use ipnet::IpNet;
 use regex::Regex;
 use riposte_event::{Event, Symbol, Value, timestamp};
+use rustc_hash::FxHashSet;
 
 use crate::text::{TextKind, TextPattern, fold_into};
 
@@ -68,6 +69,9 @@ pub(crate) enum Matcher {
     /// Several case-insensitive `contains` values of one item (any of them),
     /// found with one automaton scan instead of one search each.
     ContainsAny(ContainsAny),
+    /// Several case-insensitive `equals`, `startswith` and `endswith` values
+    /// of one item (any of them), found with a few hash lookups.
+    AnchoredAny(AnchoredAny),
     Regex {
         regex: Regex,
         /// Literals one of which every match contains (lower-cased), for the
@@ -123,7 +127,7 @@ const AUTOMATON_AFTER_USES: u32 = 32;
 impl ContainsAny {
     /// Merges the case-insensitive, non-empty `contains` matchers of an item
     /// whose matchers are alternatives (not `all`), when there are enough.
-    pub(crate) fn merge(matchers: &mut Vec<Matcher>) {
+    fn merge(matchers: &mut Vec<Matcher>) {
         let mergeable = |matcher: &Matcher| {
             matches!(matcher, Matcher::Text(pattern)
                 if pattern.kind == TextKind::Contains && !pattern.cased && !pattern.text.is_empty())
@@ -166,6 +170,94 @@ impl ContainsAny {
             // Too large for an automaton.
             None => one_by_one(),
         }
+    }
+}
+
+/// Merges what can be merged among the matchers of an item whose matchers
+/// are alternatives (not `all`).
+pub(crate) fn merge_alternatives(matchers: &mut Vec<Matcher>) {
+    AnchoredAny::merge(matchers);
+    ContainsAny::merge(matchers);
+}
+
+/// Case-insensitive `equals`, `startswith` and `endswith` values of one item
+/// (SigmaHQ rules list dozens of image names in one): a value is looked up
+/// whole, and by its prefixes and suffixes of the lengths the patterns have,
+/// instead of being compared with each pattern.
+#[derive(Clone, Debug)]
+pub(crate) struct AnchoredAny {
+    /// The merged patterns (kind and folded text), for the index.
+    pub patterns: Vec<(TextKind, Box<[u8]>)>,
+    equals: FxHashSet<Box<[u8]>>,
+    prefixes: Affixes,
+    suffixes: Affixes,
+}
+
+/// Texts a value may start (or end) with, and their distinct lengths.
+#[derive(Clone, Debug, Default)]
+struct Affixes {
+    texts: FxHashSet<Box<[u8]>>,
+    lengths: Vec<usize>,
+}
+
+impl Affixes {
+    fn add(&mut self, text: &[u8]) {
+        self.texts.insert(text.into());
+        if let Err(at) = self.lengths.binary_search(&text.len()) {
+            self.lengths.insert(at, text.len());
+        }
+    }
+
+    /// Whether `value` has one of the texts at the place `part` cuts.
+    #[inline]
+    fn holds(&self, value: &[u8], part: impl Fn(usize) -> std::ops::Range<usize>) -> bool {
+        self.lengths
+            .iter()
+            .take_while(|&&length| length <= value.len())
+            .any(|&length| self.texts.contains(&value[part(length)]))
+    }
+}
+
+impl AnchoredAny {
+    /// Merges the case-insensitive, non-empty `equals`, `startswith` and
+    /// `endswith` matchers of an item whose matchers are alternatives, when
+    /// there are enough.
+    fn merge(matchers: &mut Vec<Matcher>) {
+        let mergeable = |matcher: &Matcher| {
+            matches!(matcher, Matcher::Text(pattern)
+                if matches!(pattern.kind, TextKind::Equals | TextKind::StartsWith | TextKind::EndsWith)
+                    && !pattern.cased && !pattern.text.is_empty())
+        };
+        if matchers.iter().filter(|matcher| mergeable(matcher)).count() < MERGE_MIN {
+            return;
+        }
+        let (merged, kept): (Vec<Matcher>, Vec<Matcher>) = std::mem::take(matchers).into_iter().partition(mergeable);
+        let mut any = AnchoredAny {
+            patterns: Vec::with_capacity(merged.len()),
+            equals: FxHashSet::default(),
+            prefixes: Affixes::default(),
+            suffixes: Affixes::default(),
+        };
+        for matcher in merged {
+            let Matcher::Text(pattern) = matcher else { continue };
+            match pattern.kind {
+                TextKind::Equals => {
+                    any.equals.insert(pattern.text.clone());
+                }
+                TextKind::StartsWith => any.prefixes.add(&pattern.text),
+                _ => any.suffixes.add(&pattern.text),
+            }
+            any.patterns.push((pattern.kind, pattern.text));
+        }
+        *matchers = kept;
+        matchers.insert(0, Matcher::AnchoredAny(any));
+    }
+
+    /// Whether a folded value equals, starts with or ends with one of the texts.
+    fn is_match(&self, folded: &[u8]) -> bool {
+        self.equals.contains(folded)
+            || self.suffixes.holds(folded, |length| folded.len() - length..folded.len())
+            || self.prefixes.holds(folded, |length| 0..length)
     }
 }
 
@@ -272,17 +364,18 @@ impl Buffers {
                 let entry = &mut self.folded_fields[self.used];
                 entry.field = field;
                 entry.count = 0;
-                let values: Box<dyn Iterator<Item = Value<'_>>> = match field {
-                    Some(field) => Box::new(self.fields.values(event, field)),
-                    None => Box::new(event.fields().map(|field| field.value)),
-                };
-                for text in values.filter_map(|value| value.as_text()) {
+                let mut add = |value: Value<'_>| {
+                    let Some(text) = value.as_text() else { return };
                     if entry.count < entry.values.len() {
                         fold_into(text, &mut entry.values[entry.count]);
                     } else {
                         entry.values.push(crate::text::fold(text));
                     }
                     entry.count += 1;
+                };
+                match field {
+                    Some(field) => self.fields.values(event, field).for_each(&mut add),
+                    None => event.fields().for_each(|field| add(field.value)),
                 }
                 self.used += 1;
                 self.used - 1
@@ -323,6 +416,9 @@ impl Matcher {
             Matcher::ContainsAny(any) => {
                 buffers.folded_values(event, field).iter().any(|value| any.is_match(value.as_bytes()))
             }
+            Matcher::AnchoredAny(any) => {
+                buffers.folded_values(event, field).iter().any(|value| any.is_match(value.as_bytes()))
+            }
             _ => match field {
                 Some(field) => {
                     // The table is read-only while values are tested.
@@ -355,6 +451,10 @@ impl Matcher {
             }
             Matcher::Cidr(network) => parse_ip(text).is_some_and(|ip| network.contains(&ip)),
             Matcher::ContainsAny(any) => {
+                fold_into(text, &mut buffers.folded);
+                any.is_match(buffers.folded.as_bytes())
+            }
+            Matcher::AnchoredAny(any) => {
                 fold_into(text, &mut buffers.folded);
                 any.is_match(buffers.folded.as_bytes())
             }
@@ -426,6 +526,42 @@ mod tests {
                 let merged = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::for_event(&event)));
                 proptest::prop_assert_eq!(separate, merged);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Merging `equals`, `startswith` and `endswith` values into hash
+        /// lookups changes nothing but speed, whatever the mix of kinds,
+        /// lengths and letter case (and with other matchers beside them).
+        #[test]
+        fn merged_anchored_values_agree_with_separate_comparisons(
+            patterns in proptest::collection::vec(("[aAbB\\\\é]{1,4}", 0..3usize), 1..12),
+            others in proptest::collection::vec("\\*?[ab]{0,3}\\*?", 0..3),
+            values in proptest::collection::vec("[aAbBÉé\\\\]{0,8}", 0..3),
+        ) {
+            let mut matchers: Vec<Matcher> = patterns
+                .iter()
+                .map(|(text, place)| {
+                    let escaped = text.replace('\\', "\\\\");
+                    let pattern = match place {
+                        0 => escaped,
+                        1 => format!("{escaped}*"),
+                        _ => format!("*{escaped}"),
+                    };
+                    self::text(&pattern)
+                })
+                .collect();
+            matchers.extend(others.iter().map(|other| self::text(other)));
+            let mut event = Event::new();
+            for value in &values {
+                event = event.with("f", value.as_str());
+            }
+            let field = Some(Symbol::intern("f"));
+            let separate = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::for_event(&event)));
+            merge_alternatives(&mut matchers);
+            proptest::prop_assert!(patterns.len() < MERGE_MIN || matches!(matchers[0], Matcher::AnchoredAny(_)));
+            let merged = matchers.iter().any(|matcher| matcher.eval(&event, field, &mut Buffers::for_event(&event)));
+            proptest::prop_assert_eq!(separate, merged);
         }
     }
 

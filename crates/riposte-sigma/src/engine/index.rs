@@ -440,22 +440,23 @@ fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> 
         folded.drain(..folded.len().saturating_sub(MAX_CONTAINS_ATOM));
         Atom { field, kind: AtomKind::Contains, bytes: folded.into_boxed_slice() }
     };
-    match matcher {
-        Matcher::Text(pattern) if !pattern.text.is_empty() => {
-            let folded = fold_bytes(&pattern.text);
-            let atom = match (pattern.kind, field) {
-                (TextKind::Equals, Some(_)) => Atom { field, kind: AtomKind::Equals, bytes: folded.into_boxed_slice() },
-                (TextKind::EndsWith, Some(_)) => match memchr::memrchr2(b'\\', b'/', &folded) {
-                    Some(at) if at + 1 < folded.len() => {
-                        Atom { field, kind: AtomKind::Basename, bytes: folded[at + 1..].into() }
-                    }
-                    _ => contains(&pattern.text),
-                },
-                // For a glob, `text` is its longest literal run.
-                _ => contains(&pattern.text),
-            };
-            Some(vec![atom])
+    let placed = |kind: TextKind, text: &[u8]| {
+        let folded = fold_bytes(text);
+        match (kind, field) {
+            (TextKind::Equals, Some(_)) => Atom { field, kind: AtomKind::Equals, bytes: folded.into_boxed_slice() },
+            (TextKind::EndsWith, Some(_)) => match memchr::memrchr2(b'\\', b'/', &folded) {
+                Some(at) if at + 1 < folded.len() => {
+                    Atom { field, kind: AtomKind::Basename, bytes: folded[at + 1..].into() }
+                }
+                _ => contains(text),
+            },
+            // For a glob, `text` is its longest literal run.
+            _ => contains(text),
         }
+    };
+    match matcher {
+        Matcher::Text(pattern) if !pattern.text.is_empty() => Some(vec![placed(pattern.kind, &pattern.text)]),
+        Matcher::AnchoredAny(any) => Some(any.patterns.iter().map(|(kind, text)| placed(*kind, text)).collect()),
         Matcher::ContainsAny(any) => Some(any.texts.iter().map(|text| contains(text)).collect()),
         Matcher::Regex { required, .. } if !required.is_empty() => {
             Some(required.iter().map(|literal| contains(literal)).collect())
