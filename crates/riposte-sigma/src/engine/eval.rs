@@ -29,7 +29,7 @@ pub(crate) struct State {
 
 /// The atoms found in recently scanned field values. Log values repeat
 /// (the same images, command lines and hashes again and again), and a hash
-/// of a value is much cheaper than scanning it with a large automaton.
+/// of a value is much cheaper than scanning it for thousands of literals.
 /// Direct-mapped and bounded: a value displaces whatever was in its place.
 #[derive(Default)]
 pub(crate) struct ValueCache {

@@ -1,5 +1,5 @@
 //! The rule index: which rules an event can possibly match, found with one
-//! hash lookup or one Aho-Corasick scan per field value.
+//! hash lookup or one scan for literals (`grams`) per field value.
 //!
 //! Guarantee (an over-approximation): for every event, every rule that
 //! matches it is a candidate. Each rule gets *clauses*: sets of atoms such
@@ -10,7 +10,7 @@
 //! - equal (`Image: C:\x.exe`): found with a hash lookup of the value;
 //! - end with after its last path separator (`Image|endswith: \x.exe`, whose
 //!   basename is `x.exe`): a hash lookup of the value's basename;
-//! - contain (everything else with a literal): an Aho-Corasick scan.
+//! - contain (everything else with a literal): a scan for literals.
 //!
 //! Rules with no such set (conditions that are only negations, numeric
 //! comparisons, CIDR ranges...) are evaluated for every event of their log
@@ -26,6 +26,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use riposte_event::Symbol;
 use rustc_hash::FxHashMap;
 
+use super::grams::Grams;
 use crate::detection::Expr;
 use crate::matcher::Matcher;
 use crate::modifier::fold_bytes;
@@ -105,16 +106,12 @@ struct Slot {
 pub(crate) struct Finder {
     equals: FxHashMap<Box<[u8]>, Box<[u32]>>,
     basenames: FxHashMap<Box<[u8]>, Box<[u32]>>,
-    /// Contains atoms, and the atom id of each automaton pattern.
-    automaton: Option<(AhoCorasick, Box<[u32]>)>,
+    /// Contains atoms, and the atom id of each of their literals.
+    literals: Option<(Grams, Box<[u32]>)>,
     /// For few atoms, a leftmost automaton that only says whether any occurs:
     /// it can use SIMD prefilters (Teddy) that overlapping search cannot,
     /// and most text holds no atom at all.
     presence: Option<AhoCorasick>,
-    /// False when the automaton could not be built: its atoms' rules are
-    /// then candidates for every value.
-    complete: bool,
-    fallback: Box<[u32]>,
 }
 
 impl Index {
@@ -263,37 +260,21 @@ impl Finder {
         let boxed = |map: FxHashMap<Box<[u8]>, Vec<u32>>| {
             map.into_iter().map(|(key, ids)| (key, ids.into_boxed_slice())).collect::<FxHashMap<_, _>>()
         };
-        let mut finder = Finder {
-            equals: boxed(equals),
-            basenames: boxed(basenames),
-            automaton: None,
-            presence: None,
-            complete: true,
-            fallback: Box::default(),
-        };
+        let mut finder = Finder { equals: boxed(equals), basenames: boxed(basenames), literals: None, presence: None };
         if contains.is_empty() {
             return finder;
         }
         let patterns = || contains.iter().map(|&id| &*atoms[id as usize].bytes);
-        // Contiguous NFAs: nearly as fast to search as DFAs here and many
-        // times faster to build (finders are built while hunting).
-        let builder = |kind| {
-            let mut builder = AhoCorasick::builder();
-            builder.match_kind(kind).kind(Some(AhoCorasickKind::ContiguousNFA));
-            builder
-        };
-        match builder(MatchKind::Standard).build(patterns()) {
-            Ok(automaton) => {
-                if contains.len() <= PRESENCE_CHECK_MAX_ATOMS {
-                    finder.presence = builder(MatchKind::LeftmostFirst).build(patterns()).ok();
-                }
-                finder.automaton = Some((automaton, contains.into_boxed_slice()));
-            }
-            Err(_) => {
-                finder.complete = false;
-                finder.fallback = contains.into_boxed_slice();
-            }
+        if contains.len() <= PRESENCE_CHECK_MAX_ATOMS {
+            // A contiguous NFA is quick to build (finders are built while
+            // hunting); its search is all the presence check needs.
+            finder.presence = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(patterns())
+                .ok();
         }
+        finder.literals = Some((Grams::new(patterns()), contains.into_boxed_slice()));
         finder
     }
 
@@ -314,18 +295,13 @@ impl Finder {
     }
 
     /// Scans lower-cased text for contains atoms. (Folding the text and
-    /// matching case-sensitively is much faster than a case-insensitive
-    /// automaton: prefilters such as Teddy only work on exact bytes.)
+    /// matching bytes exactly is much faster than matching without case:
+    /// Teddy's SIMD and the literals' windows only work on exact bytes.)
     pub(crate) fn scan(&self, haystack: &[u8], mut found: impl FnMut(u32)) {
-        if let Some((automaton, ids)) = &self.automaton
+        if let Some((literals, ids)) = &self.literals
             && self.presence.as_ref().is_none_or(|presence| presence.is_match(haystack))
         {
-            for hit in automaton.find_overlapping_iter(haystack) {
-                found(ids[hit.pattern().as_usize()]);
-            }
-        }
-        if !self.complete {
-            self.fallback.iter().copied().for_each(found);
+            literals.find(haystack, &mut |literal| found(ids[literal as usize]));
         }
     }
 }
@@ -433,7 +409,7 @@ const WEAK: usize = 4;
 fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> {
     let contains = |bytes: &[u8]| {
         // Any part of a text is found wherever the text is: long texts are
-        // cut, which keeps automata small and quick to build. Their end is
+        // cut, which keeps finders small and quick to build. Their end is
         // kept: paths and command lines share their beginnings
         // (`c:\windows\system32\`) and differ at the end.
         let mut folded = fold_bytes(bytes);

@@ -6,6 +6,7 @@
 //! fields the class's rules read, evaluate the candidates.
 
 mod eval;
+mod grams;
 mod index;
 
 use std::sync::atomic::{AtomicU64, Ordering};
