@@ -7,7 +7,7 @@
 //!
 //! Case-insensitive comparison folds both sides with Unicode lower-casing
 //! (`char::to_lowercase`), the same function for values and patterns, so the
-//! Aho-Corasick index and the direct matchers always agree.
+//! index and the direct matchers always agree.
 
 use memchr::memmem;
 

@@ -6,7 +6,7 @@
 //! the fewest other literals share, since a window many literals hold
 //! (`.exe`, `\windows`) is likely common in text too. A scan reads the
 //! text's window at every position, tests one bit of a small filter (hashed,
-//! sized to the literals so that it stays in the first-level cache) and,
+//! 16 bits a literal: 16 KiB for SigmaHQ's largest field) and,
 //! rarely, looks the window up and compares the literals known by it. Two-
 //! and three-byte literals are found by their first two bytes (a direct
 //! bitmap), one-byte literals by a table.

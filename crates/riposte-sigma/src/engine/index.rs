@@ -109,8 +109,8 @@ pub(crate) struct Finder {
     /// Contains atoms, and the atom id of each of their literals.
     literals: Option<(Grams, Box<[u32]>)>,
     /// For few atoms, a leftmost automaton that only says whether any occurs:
-    /// it can use SIMD prefilters (Teddy) that overlapping search cannot,
-    /// and most text holds no atom at all.
+    /// most text holds no atom at all, and its SIMD prefilter (Teddy) says so
+    /// faster than the literals' scan.
     presence: Option<AhoCorasick>,
 }
 
@@ -371,15 +371,12 @@ fn need(rule: &Rule, expr: &Expr) -> Need {
     }
 }
 
-/// Adds the atoms of `set` that `union` does not hold yet.
+/// Adds the atoms of `set` that `union` does not hold yet, each once (a
+/// merged matcher's own atoms can repeat: `endswith` `\a.exe` and `/a.exe`
+/// have one basename).
 fn merge_into(union: &mut Vec<Atom>, set: Vec<Atom>) {
-    if union.is_empty() {
-        *union = set;
-        return;
-    }
-    let seen: rustc_hash::FxHashSet<&Atom> = union.iter().collect();
-    let fresh: Vec<Atom> = set.into_iter().filter(|atom| !seen.contains(atom)).collect();
-    union.extend(fresh);
+    let mut seen: rustc_hash::FxHashSet<Atom> = union.iter().cloned().collect();
+    union.extend(set.into_iter().filter(|atom| seen.insert(atom.clone())));
 }
 
 /// The strongest clauses first, at most [`MAX_CLAUSES`]; weak ones (that
