@@ -218,11 +218,13 @@ impl Event {
 
     /// The number of fields, aliases included: the positions of
     /// [`Event::symbol_at`] and [`Event::values_between`].
+    #[inline]
     pub fn raw_len(&self) -> usize {
         self.fields.len()
     }
 
     /// The symbol of the field at a position (aliases included).
+    #[inline]
     pub fn symbol_at(&self, index: usize) -> Symbol {
         self.fields[index].symbol
     }
@@ -270,6 +272,7 @@ impl Event {
         self.fields.push(Field { symbol, name, value, alias: true });
     }
 
+    #[inline]
     fn value_of(&self, slot: Slot) -> Value<'_> {
         match slot {
             Slot::Null => Value::Null,
@@ -313,6 +316,7 @@ impl Event {
     }
 
     /// The first value of a field as text (see [`Value::as_text`]).
+    #[inline]
     pub fn text(&self, symbol: Symbol) -> Option<&str> {
         self.get(symbol).and_then(|value| value.as_text())
     }
