@@ -4,6 +4,7 @@
 //! held in a mailbox's quarantine folder moved back when released.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use riposte_store::{AnyStore, NewAudit, QuarantineStatus, Quarantined, Store, StoreError, VerdictCounts};
 use serde_json::json;
@@ -78,29 +79,78 @@ pub async fn judge(
 /// kept in memory: read again when a verdict was given through this
 /// process, and at least every [`LearnedCache::FRESH_FOR`] (verdicts given
 /// through another process sharing the store).
+///
+/// Reading it can take a second (hundreds of thousands of words). When it is
+/// merely old, one task reads it again while the others go on judging with
+/// what is kept; only when nothing is kept (at start, or after a verdict)
+/// do they wait for the read.
 #[derive(Default)]
 pub struct LearnedCache {
-    kept: Mutex<Option<(std::time::Instant, std::sync::Arc<riposte_mail::Verdicts>)>>,
+    kept: Mutex<Kept>,
+    /// Held by the one task reading from the store.
+    reading: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Kept {
+    verdicts: Option<(std::time::Instant, Arc<riposte_mail::Verdicts>)>,
+    /// Counts [`LearnedCache::forget`]s: a read that began before one may
+    /// miss the verdict that caused it, and is not kept.
+    forgotten: u64,
 }
 
 impl LearnedCache {
     pub const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
-    pub async fn get(&self, store: &AnyStore) -> Result<std::sync::Arc<riposte_mail::Verdicts>, StoreError> {
-        let mut kept = self.kept.lock().await;
-        if let Some((read, verdicts)) = kept.as_ref()
-            && read.elapsed() < Self::FRESH_FOR
-        {
-            return Ok(verdicts.clone());
+    pub async fn get(&self, store: &AnyStore) -> Result<Arc<riposte_mail::Verdicts>, StoreError> {
+        self.get_with(|| learned(store)).await
+    }
+
+    /// [`LearnedCache::get`], reading with `read`.
+    async fn get_with<F, R>(&self, read: F) -> Result<Arc<riposte_mail::Verdicts>, StoreError>
+    where
+        F: Fn() -> R,
+        R: std::future::Future<Output = Result<riposte_mail::Verdicts, StoreError>>,
+    {
+        loop {
+            let (stale, forgotten) = {
+                let kept = self.kept.lock().await;
+                match &kept.verdicts {
+                    Some((read, verdicts)) if read.elapsed() < Self::FRESH_FOR => return Ok(verdicts.clone()),
+                    other => (other.as_ref().map(|(_, verdicts)| verdicts.clone()), kept.forgotten),
+                }
+            };
+            let reading = match (self.reading.try_lock(), stale) {
+                (Ok(reading), _) => reading,
+                (Err(_), Some(stale)) => return Ok(stale),
+                // Nothing to judge with yet: wait for the read under way.
+                (Err(_), None) => self.reading.lock().await,
+            };
+            {
+                // Another task may have read it while this one waited.
+                let kept = self.kept.lock().await;
+                if let Some((read, verdicts)) = &kept.verdicts
+                    && read.elapsed() < Self::FRESH_FOR
+                {
+                    return Ok(verdicts.clone());
+                }
+            }
+            let started = std::time::Instant::now();
+            let verdicts = Arc::new(read().await?);
+            let mut kept = self.kept.lock().await;
+            drop(reading);
+            if kept.forgotten == forgotten {
+                kept.verdicts = Some((started, verdicts.clone()));
+                return Ok(verdicts);
+            }
         }
-        let verdicts = std::sync::Arc::new(learned(store).await?);
-        *kept = Some((std::time::Instant::now(), verdicts.clone()));
-        Ok(verdicts)
     }
 
     /// Forgets what was read: the next message is judged with the new verdicts.
     pub async fn forget(&self) {
-        *self.kept.lock().await = None;
+        let mut kept = self.kept.lock().await;
+        kept.verdicts = None;
+        kept.forgotten += 1;
     }
 }
 
@@ -272,4 +322,81 @@ pub async fn settle(
         let _ = tokio::fs::remove_file(message_path(dir, &held.sha256)).await;
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    fn verdicts(phishing: u64) -> riposte_mail::Verdicts {
+        riposte_mail::Verdicts { phishing, ..Default::default() }
+    }
+
+    fn unread() -> std::future::Ready<Result<riposte_mail::Verdicts, StoreError>> {
+        panic!("read from the store although what is kept was enough")
+    }
+
+    /// A cache holding `phishing` counted, read longer ago than it stays fresh.
+    async fn old_cache(phishing: u64) -> Arc<LearnedCache> {
+        let cache = Arc::new(LearnedCache::default());
+        let long_ago = Instant::now().checked_sub(LearnedCache::FRESH_FOR + Duration::from_secs(1)).unwrap();
+        cache.kept.lock().await.verdicts = Some((long_ago, Arc::new(verdicts(phishing))));
+        cache
+    }
+
+    /// Starts a task reading `phishing` once `go` is notified (one more at
+    /// each read after the first); returns once it is reading.
+    async fn slow_read(
+        cache: &Arc<LearnedCache>,
+        go: &Arc<Notify>,
+        phishing: u64,
+    ) -> tokio::task::JoinHandle<Arc<riposte_mail::Verdicts>> {
+        let (reading, go) = (cache.clone(), go.clone());
+        let task = tokio::spawn(async move {
+            let reads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let read = || {
+                let (go, reads) = (go.clone(), reads.clone());
+                async move {
+                    go.notified().await;
+                    Ok(verdicts(phishing + reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+                }
+            };
+            reading.get_with(read).await.unwrap()
+        });
+        // (A probe holds the lock only between two awaits, when the task
+        // cannot run: tests run on one thread.)
+        while cache.reading.try_lock().is_ok() {
+            tokio::task::yield_now().await;
+        }
+        task
+    }
+
+    #[tokio::test]
+    async fn old_verdicts_serve_while_one_task_reads_them_again() {
+        let cache = old_cache(1).await;
+        let go = Arc::new(Notify::new());
+        let reader = slow_read(&cache, &go, 2).await;
+        assert_eq!(cache.get_with(unread).await.unwrap().phishing, 1, "the old ones, without waiting");
+        go.notify_one();
+        assert_eq!(reader.await.unwrap().phishing, 2);
+        assert_eq!(cache.get_with(unread).await.unwrap().phishing, 2, "the new ones are kept");
+    }
+
+    #[tokio::test]
+    async fn a_read_begun_before_a_verdict_is_not_kept() {
+        let cache = old_cache(1).await;
+        let go = Arc::new(Notify::new());
+        let reader = slow_read(&cache, &go, 2).await;
+        cache.forget().await;
+        // The reader's first read ends, is dropped, and it reads again.
+        go.notify_one();
+        tokio::task::yield_now().await;
+        go.notify_one();
+        assert_eq!(reader.await.unwrap().phishing, 3, "read again after the verdict");
+        assert_eq!(cache.get_with(unread).await.unwrap().phishing, 3, "the second read was kept");
+    }
 }
