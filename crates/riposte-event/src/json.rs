@@ -40,6 +40,15 @@ pub struct JsonDecoder {
 const TIME_FIELDS: &[&str] =
     &["TimeCreated_SystemTime", "TimeCreated", "@timestamp", "timestamp", "time", "ts", "UtcTime", "EventTime", "date"];
 
+/// Reads one JSON object and nothing after it into `walker`.
+fn walk<'de, R: serde_json::de::Read<'de>>(
+    walker: &mut Walker<'_>,
+    deserializer: &mut serde_json::Deserializer<R>,
+) -> serde_json::Result<()> {
+    Root(walker).deserialize(&mut *deserializer)?;
+    deserializer.end()
+}
+
 impl JsonDecoder {
     pub fn new() -> Self {
         Self::default()
@@ -58,9 +67,13 @@ impl JsonDecoder {
             sections: &mut self.sections,
             overflow: false,
         };
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        Root(&mut walker).deserialize(&mut deserializer)?;
-        deserializer.end()?;
+        // Checked as UTF-8 once, the text's strings need not be one by one
+        // (and a record that is not UTF-8 gets serde_json's error, with its
+        // place).
+        match std::str::from_utf8(json) {
+            Ok(text) => walk(&mut walker, &mut serde_json::Deserializer::from_str(text))?,
+            Err(_) => walk(&mut walker, &mut serde_json::Deserializer::from_slice(json))?,
+        }
         if walker.overflow {
             return Err(DecodeError::TooManyFields { limit: MAX_FIELDS });
         }
@@ -563,6 +576,10 @@ mod tests {
         assert!(decoder.decode(deep.as_bytes()).is_err(), "nesting is bounded");
         let wide = format!("{{{}}}", (0..5000).map(|i| format!("\"k{i}\":1")).collect::<Vec<_>>().join(","));
         assert!(matches!(decoder.decode(wide.as_bytes()), Err(DecodeError::TooManyFields { .. })));
+        let not_utf8 = decoder.decode(b"{\"a\": \"caf\xe9\"}").unwrap_err().to_string();
+        assert!(not_utf8.contains("column"), "the place is named: {not_utf8}");
+        let event = decoder.decode("{\"caf\u{e9}\": \"\u{1f600} \\u00e9\"}".as_bytes()).unwrap();
+        assert_eq!(get(&event, "caf\u{e9}"), Some(Value::String("\u{1f600} \u{e9}")));
     }
 
     #[test]
