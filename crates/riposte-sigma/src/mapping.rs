@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use riposte_event::{Event, LogSource, Symbol};
+use riposte_event::{Event, LogSource, Symbol, Value};
 
 use crate::error::MappingError;
 use crate::yaml::{self, Yaml};
@@ -77,14 +77,7 @@ pub struct Mapping {
     /// Every field a condition reads: the class of an event is a function of
     /// these (and of its decoder's log source).
     discriminators: Vec<Symbol>,
-    /// The position of each field in `discriminators`, by `Symbol::index`
-    /// (`NOT_DISCRIMINATOR` for the others).
-    discriminator_slot: Vec<u16>,
 }
-
-const NOT_DISCRIMINATOR: u16 = u16::MAX;
-/// Discriminators read in one pass over an event (more are looked up one by one).
-const MAX_FAST_DISCRIMINATORS: usize = 32;
 
 /// The log sources of a class of events, and how its fields are aliased.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -143,7 +136,7 @@ impl Mapping {
         let document =
             yaml::parse_documents(text).map_err(MappingError::Yaml)?.into_iter().next().unwrap_or(Yaml::Null);
         let products = document.get("products").ok_or_else(|| MappingError::Invalid("no products section".into()))?;
-        let mut mapping = Mapping { products: Vec::new(), discriminators: Vec::new(), discriminator_slot: Vec::new() };
+        let mut mapping = Mapping { products: Vec::new(), discriminators: Vec::new() };
         for (name, section) in entries(products, "products")? {
             let product = mapping.read_product(name, section)?;
             mapping.products.push(product);
@@ -154,12 +147,6 @@ impl Mapping {
             seen.push(*field);
             fresh
         });
-        for (position, field) in mapping.discriminators.iter().enumerate() {
-            if mapping.discriminator_slot.len() <= field.index() {
-                mapping.discriminator_slot.resize(field.index() + 1, NOT_DISCRIMINATOR);
-            }
-            mapping.discriminator_slot[field.index()] = u16::try_from(position).unwrap_or(NOT_DISCRIMINATOR);
-        }
         Ok(mapping)
     }
 
@@ -256,8 +243,14 @@ impl Mapping {
     }
 
     /// Writes the text that decides an event's class into `out`: its
-    /// decoder's log source and the values of every discriminating field.
-    pub(crate) fn class_key(&self, event: &Event, out: &mut String) {
+    /// decoder's log source and the values of every discriminating field,
+    /// each read with `first_value` (the field's first value in the event).
+    pub(crate) fn class_key<'e>(
+        &self,
+        event: &Event,
+        first_value: impl Fn(Symbol) -> Option<Value<'e>>,
+        out: &mut String,
+    ) {
         out.clear();
         if let Some(source) = &event.logsource {
             for part in [&source.product, &source.service, &source.category] {
@@ -266,28 +259,8 @@ impl Mapping {
             }
         }
         out.push('\u{1e}');
-        let mut values: [Option<&str>; MAX_FAST_DISCRIMINATORS] = [None; MAX_FAST_DISCRIMINATORS];
-        if self.discriminators.len() <= MAX_FAST_DISCRIMINATORS {
-            // One pass over the event for the first value of each.
-            for position in 0..event.raw_len() {
-                if let Some(&slot) = self.discriminator_slot.get(event.symbol_at(position).index())
-                    && slot != NOT_DISCRIMINATOR
-                    && values[slot as usize].is_none()
-                {
-                    values[slot as usize] = Some(event.value_at(position).as_text().unwrap_or(""));
-                }
-            }
-        } else {
-            for (slot, &field) in self.discriminators.iter().enumerate().take(MAX_FAST_DISCRIMINATORS) {
-                values[slot] = event.text(field);
-            }
-        }
-        for (slot, &field) in self.discriminators.iter().enumerate() {
-            let text = match values.get(slot) {
-                Some(value) => *value,
-                None => event.text(field),
-            };
-            out.push_str(text.unwrap_or(""));
+        for &field in &self.discriminators {
+            out.push_str(first_value(field).and_then(|value| value.as_text()).unwrap_or(""));
             out.push('\u{1f}');
         }
     }

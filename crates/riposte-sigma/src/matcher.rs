@@ -292,7 +292,13 @@ impl FieldTable {
             self.stamps.fill(0);
             self.generation = 1;
         }
-        for position in 0..event.raw_len() {
+        self.extend(event, 0);
+    }
+
+    /// Indexes the fields of the indexed event from position `from` on
+    /// (those added to it since).
+    pub(crate) fn extend(&mut self, event: &Event, from: usize) {
+        for position in from..event.raw_len() {
             let slot = event.symbol_at(position).index();
             if slot >= self.stamps.len() {
                 self.stamps.resize(slot + 64, 0);
@@ -315,6 +321,12 @@ impl FieldTable {
             let (first, last) = self.spans[slot];
             (first as usize, last as usize)
         })
+    }
+
+    /// The first value of `field` in the indexed event.
+    #[inline]
+    pub(crate) fn first<'e>(&self, event: &'e Event, field: Symbol) -> Option<Value<'e>> {
+        self.span(field).map(|(first, _)| event.value_at(first))
     }
 
     /// Every value of `field` in the indexed event.
@@ -346,10 +358,19 @@ impl Buffers {
         buffers
     }
 
-    /// Forgets the previous event's folded values and indexes `event`.
+    /// Forgets the previous event's folded values and indexes `event` (for
+    /// tests; the engine indexes an event before reading its class).
+    #[cfg(test)]
     pub(crate) fn begin_event(&mut self, event: &Event) {
         self.used = 0;
         self.fields.index(event);
+    }
+
+    /// Forgets the previous event's folded values; `event` was indexed up to
+    /// position `indexed` (fields were added since).
+    pub(crate) fn continue_event(&mut self, event: &Event, indexed: usize) {
+        self.used = 0;
+        self.fields.extend(event, indexed);
     }
 
     /// The lower-cased text values of `field` (of every field for keywords).

@@ -1,6 +1,6 @@
 //! Per-event work: collecting candidate rules from the index, evaluating them.
 
-use riposte_event::Event;
+use riposte_event::{Event, Value};
 
 use super::index::{Bucket, Index, VALUE_SEPARATOR};
 use crate::detection::Expr;
@@ -102,8 +102,20 @@ impl ValueCache {
 }
 
 impl State {
-    /// Starts a new event.
-    pub(crate) fn begin(&mut self, rules: usize, event: &Event) {
+    /// Indexes where each field of a new event is (before its class is
+    /// known: the class key reads it).
+    pub(crate) fn index_fields(&mut self, event: &Event) {
+        self.buffers.fields.index(event);
+    }
+
+    /// The first value of a field of the event being indexed or matched.
+    pub(crate) fn first_value<'e>(&self, event: &'e Event, field: riposte_event::Symbol) -> Option<Value<'e>> {
+        self.buffers.fields.first(event, field)
+    }
+
+    /// Starts matching the event indexed by [`State::index_fields`] up to
+    /// position `indexed` (aliases were added after it).
+    pub(crate) fn begin(&mut self, rules: usize, event: &Event, indexed: usize) {
         if self.rule_marks.len() < rules {
             self.rule_marks.resize(rules, 0);
             self.rule_masks.resize(rules, 0);
@@ -114,7 +126,7 @@ impl State {
             self.generation = 1;
         }
         self.candidates.clear();
-        self.buffers.begin_event(event);
+        self.buffers.continue_event(event, indexed);
     }
 
     /// Makes a rule without clauses a candidate.

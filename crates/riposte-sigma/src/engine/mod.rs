@@ -388,13 +388,10 @@ impl Engine {
         (classification.product, classification.services, classification.categories)
     }
 
+    /// The class of `event`, whose fields `scratch` has indexed.
     fn class_of(&self, scratch: &mut Scratch, event: &Event) -> Arc<Class> {
-        if scratch.engine != self.id {
-            scratch.classes.clear();
-            scratch.state = State::default();
-            scratch.engine = self.id;
-        }
-        self.mapping.class_key(event, &mut scratch.key);
+        let state = &scratch.state;
+        self.mapping.class_key(event, |field| state.first_value(event, field), &mut scratch.key);
         if let Some(class) = scratch.classes.get(&scratch.key) {
             return class.clone();
         }
@@ -454,11 +451,19 @@ impl Engine {
 
     fn run(&self, event: &mut Event, scratch: &mut Scratch, out: &mut Vec<usize>, indexed: bool) {
         out.clear();
+        if scratch.engine != self.id {
+            scratch.classes.clear();
+            scratch.state = State::default();
+            scratch.engine = self.id;
+        }
+        // One walk over the fields serves the class key and the matchers.
+        scratch.state.index_fields(event);
         let class = self.class_of(scratch, event);
+        let own_fields = event.raw_len();
         apply_aliases(&class.aliases, event);
         let bucket = &class.bucket;
         let state = &mut scratch.state;
-        state.begin(self.rules.len(), event);
+        state.begin(self.rules.len(), event, own_fields);
         if indexed {
             state.collect_candidates(&self.index, bucket, event);
         } else {
