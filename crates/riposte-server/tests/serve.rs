@@ -186,12 +186,15 @@ async fn metrics_when(client: &reqwest::Client, base: &str, waiting: &str, ready
 }
 
 /// The newest alert of `rule_id`, once there is one (polling).
+/// The JSON body a GET with the token answers.
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 async fn first_alert(client: &reqwest::Client, base: &str, token: &str, rule_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let response =
-            client.get(format!("{base}/api/alerts?rule_id={rule_id}")).bearer_auth(token).send().await.unwrap();
-        let body: Value = response.json().await.unwrap();
+        let body = get_json(client, &format!("{base}/api/alerts?rule_id={rule_id}"), token).await;
         if let Some(alert) = body["items"].as_array().and_then(|items| items.first()).cloned() {
             return alert;
         }
@@ -581,8 +584,7 @@ async fn correlation_windows_survive_a_restart() {
     assert_eq!(alert["techniques"], json!(["T1110.001"]));
     assert_eq!(alert["entities"]["users"], json!(["alice"]));
     // The failed logons feed the correlation only (no `generate`).
-    let response = client.get(format!("{base}/api/alerts")).bearer_auth(&token).send().await.unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body = get_json(&client, &format!("{base}/api/alerts"), &token).await;
     assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
     server.shutdown().await;
 }
@@ -669,8 +671,7 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let counts = loop {
-        let response = client.get(format!("{base}/api/alerts?limit=100")).bearer_auth(&token).send().await.unwrap();
-        let body: Value = response.json().await.unwrap();
+        let body = get_json(&client, &format!("{base}/api/alerts?limit=100"), &token).await;
         let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
         for alert in body["items"].as_array().unwrap() {
             *counts.entry(alert["rule_title"].as_str().unwrap().to_owned()).or_default() +=
@@ -693,9 +694,7 @@ async fn logs_of_network_and_linux_tools_become_alerts() {
     .map(|(title, count)| (title.to_owned(), count))
     .into();
     assert_eq!(counts, expected);
-    let response =
-        client.get(format!("{base}/api/alerts?rule_id=wazuh:5712")).bearer_auth(&token).send().await.unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body = get_json(&client, &format!("{base}/api/alerts?rule_id=wazuh:5712"), &token).await;
     let alert = &body["items"][0];
     assert_eq!((alert["level"].as_str(), alert["techniques"].clone()), (Some("medium"), json!(["T1110"])), "{body}");
     assert_eq!(alert["entities"]["ips"], json!(["198.51.100.7"]), "{body}");
@@ -726,8 +725,7 @@ async fn observables_named_by_threat_intelligence_become_alerts() {
     assert_eq!(alert["level"], "high");
     assert!(alert["rule_title"].as_str().unwrap().contains("DestinationIp (c2.csv)"), "{alert}");
     assert_eq!(alert["entities"]["hosts"], json!(["WS-9"]));
-    let response = client.get(format!("{base}/api/alerts")).bearer_auth(&token).send().await.unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body = get_json(&client, &format!("{base}/api/alerts"), &token).await;
     assert_eq!(body["items"].as_array().unwrap().len(), 1, "8.8.8.8 is in no feed: {body}");
     server.shutdown().await;
 
@@ -852,15 +850,8 @@ async fn indicators_added_and_revoked_through_the_api() {
     assert_eq!((&indicator["value"], &indicator["score"]), (&json!("evil.example"), &json!(90.0)), "{alert}");
     assert_eq!(indicator["tags"], json!(["c2"]));
     // The Sigma rule's alert on the same event carries what intel says of it.
-    let body: Value = client
-        .get(format!("{base}/api/alerts?rule_id=0b6a7c1e-8f1d-4d8e-9a55-2f1f0c8d9e01"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body =
+        get_json(&client, &format!("{base}/api/alerts?rule_id=0b6a7c1e-8f1d-4d8e-9a55-2f1f0c8d9e01"), &token).await;
     let sigma = &body["items"][0];
     assert_eq!(sigma["intel"][0]["field"], "QueryName", "{body}");
     assert_eq!(sigma["intel"][0]["value"], "cdn.evil.example");
@@ -872,8 +863,7 @@ async fn indicators_added_and_revoked_through_the_api() {
     assert_eq!(found["matches"][0]["indicator"]["revoked"], true, "{found}");
     assert_eq!(found["matches"][0]["live"], false);
 
-    let feeds: Value =
-        client.get(format!("{base}/api/intel/feeds")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let feeds = get_json(&client, &format!("{base}/api/intel/feeds"), &token).await;
     assert_eq!(feeds["indicators"], 2);
     let audit = riposte_store::Store::audit_log(&server.state.store).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
@@ -910,13 +900,7 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
     };
     // Then the indicator arrives: the stored event is found.
     assert_eq!(add(json!({"type": "domain", "value": "apt.example", "confidence": 80})).await, 1);
-    let response = client
-        .get(format!("{base}/api/alerts?rule_id=intel:domain:beacon.apt.example"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body = get_json(&client, &format!("{base}/api/alerts?rule_id=intel:domain:beacon.apt.example"), &token).await;
     let alert = &body["items"][0];
     assert!(alert["rule_title"].as_str().unwrap().starts_with("Retro-hunt: Known domain beacon.apt.example"), "{body}");
     assert_eq!(alert["entities"]["hosts"], json!(["WS-8"]));
@@ -924,9 +908,7 @@ async fn a_new_indicator_is_looked_for_in_stored_events() {
     assert_eq!(add(json!({"type": "domain", "value": "apt.example"})).await, 0);
     // A network finds the addresses it holds, and only those.
     assert_eq!(add(json!({"type": "cidr", "value": "45.77.12.0/24", "confidence": 70})).await, 1);
-    let response =
-        client.get(format!("{base}/api/alerts?rule_id=intel:ip:45.77.12.9")).bearer_auth(&token).send().await.unwrap();
-    let body: Value = response.json().await.unwrap();
+    let body = get_json(&client, &format!("{base}/api/alerts?rule_id=intel:ip:45.77.12.9"), &token).await;
     assert_eq!(body["items"][0]["intel"][0]["indicators"][0]["value"], "45.77.12.0/24", "{body}");
     server.shutdown().await;
 }
@@ -987,15 +969,7 @@ async fn a_release_goes_back_only_where_the_message_came_from() {
         let response = release(*id).await.unwrap();
         assert_eq!(response.status(), 502, "{}", response.text().await.unwrap());
     }
-    let held: Value = client
-        .get(format!("{base}/api/quarantine?status=held"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let held = get_json(&client, &format!("{base}/api/quarantine?status=held"), &token).await;
     assert_eq!(held["items"].as_array().unwrap().len(), 2, "{held}");
     server.shutdown().await;
 }
@@ -1103,8 +1077,7 @@ MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>Verify your account: <a h
     // What was taught, for a person: the checks' factors, and the words
     // of the judged messages (read from their kept bytes), too few yet for
     // the classifier to speak.
-    let taught: Value =
-        client.get(format!("{base}/api/email/learned")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let taught = get_json(&client, &format!("{base}/api/email/learned"), &token).await;
     assert_eq!((taught["phishing"].as_u64(), taught["legitimate"].as_u64()), (Some(5), Some(1)), "{taught}");
     let ip = taught["checks"].as_array().unwrap().iter().find(|check| check["check"] == "links.ip_address").unwrap();
     assert!(ip["factor"].as_f64().unwrap() > 1.0, "{ip}");
