@@ -186,8 +186,6 @@ pub(crate) fn merge_alternatives(matchers: &mut Vec<Matcher>) {
 /// instead of being compared with each pattern.
 #[derive(Clone, Debug)]
 pub(crate) struct AnchoredAny {
-    /// The merged patterns (kind and folded text), for the index.
-    pub patterns: Vec<(TextKind, Box<[u8]>)>,
     equals: FxHashSet<Box<[u8]>>,
     prefixes: Affixes,
     suffixes: Affixes,
@@ -201,11 +199,11 @@ struct Affixes {
 }
 
 impl Affixes {
-    fn add(&mut self, text: &[u8]) {
-        self.texts.insert(text.into());
+    fn add(&mut self, text: Box<[u8]>) {
         if let Err(at) = self.lengths.binary_search(&text.len()) {
             self.lengths.insert(at, text.len());
         }
+        self.texts.insert(text);
     }
 
     /// Whether `value` has one of the texts at the place `part` cuts.
@@ -232,25 +230,30 @@ impl AnchoredAny {
             return;
         }
         let (merged, kept): (Vec<Matcher>, Vec<Matcher>) = std::mem::take(matchers).into_iter().partition(mergeable);
-        let mut any = AnchoredAny {
-            patterns: Vec::with_capacity(merged.len()),
-            equals: FxHashSet::default(),
-            prefixes: Affixes::default(),
-            suffixes: Affixes::default(),
-        };
+        let mut any =
+            AnchoredAny { equals: FxHashSet::default(), prefixes: Affixes::default(), suffixes: Affixes::default() };
         for matcher in merged {
             let Matcher::Text(pattern) = matcher else { continue };
             match pattern.kind {
                 TextKind::Equals => {
-                    any.equals.insert(pattern.text.clone());
+                    any.equals.insert(pattern.text);
                 }
-                TextKind::StartsWith => any.prefixes.add(&pattern.text),
-                _ => any.suffixes.add(&pattern.text),
+                TextKind::StartsWith => any.prefixes.add(pattern.text),
+                _ => any.suffixes.add(pattern.text),
             }
-            any.patterns.push((pattern.kind, pattern.text));
         }
         *matchers = kept;
         matchers.insert(0, Matcher::AnchoredAny(any));
+    }
+
+    /// The merged values (kind and folded text), for the index.
+    pub(crate) fn patterns(&self) -> impl Iterator<Item = (TextKind, &[u8])> {
+        fn placed(kind: TextKind, texts: &FxHashSet<Box<[u8]>>) -> impl Iterator<Item = (TextKind, &[u8])> {
+            texts.iter().map(move |text| (kind, &**text))
+        }
+        placed(TextKind::Equals, &self.equals)
+            .chain(placed(TextKind::StartsWith, &self.prefixes.texts))
+            .chain(placed(TextKind::EndsWith, &self.suffixes.texts))
     }
 
     /// Whether a folded value equals, starts with or ends with one of the texts.
@@ -434,11 +437,8 @@ impl Matcher {
             Matcher::Text(pattern) if !pattern.cased => {
                 buffers.folded_values(event, field).iter().any(|value| pattern.matches_prepared(value))
             }
-            Matcher::ContainsAny(any) => {
-                buffers.folded_values(event, field).iter().any(|value| any.is_match(value.as_bytes()))
-            }
-            Matcher::AnchoredAny(any) => {
-                buffers.folded_values(event, field).iter().any(|value| any.is_match(value.as_bytes()))
+            Matcher::ContainsAny(_) | Matcher::AnchoredAny(_) => {
+                buffers.folded_values(event, field).iter().any(|value| self.merged_match(value.as_bytes()))
             }
             _ => match field {
                 Some(field) => {
@@ -471,15 +471,21 @@ impl Matcher {
                 actual.is_some_and(|actual| op.holds(actual, *value))
             }
             Matcher::Cidr(network) => parse_ip(text).is_some_and(|ip| network.contains(&ip)),
-            Matcher::ContainsAny(any) => {
+            Matcher::ContainsAny(_) | Matcher::AnchoredAny(_) => {
                 fold_into(text, &mut buffers.folded);
-                any.is_match(buffers.folded.as_bytes())
-            }
-            Matcher::AnchoredAny(any) => {
-                fold_into(text, &mut buffers.folded);
-                any.is_match(buffers.folded.as_bytes())
+                self.merged_match(buffers.folded.as_bytes())
             }
             Matcher::Null | Matcher::Empty | Matcher::Exists(_) | Matcher::FieldRef { .. } => false,
+        }
+    }
+
+    /// Whether a lower-cased value matches one of a merged matcher's values
+    /// (false for the other matchers, which are not merged).
+    fn merged_match(&self, folded: &[u8]) -> bool {
+        match self {
+            Matcher::ContainsAny(any) => any.is_match(folded),
+            Matcher::AnchoredAny(any) => any.is_match(folded),
+            _ => false,
         }
     }
 }

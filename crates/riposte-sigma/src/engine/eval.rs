@@ -1,6 +1,6 @@
 //! Per-event work: collecting candidate rules from the index, evaluating them.
 
-use riposte_event::{Event, Value};
+use riposte_event::{Event, Symbol, Value};
 
 use super::index::{Bucket, Index, VALUE_SEPARATOR};
 use crate::detection::Expr;
@@ -109,7 +109,7 @@ impl State {
     }
 
     /// The first value of a field of the event being indexed or matched.
-    pub(crate) fn first_value<'e>(&self, event: &'e Event, field: riposte_event::Symbol) -> Option<Value<'e>> {
+    pub(crate) fn first_value<'e>(&self, event: &'e Event, field: Symbol) -> Option<Value<'e>> {
         self.buffers.fields.first(event, field)
     }
 

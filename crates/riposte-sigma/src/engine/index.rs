@@ -429,7 +429,7 @@ fn matcher_atoms(field: Option<Symbol>, matcher: &Matcher) -> Option<Vec<Atom>> 
     };
     match matcher {
         Matcher::Text(pattern) if !pattern.text.is_empty() => Some(vec![placed(pattern.kind, &pattern.text)]),
-        Matcher::AnchoredAny(any) => Some(any.patterns.iter().map(|(kind, text)| placed(*kind, text)).collect()),
+        Matcher::AnchoredAny(any) => Some(any.patterns().map(|(kind, text)| placed(kind, text)).collect()),
         Matcher::ContainsAny(any) => Some(any.texts.iter().map(|text| contains(text)).collect()),
         Matcher::Regex { required, .. } if !required.is_empty() => {
             Some(required.iter().map(|literal| contains(literal)).collect())
