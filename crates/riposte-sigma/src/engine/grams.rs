@@ -18,10 +18,6 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-/// Multipliers of the filters' hashes (odd, bits well mixed).
-const MIX_8: u64 = 0x9E37_79B9_7F4A_7C15;
-const MIX_4: u64 = 0xC2B2_AE3D_27D4_EB4F;
-
 /// Filter bits per literal: about one position in sixteen of a text with no
 /// literal is looked up.
 const BITS_PER_LITERAL: usize = 16;
@@ -34,41 +30,112 @@ struct Placed {
     offset: u32,
 }
 
-/// A set of hashed windows: one bit each, sized to their number.
-#[derive(Debug)]
-struct Filter {
-    words: Box<[u64]>,
-    shift: u32,
+/// A window of bytes a literal is known by: four or eight of them, read
+/// as one integer.
+trait Window: Copy + Eq + std::hash::Hash {
+    const WIDTH: usize;
+    /// Multiplies the window for the filter's hash (odd, bits well mixed).
+    const MIX: u64;
+    /// The window at the start of `bytes` (which holds at least `WIDTH`).
+    fn read(bytes: &[u8]) -> Self;
+    fn bits(self) -> u64;
 }
 
-impl Filter {
-    fn new(windows: usize) -> Filter {
-        let bits = (windows * BITS_PER_LITERAL).next_power_of_two().max(512);
-        Filter { words: vec![0; bits / 64].into_boxed_slice(), shift: 64 - bits.trailing_zeros() }
+impl Window for u32 {
+    const WIDTH: usize = 4;
+    const MIX: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+    #[inline]
+    fn read(bytes: &[u8]) -> u32 {
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
     }
 
     #[inline]
-    fn bit(&self, window: u64, mix: u64) -> usize {
-        (window.wrapping_mul(mix) >> self.shift) as usize
-    }
-
-    fn insert(&mut self, window: u64, mix: u64) {
-        let bit = self.bit(window, mix);
-        self.words[bit / 64] |= 1 << (bit % 64);
-    }
-
-    #[inline]
-    fn may_hold(&self, window: u64, mix: u64) -> bool {
-        let bit = self.bit(window, mix);
-        self.words[bit / 64] & (1 << (bit % 64)) != 0
+    fn bits(self) -> u64 {
+        u64::from(self)
     }
 }
 
-/// Literals of one width of window, by window.
+impl Window for u64 {
+    const WIDTH: usize = 8;
+    const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    #[inline]
+    fn read(bytes: &[u8]) -> u64 {
+        u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
+    }
+
+    #[inline]
+    fn bits(self) -> u64 {
+        self
+    }
+}
+
+/// The literals known by windows of one width: a filter of one hashed bit
+/// per window (sized to their number), and the literals by window.
 #[derive(Debug)]
 struct Windows<W> {
-    filter: Filter,
+    filter: Box<[u64]>,
+    shift: u32,
     literals: FxHashMap<W, Vec<Placed>>,
+}
+
+impl<W: Window> Windows<W> {
+    /// Chooses each literal's window (the one the fewest literals share; the
+    /// later one on a tie, as literals differ more at their ends).
+    fn new(literals: &[(u32, &[u8])]) -> Option<Windows<W>> {
+        if literals.is_empty() {
+            return None;
+        }
+        let mut sharing: FxHashMap<W, u32> = FxHashMap::default();
+        for (_, text) in literals {
+            let distinct: FxHashSet<W> = text.windows(W::WIDTH).map(W::read).collect();
+            for window in distinct {
+                *sharing.entry(window).or_default() += 1;
+            }
+        }
+        let bits = (literals.len() * BITS_PER_LITERAL).next_power_of_two().max(512);
+        let mut windows = Windows {
+            filter: vec![0; bits / 64].into_boxed_slice(),
+            shift: 64 - bits.trailing_zeros(),
+            literals: FxHashMap::default(),
+        };
+        for &(id, text) in literals {
+            let Some((offset, window)) = text
+                .windows(W::WIDTH)
+                .map(W::read)
+                .enumerate()
+                .min_by_key(|(offset, window)| (sharing[window], std::cmp::Reverse(*offset)))
+            else {
+                continue;
+            };
+            let bit = windows.bit(window);
+            windows.filter[bit / 64] |= 1 << (bit % 64);
+            let offset = u32::try_from(offset).unwrap_or(u32::MAX);
+            windows.literals.entry(window).or_default().push(Placed { id, offset });
+        }
+        Some(windows)
+    }
+
+    #[inline]
+    fn bit(&self, window: W) -> usize {
+        (window.bits().wrapping_mul(W::MIX) >> self.shift) as usize
+    }
+
+    /// Calls `at` with each position of `text` whose window may know
+    /// literals, and those literals.
+    #[inline]
+    fn scan(&self, text: &[u8], mut at: impl FnMut(usize, &[Placed])) {
+        for (position, bytes) in text.windows(W::WIDTH).enumerate() {
+            let window = W::read(bytes);
+            let bit = self.bit(window);
+            if self.filter[bit / 64] & (1 << (bit % 64)) != 0
+                && let Some(placed) = self.literals.get(&window)
+            {
+                at(position, placed);
+            }
+        }
+    }
 }
 
 /// Two- and three-byte literals: a bit per first two bytes, and the
@@ -93,16 +160,6 @@ pub(crate) struct Grams {
 }
 
 #[inline]
-fn window_4(bytes: &[u8]) -> u32 {
-    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-}
-
-#[inline]
-fn window_8(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
-}
-
-#[inline]
 fn pair(first: u8, second: u8) -> u16 {
     u16::from(first) | (u16::from(second) << 8)
 }
@@ -116,8 +173,8 @@ impl Grams {
             Grams { literals: Vec::new(), empty: Vec::new(), bytes: None, pairs: None, fours: None, eights: None };
         let fours: Vec<(u32, &[u8])> = with_ids(&literals).filter(|(_, text)| (4..8).contains(&text.len())).collect();
         let eights: Vec<(u32, &[u8])> = with_ids(&literals).filter(|(_, text)| text.len() >= 8).collect();
-        grams.fours = place(&fours, 4, window_4, u64::from, MIX_4);
-        grams.eights = place(&eights, 8, window_8, |window| window, MIX_8);
+        grams.fours = Windows::new(&fours);
+        grams.eights = Windows::new(&eights);
         for (id, text) in with_ids(&literals) {
             match text.len() {
                 0 => grams.empty.push(id),
@@ -161,24 +218,10 @@ impl Grams {
             }
         }
         if let Some(fours) = &self.fours {
-            for (at, four) in text.windows(4).enumerate() {
-                let window = window_4(four);
-                if fours.filter.may_hold(u64::from(window), MIX_4)
-                    && let Some(placed) = fours.literals.get(&window)
-                {
-                    self.compare(text, at, placed, found);
-                }
-            }
+            fours.scan(text, |at, placed| self.compare(text, at, placed, found));
         }
         if let Some(eights) = &self.eights {
-            for (at, eight) in text.windows(8).enumerate() {
-                let window = window_8(eight);
-                if eights.filter.may_hold(window, MIX_8)
-                    && let Some(placed) = eights.literals.get(&window)
-                {
-                    self.compare(text, at, placed, found);
-                }
-            }
+            eights.scan(text, |at, placed| self.compare(text, at, placed, found));
         }
     }
 
@@ -197,43 +240,6 @@ impl Grams {
 
 fn with_ids(literals: &[Box<[u8]>]) -> impl Iterator<Item = (u32, &[u8])> {
     literals.iter().enumerate().map(|(id, text)| (u32::try_from(id).unwrap_or(u32::MAX), &**text))
-}
-
-/// Chooses each literal's window of `width` bytes (the one the fewest
-/// literals share; the later one on a tie, as literals differ more at their
-/// ends), and builds the filter and table.
-fn place<W: Copy + Eq + std::hash::Hash>(
-    literals: &[(u32, &[u8])],
-    width: usize,
-    read: impl Fn(&[u8]) -> W,
-    hashed: impl Fn(W) -> u64,
-    mix: u64,
-) -> Option<Windows<W>> {
-    if literals.is_empty() {
-        return None;
-    }
-    let mut sharing: FxHashMap<W, u32> = FxHashMap::default();
-    for (_, text) in literals {
-        let distinct: FxHashSet<W> = text.windows(width).map(&read).collect();
-        for window in distinct {
-            *sharing.entry(window).or_default() += 1;
-        }
-    }
-    let mut windows = Windows { filter: Filter::new(literals.len()), literals: FxHashMap::default() };
-    for &(id, text) in literals {
-        let Some((offset, window)) = text
-            .windows(width)
-            .map(&read)
-            .enumerate()
-            .min_by_key(|(offset, window)| (sharing[window], std::cmp::Reverse(*offset)))
-        else {
-            continue;
-        };
-        windows.filter.insert(hashed(window), mix);
-        let offset = u32::try_from(offset).unwrap_or(u32::MAX);
-        windows.literals.entry(window).or_default().push(Placed { id, offset });
-    }
-    Some(windows)
 }
 
 #[cfg(test)]
