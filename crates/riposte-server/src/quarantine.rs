@@ -99,6 +99,14 @@ struct Kept {
     forgotten: u64,
 }
 
+impl Kept {
+    /// What is kept, if it was read less than [`LearnedCache::FRESH_FOR`] ago.
+    fn fresh(&self) -> Option<Arc<riposte_mail::Verdicts>> {
+        let (read, verdicts) = self.verdicts.as_ref()?;
+        (read.elapsed() < LearnedCache::FRESH_FOR).then(|| verdicts.clone())
+    }
+}
+
 impl LearnedCache {
     pub const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -115,10 +123,10 @@ impl LearnedCache {
         loop {
             let (stale, forgotten) = {
                 let kept = self.kept.lock().await;
-                match &kept.verdicts {
-                    Some((read, verdicts)) if read.elapsed() < Self::FRESH_FOR => return Ok(verdicts.clone()),
-                    other => (other.as_ref().map(|(_, verdicts)| verdicts.clone()), kept.forgotten),
+                if let Some(fresh) = kept.fresh() {
+                    return Ok(fresh);
                 }
+                (kept.verdicts.as_ref().map(|(_, verdicts)| verdicts.clone()), kept.forgotten)
             };
             let reading = match (self.reading.try_lock(), stale) {
                 (Ok(reading), _) => reading,
@@ -126,14 +134,9 @@ impl LearnedCache {
                 // Nothing to judge with yet: wait for the read under way.
                 (Err(_), None) => self.reading.lock().await,
             };
-            {
-                // Another task may have read it while this one waited.
-                let kept = self.kept.lock().await;
-                if let Some((read, verdicts)) = &kept.verdicts
-                    && read.elapsed() < Self::FRESH_FOR
-                {
-                    return Ok(verdicts.clone());
-                }
+            // Another task may have read it while this one waited.
+            if let Some(fresh) = self.kept.lock().await.fresh() {
+                return Ok(fresh);
             }
             let started = std::time::Instant::now();
             let verdicts = Arc::new(read().await?);
