@@ -336,6 +336,16 @@ impl Event {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
+
+    /// The same object written straight to JSON text, for storing: no tree of
+    /// values is built on the way.
+    pub fn to_json_text(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(self).unwrap_or_else(|_| null_json())
+    }
+}
+
+fn null_json() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("null is JSON"))
 }
 
 fn to_u32(offset: usize) -> u32 {
@@ -472,6 +482,9 @@ mod tests {
         let data: Vec<_> = event.values(Symbol::intern("Data")).collect();
         assert_eq!(data, vec![Value::String("a"), Value::String("b")]);
         assert_eq!(event.to_json(), serde_json::json!({"Data": ["a", "b"], "Other": 1}));
+        // The text written for storing is the same object.
+        let text: serde_json::Value = serde_json::from_str(event.to_json_text().get()).unwrap();
+        assert_eq!(text, event.to_json());
     }
 
     #[test]
@@ -481,6 +494,7 @@ mod tests {
         event.add_alias(Symbol::intern("NewProcessName"), image);
         assert_eq!(event.text(image), Some("C:\\x.exe"));
         assert_eq!(event.to_json(), serde_json::json!({"NewProcessName": "C:\\x.exe"}));
+        assert_eq!(event.to_json_text().get(), r#"{"NewProcessName":"C:\\x.exe"}"#);
         assert_eq!(event.matchable_fields().count(), 2);
         // An alias never shadows a real field of that name.
         let mut event = Event::new().with("NewProcessName", "a").with("Image", "b");

@@ -192,7 +192,7 @@ struct Outcome {
     observables: Vec<String>,
     /// The event as JSON, when it is to be stored (matched, or among the
     /// raw events kept).
-    event: Option<serde_json::Value>,
+    event: Option<Box<serde_json::value::RawValue>>,
     detections: Vec<NewDetection>,
     /// Why it could not be decoded, and the start of it.
     failure: Option<(String, Vec<u8>)>,
@@ -569,7 +569,7 @@ impl Pipeline {
                         }
                     }
                     if !outcome.detections.is_empty() || outcome.correlate.is_some() || spooled.seq >= keep_from {
-                        outcome.event = Some(event.to_json());
+                        outcome.event = Some(event.to_json_text());
                         if self.intel.retro_hunting() {
                             riposte_intel::observable_values(event, &mut outcome.observables);
                         }

@@ -32,7 +32,7 @@ async fn main() {
                 received_ms: 1_795_946_400_000 + seq,
                 source: "load".into(),
                 matched: false,
-                body: serde_json::json!({"EventID": 22, "QueryName": format!("host{}.site{}.example", seq, seq % 50_000), "DestinationIp": address(seq).to_string()}),
+                body: serde_json::value::to_raw_value(&serde_json::json!({"EventID": 22, "QueryName": format!("host{}.site{}.example", seq, seq % 50_000), "DestinationIp": address(seq).to_string()})).expect("JSON"),
                 observables: vec![
                     address_key(IpAddr::V4(address(seq))),
                     format!("host{}.site{}.example", seq, seq % 50_000),

@@ -579,9 +579,9 @@ macro_rules! backend {
                     query.push_values(chunk, |mut row, event| {
                         row.push_bind(event.seq)
                             .push_bind(event.received_ms)
-                            .push_bind(event.source.clone())
+                            .push_bind(event.source.as_str())
                             .push_bind(event.matched)
-                            .push_bind(json_text(&event.body));
+                            .push_bind(event.body.get());
                     });
                     query.push(" ON CONFLICT (seq) DO NOTHING");
                     query.build().execute(&mut *transaction).await.doing("storing events")?;

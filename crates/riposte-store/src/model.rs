@@ -41,14 +41,15 @@ pub struct CorrelationState {
 }
 
 /// An event to keep: every matched one, and recent raw ones.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct NewEvent {
     /// Its position in the write-ahead spool: unique and increasing.
     pub seq: i64,
     pub received_ms: Millis,
     pub source: String,
     pub matched: bool,
-    pub body: serde_json::Value,
+    /// The event as JSON text (written once by whoever decoded it).
+    pub body: Box<serde_json::value::RawValue>,
     /// Its observables, normalised, for retro-hunts (empty: none kept).
     pub observables: Vec<String>,
 }

@@ -30,7 +30,7 @@ fn event(seq: i64, matched: bool) -> NewEvent {
         received_ms: 1_000 + seq,
         source: "http".into(),
         matched,
-        body: serde_json::json!({"EventID": 1, "seq": seq}),
+        body: serde_json::value::to_raw_value(&serde_json::json!({"EventID": 1, "seq": seq})).unwrap(),
         // Every third event saw the same address; each has its own too.
         observables: if seq % 3 == 0 {
             vec![format!("10.0.0.{seq}"), "45.77.12.9".into()]
