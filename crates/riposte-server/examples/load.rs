@@ -37,6 +37,9 @@ struct Options {
     corpus: PathBuf,
     http_clients: usize,
     batch: usize,
+    /// Where to write each marker's send time and latency (a CSV), to see
+    /// when the slow ones were.
+    latencies: Option<PathBuf>,
 }
 
 fn options() -> Options {
@@ -48,9 +51,10 @@ fn options() -> Options {
         corpus: root.join("evtx"),
         http_clients: 2,
         batch: 1000,
+        latencies: None,
     };
     const USAGE: &str = "load [--seconds N] [--rate EVENTS_PER_SECOND (0: as fast as it goes)] [--rules DIR] \
-                         [--corpus DIR] [--http-clients N] [--batch N]";
+                         [--corpus DIR] [--http-clients N] [--batch N] [--latencies FILE.csv]";
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -65,6 +69,7 @@ fn options() -> Options {
             "--corpus" => options.corpus = PathBuf::from(value),
             "--http-clients" => options.http_clients = value.parse().expect("--http-clients N"),
             "--batch" => options.batch = value.parse().expect("--batch N"),
+            "--latencies" => options.latencies = Some(PathBuf::from(value)),
             other => {
                 eprintln!("unknown option {other}\nusage: {USAGE}");
                 std::process::exit(2);
@@ -316,6 +321,15 @@ async fn main() {
     let markers = std::mem::take(&mut *markers.lock().unwrap());
     let mut latencies: Vec<i64> =
         markers.iter().filter_map(|(index, sent_ms)| alerts.get(index).map(|stored| stored - sent_ms)).collect();
+    if let Some(path) = &options.latencies {
+        let first = markers.iter().map(|(_, sent_ms)| *sent_ms).min().unwrap_or_default();
+        let rows: String = markers
+            .iter()
+            .filter_map(|(index, sent_ms)| alerts.get(index).map(|stored| (sent_ms - first, stored - sent_ms)))
+            .map(|(at, latency)| format!("{at},{latency}\n"))
+            .collect();
+        std::fs::write(path, format!("sent_ms,latency_ms\n{rows}")).expect("the latencies file written");
+    }
     latencies.sort_unstable();
     let steady: Vec<f64> = rates.iter().skip(1).copied().collect();
     let sustained =

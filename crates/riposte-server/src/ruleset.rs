@@ -29,6 +29,7 @@ impl RuleSet {
     /// others run.
     pub fn load(options: RuleOptions) -> Result<RuleSet, RulesError> {
         let loaded = rules::load(&options)?;
+        loaded.engine.prepare();
         for error in &loaded.report.errors {
             tracing::warn!(%error, "rule not loaded");
         }
@@ -52,6 +53,8 @@ impl RuleSet {
         if loaded.engine.rules().is_empty() {
             return Err(ReloadError::Empty);
         }
+        // Built before the swap: the stream does not wait for it.
+        loaded.engine.prepare();
         let loaded = Arc::new(loaded);
         *self.current.write().unwrap_or_else(|poison| poison.into_inner()) = loaded.clone();
         Ok(loaded)

@@ -227,6 +227,13 @@ impl Index {
         slot.finder.get_or_init(|| Finder::build(&self.atoms, &slot.atoms))
     }
 
+    /// Builds every finder that is not built yet.
+    pub(crate) fn build_finders(&self) {
+        for slot in 0..self.slots.len() {
+            self.finder(to_u32(slot));
+        }
+    }
+
     /// Adds the slots in which `rule` has trigger atoms to `slots`, and its
     /// keyword atoms to `keywords`.
     fn trigger_places(&self, rule: u32, slots: &mut Vec<u32>, keywords: &mut Vec<u32>) {

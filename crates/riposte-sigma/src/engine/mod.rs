@@ -382,6 +382,14 @@ impl Engine {
         }
     }
 
+    /// Builds now what matching would otherwise build when first needed (the
+    /// index's finder for each field), so that the first events of a stream
+    /// are not held up by it. A hunt leaves it to first use: most read few
+    /// of the fields.
+    pub fn prepare(&self) {
+        self.index.build_finders();
+    }
+
     /// The log sources the mapping assigns to `event`: (product, services, categories).
     pub fn log_sources(&self, event: &Event) -> (Option<String>, Vec<String>, Vec<String>) {
         let classification = self.mapping.classify(event);
