@@ -317,26 +317,19 @@ impl Glob {
 
     /// Where a floating segment may start, from `at` on: every character
     /// boundary, or only where its first byte is when it begins with a
-    /// literal (found with `memchr`, instead of trying every position).
+    /// literal (found with `memchr`, instead of trying every position; the
+    /// first byte of a character is never inside another).
     fn starts<'v>(segment: &[Piece], value: &'v [u8], at: usize) -> impl Iterator<Item = usize> + 'v {
         let first = match segment.first() {
             Some(Piece::Literal(text)) => text.as_bytes().first().copied(),
             _ => None,
         };
-        let mut next = at;
-        std::iter::from_fn(move || {
-            while next <= value.len() {
-                let start = match first {
-                    Some(byte) => next + memchr::memchr(byte, value.get(next..)?)?,
-                    None => next,
-                };
-                next = start + 1;
-                if is_char_boundary(value, start) {
-                    return Some(start);
-                }
-            }
-            None
-        })
+        // One of the two, without boxing either.
+        let (found, every) = match first {
+            Some(byte) => (Some(memchr::memchr_iter(byte, &value[at..]).map(move |offset| at + offset)), None),
+            None => (None, Some((at..=value.len()).filter(move |start| is_char_boundary(value, *start)))),
+        };
+        found.into_iter().flatten().chain(every.into_iter().flatten())
     }
 
     pub(crate) fn matches(&self, value: &[u8]) -> bool {
