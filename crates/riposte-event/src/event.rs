@@ -340,12 +340,8 @@ impl Event {
     /// The same object written straight to JSON text, for storing: no tree of
     /// values is built on the way.
     pub fn to_json_text(&self) -> Box<serde_json::value::RawValue> {
-        serde_json::value::to_raw_value(self).unwrap_or_else(|_| null_json())
+        serde_json::value::to_raw_value(self).unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned())
     }
-}
-
-fn null_json() -> Box<serde_json::value::RawValue> {
-    serde_json::value::RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("null is JSON"))
 }
 
 fn to_u32(offset: usize) -> u32 {

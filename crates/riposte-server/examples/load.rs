@@ -8,7 +8,11 @@
 //! ```sh
 //! cargo run --release -p riposte-server --example load -- --seconds 60
 //! cargo run --release -p riposte-server --example load -- --seconds 600   # memory over 10 minutes
+//! cargo run --release -p riposte-server --example load -- --help          # every option
 //! ```
+//!
+//! `--latencies FILE.csv` writes each marker's send time (from the first)
+//! and latency, to see when the slow ones were.
 //!
 //! The load generator shares the machine (and this process) with the
 //! server: the figures are what the two cores do for both.
@@ -68,7 +72,7 @@ fn options() -> Options {
             "--rules" => options.rules = PathBuf::from(value),
             "--corpus" => options.corpus = PathBuf::from(value),
             "--http-clients" => options.http_clients = value.parse().expect("--http-clients N"),
-            "--batch" => options.batch = value.parse().expect("--batch N"),
+            "--batch" => options.batch = value.parse().ok().filter(|&batch| batch > 0).expect("--batch N (at least 1)"),
             "--latencies" => options.latencies = Some(PathBuf::from(value)),
             other => {
                 eprintln!("unknown option {other}\nusage: {USAGE}");
@@ -323,12 +327,15 @@ async fn main() {
         markers.iter().filter_map(|(index, sent_ms)| alerts.get(index).map(|stored| stored - sent_ms)).collect();
     if let Some(path) = &options.latencies {
         let first = markers.iter().map(|(_, sent_ms)| *sent_ms).min().unwrap_or_default();
+        // A marker without an alert keeps its row, with no latency.
         let rows: String = markers
             .iter()
-            .filter_map(|(index, sent_ms)| alerts.get(index).map(|stored| (sent_ms - first, stored - sent_ms)))
-            .map(|(at, latency)| format!("{at},{latency}\n"))
+            .map(|(index, sent_ms)| {
+                let latency = alerts.get(index).map(|stored| (stored - sent_ms).to_string()).unwrap_or_default();
+                format!("{},{latency}\n", sent_ms - first)
+            })
             .collect();
-        std::fs::write(path, format!("sent_ms,latency_ms\n{rows}")).expect("the latencies file written");
+        std::fs::write(path, format!("sent_offset_ms,latency_ms\n{rows}")).expect("the latencies file written");
     }
     latencies.sort_unstable();
     let steady: Vec<f64> = rates.iter().skip(1).copied().collect();

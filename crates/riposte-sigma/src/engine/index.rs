@@ -18,7 +18,8 @@
 //! evaluation on the whole corpus.
 //!
 //! The structures are per field and shared by every log-source class (built
-//! on first use, once); a class only filters the rules a hit names.
+//! once: on first use, or all at once by `Engine::prepare`); a class only
+//! filters the rules a hit names.
 
 use std::sync::OnceLock;
 
@@ -220,7 +221,7 @@ impl Index {
         }
     }
 
-    /// The finder of a slot, built on first use.
+    /// The finder of a slot, built on first use (or by [`Index::build_finders`]).
     #[inline]
     pub(crate) fn finder(&self, slot: u32) -> &Finder {
         let slot = &self.slots[slot as usize];

@@ -382,10 +382,11 @@ impl Engine {
         }
     }
 
-    /// Builds now what matching would otherwise build when first needed (the
-    /// index's finder for each field), so that the first events of a stream
-    /// are not held up by it. A hunt leaves it to first use: most read few
-    /// of the fields.
+    /// Builds now the index's finder for each field, which matching would
+    /// otherwise build when first needed, so that the first events of a
+    /// stream are not held up by it (a log-source class is still set up on
+    /// its first event: which classes come is not known before). A hunt
+    /// leaves it to first use: most read few of the fields.
     pub fn prepare(&self) {
         self.index.build_finders();
     }
