@@ -386,22 +386,30 @@ impl Serialize for Value<'_> {
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let fields: Vec<FieldRef<'_>> = self.fields().collect();
+        // Names compared as symbols where both are interned (every stored
+        // event is written here, on the detection threads).
+        let same = |a: &FieldRef<'_>, b: &FieldRef<'_>| {
+            if a.symbol.is_interned() && b.symbol.is_interned() { a.symbol == b.symbol } else { a.name == b.name }
+        };
         let mut map = serializer.serialize_map(None)?;
         let mut done = vec![false; fields.len()];
         for (index, field) in fields.iter().enumerate() {
             if done[index] {
                 continue;
             }
-            let repeats: Vec<usize> = (index..fields.len()).filter(|&other| fields[other].name == field.name).collect();
-            if repeats.len() == 1 {
+            let later = &fields[index + 1..];
+            if !later.iter().any(|other| same(field, other)) {
                 map.serialize_entry(field.name, &field.value)?;
-            } else {
-                let values: Vec<Value<'_>> = repeats.iter().map(|&other| fields[other].value).collect();
-                for other in repeats {
-                    done[other] = true;
-                }
-                map.serialize_entry(field.name, &values)?;
+                continue;
             }
+            let mut values = vec![field.value];
+            for (offset, other) in later.iter().enumerate() {
+                if same(field, other) {
+                    values.push(other.value);
+                    done[index + 1 + offset] = true;
+                }
+            }
+            map.serialize_entry(field.name, &values)?;
         }
         map.end()
     }
