@@ -216,6 +216,15 @@ impl Event {
         self.fields.push(Field { symbol, name, value: Slot::String(value), alias: true });
     }
 
+    /// All the text of the event, names and values (aliases' too), in no
+    /// particular layout: a search that only needs to know whether a text
+    /// occurs in the event anywhere can read it in one go. Booleans and
+    /// nulls hold no text.
+    #[inline]
+    pub fn all_text(&self) -> &str {
+        &self.text
+    }
+
     /// The number of fields, aliases included: the positions of
     /// [`Event::symbol_at`] and [`Event::values_between`].
     #[inline]

@@ -101,6 +101,20 @@ impl ValueCache {
     }
 }
 
+/// Whether `text` holds a character other than ASCII that lower-cases to
+/// ASCII letters (`İ` to `i` and a combining dot, the Kelvin sign `K` to
+/// `k`): in a text without them, an ASCII text occurs lower-cased exactly
+/// where it occurs in any case.
+fn folds_into_ascii(text: &str) -> bool {
+    const DOTTED_CAPITAL_I: &str = "\u{130}";
+    const KELVIN_SIGN: &str = "\u{212A}";
+    !text.is_ascii()
+        && memchr::memchr2_iter(DOTTED_CAPITAL_I.as_bytes()[0], KELVIN_SIGN.as_bytes()[0], text.as_bytes()).any(|at| {
+            let rest = &text.as_bytes()[at..];
+            rest.starts_with(DOTTED_CAPITAL_I.as_bytes()) || rest.starts_with(KELVIN_SIGN.as_bytes())
+        })
+}
+
 impl State {
     /// Indexes where each field of a new event is (before its class is
     /// known: the class key reads it).
@@ -160,11 +174,19 @@ impl State {
                 }
             }
         };
+        // Most events hold no keyword anywhere: one scan of the event's whole
+        // text says so for much less than a search of each value.
+        let keywords = bucket.keywords.as_ref().filter(|_| {
+            bucket.keyword_screen.as_ref().is_none_or(|screen| {
+                let text = event.all_text();
+                folds_into_ascii(text) || screen.find(text).is_some()
+            })
+        });
         joined.clear();
         for position in 0..event.raw_len() {
             let slot = index.slot(event.symbol_at(position)).filter(|&slot| bucket.reads(slot));
             // Keyword searches read the event's own values, not aliases.
-            let keywords = bucket.keywords.as_ref().filter(|_| !event.is_alias_at(position));
+            let keywords = keywords.filter(|_| !event.is_alias_at(position));
             if slot.is_none() && keywords.is_none() {
                 continue;
             }
@@ -199,7 +221,7 @@ impl State {
                 }
             }
         }
-        if let Some(finder) = &bucket.keywords
+        if let Some(finder) = keywords
             && !joined.is_empty()
         {
             finder.scan(joined, &mut add);
@@ -233,5 +255,89 @@ impl State {
             item.matchers.iter().any(|matcher| matcher.eval(event, item.field, buffers))
         };
         hit != item.negate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use riposte_event::Event;
+
+    use super::folds_into_ascii;
+    use crate::{EngineBuilder, Mapping};
+
+    /// Whether the rule matches the event, with the index and without.
+    fn matched(rule: &str, event: &Event) -> (bool, bool) {
+        let mut builder = EngineBuilder::new(Mapping::builtin());
+        builder.add_file("rule.yml", rule);
+        let (engine, report) = builder.build(|_| Ok(()));
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let mut scratch = engine.new_scratch();
+        let (mut indexed, mut unindexed) = (Vec::new(), Vec::new());
+        engine.matches(&mut event.clone(), &mut scratch, &mut indexed);
+        engine.matches_unindexed(&mut event.clone(), &mut scratch, &mut unindexed);
+        (!indexed.is_empty(), !unindexed.is_empty())
+    }
+
+    fn security(command_line: &str) -> Event {
+        Event::new()
+            .with("Channel", "Security")
+            .with("EventID", 4688)
+            .with("SubjectUserName", "alice")
+            .with("CommandLine", command_line)
+    }
+
+    const MIMIKATZ: &str = r#"
+title: Keywords
+logsource: {product: windows}
+detection:
+  keywords:
+    - 'kerberos::golden'
+    - 'sekurlsa::'
+    - '\mimilib.dll'
+    - 'lsadump::krbtgt'
+  condition: keywords
+"#;
+
+    #[test]
+    fn keyword_screen_passes_every_event_that_holds_a_keyword() {
+        for (text, expected) in [
+            ("mimikatz.exe SEKURLSA::LogonPasswords exit", true),
+            (r"C:\Temp\MimiLib.DLL", true),
+            // Not ASCII, but nothing in it folds into ASCII: the screen reads it.
+            ("Überprüfung: Kerberos::Golden /user:Ådmin", true),
+            // The Kelvin sign lower-cases to `k`, and the screen looks for
+            // `::k` (of `lsadump::krbtgt`): it cannot read this text.
+            ("lsadump::\u{212A}rbtgt", true),
+            ("\u{130}nvoke sekurlsa::pth", true),
+            ("kerberos ticket for golden.example", false),
+            ("Überprüfung ohne Befund", false),
+            ("sekurlsa", false),
+        ] {
+            assert_eq!(matched(MIMIKATZ, &security(text)), (expected, expected), "{text:?}");
+        }
+        // Keywords are found in a value, not across two.
+        let split = security("sekurlsa").with("Other", "::logonpasswords");
+        assert_eq!(matched(MIMIKATZ, &split), (false, false));
+    }
+
+    #[test]
+    fn a_keyword_in_a_boolean_is_found_without_the_screen() {
+        let rule = "title: T\nlogsource: {product: windows}\ndetection:\n  keywords: ['true']\n  condition: keywords\n";
+        let event = security("nothing").with("Elevated", true);
+        assert_eq!(matched(rule, &event), (true, true));
+        assert_eq!(matched(rule, &security("nothing")), (false, false));
+    }
+
+    #[test]
+    fn only_two_characters_other_than_ascii_lower_case_into_ascii() {
+        let into_ascii: Vec<char> = (0..=char::MAX as u32)
+            .filter_map(char::from_u32)
+            .filter(|character| !character.is_ascii() && character.to_lowercase().any(|lower| lower.is_ascii()))
+            .collect();
+        assert_eq!(into_ascii, ['\u{130}', '\u{212A}']);
+        assert!(folds_into_ascii("x\u{212A}"));
+        assert!(folds_into_ascii("\u{130}stanbul"));
+        assert!(!folds_into_ascii("Ünïcödé"));
+        assert!(!folds_into_ascii("ascii only"));
     }
 }

@@ -506,11 +506,70 @@ pub(crate) struct Bucket {
     /// The keyword atoms of the class's rules: few, unlike field atoms, so
     /// each class has its own finder.
     pub keywords: Option<Finder>,
+    /// Finds a part of every keyword atom (three of its bytes, in any case)
+    /// in an event's whole text as it is (see `Event::all_text`): where none
+    /// is, the event holds no keyword and the search of each value is
+    /// skipped. `None` when that cannot be told so (too many atoms, one that
+    /// is not ASCII, or one a boolean's `true` / `false` could hold: they are
+    /// not in that text).
+    pub keyword_screen: Option<aho_corasick::packed::Searcher>,
     /// Names the keyword finder in the value cache (never 0).
     pub keyword_id: u32,
 }
 
 static NEXT_KEYWORD_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// Bytes of each keyword atom the keyword screen looks for.
+const SCREEN_WINDOW: usize = 3;
+
+/// More texts common in events, for choosing the keyword screen's windows.
+const SCREEN_COMMON_TEXTS: &[&str] = &[".com", ".exe", ".sys", ".dll", ".log", ".txt", " program", " process", " pro"];
+
+/// The keyword screen of a class (see `Bucket::keyword_screen`). Each atom is
+/// looked for by the window of it with the fewest letters, in every case
+/// (the screen reads the event's text as it is, not lower-cased): an
+/// event's text is mostly words and names (`EventID`, `Provider_Name`), so
+/// a window with punctuation in it (`::c` of `event::clear`) is rarely
+/// there when its atom is not.
+fn keyword_screen<'a>(atoms: impl Iterator<Item = &'a [u8]>) -> Option<aho_corasick::packed::Searcher> {
+    let mut windows: Vec<Vec<u8>> = Vec::new();
+    for atom in atoms {
+        if atom.is_empty()
+            || !atom.is_ascii()
+            || ["true", "false"].iter().any(|text| memchr::memmem::find(text.as_bytes(), atom).is_some())
+        {
+            return None;
+        }
+        let window = atom
+            .windows(SCREEN_WINDOW.min(atom.len()))
+            .enumerate()
+            .min_by_key(|(offset, window)| {
+                let common = COMMON_TEXTS
+                    .iter()
+                    .chain(SCREEN_COMMON_TEXTS)
+                    .any(|common| memchr::memmem::find(common.as_bytes(), window).is_some());
+                let letters = window.iter().filter(|byte| byte.is_ascii_alphabetic()).count();
+                (letters, common, std::cmp::Reverse(*offset))
+            })
+            .map(|(_, window)| window)?;
+        // Every way of writing its letters, upper or lower (the text is
+        // read as it is: lower-casing all of it would cost more than the
+        // search it saves).
+        let letters: Vec<usize> = (0..window.len()).filter(|&at| window[at].is_ascii_alphabetic()).collect();
+        for cases in 0u32..(1 << letters.len()) {
+            let mut variant = window.to_vec();
+            for (bit, &at) in letters.iter().enumerate() {
+                if cases & (1 << bit) != 0 {
+                    variant[at] = variant[at].to_ascii_uppercase();
+                }
+            }
+            windows.push(variant);
+        }
+    }
+    windows.sort_unstable();
+    windows.dedup();
+    aho_corasick::packed::Config::new().builder().extend(windows).build()
+}
 
 impl Bucket {
     pub(crate) fn build(index: &Index, rules: Vec<u32>) -> Bucket {
@@ -530,9 +589,10 @@ impl Bucket {
         }
         keywords.sort_unstable();
         keywords.dedup();
+        let keyword_screen = keyword_screen(keywords.iter().map(|&atom| &*index.atoms[atom as usize].bytes));
         let keywords = (!keywords.is_empty()).then(|| Finder::build(&index.atoms, &keywords));
         let keyword_id = NEXT_KEYWORD_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Bucket { rules, applies, always, slots, keywords, keyword_id }
+        Bucket { rules, applies, always, slots, keywords, keyword_screen, keyword_id }
     }
 
     #[inline]
