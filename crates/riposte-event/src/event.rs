@@ -1,9 +1,10 @@
 //! The event: one flat list of named values for every source.
 //!
 //! Nested input is flattened at decode time into dotted paths (`process.name`),
-//! arrays into repeated fields with the same name. All text of an event (names
-//! and values) lives in one arena string, so reading a field on the hot path is
-//! a slice, never an allocation.
+//! arrays into repeated fields with the same name. The text of an event's
+//! values lives in one arena string and that of its names in another, so
+//! reading a field on the hot path is a slice, never an allocation, and a
+//! search of every value can read them all at once.
 
 use std::fmt;
 use std::ops::Range;
@@ -93,7 +94,10 @@ pub struct FieldRef<'a> {
 /// One event from any source.
 #[derive(Clone, Default)]
 pub struct Event {
+    /// The text of the values.
     text: String,
+    /// The text of the names.
+    names: String,
     fields: Vec<Field>,
     /// When it happened, if the source says.
     pub timestamp: Option<OffsetDateTime>,
@@ -111,6 +115,7 @@ impl Event {
     /// Empties the event, keeping its buffers for the next one.
     pub fn clear(&mut self) {
         self.text.clear();
+        self.names.clear();
         self.fields.clear();
         self.timestamp = None;
         self.record_id = None;
@@ -131,13 +136,15 @@ impl Event {
     }
 
     fn push_text(&mut self, text: &str) -> Span {
-        let start = self.text.len();
-        self.text.push_str(text);
-        Span { start: to_u32(start), end: to_u32(self.text.len()) }
+        push_span(&mut self.text, text)
+    }
+
+    fn push_name(&mut self, name: &str) -> Span {
+        push_span(&mut self.names, name)
     }
 
     fn push_field(&mut self, symbol: Symbol, name: &str, value: Slot) {
-        let name = self.push_text(name);
+        let name = self.push_name(name);
         self.fields.push(Field { symbol, name, value, alias: false });
     }
 
@@ -199,7 +206,7 @@ impl Event {
         for index in 0..self.fields.len() {
             let field = self.fields[index];
             if field.symbol == from && !field.alias && self.has_room() {
-                let name = self.push_text(name);
+                let name = self.push_name(name);
                 self.fields.push(Field { symbol: to, name, value: field.value, alias: true });
             }
         }
@@ -212,16 +219,16 @@ impl Event {
             return;
         }
         let value = self.push_text(value);
-        let name = self.push_text(symbol.as_str());
+        let name = self.push_name(symbol.as_str());
         self.fields.push(Field { symbol, name, value: Slot::String(value), alias: true });
     }
 
-    /// All the text of the event, names and values (aliases' too), in no
+    /// The text of every value of the event (aliases' own too), in no
     /// particular layout: a search that only needs to know whether a text
-    /// occurs in the event anywhere can read it in one go. Booleans and
-    /// nulls hold no text.
+    /// occurs in some value can read them in one go. Booleans and nulls hold
+    /// no text.
     #[inline]
-    pub fn all_text(&self) -> &str {
+    pub fn values_text(&self) -> &str {
         &self.text
     }
 
@@ -260,12 +267,12 @@ impl Event {
 
     /// The name of the field at a position (aliases included).
     pub fn name_at(&self, index: usize) -> &str {
-        &self.text[self.fields[index].name.range()]
+        &self.names[self.fields[index].name.range()]
     }
 
     /// Gives the field at `index` another name.
     pub(crate) fn rename_at(&mut self, index: usize, symbol: Symbol, name: &str) {
-        let name = self.push_text(name);
+        let name = self.push_name(name);
         let field = &mut self.fields[index];
         field.symbol = symbol;
         field.name = name;
@@ -277,7 +284,7 @@ impl Event {
             return;
         }
         let value = self.fields[index].value;
-        let name = self.push_text(name);
+        let name = self.push_name(name);
         self.fields.push(Field { symbol, name, value, alias: true });
     }
 
@@ -294,7 +301,7 @@ impl Event {
     fn field_ref(&self, field: &Field) -> FieldRef<'_> {
         FieldRef {
             symbol: field.symbol,
-            name: &self.text[field.name.range()],
+            name: &self.names[field.name.range()],
             value: self.value_of(field.value),
             alias: field.alias,
         }
@@ -366,6 +373,13 @@ impl fmt::Debug for Event {
         }
         map.finish()
     }
+}
+
+/// Appends `text` to an arena, returning where it is.
+fn push_span(arena: &mut String, text: &str) -> Span {
+    let start = arena.len();
+    arena.push_str(text);
+    Span { start: to_u32(start), end: to_u32(arena.len()) }
 }
 
 fn json_number(text: &str) -> serde_json::Value {
@@ -471,6 +485,22 @@ impl<T: Into<OwnedValue>> From<Option<T>> for OwnedValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_text_holds_every_value_and_no_name() {
+        let mut event = Event::new().with("Image", r"C:\x.exe").with("Count", 3).with("Elevated", true);
+        event.add_alias(Symbol::intern("Image"), Symbol::intern("NewProcessName"));
+        event.push_hidden_str(Symbol::intern("Level"), "high");
+        let text = event.values_text();
+        for value in [r"C:\x.exe", "3", "high"] {
+            assert!(text.contains(value), "{value} in {text:?}");
+        }
+        for name in ["Image", "Count", "Elevated", "NewProcessName", "Level"] {
+            assert!(!text.contains(name), "{name} in {text:?}");
+        }
+        assert_eq!(event.name_at(3), "NewProcessName");
+        assert_eq!(event.text(Symbol::intern("NewProcessName")), Some(r"C:\x.exe"));
+    }
 
     #[test]
     fn fields_read_back_without_copies() {

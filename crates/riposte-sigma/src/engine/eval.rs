@@ -174,11 +174,11 @@ impl State {
                 }
             }
         };
-        // Most events hold no keyword anywhere: one scan of the event's whole
-        // text says so for much less than a search of each value.
+        // Most events hold no keyword anywhere: one scan of the text of all
+        // their values says so for much less than a search of each value.
         let keywords = bucket.keywords.as_ref().filter(|_| {
             bucket.keyword_screen.as_ref().is_none_or(|screen| {
-                let text = event.all_text();
+                let text = event.values_text();
                 folds_into_ascii(text) || screen.find(text).is_some()
             })
         });
@@ -315,9 +315,11 @@ detection:
         ] {
             assert_eq!(matched(MIMIKATZ, &security(text)), (expected, expected), "{text:?}");
         }
-        // Keywords are found in a value, not across two.
+        // Keywords are found in a value, not across two, nor in a name.
         let split = security("sekurlsa").with("Other", "::logonpasswords");
         assert_eq!(matched(MIMIKATZ, &split), (false, false));
+        let named = security("nothing").with("sekurlsa::logonpasswords", "nothing");
+        assert_eq!(matched(MIMIKATZ, &named), (false, false));
     }
 
     #[test]

@@ -507,7 +507,7 @@ pub(crate) struct Bucket {
     /// each class has its own finder.
     pub keywords: Option<Finder>,
     /// Finds a part of every keyword atom (three of its bytes, in any case)
-    /// in an event's whole text as it is (see `Event::all_text`): where none
+    /// in the text of an event's values as it is (see `Event::values_text`): where none
     /// is, the event holds no keyword and the search of each value is
     /// skipped. `None` when that cannot be told so (too many atoms, one that
     /// is not ASCII, or one a boolean's `true` / `false` could hold: they are
@@ -527,10 +527,9 @@ const SCREEN_COMMON_TEXTS: &[&str] = &[".com", ".exe", ".sys", ".dll", ".log", "
 
 /// The keyword screen of a class (see `Bucket::keyword_screen`). Each atom is
 /// looked for by the window of it with the fewest letters, in every case
-/// (the screen reads the event's text as it is, not lower-cased): an
-/// event's text is mostly words and names (`EventID`, `Provider_Name`), so
-/// a window with punctuation in it (`::c` of `event::clear`) is rarely
-/// there when its atom is not.
+/// (the screen reads the values as they are, not lower-cased): values are
+/// mostly words, numbers and paths, so a window with punctuation in it
+/// (`::c` of `event::clear`) is rarely there when its atom is not.
 fn keyword_screen<'a>(atoms: impl Iterator<Item = &'a [u8]>) -> Option<aho_corasick::packed::Searcher> {
     let mut windows: Vec<Vec<u8>> = Vec::new();
     for atom in atoms {
