@@ -222,7 +222,7 @@ enum Framer {
     Lines,
     Zeek(Box<ZeekTsvDecoder>, Event),
     Auditd {
-        decoder: AuditdDecoder,
+        decoder: Box<AuditdDecoder>,
         event: Event,
         /// Where the open event's first record starts.
         open_at: u64,
@@ -236,7 +236,7 @@ impl Framer {
         match format {
             FileFormat::Zeek => Framer::Zeek(Box::default(), Event::new()),
             FileFormat::Auditd => {
-                Framer::Auditd { decoder: AuditdDecoder::new(), event: Event::new(), open_at: 0, idle: 0 }
+                Framer::Auditd { decoder: Box::new(AuditdDecoder::new()), event: Event::new(), open_at: 0, idle: 0 }
             }
             FileFormat::Json
             | FileFormat::Lines
@@ -266,7 +266,7 @@ impl Framer {
             }
         }
         if let Framer::Auditd { decoder, .. } = self {
-            *decoder = AuditdDecoder::new();
+            **decoder = AuditdDecoder::new();
         }
     }
 
