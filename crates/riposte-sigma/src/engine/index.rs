@@ -389,22 +389,22 @@ fn merge_into(union: &mut Vec<Atom>, set: Vec<Atom>) {
 
 /// The strongest clauses first, at most [`MAX_CLAUSES`]; weak ones (that
 /// would be found in most events) only when there is nothing better.
-fn strongest(mut clauses: Vec<Vec<Atom>>) -> Vec<Vec<Atom>> {
-    let strength = |clause: &Vec<Atom>| {
-        let weakest = clause.iter().map(selectivity).min().unwrap_or(usize::MAX);
-        (weakest, std::cmp::Reverse(clause.len()))
-    };
-    clauses.sort_by_key(|clause| std::cmp::Reverse(strength(clause)));
-    clauses.dedup();
-    clauses.truncate(MAX_CLAUSES);
-    if let Some(first) = clauses.first().map(strength) {
-        let keep = clauses
-            .iter()
-            .take_while(|clause| clause == &&clauses[0] || strength(clause).0 >= WEAK.min(first.0))
-            .count();
-        clauses.truncate(keep.max(1));
+fn strongest(clauses: Vec<Vec<Atom>>) -> Vec<Vec<Atom>> {
+    // Each clause's weakest atom once (rating atoms is the costly part of
+    // indexing); the strongest first, then the fewer atoms the better.
+    let mut rated: Vec<(usize, Vec<Atom>)> = clauses
+        .into_iter()
+        .map(|clause| (clause.iter().map(selectivity).min().unwrap_or(usize::MAX), clause))
+        .collect();
+    rated.sort_by_key(|(weakest, clause)| (std::cmp::Reverse(*weakest), clause.len()));
+    rated.dedup_by(|later, earlier| later.1 == earlier.1);
+    rated.truncate(MAX_CLAUSES);
+    if let Some((first, _)) = rated.first() {
+        let floor = WEAK.min(*first);
+        let keep = rated.iter().take_while(|(weakest, clause)| clause == &rated[0].1 || *weakest >= floor).count();
+        rated.truncate(keep.max(1));
     }
-    clauses
+    rated.into_iter().map(|(_, clause)| clause).collect()
 }
 
 /// Clauses whose weakest atom is below this selectivity are not worth the
@@ -483,7 +483,7 @@ fn selectivity(atom: &Atom) -> usize {
     if bytes.len() <= 5 && bytes.iter().all(u8::is_ascii_digit) {
         return 1;
     }
-    if COMMON_TEXTS.iter().any(|common| memchr::memmem::find(common.as_bytes(), bytes).is_some()) {
+    if in_common_text(bytes) {
         return 2;
     }
     let length = bytes.len().min(16);
@@ -491,6 +491,30 @@ fn selectivity(atom: &Atom) -> usize {
         AtomKind::Equals | AtomKind::Basename => length + 4,
         AtomKind::Contains => length,
     }
+}
+
+/// Whether `bytes` is part of one of [`COMMON_TEXTS`]: a lookup among all
+/// their parts (a few thousand), since every atom of every rule asks.
+fn in_common_text(bytes: &[u8]) -> bool {
+    static PARTS: OnceLock<rustc_hash::FxHashSet<&'static [u8]>> = OnceLock::new();
+    let parts = PARTS.get_or_init(|| {
+        let mut parts = rustc_hash::FxHashSet::default();
+        for text in COMMON_TEXTS.iter().map(|text| text.as_bytes()) {
+            for start in 0..text.len() {
+                for end in start + 1..=text.len() {
+                    parts.insert(&text[start..end]);
+                }
+            }
+        }
+        parts
+    });
+    parts.contains(bytes)
+}
+
+/// Whether `text` holds `part`: compared in place, since both are short
+/// (a searcher prepared for `part` would cost more than the search).
+fn holds(text: &[u8], part: &[u8]) -> bool {
+    part.is_empty() || text.windows(part.len()).any(|window| window == part)
 }
 
 /// The rules of one log-source class, and where their triggers are.
@@ -533,20 +557,15 @@ const SCREEN_COMMON_TEXTS: &[&str] = &[".com", ".exe", ".sys", ".dll", ".log", "
 fn keyword_screen<'a>(atoms: impl Iterator<Item = &'a [u8]>) -> Option<aho_corasick::packed::Searcher> {
     let mut windows: Vec<Vec<u8>> = Vec::new();
     for atom in atoms {
-        if atom.is_empty()
-            || !atom.is_ascii()
-            || ["true", "false"].iter().any(|text| memchr::memmem::find(text.as_bytes(), atom).is_some())
-        {
+        if atom.is_empty() || !atom.is_ascii() || ["true", "false"].iter().any(|text| holds(text.as_bytes(), atom)) {
             return None;
         }
         let window = atom
             .windows(SCREEN_WINDOW.min(atom.len()))
             .enumerate()
             .min_by_key(|(offset, window)| {
-                let common = COMMON_TEXTS
-                    .iter()
-                    .chain(SCREEN_COMMON_TEXTS)
-                    .any(|common| memchr::memmem::find(common.as_bytes(), window).is_some());
+                let common =
+                    COMMON_TEXTS.iter().chain(SCREEN_COMMON_TEXTS).any(|common| holds(common.as_bytes(), window));
                 let letters = window.iter().filter(|byte| byte.is_ascii_alphabetic()).count();
                 (letters, common, std::cmp::Reverse(*offset))
             })
