@@ -102,8 +102,9 @@ pub(crate) enum Matcher {
 pub(crate) struct ContainsAny {
     /// The values, folded.
     pub texts: Vec<Box<[u8]>>,
-    /// A searcher for each, until the automaton is built.
-    finders: Vec<memchr::memmem::Finder<'static>>,
+    /// A searcher for each, until the automaton is built (prepared when
+    /// first needed, like the automaton).
+    finders: OnceLock<Vec<memchr::memmem::Finder<'static>>>,
     searcher: Arc<Searcher>,
 }
 
@@ -141,13 +142,18 @@ impl ContainsAny {
             .filter_map(|matcher| if let Matcher::Text(pattern) = matcher { Some(pattern.text) } else { None })
             .collect();
         *matchers = kept;
-        let finders = texts.iter().map(|text| memchr::memmem::Finder::new(text).into_owned()).collect();
-        matchers.insert(0, Matcher::ContainsAny(ContainsAny { texts, finders, searcher: Arc::default() }));
+        matchers
+            .insert(0, Matcher::ContainsAny(ContainsAny { texts, finders: OnceLock::new(), searcher: Arc::default() }));
     }
 
     /// Whether a folded value contains any of the texts.
     fn is_match(&self, folded: &[u8]) -> bool {
-        let one_by_one = || self.finders.iter().any(|finder| finder.find(folded).is_some());
+        let one_by_one = || {
+            let finders = self
+                .finders
+                .get_or_init(|| self.texts.iter().map(|text| memchr::memmem::Finder::new(text).into_owned()).collect());
+            finders.iter().any(|finder| finder.find(folded).is_some())
+        };
         if self.texts.len() < AUTOMATON_MIN {
             return one_by_one();
         }

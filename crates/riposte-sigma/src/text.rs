@@ -9,6 +9,8 @@
 //! (`char::to_lowercase`), the same function for values and patterns, so the
 //! index and the direct matchers always agree.
 
+use std::sync::OnceLock;
+
 use memchr::memmem;
 
 /// One piece of a parsed Sigma string.
@@ -157,7 +159,7 @@ impl SigmaString {
             None => {
                 let glob = Glob::new(&pieces);
                 let text = glob.longest_literal().to_owned().into_bytes().into_boxed_slice();
-                TextPattern { kind: TextKind::Glob, text, glob: Some(glob), cased, searcher: None }
+                TextPattern { kind: TextKind::Glob, text, glob: Some(glob), cased, searcher: OnceLock::new() }
             }
         }
     }
@@ -214,8 +216,9 @@ pub(crate) struct TextPattern {
     pub glob: Option<Glob>,
     pub cased: bool,
     /// For `Contains`: the searcher, prepared once (preparing one costs more
-    /// than most searches).
-    searcher: Option<Box<memmem::Finder<'static>>>,
+    /// than most searches) when first needed (most patterns of a large rule
+    /// set are never evaluated: the index rules them out).
+    searcher: OnceLock<Box<memmem::Finder<'static>>>,
 }
 
 impl PartialEq for TextPattern {
@@ -229,9 +232,7 @@ impl Eq for TextPattern {}
 impl TextPattern {
     /// A pattern of one of the plain kinds (not `Glob`).
     pub(crate) fn new(kind: TextKind, text: Box<[u8]>, cased: bool) -> TextPattern {
-        let searcher =
-            (kind == TextKind::Contains && !text.is_empty()).then(|| Box::new(memmem::Finder::new(&text).into_owned()));
-        TextPattern { kind, text, glob: None, cased, searcher }
+        TextPattern { kind, text, glob: None, cased, searcher: OnceLock::new() }
     }
 
     /// Compares against a value that is already folded when the pattern is
@@ -243,10 +244,14 @@ impl TextPattern {
             TextKind::Equals => value == text,
             TextKind::StartsWith => value.starts_with(text),
             TextKind::EndsWith => value.ends_with(text),
-            TextKind::Contains => match &self.searcher {
-                Some(searcher) => searcher.find(value).is_some(),
-                None => text.is_empty() || memmem::find(value, text).is_some(),
-            },
+            TextKind::Contains => {
+                text.is_empty()
+                    || self
+                        .searcher
+                        .get_or_init(|| Box::new(memmem::Finder::new(text).into_owned()))
+                        .find(value)
+                        .is_some()
+            }
             TextKind::Glob => self.glob.as_ref().is_some_and(|glob| glob.matches(value)),
         }
     }
