@@ -294,7 +294,7 @@ detection:
     - 'kerberos::golden'
     - 'sekurlsa::'
     - '\mimilib.dll'
-    - 'lsadump::krbtgt'
+    - '.kirbi'
   condition: keywords
 "#;
 
@@ -306,8 +306,11 @@ detection:
             // Not ASCII, but nothing in it folds into ASCII: the screen reads it.
             ("Überprüfung: Kerberos::Golden /user:Ådmin", true),
             // The Kelvin sign lower-cases to `k`, and the screen looks for
-            // `::k` (of `lsadump::krbtgt`): it cannot read this text.
-            ("lsadump::\u{212A}rbtgt", true),
+            // `.ki` (of `.kirbi`): it cannot read this text.
+            ("ticket.\u{212A}irbi", true),
+            ("ticket.txt", false),
+            // Past the screen (`::`), found to hold no keyword.
+            ("fe80::1%11", false),
             ("\u{130}nvoke sekurlsa::pth", true),
             ("kerberos ticket for golden.example", false),
             ("Überprüfung ohne Befund", false),

@@ -530,12 +530,13 @@ pub(crate) struct Bucket {
     /// The keyword atoms of the class's rules: few, unlike field atoms, so
     /// each class has its own finder.
     pub keywords: Option<Finder>,
-    /// Finds a part of every keyword atom (three of its bytes, in any case)
-    /// in the text of an event's values as it is (see `Event::values_text`): where none
-    /// is, the event holds no keyword and the search of each value is
-    /// skipped. `None` when that cannot be told so (too many atoms, one that
-    /// is not ASCII, or one a boolean's `true` / `false` could hold: they are
-    /// not in that text).
+    /// Finds a part of every keyword atom (three of its bytes in any case,
+    /// or two that are neither letters nor digits) in the text of an
+    /// event's values as it is (see `Event::values_text`): where none is,
+    /// the event holds no keyword and the search of each value is skipped.
+    /// `None` when that cannot be told so (too many atoms, one that is not
+    /// ASCII, or one a boolean's `true` / `false` could hold: they are not
+    /// in that text).
     pub keyword_screen: Option<aho_corasick::packed::Searcher>,
     /// Names the keyword finder in the value cache (never 0).
     pub keyword_id: u32,
@@ -550,24 +551,28 @@ const SCREEN_WINDOW: usize = 3;
 const SCREEN_COMMON_TEXTS: &[&str] = &[".com", ".exe", ".sys", ".dll", ".log", ".txt", " program", " process", " pro"];
 
 /// The keyword screen of a class (see `Bucket::keyword_screen`). Each atom is
-/// looked for by the window of it with the fewest letters, in every case
-/// (the screen reads the values as they are, not lower-cased): values are
-/// mostly words, numbers and paths, so a window with punctuation in it
-/// (`::c` of `event::clear`) is rarely there when its atom is not.
+/// looked for by its window with the fewest letters, written in every case
+/// (the screen reads the values as they are, not lower-cased): three bytes,
+/// or two with neither letters nor digits, so that the `::` many keywords
+/// share is one pattern where `s::`, `c::`... would be two each. Values are
+/// mostly words, numbers and paths, so a window of punctuation is rarely
+/// there when its atom is not.
 fn keyword_screen<'a>(atoms: impl Iterator<Item = &'a [u8]>) -> Option<aho_corasick::packed::Searcher> {
     let mut windows: Vec<Vec<u8>> = Vec::new();
     for atom in atoms {
         if atom.is_empty() || !atom.is_ascii() || ["true", "false"].iter().any(|text| holds(text.as_bytes(), atom)) {
             return None;
         }
+        let letter_free_pairs = atom.windows(2).filter(|pair| !pair.iter().any(u8::is_ascii_alphanumeric));
         let window = atom
             .windows(SCREEN_WINDOW.min(atom.len()))
+            .chain(letter_free_pairs)
             .enumerate()
             .min_by_key(|(offset, window)| {
                 let common =
                     COMMON_TEXTS.iter().chain(SCREEN_COMMON_TEXTS).any(|common| holds(common.as_bytes(), window));
                 let letters = window.iter().filter(|byte| byte.is_ascii_alphabetic()).count();
-                (letters, common, std::cmp::Reverse(*offset))
+                (letters, common, std::cmp::Reverse(window.len()), std::cmp::Reverse(*offset))
             })
             .map(|(_, window)| window)?;
         // Every way of writing its letters, upper or lower (the text is
