@@ -570,7 +570,7 @@ fn keyword_screen<'a>(atoms: impl Iterator<Item = &'a [u8]>) -> Option<aho_coras
             .enumerate()
             .min_by_key(|(offset, window)| {
                 let common =
-                    COMMON_TEXTS.iter().chain(SCREEN_COMMON_TEXTS).any(|common| holds(common.as_bytes(), window));
+                    in_common_text(window) || SCREEN_COMMON_TEXTS.iter().any(|common| holds(common.as_bytes(), window));
                 let letters = window.iter().filter(|byte| byte.is_ascii_alphabetic()).count();
                 (letters, common, std::cmp::Reverse(window.len()), std::cmp::Reverse(*offset))
             })
