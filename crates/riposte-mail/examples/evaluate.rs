@@ -35,7 +35,10 @@ fn main() {
         files.sort();
         let mut verdicts: BTreeMap<&str, usize> = BTreeMap::new();
         let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
-        for file in &files {
+        // Flagged at even and at odd positions: checks written while reading
+        // only the even half's messages are judged by the odd half.
+        let mut flagged_by_half = [0usize; 2];
+        for (position, file) in files.iter().enumerate() {
             let raw = std::fs::read(file).expect("readable");
             let started = Instant::now();
             let verdict = match parse(&raw, &Limits::default()) {
@@ -44,9 +47,11 @@ fn main() {
                     for finding in &analysis.findings {
                         *reasons.entry(finding.check).or_default() += 1;
                     }
-                    // `EXPLAIN=phishing:clean` lists the phishing messages judged clean, and so on.
+                    // `EXPLAIN=phishing:clean` lists the phishing messages judged clean, and so on
+                    // (`EXPLAIN_HALF=even` only those at even positions).
                     if std::env::var("EXPLAIN")
                         .is_ok_and(|wanted| wanted == format!("{set}:{}", analysis.verdict.as_str()))
+                        && std::env::var("EXPLAIN_HALF").map_or(true, |half| (half == "even") == (position % 2 == 0))
                     {
                         let from = mail.from.as_ref().map_or("", |from| from.address.as_str());
                         let checks: Vec<&str> = analysis.findings.iter().map(|finding| finding.check).collect();
@@ -60,12 +65,25 @@ fn main() {
             messages += 1;
             bytes += raw.len() as u64;
             *verdicts.entry(verdict.as_str()).or_default() += 1;
+            if matches!(verdict, Verdict::Phishing | Verdict::Malicious) {
+                flagged_by_half[position % 2] += 1;
+            }
         }
         let flagged = verdicts.get("phishing").copied().unwrap_or(0) + verdicts.get("malicious").copied().unwrap_or(0);
         println!(
             "{set}: {} messages; {verdicts:?}; phishing or malicious: {flagged} ({:.1}%)",
             files.len(),
             100.0 * flagged as f64 / files.len() as f64
+        );
+        let halves = [files.len().div_ceil(2), files.len() / 2];
+        println!(
+            "  flagged at even positions {} / {} ({:.1}%), at odd positions {} / {} ({:.1}%)",
+            flagged_by_half[0],
+            halves[0],
+            100.0 * flagged_by_half[0] as f64 / halves[0] as f64,
+            flagged_by_half[1],
+            halves[1],
+            100.0 * flagged_by_half[1] as f64 / halves[1] as f64
         );
         let mut common: Vec<_> = reasons.into_iter().collect();
         common.sort_by_key(|(_, count)| std::cmp::Reverse(*count));

@@ -218,8 +218,9 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
         );
     }
     let subject = mail.subject.trim_start().to_ascii_uppercase();
-    if mail.spam_flagged || subject.starts_with("[SPAM]") || subject.starts_with("***SPAM***") {
-        add("message.spam_flagged", 2.0, "a filter on the way already marked it as spam".into());
+    let subject_mark = ["[SPAM]", "***SPAM***"].into_iter().find(|mark| subject.starts_with(mark));
+    if let Some(mark) = mail.spam_mark.as_deref().or(subject_mark) {
+        add("message.spam_flagged", 2.0, format!("a filter on the way already marked it as spam: {mark}"));
     }
     for cut in &mail.cut {
         add("message.cut", 0.5, cut.clone());
@@ -446,6 +447,23 @@ fn authentication_failures(mail: &Mail, verified: &Verified, add: &mut impl FnMu
             {
                 add(check, weight, format!("{method}={failed} in the receiving host's Authentication-Results"));
             }
+        }
+        // Microsoft's composite authentication also fails a From domain that
+        // publishes no DMARC policy (or `p=none`) when nothing else vouches
+        // for the sender; its DMARC failures are already counted above.
+        let dmarc_failed = method_results(results, "dmarc").any(|verdict| verdict == "fail");
+        if verified.dmarc.is_none()
+            && !dmarc_failed
+            && method_results(results, "compauth").any(|verdict| verdict == "fail")
+        {
+            let reason = results
+                .split_once("reason=")
+                .map_or("", |(_, rest)| rest.split(|ch: char| !ch.is_ascii_alphanumeric()).next().unwrap_or(""));
+            add(
+                "auth.compauth_fail",
+                2.0,
+                format!("compauth=fail (reason {}) in the receiving host's Authentication-Results", reason.trim()),
+            );
         }
     } else if let Some(spf) = mail.received_spf.first()
         && verified.spf.is_none()

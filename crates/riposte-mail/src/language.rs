@@ -1,6 +1,6 @@
 //! Words phishing leans on: a lure to sign in or confirm details, pressure
-//! of time, and payment fraud; in English, French, German, Spanish and
-//! Portuguese. Each list is a category: a message scores once per category.
+//! of time, and payment fraud; in English, French, German, Dutch, Spanish
+//! and Portuguese. Each list is a category: a message scores once per category.
 
 /// A category of wording.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -76,6 +76,24 @@ const CREDENTIAL_LURE: &[&str] = &[
     "su cuenta ha sido suspendida",
     "verifique sua conta",
     "sua conta foi suspensa",
+    "confirme seus dados",
+    "atualize seu cadastro",
+    "acesse sua conta",
+    "sua conta será bloqueada",
+    "bestätigen sie ihre",
+    "verifizieren sie ihr",
+    "ihr konto wurde eingeschränkt",
+    "sicherheitsüberprüfung",
+    "bevestig uw",
+    "verifieer uw",
+    "uw account is geblokkeerd",
+    "uw account wordt geblokkeerd",
+    "confirme sus datos",
+    "actualice sus datos",
+    "verifique su identidad",
+    "confirmez vos informations",
+    "mettre à jour vos informations",
+    "votre compte sera suspendu",
 ];
 
 const URGENCY: &[&str] = &[
@@ -102,6 +120,28 @@ const URGENCY: &[&str] = &[
     "sofort",
     "urgente",
     "inmediatamente",
+    "última chamada",
+    "prazo final",
+    "evite bloqueio",
+    "regularize",
+    "pendências",
+    "será bloqueado",
+    "letzte erinnerung",
+    "innerhalb von 24 stunden",
+    "umgehend",
+    "wird gelöscht",
+    "laatste herinnering",
+    "laatste mededeling",
+    "binnen 24 uur",
+    "onmiddellijk",
+    "wordt verwijderd",
+    "último aviso",
+    "última oportunidad",
+    "en 24 horas",
+    "dernier avis",
+    "dernier rappel",
+    "sous 24 heures",
+    "sous 48 heures",
 ];
 
 const PAYMENT_FRAUD: &[&str] = &[
@@ -129,6 +169,20 @@ const PAYMENT_FRAUD: &[&str] = &[
     "virement",
     "überweisung",
     "transferencia bancaria",
+    "taxa de importação",
+    "taxa alfandegária",
+    "pagamento pendente",
+    "zahlung ausstehend",
+    "offene rechnung",
+    "zollgebühr",
+    "openstaande factuur",
+    "douanekosten",
+    "achterstallige betaling",
+    "pago pendiente",
+    "factura pendiente",
+    "tasa de aduana",
+    "paiement en attente",
+    "frais de douane",
 ];
 
 const SCAM: &[&str] = &[
@@ -176,6 +230,37 @@ const SCAM: &[&str] = &[
     "ha ganado",
     "parabéns",
     "você ganhou",
+    "free spins",
+    "you are a winner",
+    "gutschein im wert",
+    "geschenkkarte",
+    "freispiele",
+    "ihre prämie",
+    "gewinnen sie",
+    "verlosung",
+    "herzlichen glückwunsch",
+    "cadeaukaart",
+    "cadeaubon",
+    "gefeliciteerd",
+    "u heeft gewonnen",
+    "je hebt gewonnen",
+    "winactie",
+    "verloten",
+    "gratis spins",
+    "cartão presente",
+    "vale-presente",
+    "você foi selecionado",
+    "sorteio",
+    "rodadas grátis",
+    "tarjeta regalo",
+    "ha sido seleccionado",
+    "has sido seleccionado",
+    "sorteo",
+    "giros gratis",
+    "carte cadeau",
+    "vous avez été sélectionné",
+    "tirage au sort",
+    "tours gratuits",
 ];
 
 /// Whether `text` holds `words` starting and ending at word boundaries

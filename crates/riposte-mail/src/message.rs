@@ -61,9 +61,11 @@ pub struct Mail {
     /// `Received-SPF` values, top first.
     pub received_spf: Vec<String>,
     pub list_id: bool,
-    /// A filter on the way already called it spam (`X-Spam-Flag: YES`,
-    /// `X-Spam-Status: Yes`).
-    pub spam_flagged: bool,
+    /// The header by which a filter on the way already called it spam
+    /// (`X-Spam-Flag: YES`, `X-Spam-Status: Yes`, Exchange's spam confidence
+    /// level 5 or more). Only a spam mark is read: a sender could forge
+    /// these headers, but forging one can only make its message look worse.
+    pub spam_mark: Option<String>,
     /// Plain-text bodies.
     pub texts: Vec<String>,
     /// HTML bodies (and HTML attachments are in `attachments`).
@@ -101,10 +103,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
         subject: message.subject().unwrap_or("").to_owned(),
         message_id: message.message_id().unwrap_or("").to_owned(),
         list_id: message.header_raw("List-Id").is_some(),
-        spam_flagged: message.header_raw("X-Spam-Flag").is_some_and(|flag| flag.trim().eq_ignore_ascii_case("yes"))
-            || message.header_raw("X-Spam-Status").is_some_and(|status| {
-                status.trim_start().get(..3).is_some_and(|answer| answer.eq_ignore_ascii_case("yes"))
-            }),
+        spam_mark: spam_mark(&message),
         ..Mail::default()
     };
     for (name, value) in message.headers_raw() {
@@ -118,6 +117,25 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
     let mut text_bytes = 0;
     read_parts(&message, 0, limits, &mut parts, &mut text_bytes, &mut mail);
     Some(mail)
+}
+
+/// Exchange's spam confidence level from which a message is spam (5 and 6:
+/// spam; 7 to 9: high confidence spam; -1 to 4: not spam).
+const EXCHANGE_SPAM_LEVEL: i32 = 5;
+
+/// The first header by which a filter on the way called the message spam.
+fn spam_mark(message: &mail_parser::Message<'_>) -> Option<String> {
+    let header = |name: &'static str| message.header_raw(name).map(str::trim);
+    if let Some(flag) = header("X-Spam-Flag").filter(|flag| flag.eq_ignore_ascii_case("yes")) {
+        return Some(format!("X-Spam-Flag: {flag}"));
+    }
+    if let Some(status) = header("X-Spam-Status")
+        .filter(|status| status.get(..3).is_some_and(|answer| answer.eq_ignore_ascii_case("yes")))
+    {
+        return Some(format!("X-Spam-Status: {}", status.split(',').next().unwrap_or(status)));
+    }
+    let level = header("X-MS-Exchange-Organization-SCL").and_then(|level| level.parse::<i32>().ok())?;
+    (level >= EXCHANGE_SPAM_LEVEL).then(|| format!("X-MS-Exchange-Organization-SCL: {level} (Exchange's spam confidence level; spam from {EXCHANGE_SPAM_LEVEL})"))
 }
 
 fn mailbox(addr: &mail_parser::Addr<'_>) -> Mailbox {

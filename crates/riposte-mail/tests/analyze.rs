@@ -1,6 +1,7 @@
 //! Messages the tests write (phishing and the legitimate hard cases), and
 //! the corpus's malformed and unusual messages read in place.
 
+use riposte_mail::language::{Wording, wording};
 use riposte_mail::{Limits, Settings, Verdict, analyze, parse};
 
 fn judge(raw: &str) -> riposte_mail::Analysis {
@@ -428,6 +429,68 @@ fn words_broken_up_for_filters_and_upstream_spam_marks_are_seen() {
     assert!(checks(&judge(flagged)).contains(&"message.spam_flagged"));
     let status = "From: a@b.example\r\nSubject: Hello\r\nX-Spam-Status: No, score=0.1\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
     assert!(!checks(&judge(status)).contains(&"message.spam_flagged"));
+    // Exchange's spam confidence level: spam from 5; -1 to 4 and nonsense say nothing.
+    let scored = |level: &str| {
+        let raw = format!(
+            "From: a@b.example\r\nSubject: Hello\r\nX-MS-Exchange-Organization-SCL: {level}\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        );
+        judge(&raw).findings.into_iter().find(|finding| finding.check == "message.spam_flagged")
+    };
+    for level in ["5", "9", " 7 "] {
+        let finding = scored(level).unwrap_or_else(|| panic!("SCL {level:?} is a spam mark"));
+        assert!(finding.evidence.contains(&format!("SCL: {}", level.trim())), "{finding:?}");
+    }
+    for level in ["-1", "0", "1", "4", "high", ""] {
+        assert!(scored(level).is_none(), "SCL {level:?} is no spam mark");
+    }
+}
+
+#[test]
+fn microsofts_composite_authentication_failing_counts_once() {
+    let with_results = |results: &str| {
+        judge(&format!(
+            "From: service@bank.example\r\nAuthentication-Results: spf=none (sender IP is 192.0.2.7)\r\n {results}\r\nSubject: Hello\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        ))
+    };
+    // No DMARC policy to fail, but Microsoft's implicit authentication did.
+    let implicit = with_results(
+        "smtp.helo=x; dkim=none (message not signed) header.d=none;dmarc=none action=none header.from=bank.example;compauth=fail\r\n reason=001",
+    );
+    let finding = implicit.findings.iter().find(|finding| finding.check == "auth.compauth_fail").expect("a finding");
+    assert!(finding.evidence.contains("compauth=fail (reason 001)"), "{finding:?}");
+    // A DMARC failure is counted as one, not twice.
+    let explicit =
+        with_results("dkim=none; dmarc=fail action=quarantine header.from=bank.example;compauth=fail reason=000");
+    assert!(checks(&explicit).contains(&"auth.dmarc_fail"));
+    assert!(!checks(&explicit).contains(&"auth.compauth_fail"));
+    let passed = with_results(
+        "dkim=pass header.d=bank.example;dmarc=none action=none header.from=bank.example;compauth=pass reason=109",
+    );
+    assert!(!checks(&passed).iter().any(|check| check.starts_with("auth.")), "{:?}", checks(&passed));
+}
+
+#[test]
+fn lures_are_read_in_dutch_and_the_other_languages_too() {
+    for (text, category) in [
+        ("Gefeliciteerd! U heeft gewonnen: een cadeaukaart van 250 euro", Wording::Scam),
+        ("Laatste herinnering: bevestig uw gegevens binnen 24 uur", Wording::Urgency),
+        ("Bevestig uw gegevens om uw rekening te behouden", Wording::CredentialLure),
+        ("Sua encomenda aguarda o pagamento da taxa de importação", Wording::PaymentFraud),
+        ("Última chamada: regularize sua situação", Wording::Urgency),
+        ("Sichern Sie sich 100 Freispiele", Wording::Scam),
+        ("Vous avez été sélectionné pour recevoir une carte cadeau", Wording::Scam),
+        ("Su factura pendiente vence hoy", Wording::PaymentFraud),
+    ] {
+        assert!(wording(text).iter().any(|(found, _)| *found == category), "{text:?}: {:?}", wording(text));
+    }
+    // Ordinary words of these languages are not lures.
+    for text in [
+        "Bedankt voor uw bestelling, de factuur volgt per post",
+        "Obrigado pela sua compra",
+        "Ihre Bestellung ist unterwegs",
+    ] {
+        assert!(wording(text).is_empty(), "{text:?}: {:?}", wording(text));
+    }
 }
 
 #[test]
