@@ -2,6 +2,10 @@
 //! of time, and payment fraud; in English, French, German, Dutch, Spanish
 //! and Portuguese. Each list is a category: a message scores once per category.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
 /// A category of wording.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Wording {
@@ -267,26 +271,90 @@ const SCAM: &[&str] = &[
 /// (`dating` is not in `updating`). A phrase ending in a non-letter
 /// (`earn $`) or in `expir` is a prefix and may run on.
 pub fn contains_words(text: &str, words: &str) -> bool {
+    text.match_indices(words).any(|(at, _)| at_word_bounds(text, at, words))
+}
+
+/// Whether `words`, found in `text` at `at`, starts and ends at word
+/// boundaries (see [`contains_words`]).
+fn at_word_bounds(text: &str, at: usize, words: &str) -> bool {
     let open_end = words.ends_with(|ch: char| !ch.is_alphanumeric()) || words.ends_with("expir");
-    text.match_indices(words).any(|(at, _)| {
-        let before = text[..at].chars().next_back().is_none_or(|ch| !ch.is_alphanumeric());
-        let after = open_end || text[at + words.len()..].chars().next().is_none_or(|ch| !ch.is_alphanumeric());
-        before && after
+    let before = text[..at].chars().next_back().is_none_or(|ch| !ch.is_alphanumeric());
+    let after = open_end || text[at + words.len()..].chars().next().is_none_or(|ch| !ch.is_alphanumeric());
+    before && after
+}
+
+const CATEGORIES: [(Wording, &[&str]); 4] = [
+    (Wording::CredentialLure, CREDENTIAL_LURE),
+    (Wording::Urgency, URGENCY),
+    (Wording::PaymentFraud, PAYMENT_FRAUD),
+    (Wording::Scam, SCAM),
+];
+
+/// Every phrase of every category in one automaton: a text is read once,
+/// not once per phrase (hundreds of them, over texts of many kilobytes).
+struct Lexicon {
+    automaton: AhoCorasick,
+    /// By pattern id: the category and the phrase.
+    phrases: Vec<(usize, &'static str)>,
+}
+
+fn lexicon() -> &'static Lexicon {
+    static LEXICON: OnceLock<Lexicon> = OnceLock::new();
+    LEXICON.get_or_init(|| {
+        let phrases: Vec<(usize, &'static str)> = CATEGORIES
+            .iter()
+            .enumerate()
+            .flat_map(|(category, (_, phrases))| phrases.iter().map(move |phrase| (category, *phrase)))
+            .collect();
+        let automaton =
+            AhoCorasick::new(phrases.iter().map(|(_, phrase)| phrase)).expect("a few hundred short phrases");
+        Lexicon { automaton, phrases }
     })
 }
 
-/// The categories `text` falls in, with the first phrase found of each.
+/// The categories `text` falls in, with the first phrase (in list order)
+/// found of each.
 pub fn wording(text: &str) -> Vec<(Wording, &'static str)> {
     let lower = text.to_lowercase();
-    [
-        (Wording::CredentialLure, CREDENTIAL_LURE),
-        (Wording::Urgency, URGENCY),
-        (Wording::PaymentFraud, PAYMENT_FRAUD),
-        (Wording::Scam, SCAM),
-    ]
-    .into_iter()
-    .filter_map(|(category, phrases)| {
-        phrases.iter().find(|phrase| contains_words(&lower, phrase)).map(|phrase| (category, *phrase))
-    })
-    .collect()
+    let lexicon = lexicon();
+    // The lowest pattern id found of each category.
+    let mut first: [Option<usize>; CATEGORIES.len()] = [None; CATEGORIES.len()];
+    for found in lexicon.automaton.find_overlapping_iter(&lower) {
+        let id = found.pattern().as_usize();
+        let (category, phrase) = lexicon.phrases[id];
+        if first[category].is_none_or(|known| id < known) && at_word_bounds(&lower, found.start(), phrase) {
+            first[category] = Some(id);
+        }
+    }
+    first
+        .iter()
+        .enumerate()
+        .filter_map(|(category, id)| id.map(|id| (CATEGORIES[category].0, lexicon.phrases[id].1)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// One automaton finds what searching for each phrase in turn finds.
+        #[test]
+        fn the_automaton_finds_what_each_phrase_finds(
+            words in proptest::collection::vec(proptest::sample::select(vec![
+                "verify", "your", "account", "urgent", "gift", "card", "you", "have", "won", "dating",
+                "updating", "earn", "$5", "password", "expired", "expires", "bevestig", "uw", "winner", "Ü", " ",
+            ]), 0..24),
+        ) {
+            let text = words.join(" ");
+            let lower = text.to_lowercase();
+            let one_by_one: Vec<(Wording, &str)> = CATEGORIES
+                .iter()
+                .filter_map(|(category, phrases)| {
+                    phrases.iter().find(|phrase| contains_words(&lower, phrase)).map(|phrase| (*category, *phrase))
+                })
+                .collect();
+            proptest::prop_assert_eq!(wording(&text), one_by_one);
+        }
+    }
 }

@@ -483,6 +483,8 @@ fn lures_are_read_in_dutch_and_the_other_languages_too() {
     ] {
         assert!(wording(text).iter().any(|(found, _)| *found == category), "{text:?}: {:?}", wording(text));
     }
+    // A phrase is found as whole words only, at both ends.
+    assert!(wording("the winners of the updating contest").is_empty());
     // Ordinary words of these languages are not lures.
     for text in [
         "Bedankt voor uw bestelling, de factuur volgt per post",
