@@ -21,7 +21,8 @@ pub(crate) struct State {
     rule_masks: Vec<u8>,
     pub candidates: Vec<u32>,
     folded: String,
-    /// The short values of an event, folded and joined for the keyword scan.
+    /// The values of an event the cache does not keep (empty or very long),
+    /// folded and joined for the keyword scan.
     joined: Vec<u8>,
     buffers: Buffers,
     pub values: ValueCache,
@@ -57,8 +58,6 @@ struct CacheKey {
 
 /// Entries in each thread's cache (a power of two).
 const VALUE_CACHE_ENTRIES: usize = 4096;
-/// Values shorter than this are scanned (hashing them would cost as much).
-const VALUE_CACHE_MIN_LEN: usize = 16;
 /// Values longer than this are scanned: it bounds the cache's memory.
 const VALUE_CACHE_MAX_LEN: usize = 1024;
 
@@ -192,7 +191,9 @@ impl State {
             }
             let Some(text) = event.value_at(position).as_text() else { continue };
             let finder = slot.map(|slot| index.finder(slot));
-            if (VALUE_CACHE_MIN_LEN..=VALUE_CACHE_MAX_LEN).contains(&text.len()) {
+            // Short values are kept too: even for a few bytes, a hash and a
+            // comparison cost less than the finder's passes over them.
+            if (1..=VALUE_CACHE_MAX_LEN).contains(&text.len()) {
                 // One entry for both searches: a repeated value is neither
                 // folded nor scanned again.
                 let key =
@@ -208,7 +209,7 @@ impl State {
                 };
                 values.find(key, text, search, &mut add);
             } else {
-                // Short values are scanned for keywords together, after the loop.
+                // Scanned for keywords together, after the loop.
                 let start = joined.len();
                 fold_append(text, joined);
                 if let Some(finder) = finder {
