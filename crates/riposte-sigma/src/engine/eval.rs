@@ -327,6 +327,29 @@ detection:
     }
 
     #[test]
+    fn a_scratch_used_by_another_engine_reads_the_event_class_again() {
+        let engine = |rules: &[&str]| {
+            let mut builder = EngineBuilder::new(Mapping::builtin());
+            for (at, rule) in rules.iter().enumerate() {
+                builder.add_file(&format!("rule{at}.yml"), rule);
+            }
+            builder.build(|_| Ok(())).0
+        };
+        let logsource = "logsource: {product: windows, service: security}";
+        let alice = format!("title: Alice\n{logsource}\ndetection:\n  s: {{SubjectUserName: alice}}\n  condition: s\n");
+        let sysmon = "title: Sysmon\nlogsource: {product: windows, service: sysmon}\ndetection:\n  s: {Image: x}\n  condition: s\n";
+        let first = engine(&[&alice]);
+        // The same rule, second in a set whose first rule is of another class.
+        let second = engine(&[sysmon, &alice]);
+        let mut scratch = first.new_scratch();
+        let mut out = Vec::new();
+        for (engine, expected) in [(&first, vec![0]), (&second, vec![1]), (&second, vec![1]), (&first, vec![0])] {
+            engine.matches(&mut security("x"), &mut scratch, &mut out);
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
     fn a_keyword_in_a_boolean_is_found_without_the_screen() {
         let rule = "title: T\nlogsource: {product: windows}\ndetection:\n  keywords: ['true']\n  condition: keywords\n";
         let event = security("nothing").with("Elevated", true);
