@@ -132,7 +132,6 @@ const URGENCY: &[&str] = &[
     "será bloqueado",
     "letzte erinnerung",
     "innerhalb von 24 stunden",
-    "umgehend",
     "wird gelöscht",
     "laatste herinnering",
     "laatste mededeling",
