@@ -112,11 +112,13 @@ const MALICIOUS_CHECKS: &[&str] = &[
 /// Judges a parsed message.
 pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     let mut findings = Vec::new();
-    // A check counts once; what else it saw joins its evidence.
+    // A check counts once; what else it saw joins its evidence (once: four
+    // links to the same shortener are one piece of evidence).
     let mut add = |check: &'static str, weight: f64, evidence: String| match findings
         .iter_mut()
         .find(|found: &&mut Finding| found.check == check)
     {
+        Some(found) if found.evidence.split("; ").any(|piece| piece == evidence) => {}
         Some(found) if found.evidence.len() < 400 => {
             found.evidence.push_str("; ");
             found.evidence.push_str(&evidence);

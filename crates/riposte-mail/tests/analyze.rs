@@ -446,6 +446,15 @@ fn words_broken_up_for_filters_and_upstream_spam_marks_are_seen() {
 }
 
 #[test]
+fn the_same_evidence_is_given_once() {
+    let raw = "From: a@b.example\r\nSubject: Hello\r\nContent-Type: text/plain\r\n\r\nhttps://bit.ly/a1 https://bit.ly/a2 https://bit.ly/a3 https://tinyurl.com/x\r\n";
+    let analysis = judge(raw);
+    let finding = analysis.findings.iter().find(|finding| finding.check == "links.shortener").expect("a finding");
+    assert_eq!(finding.evidence.matches("bit.ly").count(), 1, "{finding:?}");
+    assert!(finding.evidence.contains("tinyurl.com"), "{finding:?}");
+}
+
+#[test]
 fn microsofts_composite_authentication_failing_counts_once() {
     let with_results = |results: &str| {
         judge(&format!(

@@ -329,7 +329,7 @@ fn run_learned(args: LearnedArgs) -> Result<u8> {
     )?;
     for (side, tokens) in [("phishing", &words.phishing_tokens), ("legitimate", &words.legitimate_tokens)] {
         let shown: Vec<String> =
-            tokens.iter().map(|(token, probability)| format!("{} {probability:.3}", token.escape_debug())).collect();
+            tokens.iter().map(|(token, probability)| format!("{} {probability:.3}", shown(token))).collect();
         writeln!(out, "  leaning {side}: {}", shown.join(", "))?;
     }
     Ok(crate::exit::OK)
@@ -438,7 +438,7 @@ fn run_quarantine(command: QuarantineCommand) -> Result<u8> {
                             message.status,
                             message.verdict,
                             message.score,
-                            message.sender.escape_debug(),
+                            shown(&message.sender),
                             message.subject,
                             message.origin
                         )?;
@@ -480,7 +480,7 @@ async fn settle(
     let audit = riposte_server::auth::AuditFiles::open(data_dir).context("cannot open the audit key")?;
     let lock = tokio::sync::Mutex::new(());
     let settled = riposte_server::quarantine::settle(store, &audit, &lock, dir, imap, id, status, "cli").await?;
-    println!("message {id} ({}) is {}", settled.sender.escape_debug(), settled.status);
+    println!("message {id} ({}) is {}", shown(&settled.sender), settled.status);
     Ok(crate::exit::OK)
 }
 
@@ -582,7 +582,7 @@ fn write_analysis(
                 return Ok(());
             }
             // Names and hosts come from the sender: control characters are shown, not obeyed.
-            let place = place.escape_debug();
+            let place = shown(place);
             writeln!(
                 out,
                 "{:<10} {:>4.1}  {place}  {subject:?}",
@@ -590,14 +590,14 @@ fn write_analysis(
                 analysis.score
             )?;
             for finding in &analysis.findings {
-                writeln!(out, "  +{:<4} {:<32} {}", finding.weight, finding.check, finding.evidence.escape_debug())?;
+                writeln!(out, "  +{:<4} {:<32} {}", finding.weight, finding.check, shown(&finding.evidence))?;
             }
             if let Some(verified) = verified {
                 let dkim: Vec<String> = verified
                     .dkim
                     .iter()
                     .flatten()
-                    .map(|check| format!("dkim={} ({})", check.result.as_str(), check.domain.escape_debug()))
+                    .map(|check| format!("dkim={} ({})", check.result.as_str(), shown(&check.domain)))
                     .collect();
                 let method = |result: Option<riposte_mail::AuthResult>| result.map_or("-", |result| result.as_str());
                 writeln!(
@@ -652,4 +652,44 @@ fn messages_of(path: &Path) -> io::Result<Box<dyn Iterator<Item = Source>>> {
         }
     });
     Ok(Box::new(messages))
+}
+
+/// Text from a message (names, hosts, evidence) as a person should read it:
+/// control and invisible characters escaped, so that a terminal shows them
+/// instead of obeying them; quotes, apostrophes and backslashes as they are.
+fn shown(text: &str) -> String {
+    let escaped = text.escape_debug().to_string();
+    let mut out = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        match chars.next() {
+            Some(quoted @ ('"' | '\'' | '\\')) => out.push(quoted),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn text_is_shown_as_written_and_controls_are_escaped() {
+        let plain = r#"the receiving host's "Authentication-Results" for C:\Users\a.exe"#;
+        assert_eq!(shown(plain), plain);
+        assert_eq!(shown("Überweisung für Zoë"), "Überweisung für Zoë");
+        assert_eq!(shown("red\u{1b}[31m alert\n"), r"red\u{1b}[31m alert\n");
+        // A right-to-left override would turn `exe.pdf` around on screen.
+        assert_eq!(shown("invoice\u{202e}fdp.exe"), r"invoice\u{202e}fdp.exe");
+        assert_eq!(shown("ends with \\"), "ends with \\");
+    }
 }
