@@ -84,11 +84,9 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
     if !message.headers_raw().any(|(name, _)| known.iter().any(|known| name.eq_ignore_ascii_case(known))) {
         return None;
     }
-    // The first From entry with an address (an unquoted comma in a display
-    // name splits it into a name-only entry and the real one).
     let from_entries = message.from().map_or(0, |from| from.iter().filter(|addr| addr.address().is_some()).count());
     let mut mail = Mail {
-        from: message.from().and_then(|from| from.iter().find(|addr| addr.address().is_some())).map(mailbox),
+        from: message.from().and_then(sender),
         from_entries,
         reply_to: message.reply_to().and_then(|to| to.first()).map(mailbox),
         return_path: message.return_address().map(|address| address.trim_matches(['<', '>']).to_ascii_lowercase()),
@@ -136,6 +134,29 @@ fn spam_mark(message: &mail_parser::Message<'_>) -> Option<String> {
     }
     let level = header("X-MS-Exchange-Organization-SCL").and_then(|level| level.parse::<i32>().ok())?;
     (level >= EXCHANGE_SPAM_LEVEL).then(|| format!("X-MS-Exchange-Organization-SCL: {level} (Exchange's spam confidence level; spam from {EXCHANGE_SPAM_LEVEL})"))
+}
+
+/// The first From entry with an address, named as a mail client shows it:
+/// an unquoted comma in a display name (`Doe, John <j@x>`, or a brand
+/// written twice before an address of no name) splits it into name-only
+/// entries and the real one, whose names are joined again.
+fn sender(from: &mail_parser::Address<'_>) -> Option<Mailbox> {
+    let entries: Vec<&mail_parser::Addr<'_>> = from.iter().collect();
+    let at = entries.iter().position(|addr| addr.address().is_some())?;
+    let mut sender = mailbox(entries[at]);
+    let names: Vec<&str> = entries[..at]
+        .iter()
+        .rev()
+        .take_while(|addr| addr.address().is_none())
+        .filter_map(|addr| addr.name().map(str::trim))
+        .filter(|name| !name.is_empty())
+        .collect();
+    if !names.is_empty() {
+        let mut joined: Vec<&str> = names.into_iter().rev().collect();
+        joined.extend(Some(sender.name.as_str()).filter(|name| !name.is_empty()));
+        sender.name = joined.join(", ");
+    }
+    Some(sender)
 }
 
 fn mailbox(addr: &mail_parser::Addr<'_>) -> Mailbox {

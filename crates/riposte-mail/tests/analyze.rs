@@ -446,6 +446,23 @@ fn words_broken_up_for_filters_and_upstream_spam_marks_are_seen() {
 }
 
 #[test]
+fn a_display_name_split_by_commas_is_read_whole() {
+    let from = |header: &str| {
+        let raw = format!("From: {header}\r\nSubject: Hello\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
+        parse(raw.as_bytes(), &Limits::default()).expect("a message").from.expect("a sender")
+    };
+    let doe = from("Doe, John <john@corp.example>");
+    assert_eq!((doe.name.as_str(), doe.address.as_str()), ("Doe, John", "john@corp.example"));
+    assert_eq!(from("\"Doe, John\" <john@corp.example>").name, "Doe, John");
+    assert_eq!(from("john@corp.example").name, "");
+    // A brand written before an address that has no name of its own.
+    let raw = "From: \"PayPal Service\", \"PayPal Service\", <reply@telco.example>\r\nSubject: Hello\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
+    let analysis = judge(raw);
+    let brand = analysis.findings.iter().find(|finding| finding.check == "sender.display_name_brand");
+    assert!(brand.is_some_and(|finding| finding.evidence.contains("reply@telco.example")), "{analysis:?}");
+}
+
+#[test]
 fn the_same_evidence_is_given_once() {
     let raw = "From: a@b.example\r\nSubject: Hello\r\nContent-Type: text/plain\r\n\r\nhttps://bit.ly/a1 https://bit.ly/a2 https://bit.ly/a3 https://tinyurl.com/x\r\n";
     let analysis = judge(raw);
