@@ -109,6 +109,49 @@ const MALICIOUS_CHECKS: &[&str] = &[
     "intel.attachment",
 ];
 
+/// Words of a link's text that ask the reader to act on an account, in the
+/// languages of [`crate::language`].
+const CALLS_TO_ACTION: &[&str] = &[
+    "verify",
+    "log in",
+    "login",
+    "sign in",
+    "confirm",
+    "update",
+    "view document",
+    "unlock",
+    "review",
+    "validate",
+    "claim",
+    "password",
+    "verifizieren",
+    "bestätigen",
+    "anmelden",
+    "einloggen",
+    "aktualisieren",
+    "entsperren",
+    "passwort",
+    "verifieer",
+    "bevestig",
+    "inloggen",
+    "bijwerken",
+    "wachtwoord",
+    "vérifier",
+    "confirmer",
+    "se connecter",
+    "mettre à jour",
+    "mot de passe",
+    "verificar",
+    "confirmar",
+    "iniciar sesión",
+    "actualizar",
+    "contraseña",
+    "acessar",
+    "atualizar",
+    "regularizar",
+    "senha",
+];
+
 /// Judges a parsed message.
 pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
     let mut findings = Vec::new();
@@ -590,21 +633,7 @@ fn link_checks(
         let action = link.shown.to_lowercase();
         if !from_domain.is_empty()
             && registered(&host) != registered(from_domain)
-            && [
-                "verify",
-                "log in",
-                "login",
-                "sign in",
-                "confirm",
-                "update",
-                "view document",
-                "unlock",
-                "review",
-                "validate",
-                "claim",
-            ]
-            .iter()
-            .any(|word| action.contains(word))
+            && CALLS_TO_ACTION.iter().any(|word| action.contains(word))
         {
             add(
                 "links.action_elsewhere",

@@ -509,6 +509,11 @@ fn lures_are_read_in_dutch_and_the_other_languages_too() {
     ] {
         assert!(wording(text).iter().any(|(found, _)| *found == category), "{text:?}: {:?}", wording(text));
     }
+    // A call to act on an account, in German, that leads away from the sender.
+    let raw = "From: IT <it@riposte-corp.com>\r\nSubject: Hinweis\r\nContent-Type: text/html\r\n\r\n<a href=\"https://login.example.net/k\">Passwort behalten</a>\r\n";
+    assert!(checks(&judge(raw)).contains(&"links.action_elsewhere"), "{:?}", judge(raw));
+    let home = raw.replace("login.example.net", "riposte-corp.com");
+    assert!(!checks(&judge(&home)).contains(&"links.action_elsewhere"));
     // A phrase is found as whole words only, at both ends.
     assert!(wording("the winners of the updating contest").is_empty());
     // Ordinary words of these languages are not lures.
