@@ -48,10 +48,14 @@ fn main() {
                         *reasons.entry(finding.check).or_default() += 1;
                     }
                     // `EXPLAIN=phishing:clean` lists the phishing messages judged clean, and so on
-                    // (`EXPLAIN_HALF=even` only those at even positions).
+                    // (`EXPLAIN_HALF=even` or `odd`: only those at even or odd positions).
                     if std::env::var("EXPLAIN")
                         .is_ok_and(|wanted| wanted == format!("{set}:{}", analysis.verdict.as_str()))
-                        && std::env::var("EXPLAIN_HALF").map_or(true, |half| (half == "even") == (position % 2 == 0))
+                        && std::env::var("EXPLAIN_HALF").map_or(true, |half| match half.as_str() {
+                            "even" => position % 2 == 0,
+                            "odd" => position % 2 == 1,
+                            _ => true,
+                        })
                     {
                         let from = mail.from.as_ref().map_or("", |from| from.address.as_str());
                         let checks: Vec<&str> = analysis.findings.iter().map(|finding| finding.check).collect();
@@ -80,10 +84,10 @@ fn main() {
             "  flagged at even positions {} / {} ({:.1}%), at odd positions {} / {} ({:.1}%)",
             flagged_by_half[0],
             halves[0],
-            100.0 * flagged_by_half[0] as f64 / halves[0] as f64,
+            100.0 * flagged_by_half[0] as f64 / halves[0].max(1) as f64,
             flagged_by_half[1],
             halves[1],
-            100.0 * flagged_by_half[1] as f64 / halves[1] as f64
+            100.0 * flagged_by_half[1] as f64 / halves[1].max(1) as f64
         );
         let mut common: Vec<_> = reasons.into_iter().collect();
         common.sort_by_key(|(_, count)| std::cmp::Reverse(*count));

@@ -397,6 +397,21 @@ fn method_results<'a>(results: &'a str, method: &'a str) -> impl Iterator<Item =
     })
 }
 
+/// `compauth=fail` and its reason code when one follows it (`reason=001`).
+fn compauth(results: &str) -> String {
+    let reason = results
+        .split("compauth=fail")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|rest| rest.split_once("reason="))
+        .map(|(_, code)| code.split(|ch: char| !ch.is_ascii_alphanumeric()).next().unwrap_or(""))
+        .filter(|code| !code.is_empty());
+    match reason {
+        Some(code) => format!("compauth=fail (reason {code})"),
+        None => "compauth=fail".to_owned(),
+    }
+}
+
 /// SPF, DKIM, DMARC and ARC: as verified where they were, otherwise as the
 /// receiving host recorded them (its `Authentication-Results`, the top one)
 /// or `Received-SPF`. A forwarder or list breaks SPF and often DKIM; when a
@@ -479,35 +494,29 @@ fn authentication_failures(mail: &Mail, verified: &Verified, add: &mut impl FnMu
         );
     }
     if let Some(results) = mail.authentication_results.first() {
+        let failed = |method| {
+            method_results(results, method).find(|verdict| matches!(*verdict, "fail" | "softfail" | "permerror"))
+        };
         for (method, check, weight, done) in [
             ("spf", "auth.spf_fail", 1.5, verified.spf.is_some()),
             ("dkim", "auth.dkim_fail", 1.5, verified.dkim.is_some()),
             ("dmarc", "auth.dmarc_fail", 2.5, verified.dmarc.is_some()),
         ] {
-            if done {
-                continue;
-            }
-            if let Some(failed) =
-                method_results(results, method).find(|verdict| matches!(*verdict, "fail" | "softfail" | "permerror"))
-            {
+            if let Some(failed) = failed(method).filter(|_| !done) {
                 add(check, weight, format!("{method}={failed} in the receiving host's Authentication-Results"));
             }
         }
         // Microsoft's composite authentication also fails a From domain that
         // publishes no DMARC policy (or `p=none`) when nothing else vouches
         // for the sender; its DMARC failures are already counted above.
-        let dmarc_failed = method_results(results, "dmarc").any(|verdict| verdict == "fail");
         if verified.dmarc.is_none()
-            && !dmarc_failed
+            && failed("dmarc").is_none()
             && method_results(results, "compauth").any(|verdict| verdict == "fail")
         {
-            let reason = results
-                .split_once("reason=")
-                .map_or("", |(_, rest)| rest.split(|ch: char| !ch.is_ascii_alphanumeric()).next().unwrap_or(""));
             add(
                 "auth.compauth_fail",
                 2.0,
-                format!("compauth=fail (reason {}) in the receiving host's Authentication-Results", reason.trim()),
+                format!("{} in the receiving host's Authentication-Results", compauth(results)),
             );
         }
     } else if let Some(spf) = mail.received_spf.first()

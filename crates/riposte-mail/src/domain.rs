@@ -140,7 +140,10 @@ pub fn imitated(host: &str, protected: &[String]) -> Option<String> {
         return None;
     }
     for domain in protected {
-        if is_under(host, std::slice::from_ref(domain)) || own == domain {
+        // A brand's own name under another suffix (`mercadolibre.com.mx`
+        // beside `mercadolibre.com`) is the brand abroad or no one, not a
+        // look-alike of a sibling brand one letter away.
+        if is_under(host, std::slice::from_ref(domain)) || own == domain || domain.split('.').next() == Some(own_name) {
             return None;
         }
     }
@@ -198,6 +201,14 @@ mod tests {
         assert_eq!(imitated("www.paypal.com", &protected), None);
         assert_eq!(imitated("paypal-secure.com", &protected).as_deref(), Some("paypal.com"), "combosquatting");
         assert_eq!(imitated("web-design.com", &protected), None);
+        // A brand abroad is not a look-alike of its sibling one letter away.
+        assert_eq!(imitated("mercadolibre.com.mx", &protected), None);
+        assert_eq!(imitated("www.mercadolibre.cl", &protected), None);
+        assert_eq!(imitated("mercadolivre-seguro.com", &protected).as_deref(), Some("mercadolivre.com.br"));
+        // Regional banks and common words near brand names are left alone.
+        assert_eq!(imitated("sparkasse-koelnbonn.de", &protected), None);
+        assert_eq!(imitated("telecom.com.ar", &protected), None);
+        assert_eq!(imitated("correo.com.uy", &protected), None);
         assert_eq!(imitated("acme-cloud.com", &protected), None, "not icloud");
         assert_eq!(imitated("email.cz", &protected), None, "not gmail");
         assert_eq!(imitated("example.org", &protected), None);

@@ -122,18 +122,26 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Mail> {
 const EXCHANGE_SPAM_LEVEL: i32 = 5;
 
 /// The first header by which a filter on the way called the message spam.
+/// Every copy is read: a sender can add a copy saying "no" below the
+/// receiving filter's "yes", and one saying "yes" only harms its own mail.
 fn spam_mark(message: &mail_parser::Message<'_>) -> Option<String> {
-    let header = |name: &'static str| message.header_raw(name).map(str::trim);
-    if let Some(flag) = header("X-Spam-Flag").filter(|flag| flag.eq_ignore_ascii_case("yes")) {
-        return Some(format!("X-Spam-Flag: {flag}"));
-    }
-    if let Some(status) = header("X-Spam-Status")
-        .filter(|status| status.get(..3).is_some_and(|answer| answer.eq_ignore_ascii_case("yes")))
-    {
-        return Some(format!("X-Spam-Status: {}", status.split(',').next().unwrap_or(status)));
-    }
-    let level = header("X-MS-Exchange-Organization-SCL").and_then(|level| level.parse::<i32>().ok())?;
-    (level >= EXCHANGE_SPAM_LEVEL).then(|| format!("X-MS-Exchange-Organization-SCL: {level} (Exchange's spam confidence level; spam from {EXCHANGE_SPAM_LEVEL})"))
+    message.headers_raw().find_map(|(name, value)| {
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("X-Spam-Flag") && value.eq_ignore_ascii_case("yes") {
+            Some(format!("X-Spam-Flag: {value}"))
+        } else if name.eq_ignore_ascii_case("X-Spam-Status")
+            && value.get(..3).is_some_and(|answer| answer.eq_ignore_ascii_case("yes"))
+        {
+            Some(format!("X-Spam-Status: {}", value.split(',').next().unwrap_or(value)))
+        } else if name.eq_ignore_ascii_case("X-MS-Exchange-Organization-SCL") {
+            let level = value.parse::<i32>().ok().filter(|level| *level >= EXCHANGE_SPAM_LEVEL)?;
+            Some(format!(
+                "X-MS-Exchange-Organization-SCL: {level} (Exchange's spam confidence level; spam from {EXCHANGE_SPAM_LEVEL})"
+            ))
+        } else {
+            None
+        }
+    })
 }
 
 /// The first From entry with an address, named as a mail client shows it:

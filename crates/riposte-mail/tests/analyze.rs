@@ -333,7 +333,7 @@ fn the_projects_own_legitimate_hard_cases_are_not_flagged() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/legitimate");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|entry| entry.path()).collect();
     files.sort();
-    assert_eq!(files.len(), 30);
+    assert_eq!(files.len(), 33);
     for file in files {
         let raw = std::fs::read_to_string(&file).unwrap();
         let analysis = judge(&raw);
@@ -443,6 +443,9 @@ fn words_broken_up_for_filters_and_upstream_spam_marks_are_seen() {
     for level in ["-1", "0", "1", "4", "high", ""] {
         assert!(scored(level).is_none(), "SCL {level:?} is no spam mark");
     }
+    // A "no" written below the receiving filter's "yes" does not hide it.
+    let hidden = "From: a@b.example\r\nX-Spam-Flag: YES\r\nSubject: Hello\r\nX-Spam-Flag: NO\r\nContent-Type: text/plain\r\n\r\nhello\r\n";
+    assert!(checks(&judge(hidden)).contains(&"message.spam_flagged"));
 }
 
 #[test]
@@ -489,6 +492,17 @@ fn microsofts_composite_authentication_failing_counts_once() {
         with_results("dkim=none; dmarc=fail action=quarantine header.from=bank.example;compauth=fail reason=000");
     assert!(checks(&explicit).contains(&"auth.dmarc_fail"));
     assert!(!checks(&explicit).contains(&"auth.compauth_fail"));
+    // Nor is a DMARC permerror, and a reason of another method is not compauth's.
+    let permerror = with_results(
+        "dkim=fail reason=\"bad signature\"; dmarc=permerror header.from=bank.example;compauth=fail reason=000",
+    );
+    assert!(checks(&permerror).contains(&"auth.dmarc_fail"));
+    assert!(!checks(&permerror).contains(&"auth.compauth_fail"));
+    let other_reason =
+        with_results("dkim=fail reason=\"bad signature\"; dmarc=none header.from=bank.example;compauth=fail");
+    let finding =
+        other_reason.findings.iter().find(|finding| finding.check == "auth.compauth_fail").expect("a finding");
+    assert!(finding.evidence.starts_with("compauth=fail in the receiving"), "{finding:?}");
     let passed = with_results(
         "dkim=pass header.d=bank.example;dmarc=none action=none header.from=bank.example;compauth=pass reason=109",
     );
@@ -500,9 +514,9 @@ fn lures_are_read_in_dutch_and_the_other_languages_too() {
     for (text, category) in [
         ("Gefeliciteerd! U heeft gewonnen: een cadeaukaart van 250 euro", Wording::Scam),
         ("Laatste herinnering: bevestig uw gegevens binnen 24 uur", Wording::Urgency),
-        ("Bevestig uw gegevens om uw rekening te behouden", Wording::CredentialLure),
+        ("Bevestig uw account om toegang te behouden", Wording::CredentialLure),
         ("Sua encomenda aguarda o pagamento da taxa de importação", Wording::PaymentFraud),
-        ("Última chamada: regularize sua situação", Wording::Urgency),
+        ("Evite bloqueio: último aviso", Wording::Urgency),
         ("Sichern Sie sich 100 Freispiele", Wording::Scam),
         ("Vous avez été sélectionné pour recevoir une carte cadeau", Wording::Scam),
         ("Su factura pendiente vence hoy", Wording::PaymentFraud),
@@ -521,6 +535,12 @@ fn lures_are_read_in_dutch_and_the_other_languages_too() {
         "Bedankt voor uw bestelling, de factuur volgt per post",
         "Obrigado pela sua compra",
         "Ihre Bestellung ist unterwegs",
+        "Bitte bestätigen Sie Ihre Anmeldung zum Newsletter",
+        "Als u dit bericht ten onrechte heeft ontvangen, verzoeken wij u de afzender onmiddellijk op de hoogte te stellen",
+        "Ihre Prämie für die Krankenversicherung wird am 1. Januar abgebucht",
+        "Herzlichen Glückwunsch zum Geburtstag!",
+        "Acesse sua conta para ver o extrato do mês",
+        "Letzte Erinnerung: unser Webinar beginnt morgen",
     ] {
         assert!(wording(text).is_empty(), "{text:?}: {:?}", wording(text));
     }
