@@ -520,6 +520,8 @@ fn lures_are_read_in_dutch_and_the_other_languages_too() {
         ("Sichern Sie sich 100 Freispiele", Wording::Scam),
         ("Vous avez été sélectionné pour recevoir une carte cadeau", Wording::Scam),
         ("Su factura pendiente vence hoy", Wording::PaymentFraud),
+        ("Mahnung: Ihre Rechnung ist überfällig", Wording::PaymentFraud),
+        ("Sua fatura vencida será protestada", Wording::PaymentFraud),
     ] {
         assert!(wording(text).iter().any(|(found, _)| *found == category), "{text:?}: {:?}", wording(text));
     }
@@ -541,6 +543,8 @@ fn lures_are_read_in_dutch_and_the_other_languages_too() {
         "Herzlichen Glückwunsch zum Geburtstag!",
         "Acesse sua conta para ver o extrato do mês",
         "Letzte Erinnerung: unser Webinar beginnt morgen",
+        "Anbei erhalten Sie unsere Rechnung RE-2025-30871",
+        "Sua fatura de novembro está disponível; pague com boleto ou Pix",
     ] {
         assert!(wording(text).is_empty(), "{text:?}: {:?}", wording(text));
     }

@@ -585,9 +585,10 @@ fn write_analysis(
             let place = shown(place);
             writeln!(
                 out,
-                "{:<10} {:>4.1}  {place}  {subject:?}",
+                "{:<10} {:>4.1}  {place}  \"{}\"",
                 analysis.verdict.as_str().to_uppercase(),
-                analysis.score
+                analysis.score,
+                shown(subject)
             )?;
             for finding in &analysis.findings {
                 writeln!(out, "  +{:<4} {:<32} {}", finding.weight, finding.check, shown(&finding.evidence))?;

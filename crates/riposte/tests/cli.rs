@@ -1064,6 +1064,8 @@ Content-Type: text/html\n\
         "{}",
         stdout(&output)
     );
+    // Evidence reads as written: quotes are not escaped for a person.
+    assert!(stdout(&output).contains(r#"says "verify your account""#), "{}", stdout(&output));
 }
 
 #[test]
