@@ -347,6 +347,17 @@ detection:
             engine.matches(&mut security("x"), &mut scratch, &mut out);
             assert_eq!(out, expected);
         }
+        // The same field in the same slot, another literal: what one engine
+        // found in a value (nothing) is not what the other finds in it.
+        let contains = |text: &str| {
+            format!("title: T\n{logsource}\ndetection:\n  s: {{CommandLine|contains: {text}}}\n  condition: s\n")
+        };
+        let (alpha, beta) = (engine(&[&contains("alpha")]), engine(&[&contains("beta")]));
+        let event = || security("run beta now");
+        for (engine, expected) in [(&alpha, vec![]), (&beta, vec![0]), (&alpha, vec![]), (&beta, vec![0])] {
+            engine.matches(&mut event(), &mut scratch, &mut out);
+            assert_eq!(out, expected);
+        }
     }
 
     #[test]
