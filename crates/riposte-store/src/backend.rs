@@ -690,26 +690,34 @@ macro_rules! backend {
                 }
 
                 let now = now_ms();
+                // Detections counted into alerts already open: one statement
+                // for many alerts (a batch often adds to hundreds of them).
+                let counted: Vec<(i64, i64, Millis)> = windows
+                    .values()
+                    .flatten()
+                    .filter(|window| window.added > 0)
+                    .filter_map(|window| window.id.map(|id| (id, window.added, window.last_ms)))
+                    .collect();
+                for chunk in counted.chunks(ROWS_PER_STATEMENT) {
+                    // A VALUES list's columns are column1, column2... in both databases.
+                    let mut query = sqlx::QueryBuilder::new(
+                        "UPDATE alerts SET count = alerts.count + v.column2, \
+                         last_seen_ms = CASE WHEN alerts.last_seen_ms > v.column3 THEN alerts.last_seen_ms \
+                         ELSE v.column3 END, updated_ms = ",
+                    );
+                    query.push_bind(now).push(" FROM (");
+                    query.push_values(chunk, |mut row, (id, added, last_ms)| {
+                        row.push_bind(*id).push_bind(*added).push_bind(*last_ms);
+                    });
+                    query.push(") AS v WHERE alerts.id = v.column1");
+                    query.build().execute(&mut *transaction).await.doing("counting detections into their alerts")?;
+                    recorded.merged += chunk.iter().map(|(_, added, _)| *added as u64).sum::<u64>();
+                }
                 let mut alert_of: Vec<i64> = vec![0; fresh.len()];
                 for list in windows.values_mut() {
                     for window in list.iter_mut().filter(|window| window.added > 0) {
                         let id = match (window.id, window.founder) {
-                            (Some(id), _) => {
-                                sqlx::query(
-                                    "UPDATE alerts SET count = count + $2, \
-                                     last_seen_ms = CASE WHEN last_seen_ms > $3 THEN last_seen_ms ELSE $3 END, \
-                                     updated_ms = $4 WHERE id = $1",
-                                )
-                                .bind(id)
-                                .bind(window.added)
-                                .bind(window.last_ms)
-                                .bind(now)
-                                .execute(&mut *transaction)
-                                .await
-                                .doing("counting detections into their alert")?;
-                                recorded.merged += window.added as u64;
-                                id
-                            }
+                            (Some(id), _) => id,
                             (None, Some(founder)) => {
                                 let detection = fresh[founder];
                                 let row = sqlx::query(

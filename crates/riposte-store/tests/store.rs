@@ -119,6 +119,21 @@ async fn suite(store: impl Store) {
     let counts: Vec<i64> = store.alerts(&big_alert).await.unwrap().items.iter().map(|alert| alert.count).collect();
     assert!(counts.contains(&1_200), "{counts:?}");
 
+    // A later batch counts into alerts still open, several at once: the
+    // count grows and the last sighting only moves forward.
+    let later = [
+        detection("later:1", "fp-big", 100_500, 101),
+        detection("later:2", "fp-big", 100_050, 101),
+        detection("later:3", "fp-b", 70_000, 102),
+    ];
+    let recorded = store.record(&later, &[], None).await.unwrap();
+    assert_eq!((recorded.created, recorded.merged, recorded.duplicates), (0, 3, 0));
+    let all = store.alerts(&AlertFilter { limit: 20, ..AlertFilter::default() }).await.unwrap().items;
+    let big_one = all.iter().find(|alert| alert.fingerprint == "fp-big").unwrap();
+    assert_eq!((big_one.count, big_one.last_seen_ms), (1_202, 101_199));
+    let fp_b = all.iter().find(|alert| alert.fingerprint == "fp-b").unwrap();
+    assert_eq!((fp_b.count, fp_b.first_seen_ms, fp_b.last_seen_ms), (2, 20_000, 70_000));
+
     // Events: matched ones kept, unmatched ones bounded.
     store.record(&[], &(6..=20).map(|seq| event(seq, false)).collect::<Vec<_>>(), None).await.unwrap();
 
