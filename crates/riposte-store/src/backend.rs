@@ -714,8 +714,8 @@ macro_rules! backend {
                     recorded.merged += chunk.iter().map(|(_, added, _)| *added as u64).sum::<u64>();
                 }
                 let mut alert_of: Vec<i64> = vec![0; fresh.len()];
-                for list in windows.values_mut() {
-                    for window in list.iter_mut().filter(|window| window.added > 0) {
+                for list in windows.values() {
+                    for window in list.iter().filter(|window| window.added > 0) {
                         let id = match (window.id, window.founder) {
                             (Some(id), _) => id,
                             (None, Some(founder)) => {

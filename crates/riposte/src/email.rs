@@ -433,13 +433,13 @@ fn run_quarantine(command: QuarantineCommand) -> Result<u8> {
                     } else {
                         writeln!(
                             out,
-                            "{:>5}  {:<9} {:<10} {:>5.1}  {}  {:?}  ({})",
+                            "{:>5}  {:<9} {:<10} {:>5.1}  {}  \"{}\"  ({})",
                             message.id,
                             message.status,
                             message.verdict,
                             message.score,
                             shown(&message.sender),
-                            message.subject,
+                            shown(&message.subject),
                             message.origin
                         )?;
                     }
