@@ -517,7 +517,7 @@ fn lures_are_read_in_dutch_and_the_other_languages_too() {
         ("Bevestig uw account om toegang te behouden", Wording::CredentialLure),
         ("Sua encomenda aguarda o pagamento da taxa de importação", Wording::PaymentFraud),
         ("Evite bloqueio: último aviso", Wording::Urgency),
-        ("Sichern Sie sich 100 Freispiele", Wording::Scam),
+        ("Jetzt 50 Freispiele für neue Spieler", Wording::Scam),
         ("Vous avez été sélectionné pour recevoir une carte cadeau", Wording::Scam),
         ("Su factura pendiente vence hoy", Wording::PaymentFraud),
         ("Mahnung: Ihre Rechnung ist überfällig", Wording::PaymentFraud),
