@@ -3,7 +3,8 @@
 //! without criterion's timing loop.
 //! `cargo run --release -p riposte-sigma --example match_passes -- [PASSES]`;
 //! `ONLY="windows / sysmon / process_creation"` keeps the events of one
-//! log-source class, `CLASSES=1` lists the classes, `BY_CLASS=1` times each.
+//! log-source class, `CLASSES=1` lists the classes, `BY_CLASS=1` times each,
+//! `DETECTED=1` lists the rules detected most often.
 
 #[path = "../benches/corpus/mod.rs"]
 mod corpus;
@@ -45,7 +46,21 @@ fn main() {
             format!("{} / {} / {}", product.unwrap_or_default(), services.join(","), categories.join(",")) == only
         });
     }
+    if std::env::var_os("DETECTED").is_some() {
+        let mut counts = vec![0usize; engine.rules().len()];
+        for event in events.iter_mut() {
+            engine.matches(event, &mut scratch, &mut out);
+            out.iter().for_each(|&rule| counts[rule] += 1);
+        }
+        let mut ranked: Vec<(usize, &str)> =
+            counts.iter().zip(engine.rules()).map(|(&count, rule)| (count, rule.meta.title.as_str())).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0));
+        for (count, title) in ranked.iter().take(30) {
+            println!("{count:6} {title}");
+        }
+    }
     if std::env::var_os("CLASSES").is_some() {
+
         for row in engine.class_report() {
             println!("{row:?}");
         }
