@@ -142,7 +142,8 @@ fn held_out(root: &Path) {
         phishing,
         mails: messages.iter().map(|(_, raw)| parse(raw, &Limits::default())).collect(),
     };
-    let (phishing, ham, own) = (set("phishing", true, &phishing), set("ham", false, &ham), set("own", false, &own_messages));
+    let (phishing, ham, own) =
+        (set("phishing", true, &phishing), set("ham", false, &ham), set("own", false, &own_messages));
     let folds: usize = std::env::var("FOLDS").ok().and_then(|folds| folds.parse().ok()).unwrap_or(10).max(2);
     let base = Settings::default();
 

@@ -60,7 +60,6 @@ fn main() {
         }
     }
     if std::env::var_os("CLASSES").is_some() {
-
         for row in engine.class_report() {
             println!("{row:?}");
         }

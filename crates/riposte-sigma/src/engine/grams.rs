@@ -1,15 +1,19 @@
 //! Finding thousands of short literals in a text at once, by their rarest
 //! window of bytes.
 //!
-//! Each literal of eight bytes or more is known by one of its 8-byte
-//! windows, each of four to seven by one of its 4-byte windows: the window
-//! the fewest other literals share, since a window many literals hold
-//! (`.exe`, `\windows`) is likely common in text too. A scan reads the
-//! text's window at every position, tests one bit of a small filter (hashed,
-//! 16 bits a literal: 16 KiB for SigmaHQ's largest field) and,
-//! rarely, looks the window up and compares the literals known by it. Two-
-//! and three-byte literals are found by their first two bytes (a direct
-//! bitmap), one-byte literals by a table.
+//! Each literal of four to nineteen bytes is known by one of its 4-byte
+//! windows: the window the fewest other literals share, since a window many
+//! literals hold (`.exe`, `\windows`) is likely common in text too. A scan
+//! reads the text's window at every position, tests one bit of a small
+//! filter (hashed, 16 bits a literal: 16 KiB for SigmaHQ's largest field)
+//! and, rarely, looks the window up and compares the literals known by it.
+//!
+//! Longer literals (the hashes of `Hashes`, long paths) are found reading a
+//! text's 8-byte windows only every 13th (or 21st) position: each is known
+//! by a run of that many consecutive windows, one of which starts at a read
+//! position wherever the literal occurs. Two- and three-byte literals are
+//! found by their first two bytes (a direct bitmap), one-byte literals by a
+//! table.
 //!
 //! Against an Aho-Corasick automaton of the same literals, whose every byte
 //! is a dependent lookup in a large table, this reads each position
@@ -21,6 +25,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 /// Filter bits per literal: about one position in sixteen of a text with no
 /// literal is looked up.
 const BITS_PER_LITERAL: usize = 16;
+/// Filter bits per window of a strided scan: it reads few positions, so its
+/// filter can pass more of them, and a smaller filter stays in cache.
+const BITS_PER_STRIDED_WINDOW: usize = 4;
 
 /// Where a literal lies around its window: its id and how far its start is
 /// before the window's.
@@ -45,7 +52,7 @@ impl Window for u32 {
     const WIDTH: usize = 4;
     const MIX: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
-    #[inline]
+    #[inline(always)]
     fn read(bytes: &[u8]) -> u32 {
         u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
     }
@@ -60,7 +67,7 @@ impl Window for u64 {
     const WIDTH: usize = 8;
     const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 
-    #[inline]
+    #[inline(always)]
     fn read(bytes: &[u8]) -> u64 {
         u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
     }
@@ -73,17 +80,24 @@ impl Window for u64 {
 
 /// The literals known by windows of one width: a filter of one hashed bit
 /// per window (sized to their number), and the literals by window.
+///
+/// With a stride of `s`, a scan reads only every `s`-th position of a text,
+/// and each literal is known by `s` consecutive windows instead of one: an
+/// occurrence spans exactly one read position among the starts of those
+/// windows, so it is found once. Literals must hold `WIDTH + s - 1` bytes.
 #[derive(Debug)]
 struct Windows<W> {
+    stride: usize,
     filter: Box<[u64]>,
     shift: u32,
     literals: FxHashMap<W, Vec<Placed>>,
 }
 
 impl<W: Window> Windows<W> {
-    /// Chooses each literal's window (the one the fewest literals share; the
-    /// later one on a tie, as literals differ more at their ends).
-    fn new(literals: &[(u32, &[u8])]) -> Option<Windows<W>> {
+    /// Chooses each literal's run of `stride` windows (the run whose windows
+    /// the fewest literals share, summed; the later one on a tie, as literals
+    /// differ more at their ends).
+    fn new(literals: &[(u32, &[u8])], stride: usize) -> Option<Windows<W>> {
         if literals.is_empty() {
             return None;
         }
@@ -94,25 +108,27 @@ impl<W: Window> Windows<W> {
                 *sharing.entry(window).or_default() += 1;
             }
         }
-        let bits = (literals.len() * BITS_PER_LITERAL).next_power_of_two().max(512);
+        let bits_per_window = if stride == 1 { BITS_PER_LITERAL } else { BITS_PER_STRIDED_WINDOW };
+        let bits = (literals.len() * stride * bits_per_window).next_power_of_two().max(512);
         let mut windows = Windows {
+            stride,
             filter: vec![0; bits / 64].into_boxed_slice(),
             shift: 64 - bits.trailing_zeros(),
             literals: FxHashMap::default(),
         };
         for &(id, text) in literals {
-            let Some((offset, window)) = text
-                .windows(W::WIDTH)
-                .map(W::read)
-                .enumerate()
-                .min_by_key(|(offset, window)| (sharing[window], std::cmp::Reverse(*offset)))
-            else {
+            let all: Vec<W> = text.windows(W::WIDTH).map(W::read).collect();
+            let Some((start, run)) = all.windows(stride).enumerate().min_by_key(|(start, run)| {
+                (run.iter().map(|window| u64::from(sharing[window])).sum::<u64>(), std::cmp::Reverse(*start))
+            }) else {
                 continue;
             };
-            let bit = windows.bit(window);
-            windows.filter[bit / 64] |= 1 << (bit % 64);
-            let offset = u32::try_from(offset).unwrap_or(u32::MAX);
-            windows.literals.entry(window).or_default().push(Placed { id, offset });
+            for (at, &window) in run.iter().enumerate() {
+                let bit = windows.bit(window);
+                windows.filter[bit / 64] |= 1 << (bit % 64);
+                let offset = u32::try_from(start + at).unwrap_or(u32::MAX);
+                windows.literals.entry(window).or_default().push(Placed { id, offset });
+            }
         }
         Some(windows)
     }
@@ -126,14 +142,26 @@ impl<W: Window> Windows<W> {
     /// literals, and those literals.
     #[inline]
     fn scan(&self, text: &[u8], mut at: impl FnMut(usize, &[Placed])) {
-        for (position, bytes) in text.windows(W::WIDTH).enumerate() {
-            let window = W::read(bytes);
-            let bit = self.bit(window);
-            if self.filter[bit / 64] & (1 << (bit % 64)) != 0
-                && let Some(placed) = self.literals.get(&window)
-            {
-                at(position, placed);
+        if self.stride == 1 {
+            for (position, bytes) in text.windows(W::WIDTH).enumerate() {
+                self.look(position, bytes, &mut at);
             }
+        } else {
+            for position in (0..(text.len() + 1).saturating_sub(W::WIDTH)).step_by(self.stride) {
+                self.look(position, &text[position..], &mut at);
+            }
+        }
+    }
+
+    /// Calls `at` if the window at the start of `bytes` may know literals.
+    #[inline(always)]
+    fn look(&self, position: usize, bytes: &[u8], at: &mut impl FnMut(usize, &[Placed])) {
+        let window = W::read(bytes);
+        let bit = self.bit(window);
+        if self.filter[bit / 64] & (1 << (bit % 64)) != 0
+            && let Some(placed) = self.literals.get(&window)
+        {
+            at(position, placed);
         }
     }
 }
@@ -156,7 +184,21 @@ pub(crate) struct Grams {
     bytes: Option<Box<[Vec<u32>; 256]>>,
     pairs: Option<Pairs>,
     fours: Option<Windows<u32>>,
-    eights: Option<Windows<u64>>,
+    /// Literals of `STRIDED_FROM` bytes or more, by stride.
+    eights: Vec<Windows<u64>>,
+}
+
+/// Literals of this length or more are known by 8-byte windows read with a
+/// stride; shorter ones (from four bytes) by 4-byte windows at every position.
+const STRIDED_FROM: usize = 20;
+
+/// The stride for literals of `length` bytes, `STRIDED_FROM` or more: at
+/// most `length - 7`, so that the run of windows fits in the literal. A
+/// longer stride reads fewer positions but registers more windows, whose
+/// lookups cost more where literals share them; these two measured best on
+/// SigmaHQ's rules (callgrind, `match_passes`; see docs/PERFORMANCE.md).
+fn stride_for(length: usize) -> usize {
+    if length >= 28 { 21 } else { 13 }
 }
 
 #[inline]
@@ -169,12 +211,22 @@ impl Grams {
     /// position in this list.
     pub(crate) fn new<'a>(literals: impl IntoIterator<Item = &'a [u8]>) -> Grams {
         let literals: Vec<Box<[u8]>> = literals.into_iter().map(Box::from).collect();
-        let mut grams =
-            Grams { literals: Vec::new(), empty: Vec::new(), bytes: None, pairs: None, fours: None, eights: None };
-        let fours: Vec<(u32, &[u8])> = with_ids(&literals).filter(|(_, text)| (4..8).contains(&text.len())).collect();
-        let eights: Vec<(u32, &[u8])> = with_ids(&literals).filter(|(_, text)| text.len() >= 8).collect();
-        grams.fours = Windows::new(&fours);
-        grams.eights = Windows::new(&eights);
+        let mut grams = Grams {
+            literals: Vec::new(),
+            empty: Vec::new(),
+            bytes: None,
+            pairs: None,
+            fours: None,
+            eights: Vec::new(),
+        };
+        let fours: Vec<(u32, &[u8])> =
+            with_ids(&literals).filter(|(_, text)| (4..STRIDED_FROM).contains(&text.len())).collect();
+        grams.fours = Windows::new(&fours, 1);
+        let mut by_stride: std::collections::BTreeMap<usize, Vec<(u32, &[u8])>> = Default::default();
+        for (id, text) in with_ids(&literals).filter(|(_, text)| text.len() >= STRIDED_FROM) {
+            by_stride.entry(stride_for(text.len())).or_default().push((id, text));
+        }
+        grams.eights = by_stride.into_iter().filter_map(|(stride, literals)| Windows::new(&literals, stride)).collect();
         for (id, text) in with_ids(&literals) {
             match text.len() {
                 0 => grams.empty.push(id),
@@ -220,7 +272,7 @@ impl Grams {
         if let Some(fours) = &self.fours {
             fours.scan(text, |at, placed| self.compare(text, at, placed, found));
         }
-        if let Some(eights) = &self.eights {
+        for eights in &self.eights {
             eights.scan(text, |at, placed| self.compare(text, at, placed, found));
         }
     }
@@ -273,9 +325,30 @@ mod tests {
         /// and literals overlap).
         #[test]
         fn finds_every_occurrence_of_every_literal(
-            literals in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(b"ab\\.e".to_vec()), 1..14), 1..40),
-            text in proptest::collection::vec(proptest::sample::select(b"ab\\.ex".to_vec()), 0..80),
+            literals in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(b"ab\\.e".to_vec()), 1..28), 1..40),
+            text in proptest::collection::vec(proptest::sample::select(b"ab\\.ex".to_vec()), 0..120),
         ) {
+            let grams = Grams::new(literals.iter().map(|literal| &literal[..]));
+            let mut found = Vec::new();
+            grams.find(&text, &mut |id| found.push(id));
+            let expected = counts(naive(&literals, &text).into_iter().map(|(id, _)| id));
+            proptest::prop_assert_eq!(counts(found), expected);
+        }
+    }
+
+    proptest::proptest! {
+        /// The same, in texts made of the literals themselves (long ones
+        /// rarely occur in random text), at every offset from a stride.
+        #[test]
+        fn finds_literals_planted_in_the_text(
+            literals in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(b"ab\\.e".to_vec()), 1..40), 1..30),
+            pieces in proptest::collection::vec((0..30usize, proptest::collection::vec(proptest::sample::select(b"ab\\.ex".to_vec()), 0..7)), 0..12),
+        ) {
+            let mut text = Vec::new();
+            for (literal, filler) in &pieces {
+                text.extend_from_slice(&literals[literal % literals.len()]);
+                text.extend_from_slice(filler);
+            }
             let grams = Grams::new(literals.iter().map(|literal| &literal[..]));
             let mut found = Vec::new();
             grams.find(&text, &mut |id| found.push(id));
