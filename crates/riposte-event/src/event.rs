@@ -245,6 +245,12 @@ impl Event {
         self.fields[index].symbol
     }
 
+    /// The symbols of the fields from a position on, in order (aliases included).
+    #[inline]
+    pub fn symbols_from(&self, index: usize) -> impl Iterator<Item = Symbol> + '_ {
+        self.fields.get(index..).unwrap_or_default().iter().map(|field| field.symbol)
+    }
+
     /// The value of the field at a position (aliases included).
     #[inline]
     pub fn value_at(&self, index: usize) -> Value<'_> {

@@ -307,18 +307,23 @@ impl FieldTable {
     /// Indexes the fields of the indexed event from position `from` on
     /// (those added to it since).
     pub(crate) fn extend(&mut self, event: &Event, from: usize) {
-        for position in from..event.raw_len() {
-            let slot = event.symbol_at(position).index();
-            if slot >= self.stamps.len() {
-                self.stamps.resize(slot + 64, 0);
-                self.spans.resize(slot + 64, (0, 0));
-            }
+        // Room for every symbol first: the loop then writes through two
+        // slices held in registers rather than reloading the tables.
+        let highest = event.symbols_from(from).map(Symbol::index).max().unwrap_or(0);
+        if highest >= self.stamps.len() {
+            self.stamps.resize(highest + 64, 0);
+            self.spans.resize(highest + 64, (0, 0));
+        }
+        let generation = self.generation;
+        let (stamps, spans) = (&mut self.stamps[..], &mut self.spans[..]);
+        for (position, symbol) in (from..).zip(event.symbols_from(from)) {
+            let slot = symbol.index();
             let position = u32::try_from(position).unwrap_or(u32::MAX);
-            if self.stamps[slot] == self.generation {
-                self.spans[slot].1 = position;
+            if stamps[slot] == generation {
+                spans[slot].1 = position;
             } else {
-                self.stamps[slot] = self.generation;
-                self.spans[slot] = (position, position);
+                stamps[slot] = generation;
+                spans[slot] = (position, position);
             }
         }
     }
