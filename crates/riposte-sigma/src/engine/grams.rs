@@ -90,7 +90,10 @@ struct Windows<W> {
     stride: usize,
     filter: Box<[u64]>,
     shift: u32,
-    literals: FxHashMap<W, Vec<Placed>>,
+    /// Where each window's literals lie in `placed`: one allocation for
+    /// all, rather than one per window (a long literal has a dozen).
+    by_window: FxHashMap<W, (u32, u32)>,
+    placed: Box<[Placed]>,
 }
 
 impl<W: Window> Windows<W> {
@@ -114,8 +117,10 @@ impl<W: Window> Windows<W> {
             stride,
             filter: vec![0; bits / 64].into_boxed_slice(),
             shift: 64 - bits.trailing_zeros(),
-            literals: FxHashMap::default(),
+            by_window: FxHashMap::default(),
+            placed: Box::default(),
         };
+        let mut by_window: FxHashMap<W, Vec<Placed>> = FxHashMap::default();
         for &(id, text) in literals {
             let all: Vec<W> = text.windows(W::WIDTH).map(W::read).collect();
             let Some((start, run)) = all.windows(stride).enumerate().min_by_key(|(start, run)| {
@@ -127,9 +132,16 @@ impl<W: Window> Windows<W> {
                 let bit = windows.bit(window);
                 windows.filter[bit / 64] |= 1 << (bit % 64);
                 let offset = u32::try_from(start + at).unwrap_or(u32::MAX);
-                windows.literals.entry(window).or_default().push(Placed { id, offset });
+                by_window.entry(window).or_default().push(Placed { id, offset });
             }
         }
+        let mut placed = Vec::with_capacity(by_window.values().map(Vec::len).sum());
+        for (window, here) in by_window {
+            let start = u32::try_from(placed.len()).unwrap_or(u32::MAX);
+            placed.extend(here);
+            windows.by_window.insert(window, (start, u32::try_from(placed.len()).unwrap_or(u32::MAX)));
+        }
+        windows.placed = placed.into_boxed_slice();
         Some(windows)
     }
 
@@ -159,9 +171,9 @@ impl<W: Window> Windows<W> {
         let window = W::read(bytes);
         let bit = self.bit(window);
         if self.filter[bit / 64] & (1 << (bit % 64)) != 0
-            && let Some(placed) = self.literals.get(&window)
+            && let Some(&(start, end)) = self.by_window.get(&window)
         {
-            at(position, placed);
+            at(position, &self.placed[start as usize..end as usize]);
         }
     }
 }
