@@ -9,9 +9,9 @@
 //! and, rarely, looks the window up and compares the literals known by it.
 //!
 //! Longer literals (the hashes of `Hashes`, long paths) are found reading a
-//! text's 8-byte windows only every 13th (or 21st) position: each is known
-//! by a run of that many consecutive windows, one of which starts at a read
-//! position wherever the literal occurs. Two- and three-byte literals are
+//! text's 8-byte windows only every 13th position: each is known by a run of
+//! 13 consecutive windows, one of which starts at a read position wherever
+//! the literal occurs. Two- and three-byte literals are
 //! found by their first two bytes (a direct bitmap), one-byte literals by a
 //! table.
 //!
@@ -20,7 +20,7 @@
 //! independently: on SigmaHQ's 5,600 `Hashes` literals it is about ten times
 //! faster, and never slower on the other fields' (see docs/PERFORMANCE.md).
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// Filter bits per literal: about one position in sixteen of a text with no
 /// literal is looked up.
@@ -104,10 +104,15 @@ impl<W: Window> Windows<W> {
         if literals.is_empty() {
             return None;
         }
+        // Buffers reused from literal to literal: a rule set has thousands.
+        let mut all: Vec<W> = Vec::new();
         let mut sharing: FxHashMap<W, u32> = FxHashMap::default();
         for (_, text) in literals {
-            let distinct: FxHashSet<W> = text.windows(W::WIDTH).map(W::read).collect();
-            for window in distinct {
+            all.clear();
+            all.extend(text.windows(W::WIDTH).map(W::read));
+            all.sort_unstable_by_key(|window| window.bits());
+            all.dedup();
+            for &window in &all {
                 *sharing.entry(window).or_default() += 1;
             }
         }
@@ -120,9 +125,10 @@ impl<W: Window> Windows<W> {
             by_window: FxHashMap::default(),
             placed: Box::default(),
         };
-        let mut by_window: FxHashMap<W, Vec<Placed>> = FxHashMap::default();
+        let mut chosen: Vec<(W, Placed)> = Vec::with_capacity(literals.len() * stride);
         for &(id, text) in literals {
-            let all: Vec<W> = text.windows(W::WIDTH).map(W::read).collect();
+            all.clear();
+            all.extend(text.windows(W::WIDTH).map(W::read));
             let Some((start, run)) = all.windows(stride).enumerate().min_by_key(|(start, run)| {
                 (run.iter().map(|window| u64::from(sharing[window])).sum::<u64>(), std::cmp::Reverse(*start))
             }) else {
@@ -132,16 +138,19 @@ impl<W: Window> Windows<W> {
                 let bit = windows.bit(window);
                 windows.filter[bit / 64] |= 1 << (bit % 64);
                 let offset = u32::try_from(start + at).unwrap_or(u32::MAX);
-                by_window.entry(window).or_default().push(Placed { id, offset });
+                chosen.push((window, Placed { id, offset }));
             }
         }
-        let mut placed = Vec::with_capacity(by_window.values().map(Vec::len).sum());
-        for (window, here) in by_window {
-            let start = u32::try_from(placed.len()).unwrap_or(u32::MAX);
-            placed.extend(here);
-            windows.by_window.insert(window, (start, u32::try_from(placed.len()).unwrap_or(u32::MAX)));
+        // Sorted by window, each window's literals are one range of `placed`.
+        chosen.sort_by_key(|(window, _)| window.bits());
+        let bound = |at: usize| u32::try_from(at).unwrap_or(u32::MAX);
+        windows.by_window.reserve(chosen.chunk_by(|a, b| a.0 == b.0).count());
+        let mut start = 0;
+        for same in chosen.chunk_by(|a, b| a.0 == b.0) {
+            windows.by_window.insert(same[0].0, (bound(start), bound(start + same.len())));
+            start += same.len();
         }
-        windows.placed = placed.into_boxed_slice();
+        windows.placed = chosen.into_iter().map(|(_, placed)| placed).collect();
         Some(windows)
     }
 
@@ -196,22 +205,18 @@ pub(crate) struct Grams {
     bytes: Option<Box<[Vec<u32>; 256]>>,
     pairs: Option<Pairs>,
     fours: Option<Windows<u32>>,
-    /// Literals of `STRIDED_FROM` bytes or more, by stride.
-    eights: Vec<Windows<u64>>,
+    /// Literals of `STRIDED_FROM` bytes or more, read with `STRIDE`.
+    eights: Option<Windows<u64>>,
 }
 
 /// Literals of this length or more are known by 8-byte windows read with a
 /// stride; shorter ones (from four bytes) by 4-byte windows at every position.
 const STRIDED_FROM: usize = 20;
-
-/// The stride for literals of `length` bytes, `STRIDED_FROM` or more: at
-/// most `length - 7`, so that the run of windows fits in the literal. A
-/// longer stride reads fewer positions but registers more windows, whose
-/// lookups cost more where literals share them; these two measured best on
+/// At most `STRIDED_FROM - 7`, so that a run of windows fits in a literal.
+/// A longer stride reads fewer positions but registers more windows, whose
+/// lookups cost more where literals share them; this one measured best on
 /// SigmaHQ's rules (callgrind, `match_passes`; see docs/PERFORMANCE.md).
-fn stride_for(length: usize) -> usize {
-    if length >= 28 { 21 } else { 13 }
-}
+const STRIDE: usize = 13;
 
 #[inline]
 fn pair(first: u8, second: u8) -> u16 {
@@ -223,22 +228,13 @@ impl Grams {
     /// position in this list.
     pub(crate) fn new<'a>(literals: impl IntoIterator<Item = &'a [u8]>) -> Grams {
         let literals: Vec<Box<[u8]>> = literals.into_iter().map(Box::from).collect();
-        let mut grams = Grams {
-            literals: Vec::new(),
-            empty: Vec::new(),
-            bytes: None,
-            pairs: None,
-            fours: None,
-            eights: Vec::new(),
-        };
+        let mut grams =
+            Grams { literals: Vec::new(), empty: Vec::new(), bytes: None, pairs: None, fours: None, eights: None };
         let fours: Vec<(u32, &[u8])> =
             with_ids(&literals).filter(|(_, text)| (4..STRIDED_FROM).contains(&text.len())).collect();
         grams.fours = Windows::new(&fours, 1);
-        let mut by_stride: std::collections::BTreeMap<usize, Vec<(u32, &[u8])>> = Default::default();
-        for (id, text) in with_ids(&literals).filter(|(_, text)| text.len() >= STRIDED_FROM) {
-            by_stride.entry(stride_for(text.len())).or_default().push((id, text));
-        }
-        grams.eights = by_stride.into_iter().filter_map(|(stride, literals)| Windows::new(&literals, stride)).collect();
+        let eights: Vec<(u32, &[u8])> = with_ids(&literals).filter(|(_, text)| text.len() >= STRIDED_FROM).collect();
+        grams.eights = Windows::new(&eights, STRIDE);
         for (id, text) in with_ids(&literals) {
             match text.len() {
                 0 => grams.empty.push(id),
@@ -284,7 +280,7 @@ impl Grams {
         if let Some(fours) = &self.fours {
             fours.scan(text, |at, placed| self.compare(text, at, placed, found));
         }
-        for eights in &self.eights {
+        if let Some(eights) = &self.eights {
             eights.scan(text, |at, placed| self.compare(text, at, placed, found));
         }
     }
