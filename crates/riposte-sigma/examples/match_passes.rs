@@ -54,7 +54,7 @@ fn main() {
         }
         let mut ranked: Vec<(usize, &str)> =
             counts.iter().zip(engine.rules()).map(|(&count, rule)| (count, rule.meta.title.as_str())).collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0));
+        ranked.sort_by_key(|&(count, _)| std::cmp::Reverse(count));
         for (count, title) in ranked.iter().take(30) {
             println!("{count:6} {title}");
         }
