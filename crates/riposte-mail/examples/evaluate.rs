@@ -215,6 +215,9 @@ fn held_out(root: &Path) {
             100.0 * flagged as f64 / total.max(1) as f64
         );
     }
+    if let Some(words) = learned.learned.as_ref().map(|learned| &learned.words) {
+        println!("languages named in the corpus (phishing, legitimate): {:?}", words.languages());
+    }
     let judged_learned = phishing.mails.iter().chain(&ham.mails).flatten().count();
     println!(
         "judging with what was learned ({} tokens): {:.0} messages/s (parsed already; one thread)",

@@ -266,6 +266,76 @@ fn at_word_bounds(text: &str, at: usize, words: &str) -> bool {
     before && after
 }
 
+/// Function words common in one of the languages the checks know and rare
+/// in the others: enough of them name a message's language.
+const FUNCTION_WORDS: [(&str, &[&str]); 6] = [
+    (
+        "en",
+        &[
+            "the", "and", "you", "your", "to", "of", "for", "with", "this", "that", "are", "have", "will", "our", "it",
+            "not",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "und", "der", "das", "ist", "nicht", "sie", "ihre", "mit", "für", "wir", "auf", "bitte", "eine", "ein",
+            "zu", "dem", "sich", "auch", "wird",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "le", "la", "les", "des", "et", "du", "au", "est", "vous", "votre", "vos", "pour", "avec", "nous", "une",
+            "dans", "pas", "qui", "merci",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "el", "los", "las", "es", "lo", "al", "por", "usted", "su", "sus", "con", "una", "del", "pero", "gracias",
+            "nuestro", "muy", "hola",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "não", "você", "seu", "sua", "com", "uma", "da", "do", "dos", "das", "ou", "pelo", "pela", "já", "até",
+            "obrigado", "nosso", "em", "ao", "olá",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "het", "een", "van", "niet", "uw", "je", "voor", "wij", "zijn", "ons", "bij", "naar", "ook", "dat", "deze",
+            "wordt", "kunt", "te", "om",
+        ],
+    ),
+];
+
+/// Function words a text needs in its most frequent language, and how many
+/// times those of the next one, for its language to be named.
+const LANGUAGE_MIN_WORDS: usize = 5;
+const LANGUAGE_LEAD: usize = 2;
+
+/// The language `text` is mostly written in (`en`, `de`, `fr`, `es`, `pt`,
+/// `nl`), or `None` when too few of its words say, or two languages say as
+/// much.
+pub fn language_of(text: &str) -> Option<&'static str> {
+    let mut counts = [0usize; FUNCTION_WORDS.len()];
+    for word in text.split(|ch: char| !ch.is_alphabetic()).filter(|word| (2..=8).contains(&word.len())) {
+        let word = word.to_lowercase();
+        for (count, (_, words)) in counts.iter_mut().zip(FUNCTION_WORDS) {
+            *count += usize::from(words.contains(&word.as_str()));
+        }
+    }
+    let mut ranked: Vec<(usize, &'static str)> =
+        counts.iter().zip(FUNCTION_WORDS).map(|(&count, (language, _))| (count, language)).collect();
+    ranked.sort_by_key(|&(count, _)| std::cmp::Reverse(count));
+    let ((first, language), (second, _)) = (ranked[0], ranked[1]);
+    (first >= LANGUAGE_MIN_WORDS && first >= LANGUAGE_LEAD * second).then_some(language)
+}
+
 const CATEGORIES: [(Wording, &[&str]); 4] = [
     (Wording::CredentialLure, CREDENTIAL_LURE),
     (Wording::Urgency, URGENCY),
@@ -319,6 +389,43 @@ pub fn wording(text: &str) -> Vec<(Wording, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_named_by_the_function_words_it_uses_most() {
+        for (text, expected) in [
+            (
+                "Your invoice for November is attached. Please pay it by the end of the month, and thank you for your order.",
+                Some("en"),
+            ),
+            (
+                "Bitte bestätigen Sie Ihre Anmeldung, damit wir Ihnen den Newsletter auch zusenden können. Das ist nicht schwer und dauert nur eine Minute.",
+                Some("de"),
+            ),
+            (
+                "Les soldes commencent demain dans votre boutique : -30 % sur toute la collection, et la livraison est offerte pour les membres. Merci de votre fidélité.",
+                Some("fr"),
+            ),
+            (
+                "Hola, hemos recibido una solicitud para restablecer la contraseña de su cuenta. Si no fue usted, puede ignorar este mensaje con toda tranquilidad, gracias.",
+                Some("es"),
+            ),
+            (
+                "Olá, a fatura de novembro da unidade consumidora já está disponível. O pagamento pode ser feito por Pix ou boleto. Se já pagou, desconsidere.",
+                Some("pt"),
+            ),
+            (
+                "Uw bestelling is verzonden en wordt morgen bij u bezorgd. U kunt de zending volgen via de link in deze mail. Ook retourneren is gratis.",
+                Some("nl"),
+            ),
+            // Too few words to say.
+            ("Hi, thanks!", None),
+            ("", None),
+            // Two languages saying as much: neither.
+            ("the and you your to of und der das ist nicht sie", None),
+        ] {
+            assert_eq!(language_of(text), expected, "{text}");
+        }
+    }
 
     proptest::proptest! {
         /// One automaton finds what searching for each phrase in turn finds.

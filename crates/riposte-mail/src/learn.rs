@@ -105,6 +105,10 @@ pub struct WordsTaught {
     pub tokens: usize,
     /// Whether enough was judged of both kinds for the classifier to speak.
     pub speaks: bool,
+    /// Languages named in judged messages: the messages judged phishing and
+    /// legitimate in each (the classifier judges a message in a named
+    /// language only with `MIN_JUDGED_IN_LANGUAGE` of both).
+    pub languages: Vec<(String, u64, u64)>,
     /// The tokens seen most that lean hardest each way, with their
     /// probability of phishing.
     pub phishing_tokens: Leaning,
@@ -134,6 +138,7 @@ impl Verdicts {
                 legitimate: self.words.legitimate,
                 tokens: self.words.tokens.len(),
                 speaks: self.words.ready(),
+                languages: self.words.languages(),
                 phishing_tokens,
                 legitimate_tokens,
             },

@@ -16,12 +16,22 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::registered;
+use crate::language::language_of;
 use crate::links::Link;
 use crate::message::Mail;
 
 /// Verdicts of each kind needed before the classifier speaks: fewer make
 /// it say more about the few messages judged than about mail.
 pub const MIN_JUDGED: u64 = 50;
+/// Verdicts of each kind needed in a message's language (when it can be
+/// named) before the classifier judges it: what mail judged in one
+/// language teaches says little of another, and an organisation whose
+/// judged legitimate mail is all English would find every French
+/// newsletter "unlike its mail".
+pub const MIN_JUDGED_IN_LANGUAGE: u64 = 20;
+/// The token naming a message's language (`lang:de`); it says whether the
+/// classifier may judge, and takes no part in judging.
+pub const LANGUAGE_TOKEN: &str = "lang:";
 /// Tokens an organisation's counts keep at most (about 40 MB in memory);
 /// past that the rarest are forgotten, down to nine tenths of it.
 pub const MAX_KEPT: u64 = 500_000;
@@ -78,11 +88,12 @@ impl WordCounts {
 
     /// Judges a message's tokens (`None` until [`WordCounts::ready`]).
     pub fn resemblance(&self, tokens: &[String]) -> Option<Resemblance> {
-        if !self.ready() {
+        if !self.ready() || !self.knows_language_of(tokens) {
             return None;
         }
         let mut deciding: Vec<(f64, &str)> = tokens
             .iter()
+            .filter(|token| !token.starts_with(LANGUAGE_TOKEN))
             .filter_map(|token| {
                 let probability = self.probability(token)?;
                 ((probability - UNKNOWN).abs() >= MIN_STRENGTH).then_some((probability, token.as_str()))
@@ -115,6 +126,30 @@ impl WordCounts {
         Some(Resemblance { phishing, phishing_tokens: side(true), legitimate_tokens: side(false) })
     }
 
+    /// Whether enough of both kinds was judged in the language of the
+    /// message whose tokens these are (yes when it has none named).
+    pub fn knows_language_of(&self, tokens: &[String]) -> bool {
+        tokens.iter().find(|token| token.starts_with(LANGUAGE_TOKEN)).is_none_or(|language| {
+            self.tokens.get(language).is_some_and(|&(phishing, legitimate)| {
+                phishing >= MIN_JUDGED_IN_LANGUAGE && legitimate >= MIN_JUDGED_IN_LANGUAGE
+            })
+        })
+    }
+
+    /// The languages named in judged messages, with the messages of each
+    /// kind judged in them, most judged first.
+    pub fn languages(&self) -> Vec<(String, u64, u64)> {
+        let mut languages: Vec<(String, u64, u64)> = self
+            .tokens
+            .iter()
+            .filter_map(|(token, &(phishing, legitimate))| {
+                Some((token.strip_prefix(LANGUAGE_TOKEN)?.to_owned(), phishing, legitimate))
+            })
+            .collect();
+        languages.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then_with(|| a.0.cmp(&b.0)));
+        languages
+    }
+
     /// The `top` tokens leaning hardest toward phishing and toward
     /// legitimate mail, among those seen on enough judged messages to
     /// mean something, with their probability of phishing.
@@ -123,7 +158,9 @@ impl WordCounts {
         let mut leaning: Vec<(f64, &str)> = self
             .tokens
             .iter()
-            .filter(|(_, (phishing, legitimate))| phishing + legitimate >= seen_enough)
+            .filter(|(token, (phishing, legitimate))| {
+                phishing + legitimate >= seen_enough && !token.starts_with(LANGUAGE_TOKEN)
+            })
             .filter_map(|(token, _)| Some((self.probability(token)?, token.as_str())))
             .collect();
         leaning.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
@@ -190,6 +227,9 @@ pub fn tokens(mail: &Mail, text: &str, links: &[Link]) -> Vec<String> {
             out.push(token);
         }
     };
+    if let Some(language) = language_of(text) {
+        push(format!("{LANGUAGE_TOKEN}{language}"), &mut out);
+    }
     if let Some(from) = &mail.from {
         let domain = registered(from.domain());
         if mail.recipients.contains(&from.address) {
@@ -279,6 +319,51 @@ mod tests {
         assert!(!counts.ready());
         counts.record(&words_of("lunch on friday"), false);
         assert!(counts.resemblance(&words_of("verify your account")).is_some());
+    }
+
+    #[test]
+    fn the_classifier_judges_only_languages_judged_both_ways() {
+        let german = |words: &str| {
+            let mut tokens = words_of(words);
+            tokens.push(format!("{LANGUAGE_TOKEN}de"));
+            tokens
+        };
+        let english = |words: &str| {
+            let mut tokens = words_of(words);
+            tokens.push(format!("{LANGUAGE_TOKEN}en"));
+            tokens
+        };
+        let mut counts = WordCounts::default();
+        for _ in 0..MIN_JUDGED {
+            counts.record(&english("verify your account password now suspended"), true);
+            counts.record(&german("bestätigen konto passwort gesperrt"), true);
+            counts.record(&english("minutes of the meeting attached see you on tuesday"), false);
+        }
+        // Every German message judged was phishing: a German newsletter is
+        // not judged by it, nor is anything in a language never judged.
+        let newsletter = german("unser newsletter neue produkte angebote");
+        assert!(!counts.knows_language_of(&newsletter));
+        assert_eq!(counts.resemblance(&newsletter), None);
+        assert_eq!(
+            counts.resemblance(&english("x").into_iter().map(|token| token.replace(":en", ":fr")).collect::<Vec<_>>()),
+            None
+        );
+        // English was judged both ways; a message of no named language too.
+        assert!(counts.resemblance(&english("please verify your password")).is_some());
+        assert!(counts.resemblance(&words_of("please verify your password")).is_some());
+        for _ in 0..MIN_JUDGED_IN_LANGUAGE {
+            counts.record(&german("protokoll der sitzung am dienstag"), false);
+        }
+        let judged = counts.resemblance(&german("bitte passwort bestätigen konto gesperrt")).unwrap();
+        assert!(judged.phishing > 0.9, "{judged:?}");
+        // The language token says whether to judge, not which way.
+        assert!(
+            !judged
+                .phishing_tokens
+                .iter()
+                .chain(&judged.legitimate_tokens)
+                .any(|token| token.starts_with(LANGUAGE_TOKEN))
+        );
     }
 
     #[test]

@@ -327,6 +327,18 @@ fn run_learned(args: LearnedArgs) -> Result<u8> {
             format!("waits for {} judged messages of each kind", riposte_mail::words::MIN_JUDGED)
         }
     )?;
+    if !words.languages.is_empty() {
+        let least = riposte_mail::words::MIN_JUDGED_IN_LANGUAGE;
+        let languages: Vec<String> = words
+            .languages
+            .iter()
+            .map(|(language, phishing, legitimate)| {
+                let judged = if *phishing >= least && *legitimate >= least { "judged" } else { "not judged" };
+                format!("{} {phishing} / {legitimate} ({judged})", shown(language))
+            })
+            .collect();
+        writeln!(out, "  languages (phishing / legitimate; judged from {least} of each): {}", languages.join(", "))?;
+    }
     for (side, tokens) in [("phishing", &words.phishing_tokens), ("legitimate", &words.legitimate_tokens)] {
         let shown: Vec<String> =
             tokens.iter().map(|(token, probability)| format!("{} {probability:.3}", shown(token))).collect();
