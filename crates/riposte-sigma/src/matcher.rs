@@ -309,8 +309,9 @@ impl FieldTable {
     pub(crate) fn extend(&mut self, event: &Event, from: usize) {
         // Room for every symbol first: the loop then writes through two
         // slices held in registers rather than reloading the tables.
-        let highest = event.symbols_from(from).map(Symbol::index).max().unwrap_or(0);
-        if highest >= self.stamps.len() {
+        if let Some(highest) = event.symbols_from(from).map(Symbol::index).max()
+            && highest >= self.stamps.len()
+        {
             self.stamps.resize(highest + 64, 0);
             self.spans.resize(highest + 64, (0, 0));
         }

@@ -5,15 +5,16 @@
 //! windows: the window the fewest other literals share, since a window many
 //! literals hold (`.exe`, `\windows`) is likely common in text too. A scan
 //! reads the text's window at every position, tests one bit of a small
-//! filter (hashed, 16 bits a literal: 16 KiB for SigmaHQ's largest field)
-//! and, rarely, looks the window up and compares the literals known by it.
+//! filter (hashed, 16 bits a literal: 16 KiB for SigmaHQ's largest such
+//! field) and, rarely, looks the window up and compares the literals known
+//! by it.
 //!
 //! Longer literals (the hashes of `Hashes`, long paths) are found reading a
 //! text's 8-byte windows only every 13th position: each is known by a run of
 //! 13 consecutive windows, one of which starts at a read position wherever
-//! the literal occurs. Two- and three-byte literals are
-//! found by their first two bytes (a direct bitmap), one-byte literals by a
-//! table.
+//! the literal occurs (a filter of 4 bits a window: 64 KiB for `Hashes`).
+//! Two- and three-byte literals are found by their first two bytes (a direct
+//! bitmap), one-byte literals by a table.
 //!
 //! Against an Aho-Corasick automaton of the same literals, whose every byte
 //! is a dependent lookup in a large table, this reads each position
@@ -26,7 +27,8 @@ use rustc_hash::FxHashMap;
 /// literal is looked up.
 const BITS_PER_LITERAL: usize = 16;
 /// Filter bits per window of a strided scan: it reads few positions, so its
-/// filter can pass more of them, and a smaller filter stays in cache.
+/// filter can pass more of them, and is smaller than one of 16 bits a window
+/// would be (a literal has `stride` windows).
 const BITS_PER_STRIDED_WINDOW: usize = 4;
 
 /// Where a literal lies around its window: its id and how far its start is
@@ -84,7 +86,8 @@ impl Window for u64 {
 /// With a stride of `s`, a scan reads only every `s`-th position of a text,
 /// and each literal is known by `s` consecutive windows instead of one: an
 /// occurrence spans exactly one read position among the starts of those
-/// windows, so it is found once. Literals must hold `WIDTH + s - 1` bytes.
+/// windows, so it is found once. Literals must hold at least `WIDTH + s - 1`
+/// bytes.
 #[derive(Debug)]
 struct Windows<W> {
     stride: usize,
@@ -99,7 +102,8 @@ struct Windows<W> {
 impl<W: Window> Windows<W> {
     /// Chooses each literal's run of `stride` windows (the run whose windows
     /// the fewest literals share, summed; the later one on a tie, as literals
-    /// differ more at their ends).
+    /// differ more at their ends). With a stride of one, that is the rarest
+    /// window; a literal of exactly `WIDTH + stride - 1` bytes has one run.
     fn new(literals: &[(u32, &[u8])], stride: usize) -> Option<Windows<W>> {
         if literals.is_empty() {
             return None;
@@ -129,6 +133,7 @@ impl<W: Window> Windows<W> {
         for &(id, text) in literals {
             all.clear();
             all.extend(text.windows(W::WIDTH).map(W::read));
+            debug_assert!(text.len() >= W::WIDTH + stride - 1, "a literal too short for its stride");
             let Some((start, run)) = all.windows(stride).enumerate().min_by_key(|(start, run)| {
                 (run.iter().map(|window| u64::from(sharing[window])).sum::<u64>(), std::cmp::Reverse(*start))
             }) else {
@@ -217,6 +222,7 @@ const STRIDED_FROM: usize = 20;
 /// lookups cost more where literals share them; this one measured best on
 /// SigmaHQ's rules (callgrind, `match_passes`; see docs/PERFORMANCE.md).
 const STRIDE: usize = 13;
+const _: () = assert!(STRIDE + 7 <= STRIDED_FROM);
 
 #[inline]
 fn pair(first: u8, second: u8) -> u16 {
@@ -362,6 +368,31 @@ mod tests {
             grams.find(&text, &mut |id| found.push(id));
             let expected = counts(naive(&literals, &text).into_iter().map(|(id, _)| id));
             proptest::prop_assert_eq!(counts(found), expected);
+        }
+    }
+
+    /// Literals that repeat their own windows (`aaaa…`, `abab…`), in texts
+    /// of the same bytes: occurrences overlap at every offset from a stride.
+    #[test]
+    fn periodic_literals_are_found_at_every_overlapping_place() {
+        let literals: Vec<Vec<u8>> = vec![
+            b"a".repeat(20),
+            b"a".repeat(21),
+            b"a".repeat(33),
+            b"ab".repeat(10),
+            b"ab".repeat(13),
+            b"abc".repeat(7),
+            b"a".repeat(5),
+        ];
+        let grams = Grams::new(literals.iter().map(|literal| &literal[..]));
+        for unit in [&b"a"[..], b"ab", b"abc", b"aab"] {
+            for length in 0..80 {
+                let text: Vec<u8> = unit.iter().copied().cycle().take(length).collect();
+                let mut found = Vec::new();
+                grams.find(&text, &mut |id| found.push(id));
+                let expected = counts(naive(&literals, &text).into_iter().map(|(id, _)| id));
+                assert_eq!(counts(found), expected, "{}", String::from_utf8_lossy(&text));
+            }
         }
     }
 
