@@ -10,6 +10,8 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use riposte_mail::{Analysis, Limits, Settings, Verdict, analyze, parse};
 
+use crate::terminal::shown;
+
 #[derive(Subcommand, Debug)]
 pub enum EmailCommand {
     /// Judge messages: `.eml` files, mbox files, folders (Maildir included).
@@ -665,44 +667,4 @@ fn messages_of(path: &Path) -> io::Result<Box<dyn Iterator<Item = Source>>> {
         }
     });
     Ok(Box::new(messages))
-}
-
-/// Text from a message (names, hosts, evidence) as a person should read it:
-/// control and invisible characters escaped, so that a terminal shows them
-/// instead of obeying them; quotes, apostrophes and backslashes as they are.
-fn shown(text: &str) -> String {
-    let escaped = text.escape_debug().to_string();
-    let mut out = String::with_capacity(escaped.len());
-    let mut chars = escaped.chars();
-    while let Some(ch) = chars.next() {
-        if ch != '\\' {
-            out.push(ch);
-            continue;
-        }
-        match chars.next() {
-            Some(quoted @ ('"' | '\'' | '\\')) => out.push(quoted),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shown;
-
-    #[test]
-    fn text_is_shown_as_written_and_controls_are_escaped() {
-        let plain = r#"the receiving host's "Authentication-Results" for C:\Users\a.exe"#;
-        assert_eq!(shown(plain), plain);
-        assert_eq!(shown("Überweisung für Zoë"), "Überweisung für Zoë");
-        assert_eq!(shown("red\u{1b}[31m alert\n"), r"red\u{1b}[31m alert\n");
-        // A right-to-left override would turn `exe.pdf` around on screen.
-        assert_eq!(shown("invoice\u{202e}fdp.exe"), r"invoice\u{202e}fdp.exe");
-        assert_eq!(shown("ends with \\"), "ends with \\");
-    }
 }

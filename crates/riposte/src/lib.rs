@@ -9,6 +9,7 @@ pub mod intel;
 pub mod playbook;
 pub mod secret;
 pub mod serve;
+pub mod terminal;
 pub mod update;
 
 pub use riposte_server::rules;

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::exit;
+use crate::terminal::shown;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
@@ -234,8 +235,10 @@ pub fn run_alerts(command: AlertsCommand) -> Result<u8> {
                 "ID", "LEVEL", "COUNT", "STATUS", "LAST SEEN"
             )?;
             for alert in &page.items {
-                let entities: Vec<&str> =
-                    alert.entities.hosts.iter().chain(&alert.entities.users).map(String::as_str).take(3).collect();
+                // Host and user names come from the events: escaped, as the
+                // sender of an event writes them.
+                let entities: Vec<String> =
+                    alert.entities.hosts.iter().chain(&alert.entities.users).take(3).map(|name| shown(name)).collect();
                 writeln!(
                     out,
                     "{:>6}  {:<13} {:>5}  {:<12} {:<20}  {} [{}]",
@@ -244,7 +247,7 @@ pub fn run_alerts(command: AlertsCommand) -> Result<u8> {
                     alert.count,
                     alert.status.as_str(),
                     time_text(alert.last_seen_ms).get(..19).unwrap_or_default(),
-                    alert.rule_title,
+                    shown(&alert.rule_title),
                     entities.join(", ")
                 )?;
             }

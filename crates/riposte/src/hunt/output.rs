@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{Detection, HuntResult, IntelDetection, NativeDetection};
+use crate::terminal::shown_within;
 
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -95,24 +96,6 @@ pub fn key_fields<'e>(rule: &Rule, event: &'e Event) -> Vec<(&'static str, &'e s
         }
     }
     shown
-}
-
-fn one_line(value: &str, limit: usize) -> String {
-    let mut out = String::with_capacity(value.len().min(limit + 4));
-    for (count, ch) in value.chars().enumerate() {
-        if count >= limit {
-            out.push('…');
-            break;
-        }
-        match ch {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ch if ch.is_control() => out.push('\u{fffd}'),
-            ch => out.push(ch),
-        }
-    }
-    out
 }
 
 /// The machine form of one detection.
@@ -602,7 +585,7 @@ fn write_text(out: &mut dyn Write, engine: &Engine, result: &HuntResult, style: 
             )?;
             let fields: Vec<String> = key_fields(rule, &detection.event)
                 .iter()
-                .map(|(name, value)| format!("{dim}{name}={reset}{}", one_line(value, MAX_VALUE_CHARS)))
+                .map(|(name, value)| format!("{dim}{name}={reset}{}", shown_within(value, MAX_VALUE_CHARS)))
                 .collect();
             if !fields.is_empty() {
                 writeln!(out, "      {}", fields.join("  "))?;
@@ -623,13 +606,6 @@ fn write_text(out: &mut dyn Write, engine: &Engine, result: &HuntResult, style: 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_are_kept_on_one_line_and_bounded() {
-        assert_eq!(one_line("a\nb\tc", 10), "a\\nb\\tc");
-        assert_eq!(one_line("abcdef", 3), "abc…");
-        assert_eq!(one_line("x\u{7}y", 10), "x\u{fffd}y");
-    }
 
     #[test]
     fn csv_quoting() {
