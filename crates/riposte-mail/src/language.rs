@@ -2,6 +2,7 @@
 //! of time, and payment fraud; in English, French, German, Dutch, Spanish
 //! and Portuguese. Each list is a category: a message scores once per category.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
@@ -300,7 +301,7 @@ const FUNCTION_WORDS: [(&str, &[&str]); 6] = [
     (
         "pt",
         &[
-            "não", "você", "seu", "sua", "com", "uma", "da", "do", "dos", "das", "ou", "pelo", "pela", "já", "até",
+            "não", "você", "seu", "sua", "com", "uma", "da", "do", "dos", "ou", "pelo", "pela", "já", "até",
             "obrigado", "nosso", "em", "ao", "olá",
         ],
     ),
@@ -322,11 +323,21 @@ const LANGUAGE_LEAD: usize = 2;
 /// `nl`), or `None` when too few of its words say, or two languages say as
 /// much.
 pub fn language_of(text: &str) -> Option<&'static str> {
+    static LANGUAGE_OF_WORD: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    let language_of_word = LANGUAGE_OF_WORD.get_or_init(|| {
+        FUNCTION_WORDS
+            .iter()
+            .enumerate()
+            .flat_map(|(language, (_, words))| words.iter().map(move |word| (*word, language)))
+            .collect()
+    });
     let mut counts = [0usize; FUNCTION_WORDS.len()];
+    let mut lower = String::new();
     for word in text.split(|ch: char| !ch.is_alphabetic()).filter(|word| (2..=8).contains(&word.len())) {
-        let word = word.to_lowercase();
-        for (count, (_, words)) in counts.iter_mut().zip(FUNCTION_WORDS) {
-            *count += usize::from(words.contains(&word.as_str()));
+        lower.clear();
+        lower.extend(word.chars().flat_map(char::to_lowercase));
+        if let Some(&language) = language_of_word.get(lower.as_str()) {
+            counts[language] += 1;
         }
     }
     let mut ranked: Vec<(usize, &'static str)> =
@@ -389,6 +400,16 @@ pub fn wording(text: &str) -> Vec<(Wording, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_word_names_one_language() {
+        let mut seen = std::collections::HashSet::new();
+        for (_, words) in FUNCTION_WORDS {
+            for word in words {
+                assert!(seen.insert(word), "{word} is in two lists (or twice in one)");
+            }
+        }
+    }
 
     #[test]
     fn a_message_is_named_by_the_function_words_it_uses_most() {
