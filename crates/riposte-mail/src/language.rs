@@ -268,75 +268,91 @@ fn at_word_bounds(text: &str, at: usize, words: &str) -> bool {
 }
 
 /// Function words common in one of the languages the checks know and rare
-/// in the others: enough of them name a message's language.
+/// in the others and in addresses (`com`), time zones (`EST`) and the
+/// other five (`la`, `des`, `es`, `je`, `te`, `do`, `of` are none of them).
 const FUNCTION_WORDS: [(&str, &[&str]); 6] = [
     (
         "en",
         &[
-            "the", "and", "you", "your", "to", "of", "for", "with", "this", "that", "are", "have", "will", "our", "it",
-            "not",
+            "the", "and", "you", "your", "to", "for", "with", "this", "that", "are", "have", "our", "it", "not",
+            "please", "would",
         ],
     ),
     (
         "de",
         &[
-            "und", "der", "das", "ist", "nicht", "sie", "ihre", "mit", "für", "wir", "auf", "bitte", "eine", "ein",
-            "zu", "dem", "sich", "auch", "wird",
+            "und", "der", "ist", "nicht", "sie", "ihre", "mit", "für", "wir", "auf", "bitte", "eine", "ein", "zu",
+            "dem", "sich", "auch", "wird",
         ],
     ),
     (
         "fr",
         &[
-            "le", "la", "les", "des", "et", "du", "au", "est", "vous", "votre", "vos", "pour", "avec", "nous", "une",
-            "dans", "pas", "qui", "merci",
+            "vous", "votre", "vos", "pour", "avec", "nous", "une", "dans", "pas", "qui", "merci", "sont", "être",
+            "cette", "aux", "sur", "notre", "nos", "ces", "leur", "très", "peut", "comme",
         ],
     ),
     (
         "es",
         &[
-            "el", "los", "las", "es", "lo", "al", "por", "usted", "su", "sus", "con", "una", "del", "pero", "gracias",
-            "nuestro", "muy", "hola",
+            "los", "las", "usted", "ustedes", "su", "sus", "con", "una", "del", "pero", "gracias", "nuestro",
+            "nuestra", "muy", "hola", "hemos", "también", "ya", "nosotros", "tiene", "puede", "así", "aquí", "cuando",
+            "fue", "están",
         ],
     ),
     (
         "pt",
         &[
-            "não", "você", "seu", "sua", "com", "uma", "da", "do", "dos", "ou", "pelo", "pela", "já", "até",
-            "obrigado", "nosso", "em", "ao", "olá",
+            "não", "você", "seu", "sua", "seus", "uma", "pelo", "pela", "já", "até", "obrigado", "nosso", "nossa",
+            "em", "ao", "olá", "são", "também", "isso", "essa", "pode", "foi", "muito", "quando", "estão", "desta",
+            "deste",
         ],
     ),
     (
         "nl",
         &[
-            "het", "een", "van", "niet", "uw", "je", "voor", "wij", "zijn", "ons", "bij", "naar", "ook", "dat", "deze",
-            "wordt", "kunt", "te", "om",
+            "het", "een", "van", "niet", "uw", "voor", "wij", "zijn", "ons", "bij", "naar", "ook", "dat", "deze",
+            "wordt", "kunt", "om", "graag",
         ],
     ),
 ];
 
-/// Function words a text needs in its most frequent language, and how many
-/// times those of the next one, for its language to be named.
+/// The languages [`language_of`] names.
+pub fn languages() -> impl Iterator<Item = &'static str> {
+    FUNCTION_WORDS.iter().map(|(language, _)| *language)
+}
+
+/// Distinct function words a text needs of its most used language, and how
+/// many times those of the next one, for its language to be named. Each
+/// word counts once: a long footer or hidden padding in another language
+/// cannot outweigh a message's own words by repeating a few.
 const LANGUAGE_MIN_WORDS: usize = 5;
 const LANGUAGE_LEAD: usize = 2;
 
 /// The language `text` is mostly written in (`en`, `de`, `fr`, `es`, `pt`,
-/// `nl`), or `None` when too few of its words say, or two languages say as
-/// much.
+/// `nl`), or `None` when too few of its words say, or two languages say
+/// nearly as much.
 pub fn language_of(text: &str) -> Option<&'static str> {
-    static LANGUAGE_OF_WORD: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-    let language_of_word = LANGUAGE_OF_WORD.get_or_init(|| {
+    // Each function word: its language, and its place among all of them.
+    static FUNCTION_WORD: OnceLock<HashMap<&'static str, (usize, usize)>> = OnceLock::new();
+    let function_word = FUNCTION_WORD.get_or_init(|| {
         FUNCTION_WORDS
             .iter()
             .enumerate()
             .flat_map(|(language, (_, words))| words.iter().map(move |word| (*word, language)))
+            .enumerate()
+            .map(|(place, (word, language))| (word, (language, place)))
             .collect()
     });
     let mut counts = [0usize; FUNCTION_WORDS.len()];
+    let mut seen = vec![false; function_word.len()];
     let mut lower = String::new();
     for word in text.split(|ch: char| !ch.is_alphabetic()).filter(|word| (2..=8).contains(&word.len())) {
         lower.clear();
         lower.extend(word.chars().flat_map(char::to_lowercase));
-        if let Some(&language) = language_of_word.get(lower.as_str()) {
+        if let Some(&(language, place)) = function_word.get(lower.as_str())
+            && !std::mem::replace(&mut seen[place], true)
+        {
             counts[language] += 1;
         }
     }
@@ -407,8 +423,32 @@ mod tests {
         for (_, words) in FUNCTION_WORDS {
             for word in words {
                 assert!(seen.insert(word), "{word} is in two lists (or twice in one)");
+                // Words are read from 2 to 8 bytes long.
+                assert!((2..=8).contains(&word.len()) && *word == word.to_lowercase(), "{word}");
             }
         }
+    }
+
+    #[test]
+    fn addresses_footers_and_padding_do_not_name_the_language() {
+        // `com` of addresses, `do not reply`, an EST time: English.
+        let english = "Your order has shipped and you can track it at https://shop.example.com/track; write to \
+                       help@shop.example.com with any questions. This is an automated message that we would like \
+                       you to keep, please do not reply to it. Sent 10:00 EST.";
+        assert_eq!(language_of(english), Some("en"));
+        // `le` and `es`: Spanish, not French or German.
+        let spanish = "Le informamos que su pedido ya está en camino. Gracias por confiar en nosotros; \
+                       si tiene preguntas, nuestro equipo le atenderá con gusto. Saludos, el equipo de ventas";
+        assert_eq!(language_of(spanish), Some("es"));
+        // German repeated a hundred times (hidden text, a footer) counts as
+        // the few German words it is.
+        let padded = format!("{english} {}", "und der ist nicht ".repeat(100));
+        assert_eq!(language_of(&padded), Some("en"));
+        // Four distinct words are too few; five are enough.
+        assert_eq!(language_of("the the and you your the"), None);
+        assert_eq!(language_of("the and you your this"), Some("en"));
+        // A lead of less than twice: no language.
+        assert_eq!(language_of("the and you your this und der ist"), None);
     }
 
     #[test]
@@ -431,7 +471,7 @@ mod tests {
                 Some("es"),
             ),
             (
-                "Olá, a fatura de novembro da unidade consumidora já está disponível. O pagamento pode ser feito por Pix ou boleto. Se já pagou, desconsidere.",
+                "Olá, a fatura de novembro da sua unidade consumidora já está disponível. Você pode pagar pelo Pix ou boleto até o dia 28. Se já pagou, não considere esta mensagem. Obrigado.",
                 Some("pt"),
             ),
             (

@@ -127,13 +127,19 @@ impl WordCounts {
     }
 
     /// Whether enough of both kinds was judged in the language of the
-    /// message whose tokens these are (yes when it has none named).
+    /// message whose tokens these are: yes when it has none named, and
+    /// while no language has been judged enough both ways (verdicts counted
+    /// before languages were named hold none: the classifier judges as it
+    /// did until the new ones establish one).
     pub fn knows_language_of(&self, tokens: &[String]) -> bool {
-        tokens.iter().find(|token| token.starts_with(LANGUAGE_TOKEN)).is_none_or(|language| {
-            self.tokens.get(language).is_some_and(|&(phishing, legitimate)| {
+        let judged_both_ways = |token: &str| {
+            self.tokens.get(token).is_some_and(|&(phishing, legitimate)| {
                 phishing >= MIN_JUDGED_IN_LANGUAGE && legitimate >= MIN_JUDGED_IN_LANGUAGE
             })
-        })
+        };
+        let Some(language) = tokens.iter().find(|token| token.starts_with(LANGUAGE_TOKEN)) else { return true };
+        judged_both_ways(language)
+            || !crate::language::languages().any(|other| judged_both_ways(&format!("{LANGUAGE_TOKEN}{other}")))
     }
 
     /// The languages named in judged messages, with the messages of each
@@ -323,47 +329,61 @@ mod tests {
 
     #[test]
     fn the_classifier_judges_only_languages_judged_both_ways() {
-        let german = |words: &str| {
+        let in_language = |language: &str, words: &str| {
             let mut tokens = words_of(words);
-            tokens.push(format!("{LANGUAGE_TOKEN}de"));
+            tokens.push(format!("{LANGUAGE_TOKEN}{language}"));
             tokens
         };
-        let english = |words: &str| {
-            let mut tokens = words_of(words);
-            tokens.push(format!("{LANGUAGE_TOKEN}en"));
-            tokens
-        };
-        let mut counts = WordCounts::default();
-        for _ in 0..MIN_JUDGED {
-            counts.record(&english("verify your account password now suspended"), true);
-            counts.record(&german("bestätigen konto passwort gesperrt"), true);
-            counts.record(&english("minutes of the meeting attached see you on tuesday"), false);
+        // Verdicts counted before languages were named: judged as before.
+        let mut counts = trained();
+        assert!(counts.resemblance(&in_language("en", "please verify your password")).is_some());
+        assert!(counts.resemblance(&in_language("de", "bitte passwort bestätigen")).is_some());
+        // Then English is judged both ways, one verdict short of enough.
+        for _ in 0..MIN_JUDGED_IN_LANGUAGE - 1 {
+            counts.record(&in_language("en", "verify your account password now suspended"), true);
+            counts.record(&in_language("en", "minutes of the meeting attached see you on tuesday"), false);
         }
-        // Every German message judged was phishing: a German newsletter is
-        // not judged by it, nor is anything in a language never judged.
-        let newsletter = german("unser newsletter neue produkte angebote");
+        counts.record(&in_language("en", "verify your account password now suspended"), true);
+        assert!(counts.resemblance(&in_language("de", "bitte passwort bestätigen")).is_some());
+        counts.record(&in_language("en", "minutes of the meeting attached see you on tuesday"), false);
+        // Now a language is established: German, judged phishing only, is not judged.
+        for _ in 0..MIN_JUDGED {
+            counts.record(&in_language("de", "bestätigen konto passwort gesperrt"), true);
+        }
+        let newsletter = in_language("de", "unser newsletter neue produkte angebote");
         assert!(!counts.knows_language_of(&newsletter));
         assert_eq!(counts.resemblance(&newsletter), None);
-        assert_eq!(
-            counts.resemblance(&english("x").into_iter().map(|token| token.replace(":en", ":fr")).collect::<Vec<_>>()),
-            None
-        );
-        // English was judged both ways; a message of no named language too.
-        assert!(counts.resemblance(&english("please verify your password")).is_some());
-        assert!(counts.resemblance(&words_of("please verify your password")).is_some());
-        for _ in 0..MIN_JUDGED_IN_LANGUAGE {
-            counts.record(&german("protokoll der sitzung am dienstag"), false);
+        // Nor Dutch, judged legitimate only.
+        for _ in 0..MIN_JUDGED {
+            counts.record(&in_language("nl", "notulen van de vergadering"), false);
         }
-        let judged = counts.resemblance(&german("bitte passwort bestätigen konto gesperrt")).unwrap();
+        assert_eq!(counts.resemblance(&in_language("nl", "bevestig uw wachtwoord")), None);
+        // Nor a language never judged; English and unnamed messages are.
+        assert_eq!(counts.resemblance(&in_language("fr", "veuillez confirmer votre compte")), None);
+        assert!(counts.resemblance(&in_language("en", "please verify your password")).is_some());
+        assert!(counts.resemblance(&words_of("please verify your password")).is_some());
+        // Legitimate German mail one short of enough, then enough.
+        for _ in 0..MIN_JUDGED_IN_LANGUAGE - 1 {
+            counts.record(&in_language("de", "protokoll der sitzung am dienstag"), false);
+        }
+        assert_eq!(counts.resemblance(&in_language("de", "bitte passwort bestätigen")), None);
+        counts.record(&in_language("de", "protokoll der sitzung am dienstag"), false);
+        let judged = counts.resemblance(&in_language("de", "bitte passwort bestätigen konto gesperrt")).unwrap();
         assert!(judged.phishing > 0.9, "{judged:?}");
         // The language token says whether to judge, not which way.
-        assert!(
-            !judged
-                .phishing_tokens
-                .iter()
-                .chain(&judged.legitimate_tokens)
-                .any(|token| token.starts_with(LANGUAGE_TOKEN))
-        );
+        let deciding = judged.phishing_tokens.iter().chain(&judged.legitimate_tokens);
+        assert!(!deciding.clone().any(|token| token.starts_with(LANGUAGE_TOKEN)), "{judged:?}");
+        let (phishing, legitimate) = counts.strongest(100);
+        assert!(!phishing.iter().chain(&legitimate).any(|(token, _)| token.starts_with(LANGUAGE_TOKEN)));
+        assert_eq!(counts.languages()[0], ("de".to_owned(), MIN_JUDGED, MIN_JUDGED_IN_LANGUAGE));
+    }
+
+    #[test]
+    fn a_message_s_tokens_name_its_language() {
+        let mail = Mail { subject: "Your order".into(), ..Mail::default() };
+        let text = "Your order has shipped and you can track it with the link in this message; please keep it.";
+        assert!(tokens(&mail, text, &[]).contains(&format!("{LANGUAGE_TOKEN}en")));
+        assert!(!tokens(&mail, "Your order has shipped.", &[]).iter().any(|token| token.starts_with(LANGUAGE_TOKEN)));
     }
 
     #[test]

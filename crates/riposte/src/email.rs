@@ -329,7 +329,9 @@ fn run_learned(args: LearnedArgs) -> Result<u8> {
             format!("waits for {} judged messages of each kind", riposte_mail::words::MIN_JUDGED)
         }
     )?;
-    if !words.languages.is_empty() {
+    if words.languages.is_empty() {
+        writeln!(out, "  languages: none named in judged mail yet; messages in every language are judged")?;
+    } else {
         let least = riposte_mail::words::MIN_JUDGED_IN_LANGUAGE;
         let languages: Vec<String> = words
             .languages
