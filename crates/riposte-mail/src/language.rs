@@ -1,6 +1,8 @@
 //! Words phishing leans on: a lure to sign in or confirm details, pressure
 //! of time, and payment fraud; in English, French, German, Dutch, Spanish
 //! and Portuguese. Each list is a category: a message scores once per category.
+//! And the function words that name which of these languages a message is
+//! written in (`language_of`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -32,6 +32,13 @@ pub const MIN_JUDGED_IN_LANGUAGE: u64 = 20;
 /// The token naming a message's language (`lang:de`); it says whether the
 /// classifier may judge, and takes no part in judging.
 pub const LANGUAGE_TOKEN: &str = "lang:";
+
+/// Whether a language with these verdicts (messages judged phishing and
+/// legitimate in it) was judged enough both ways for the classifier to
+/// judge messages in it.
+pub fn judged_both_ways(phishing: u64, legitimate: u64) -> bool {
+    phishing >= MIN_JUDGED_IN_LANGUAGE && legitimate >= MIN_JUDGED_IN_LANGUAGE
+}
 /// Tokens an organisation's counts keep at most (about 40 MB in memory);
 /// past that the rarest are forgotten, down to nine tenths of it.
 pub const MAX_KEPT: u64 = 500_000;
@@ -132,14 +139,11 @@ impl WordCounts {
     /// before languages were named hold none: the classifier judges as it
     /// did until the new ones establish one).
     pub fn knows_language_of(&self, tokens: &[String]) -> bool {
-        let judged_both_ways = |token: &str| {
-            self.tokens.get(token).is_some_and(|&(phishing, legitimate)| {
-                phishing >= MIN_JUDGED_IN_LANGUAGE && legitimate >= MIN_JUDGED_IN_LANGUAGE
-            })
+        let judged = |token: &str| {
+            self.tokens.get(token).is_some_and(|&(phishing, legitimate)| judged_both_ways(phishing, legitimate))
         };
         let Some(language) = tokens.iter().find(|token| token.starts_with(LANGUAGE_TOKEN)) else { return true };
-        judged_both_ways(language)
-            || !crate::language::languages().any(|other| judged_both_ways(&format!("{LANGUAGE_TOKEN}{other}")))
+        judged(language) || !crate::language::languages().any(|other| judged(&format!("{LANGUAGE_TOKEN}{other}")))
     }
 
     /// The languages named in judged messages, with the messages of each
@@ -371,8 +375,8 @@ mod tests {
         let judged = counts.resemblance(&in_language("de", "bitte passwort bestätigen konto gesperrt")).unwrap();
         assert!(judged.phishing > 0.9, "{judged:?}");
         // The language token says whether to judge, not which way.
-        let deciding = judged.phishing_tokens.iter().chain(&judged.legitimate_tokens);
-        assert!(!deciding.clone().any(|token| token.starts_with(LANGUAGE_TOKEN)), "{judged:?}");
+        let mut deciding = judged.phishing_tokens.iter().chain(&judged.legitimate_tokens);
+        assert!(!deciding.any(|token| token.starts_with(LANGUAGE_TOKEN)), "{judged:?}");
         let (phishing, legitimate) = counts.strongest(100);
         assert!(!phishing.iter().chain(&legitimate).any(|(token, _)| token.starts_with(LANGUAGE_TOKEN)));
         assert_eq!(counts.languages()[0], ("de".to_owned(), MIN_JUDGED, MIN_JUDGED_IN_LANGUAGE));

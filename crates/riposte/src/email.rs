@@ -337,7 +337,8 @@ fn run_learned(args: LearnedArgs) -> Result<u8> {
             .languages
             .iter()
             .map(|(language, phishing, legitimate)| {
-                let judged = if *phishing >= least && *legitimate >= least { "judged" } else { "not judged" };
+                let judged =
+                    if riposte_mail::words::judged_both_ways(*phishing, *legitimate) { "judged" } else { "not judged" };
                 format!("{} {phishing} / {legitimate} ({judged})", shown(language))
             })
             .collect();
