@@ -10,7 +10,8 @@
 //! default): analysts' verdicts are the sets' labels, and each message is
 //! judged by what the other folds taught. The project's own legitimate
 //! messages flagged by what the whole corpus taught are listed with their
-//! findings.
+//! findings; with `MISSED=1` too the phishing messages the folds did not
+//! flag, with their language and findings.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -165,6 +166,20 @@ fn held_out(root: &Path) {
                     analysing += started.elapsed();
                     for finding in &analysis.findings {
                         *reasons.entry((set.name, finding.check)).or_default() += 1;
+                    }
+                    if std::env::var_os("MISSED").is_some()
+                        && set.phishing
+                        && !matches!(analysis.verdict, Verdict::Phishing | Verdict::Malicious)
+                    {
+                        let tokens = riposte_mail::tokens_of(mail);
+                        let language = tokens
+                            .iter()
+                            .find_map(|token| token.strip_prefix(riposte_mail::words::LANGUAGE_TOKEN))
+                            .unwrap_or("unnamed");
+                        println!("missed ({language}, score {:.1}): {:?}", analysis.score, mail.subject);
+                        for finding in &analysis.findings {
+                            println!("    {}: {}", finding.check, finding.evidence);
+                        }
                     }
                     analysis.verdict
                 });
