@@ -8,7 +8,7 @@ use crate::domain::{
     brands, imitated, is_freemail, is_open_hosting, is_shortener, is_under, protected_domains, registered,
 };
 use crate::language::{Wording, contains_words, wording};
-use crate::links::{Link, asks_for_credentials, has_form, host_of, html_links, text_links, text_of};
+use crate::links::{self, Link, Shown, asks_for_credentials, has_form, host_of, html_links, text_links};
 use crate::message::Mail;
 use crate::words::{Resemblance, WordCounts, tokens};
 
@@ -177,13 +177,17 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
 
     let Reading { text: reading, links, shown } = read(mail);
     for (html, shown) in mail.htmls.iter().zip(&shown) {
-        if mail.texts.is_empty() && shown.split_whitespace().count() < 15 && html.to_ascii_lowercase().contains("<img")
+        if mail.texts.is_empty()
+            && shown.text.split_whitespace().count() < 15
+            && html.to_ascii_lowercase().contains("<img")
         {
             add("html.image_only", 1.0, "the message is a picture with almost no text".into());
         }
+        // A hiding style anywhere, a stylesheet's too: what its classes hide
+        // is not left out of the shown text, which reads inline styles only.
         let lower = html.to_ascii_lowercase().replace(' ', "");
         if ["font-size:0", "display:none", "visibility:hidden"].iter().any(|style| lower.contains(style))
-            && shown.split_whitespace().count() > 0
+            && (shown.hidden_words > 0 || shown.text.split_whitespace().count() > 0)
         {
             // Newsletters hide a preview line the same way: a hint, no more.
             add("html.hidden_text", 0.5, "the body hides part of its text".into());
@@ -329,8 +333,8 @@ pub fn analyze(mail: &Mail, settings: &Settings) -> Analysis {
 struct Reading {
     text: String,
     links: Vec<Link>,
-    /// The shown text of each of `Mail::htmls`, in order.
-    shown: Vec<String>,
+    /// What is shown of each of `Mail::htmls`, in order.
+    shown: Vec<Shown>,
 }
 
 fn read(mail: &Mail) -> Reading {
@@ -344,9 +348,9 @@ fn read(mail: &Mail) -> Reading {
     let mut shown = Vec::with_capacity(mail.htmls.len());
     for html in &mail.htmls {
         html_links(html, &mut links);
-        let read = text_of(html);
+        let read = links::shown(html);
         text.push('\n');
-        text.push_str(&read);
+        text.push_str(&read.text);
         shown.push(read);
     }
     Reading { text, links, shown }

@@ -232,36 +232,208 @@ pub fn has_form(html: &str) -> bool {
     html.to_ascii_lowercase().contains("<form")
 }
 
-/// The text a person reads in HTML: tags, scripts and styles left out,
-/// common entities decoded.
+/// What a person sees of an HTML body.
+pub struct Shown {
+    /// The text: tags, comments, scripts, styles and elements hidden by
+    /// their inline style left out, common entities decoded.
+    pub text: String,
+    /// Words in the elements its inline style hides.
+    pub hidden_words: usize,
+}
+
+/// Elements a browser shows within the line of text around them: text on
+/// each side of their tags joins up (`Pay<b>Pal</b>` reads `PayPal`). The
+/// tags of other elements separate words.
+const INLINE: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "dfn", "em", "font", "i", "kbd", "mark", "q", "s",
+    "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
+];
+/// Elements without content or closing tag.
+const VOID: &[&str] =
+    &["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"];
+
+/// The text a person reads in HTML (see [`Shown`]).
 pub fn text_of(html: &str) -> String {
+    shown(html).text
+}
+
+/// What a person sees of `html`. Text hidden by an inline style
+/// (`display:none`, `font-size:0`...) is what filters are shown and readers
+/// are not: padding to sway a classifier, or letters slipped into a word to
+/// break it up (`Pay<span style="font-size:0">x</span>Pal`).
+pub fn shown(html: &str) -> Shown {
     let lower = html.to_ascii_lowercase();
-    let mut out = String::with_capacity(html.len() / 2);
+    let mut text = String::with_capacity(html.len() / 2);
+    let mut hidden_words = 0;
     let mut at = 0;
     while at < html.len() {
         let Some(open) = lower[at..].find('<').map(|found| at + found) else {
-            out.push_str(&html[at..]);
+            text.push_str(&html[at..]);
             break;
         };
-        out.push_str(&html[at..open]);
-        // Skip what is not shown.
-        let skipped = ["<script", "<style"].iter().find(|tag| lower[open..].starts_with(**tag));
-        let end = match skipped {
-            Some(tag) => {
-                let closing = format!("</{}", &tag[1..]);
-                lower[open..].find(&closing).map_or(lower.len(), |found| open + found)
-            }
-            None => open,
-        };
-        match lower[end..].find('>') {
-            Some(close) => {
-                out.push(' ');
-                at = end + close + 1;
-            }
-            None => break,
+        text.push_str(&html[at..open]);
+        if lower[open..].starts_with("<!--") {
+            at = lower[open + 4..].find("-->").map_or(html.len(), |end| open + 4 + end + 3);
+            continue;
+        }
+        let Some(close) = lower[open..].find('>').map(|found| open + found) else { break };
+        let tag = &lower[open + 1..close];
+        let name = tag_name(tag);
+        if !INLINE.contains(&name) {
+            text.push(' ');
+        }
+        at = close + 1;
+        if tag.starts_with('/') || tag.ends_with('/') || VOID.contains(&name) || name.is_empty() {
+            continue;
+        }
+        if matches!(name, "script" | "style") {
+            let closing = format!("</{name}");
+            at = lower[at..].find(&closing).map_or(html.len(), |found| at + found);
+        } else if tag.contains("style") && attribute(tag, "style").is_some_and(|style| hides(&style)) {
+            let end = end_of_element(&lower, at, name);
+            hidden_words += words_outside_tags(&html[at..end]);
+            at = end;
         }
     }
-    decode_entities(&out)
+    Shown { text: decode_entities(&text), hidden_words }
+}
+
+/// The words of HTML outside its tags: runs of characters with a letter
+/// outside an entity (`&nbsp;`) in them. A cheap look: what comments and
+/// scripts hold counts too.
+fn words_outside_tags(html: &str) -> usize {
+    let (mut words, mut in_tag, mut in_entity, mut in_word, mut lettered) = (0, false, false, false, false);
+    for ch in html.chars().chain([' ']) {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if in_tag => {}
+            _ if ch.is_whitespace() => {
+                words += usize::from(in_word && lettered);
+                (in_word, lettered, in_entity) = (false, false, false);
+            }
+            '&' => in_entity = true,
+            ';' if in_entity => in_entity = false,
+            _ => {
+                in_word = true;
+                lettered |= ch.is_alphabetic() && !in_entity;
+            }
+        }
+        if ch == '<' {
+            words += usize::from(in_word && lettered);
+            (in_word, lettered) = (false, false);
+        }
+    }
+    words
+}
+
+/// Whether an inline style hides its element's text.
+fn hides(style: &str) -> bool {
+    let style: String = style.chars().filter(|ch| !ch.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let zero = |value: &str| {
+        let number = &value[..value.find(|ch: char| !(ch.is_ascii_digit() || ch == '.')).unwrap_or(value.len())];
+        number.parse::<f64>().is_ok_and(|number| number == 0.0)
+    };
+    let mut clipped = false;
+    let mut no_height = false;
+    for declaration in style.split(';') {
+        let Some((property, value)) = declaration.split_once(':') else { continue };
+        match property {
+            "display" if value.starts_with("none") => return true,
+            "visibility" if value.starts_with("hidden") => return true,
+            "font-size" | "opacity" if zero(value) => return true,
+            "max-height" | "height" if zero(value) => no_height = true,
+            "overflow" if value.starts_with("hidden") => clipped = true,
+            _ => {}
+        }
+    }
+    clipped && no_height
+}
+
+/// Where the element whose opening tag ends at `from` ends: after its
+/// closing tag, or where a browser would close it without one — at the
+/// closing tag of an element around it, or, for elements whose end tag may
+/// be left out (`p`, `li`, `td`...), at an element that may not be inside
+/// them. When unsure it ends early: text wrongly read costs less than text
+/// wrongly hidden, which would let a stray end tag hide a lure.
+fn end_of_element(lower: &str, from: usize, name: &str) -> usize {
+    const BLOCKS: &[&str] = &[
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "div",
+        "dl",
+        "fieldset",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "ul",
+    ];
+    let closes_it = |opening: &str| match name {
+        "p" => BLOCKS.contains(&opening),
+        "li" => opening == "li",
+        "td" | "th" => matches!(opening, "td" | "th" | "tr"),
+        "tr" => opening == "tr",
+        "dt" | "dd" => matches!(opening, "dt" | "dd"),
+        "option" => opening == "option",
+        _ => false,
+    };
+    let mut open: Vec<&str> = Vec::new();
+    let mut at = from;
+    while let Some(found) = lower[at..].find('<').map(|found| at + found) {
+        if lower[found..].starts_with("<!--") {
+            at = lower[found + 4..].find("-->").map_or(lower.len(), |end| found + 4 + end + 3);
+            continue;
+        }
+        let Some(close) = lower[found..].find('>').map(|end| found + end) else { break };
+        let tag = &lower[found + 1..close];
+        let inner = tag_name(tag);
+        at = close + 1;
+        if inner.is_empty() || VOID.contains(&inner) || tag.ends_with('/') {
+            continue;
+        }
+        if !tag.starts_with('/') {
+            if open.is_empty() && closes_it(inner) {
+                return found;
+            }
+            if matches!(inner, "script" | "style") {
+                let closing = format!("</{inner}");
+                at = lower[at..].find(&closing).map_or(lower.len(), |end| at + end);
+            } else {
+                open.push(inner);
+            }
+        } else if let Some(depth) = open.iter().rposition(|opened| *opened == inner) {
+            open.truncate(depth);
+        } else if inner == name {
+            return at;
+        } else {
+            // The end of an element around this one closes it too.
+            return found;
+        }
+    }
+    lower.len()
+}
+
+/// The element name of a tag's text (after its `<`, before its `>`).
+fn tag_name(tag: &str) -> &str {
+    let name = tag.trim_start_matches('/');
+    &name[..name.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == ':' || ch == '-')).unwrap_or(name.len())]
 }
 
 fn decode_entities(text: &str) -> String {
@@ -332,6 +504,55 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["Hello", "you", "!"]
         );
+    }
+
+    #[test]
+    fn text_is_read_as_a_browser_shows_it() {
+        let words = |html: &str| text_of(html).split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        // Inline elements join the text around them; other tags separate it.
+        assert_eq!(words("Pay<b>Pal</b> <i>account</i>"), ["PayPal", "account"]);
+        assert_eq!(
+            words("one<br>two<p>three</p><div>four</div><td>five</td>"),
+            ["one", "two", "three", "four", "five"]
+        );
+        // Elements hidden by their inline style, whatever the spelling.
+        for style in [
+            "display:none",
+            "DISPLAY: None !important",
+            "color:red; visibility : hidden",
+            "font-size:0px",
+            "font-size: 0",
+            "opacity:0.0",
+            "max-height:0; overflow:hidden; mso-hide:all",
+        ] {
+            let html = format!(r#"Pay<span style="{style}">xyz qwv</span>Pal"#);
+            assert_eq!(words(&html), ["PayPal"], "{style}");
+            assert_eq!(shown(&html).hidden_words, 2, "{style}");
+        }
+        for style in ["display:block", "font-size:0.5em", "opacity:0.8", "max-height:0", "mso-display:none"] {
+            let html = format!(r#"Pay<span style="{style}">xyz</span>Pal"#);
+            assert_eq!(words(&html), ["PayxyzPal"], "{style}");
+            assert_eq!(shown(&html).hidden_words, 0, "{style}");
+        }
+        // A hidden element ends at its own closing tag, elements of the same
+        // name nested in it counted; one never closed hides the rest.
+        assert_eq!(words(r#"<div style="display:none"><div>a</div><div>b</div>c</div>shown"#), ["shown"]);
+        assert_eq!(words(r#"before<div style="display:none"><div>a</div>b"#), ["before"]);
+        // Or where a browser closes it: at the end of an element around it
+        // (a stray end tag further on cannot stretch it over a lure), or at
+        // what may not be inside it.
+        assert_eq!(words(r#"<td><span style="display:none">pad</td><td>lure</span></td>"#), ["lure"]);
+        assert_eq!(words(r#"<p style="display:none">pad<div>lure</div>"#), ["lure"]);
+        assert_eq!(words(r#"<td style="display:none">pad<td>lure"#), ["lure"]);
+        assert_eq!(words(r#"<li style="display:none">pad<b>x</b><li>lure"#), ["lure"]);
+        assert_eq!(words(r#"<p style="display:none">pad<span>x</span><br>y</p>shown"#), ["shown"]);
+        // Comments (and what Outlook alone reads in them) are not shown.
+        assert_eq!(words("a<!-- <b>x</b> > y -->b<!--[if mso]>mso<![endif]-->c"), ["abc"]);
+        assert_eq!(words("a<!-- never closed b"), ["a"]);
+        // Hidden padding counts in words with letters.
+        let padding = r#"<p>Your invoice</p><div style="display:none">the quick brown fox 123 &nbsp; jumps</div>"#;
+        assert_eq!(shown(padding).hidden_words, 5);
+        assert_eq!(words(padding), ["Your", "invoice"]);
     }
 
     #[test]

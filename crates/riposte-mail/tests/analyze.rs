@@ -449,6 +449,37 @@ fn words_broken_up_for_filters_and_upstream_spam_marks_are_seen() {
 }
 
 #[test]
+fn what_an_inline_style_hides_is_not_read_as_the_message() {
+    let html = |body: &str| {
+        format!(
+            "From: Billing <billing@shop.example>\r\nSubject: Order update\r\nContent-Type: text/html\r\n\r\n{body}\r\n"
+        )
+    };
+    let language = |raw: &str| {
+        let mail = parse(raw.as_bytes(), &Limits::default()).expect("a message");
+        riposte_mail::tokens_of(&mail).into_iter().find(|token| token.starts_with("lang:"))
+    };
+    let lure = "<p>Your order has shipped and it will be with you on Monday.</p>";
+    // German function words padded out of sight would have the lure named
+    // German, which an organisation without German verdicts does not judge.
+    let german = "und der ist nicht sie ihre mit für wir auf bitte eine ein zu dem sich auch wird";
+    let padded = html(&format!(r#"{lure}<div style="display:none; max-height:0">{german}</div>"#));
+    assert_eq!(language(&padded).as_deref(), Some("lang:en"));
+    let shown = html(&format!("{lure}<div>{german}</div>"));
+    assert_eq!(language(&shown).as_deref(), Some("lang:de"), "the same words shown are read");
+    // Hidden padding of a reset message's words is no credential lure, and
+    // the body is still said to hide text.
+    let reset = "Please click the link below to verify your email address. Enter your password to confirm.";
+    let hidden_reset = html(&format!(r#"<p>Hot singles near you</p><span style="font-size:0px">{reset}</span>"#));
+    let found = checks(&judge(&hidden_reset));
+    assert!(!found.contains(&"language.credential_lure") && found.contains(&"html.hidden_text"), "{found:?}");
+    assert!(checks(&judge(&html(&format!("<p>{reset}</p>")))).contains(&"language.credential_lure"));
+    // Nested hidden elements by the thousand, some never closed: linear.
+    let nested = html(&r#"<div style="display:none"><span style="opacity:0">x"#.repeat(20_000));
+    assert!(judge(&nested).score >= 0.0);
+}
+
+#[test]
 fn a_display_name_split_by_commas_is_read_whole() {
     let from = |header: &str| {
         let raw = format!("From: {header}\r\nSubject: Hello\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
