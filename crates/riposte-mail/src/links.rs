@@ -237,20 +237,125 @@ pub struct Shown {
     /// The text: tags, comments, scripts, styles and elements hidden by
     /// their inline style left out, common entities decoded.
     pub text: String,
-    /// Words in the elements its inline style hides.
+    /// Words in the elements left out for their inline style.
     pub hidden_words: usize,
 }
 
-/// Elements a browser shows within the line of text around them: text on
-/// each side of their tags joins up (`Pay<b>Pal</b>` reads `PayPal`). The
-/// tags of other elements separate words.
-const INLINE: &[&str] = &[
-    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "dfn", "em", "font", "i", "kbd", "mark", "q", "s",
-    "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
+/// Elements whose tags separate the text around them (a line or a box of
+/// its own); the tags of every other element join it, as a browser shows
+/// it (`Pay<b>Pal</b>` reads `PayPal`).
+const SEPARATING: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "br",
+    "button",
+    "caption",
+    "center",
+    "dd",
+    "details",
+    "dialog",
+    "dir",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "frame",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "head",
+    "header",
+    "hgroup",
+    "hr",
+    "html",
+    "iframe",
+    "img",
+    "input",
+    "legend",
+    "li",
+    "main",
+    "menu",
+    "nav",
+    "ol",
+    "option",
+    "p",
+    "pre",
+    "section",
+    "select",
+    "summary",
+    "table",
+    "tbody",
+    "td",
+    "textarea",
+    "tfoot",
+    "th",
+    "thead",
+    "title",
+    "tr",
+    "ul",
 ];
-/// Elements without content or closing tag.
-const VOID: &[&str] =
-    &["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"];
+/// Elements without content or end tag.
+const VOID: &[&str] = &[
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img", "input", "keygen",
+    "link", "meta", "param", "source", "track", "wbr",
+];
+/// Ordinary elements of text, whose nesting a browser does not rearrange
+/// (no tables, forms or lists of options): a hidden element is left out
+/// only when it and everything in it are of these.
+const PLAIN: &[&str] = &[
+    "a",
+    "abbr",
+    "article",
+    "b",
+    "big",
+    "blockquote",
+    "center",
+    "cite",
+    "code",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "font",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "i",
+    "label",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "q",
+    "s",
+    "section",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "sup",
+    "tt",
+    "u",
+    "ul",
+    "var",
+];
 
 /// The text a person reads in HTML (see [`Shown`]).
 pub fn text_of(html: &str) -> String {
@@ -260,47 +365,344 @@ pub fn text_of(html: &str) -> String {
 /// What a person sees of `html`. Text hidden by an inline style
 /// (`display:none`, `font-size:0`...) is what filters are shown and readers
 /// are not: padding to sway a classifier, or letters slipped into a word to
-/// break it up (`Pay<span style="font-size:0">x</span>Pal`).
+/// break it up (`Pay<span style="font-size:0">x</span>Pal`). Where it
+/// cannot be sure what a browser would hide, it reads: text wrongly read
+/// costs less than text wrongly hidden, which would hide a lure.
 pub fn shown(html: &str) -> Shown {
     let lower = html.to_ascii_lowercase();
+    // A stylesheet's `!important` outranks an inline style: with one,
+    // inline hiding says nothing for sure.
+    let inline_styles_hold = !overrides_inline_styles(&lower);
     let mut text = String::with_capacity(html.len() / 2);
     let mut hidden_words = 0;
+    // Bytes the search for hidden elements' ends may read: a document of
+    // hidden elements never closed would otherwise be read once for each.
+    let mut budget = 2 * html.len() + 4096;
     let mut at = 0;
-    while at < html.len() {
-        let Some(open) = lower[at..].find('<').map(|found| at + found) else {
-            text.push_str(&html[at..]);
-            break;
-        };
+    while let Some(open) = lower[at..].find('<').map(|found| at + found) {
         text.push_str(&html[at..open]);
-        if lower[open..].starts_with("<!--") {
-            at = lower[open + 4..].find("-->").map_or(html.len(), |end| open + 4 + end + 3);
-            continue;
-        }
-        let Some(close) = lower[open..].find('>').map(|found| open + found) else { break };
-        let tag = &lower[open + 1..close];
-        let name = tag_name(tag);
-        if !INLINE.contains(&name) {
-            text.push(' ');
-        }
-        at = close + 1;
-        if tag.starts_with('/') || tag.ends_with('/') || VOID.contains(&name) || name.is_empty() {
-            continue;
-        }
-        if matches!(name, "script" | "style") {
-            let closing = format!("</{name}");
-            at = lower[at..].find(&closing).map_or(html.len(), |found| at + found);
-        } else if tag.contains("style") && attribute(tag, "style").is_some_and(|style| hides(&style)) {
-            let end = end_of_element(&lower, at, name);
-            hidden_words += words_outside_tags(&html[at..end]);
-            at = end;
-        }
+        at = match markup_at(&lower, open) {
+            Markup::Text => {
+                text.push('<');
+                open + 1
+            }
+            Markup::Comment(end) => end,
+            Markup::Unclosed => html.len(),
+            Markup::Tag(tag) if tag.opens() && matches!(tag.name, "script" | "style") => {
+                let closing = format!("</{}", tag.name);
+                lower[tag.end..].find(&closing).map_or(html.len(), |found| tag.end + found)
+            }
+            Markup::Tag(tag) => {
+                let hidden = if inline_styles_hold && tag.opens() {
+                    tag.style.and_then(hiding).and_then(|hiding| hidden_end(&lower, &tag, hiding, &mut budget))
+                } else {
+                    None
+                };
+                match hidden {
+                    Some(end) => {
+                        hidden_words += words_outside_tags(&html[tag.end..end]);
+                        end
+                    }
+                    None => {
+                        if SEPARATING.contains(&tag.name) {
+                            text.push(' ');
+                        }
+                        tag.end
+                    }
+                }
+            }
+        };
     }
+    text.push_str(&html[at..]);
     Shown { text: decode_entities(&text), hidden_words }
 }
 
+/// What starts at a `<` of (lower-cased) HTML.
+enum Markup<'a> {
+    /// Nothing: the `<` is text (`1 < 2`).
+    Text,
+    /// A comment (or what a browser reads as one), ending before this.
+    Comment(usize),
+    Tag(Tag<'a>),
+    /// A tag never closed: a browser shows nothing more.
+    Unclosed,
+}
+
+/// A start or end tag.
+struct Tag<'a> {
+    name: &'a str,
+    closing: bool,
+    self_closing: bool,
+    /// Its `style` attribute's value.
+    style: Option<&'a str>,
+    /// Just after its `>`.
+    end: usize,
+}
+
+impl Tag<'_> {
+    /// Whether it starts an element that has content.
+    fn opens(&self) -> bool {
+        !self.closing && !self.self_closing && !VOID.contains(&self.name)
+    }
+}
+
+fn is_html_space(byte: u8) -> bool {
+    matches!(byte, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+}
+
+/// Reads the markup at `open` as a browser does: quoted attribute values
+/// may hold `>`; `<!-->`, `<!--->` and `--!>` end comments; `<!`, `<?` and
+/// `</` before what is not a letter start bogus comments.
+fn markup_at(lower: &str, open: usize) -> Markup<'_> {
+    let bytes = lower.as_bytes();
+    let rest = &lower[open..];
+    if let Some(body) = rest.strip_prefix("<!--") {
+        let end = if body.starts_with('>') {
+            4 + 1
+        } else if body.starts_with("->") {
+            4 + 2
+        } else {
+            match (body.find("-->"), body.find("--!>")) {
+                (Some(a), Some(b)) if b < a => 4 + b + 4,
+                (Some(a), _) => 4 + a + 3,
+                (None, Some(b)) => 4 + b + 4,
+                (None, None) => rest.len(),
+            }
+        };
+        return Markup::Comment(open + end);
+    }
+    let mut at = open + 1;
+    let closing = bytes.get(at) == Some(&b'/');
+    at += usize::from(closing);
+    if !bytes.get(at).is_some_and(u8::is_ascii_alphabetic) {
+        if closing || matches!(bytes.get(open + 1), Some(b'!' | b'?')) {
+            return Markup::Comment(rest.find('>').map_or(lower.len(), |end| open + end + 1));
+        }
+        return Markup::Text;
+    }
+    let name_start = at;
+    while at < bytes.len() && !is_html_space(bytes[at]) && !matches!(bytes[at], b'/' | b'>') {
+        at += 1;
+    }
+    let name = &lower[name_start..at];
+    let (mut style, mut self_closing) = (None, false);
+    loop {
+        while at < bytes.len() && is_html_space(bytes[at]) {
+            at += 1;
+        }
+        match bytes.get(at) {
+            None => return Markup::Unclosed,
+            Some(b'>') => return Markup::Tag(Tag { name, closing, self_closing, style, end: at + 1 }),
+            Some(b'/') => {
+                at += 1;
+                self_closing = bytes.get(at) == Some(&b'>');
+                continue;
+            }
+            _ => {}
+        }
+        let attribute_start = at;
+        at += 1;
+        while at < bytes.len() && !is_html_space(bytes[at]) && !matches!(bytes[at], b'/' | b'>' | b'=') {
+            at += 1;
+        }
+        let attribute = &lower[attribute_start..at];
+        while at < bytes.len() && is_html_space(bytes[at]) {
+            at += 1;
+        }
+        if bytes.get(at) != Some(&b'=') {
+            continue;
+        }
+        at += 1;
+        while at < bytes.len() && is_html_space(bytes[at]) {
+            at += 1;
+        }
+        let value = match bytes.get(at) {
+            Some(&quote @ (b'"' | b'\'')) => {
+                let Some(length) = lower[at + 1..].find(char::from(quote)) else { return Markup::Unclosed };
+                let value = &lower[at + 1..at + 1 + length];
+                at += length + 2;
+                value
+            }
+            _ => {
+                let start = at;
+                while at < bytes.len() && !is_html_space(bytes[at]) && bytes[at] != b'>' {
+                    at += 1;
+                }
+                &lower[start..at]
+            }
+        };
+        // Of an attribute written twice, a browser keeps the first.
+        if attribute == "style" && style.is_none() {
+            style = Some(value);
+        }
+    }
+}
+
+/// Whether a stylesheet of the document may override inline styles: one
+/// with `!important` in it, or one linked, whose rules are unknown.
+fn overrides_inline_styles(lower: &str) -> bool {
+    let mut at = 0;
+    while let Some(found) = lower[at..].find("<style").map(|found| at + found) {
+        let body = found + "<style".len();
+        let end = lower[body..].find("</style").map_or(lower.len(), |end| body + end);
+        if lower[body..end].contains("!important") {
+            return true;
+        }
+        at = end;
+    }
+    lower.contains("<link") && lower.contains("stylesheet")
+}
+
+/// How an inline style hides its element.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Hiding {
+    /// The element and everything in it (`display:none`, `opacity:0`, no
+    /// height with its overflow hidden): nothing inside can show itself.
+    Subtree,
+    /// Its own text (`font-size:0`, `visibility:hidden`), which an element
+    /// inside, or a stylesheet's rule for one, may show again.
+    OwnText,
+}
+
+/// How a `style` attribute's value (lower-cased) hides its element, if it
+/// surely does: each property's last declaration counts, as in CSS, and a
+/// value that is not plainly valid hides nothing (a browser ignores it).
+/// Quotes, escapes and comments make it unsure.
+fn hiding(style: &str) -> Option<Hiding> {
+    if style.contains(['"', '\'', '\\']) || style.contains("/*") {
+        return None;
+    }
+    let mut declared: Vec<(&str, &str)> = Vec::new();
+    for declaration in style.split(';') {
+        let Some((property, value)) = declaration.split_once(':') else { continue };
+        let value = value.trim();
+        let value = value.strip_suffix("!important").map_or(value, str::trim_end);
+        declared.push((property.trim(), value));
+    }
+    let value = |property: &str| declared.iter().rev().find(|(name, _)| *name == property).map(|(_, value)| *value);
+    let zero = |property: &str| value(property).is_some_and(is_zero);
+    if value("display") == Some("none")
+        || zero("opacity")
+        || ((zero("max-height") || zero("height")) && value("overflow") == Some("hidden"))
+    {
+        Some(Hiding::Subtree)
+    } else if zero("font-size") || value("visibility") == Some("hidden") {
+        Some(Hiding::OwnText)
+    } else {
+        None
+    }
+}
+
+/// Whether a CSS value is a zero (`0`, `0.0`, `0px`, `0%`...).
+fn is_zero(value: &str) -> bool {
+    const UNITS: &[&str] = &["", "%", "px", "pt", "pc", "em", "rem", "ex", "ch", "vw", "vh", "cm", "mm", "in", "q"];
+    let digits = value.find(|ch: char| !(ch.is_ascii_digit() || ch == '.')).unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    number.parse::<f64>().is_ok_and(|number| number == 0.0) && UNITS.contains(&unit)
+}
+
+/// Where the hidden element `tag` starts ends (just after its end tag),
+/// when a browser surely ends it there: it and everything in it are plain
+/// elements of text, balanced, none of which a browser would close on its
+/// own or move (a block inside a paragraph or an inline element, a
+/// paragraph in a paragraph, a link in a link), and for a hiding of its own
+/// text only, it holds nothing but text. Otherwise `None`: it is read (as
+/// when the search would read more than `budget` bytes).
+fn hidden_end(lower: &str, tag: &Tag, hiding: Hiding, budget: &mut usize) -> Option<usize> {
+    if !PLAIN.contains(&tag.name) {
+        return None;
+    }
+    let mut open = OpenElements::default();
+    open.push(tag.name);
+    let mut at = tag.end;
+    loop {
+        let found = at + lower[at..].find('<')?;
+        let (next, inner) = match markup_at(lower, found) {
+            Markup::Text => (found + 1, None),
+            Markup::Comment(end) => (end, None),
+            Markup::Unclosed => return None,
+            Markup::Tag(inner) => (inner.end, Some(inner)),
+        };
+        *budget = budget.checked_sub(next - at)?;
+        at = next;
+        let Some(inner) = inner else { continue };
+        if inner.closing {
+            if !open.pop(inner.name) {
+                return None;
+            }
+            if open.names.is_empty() {
+                return Some(inner.end);
+            }
+            continue;
+        }
+        if hiding == Hiding::OwnText {
+            return None;
+        }
+        if VOID.contains(&inner.name) || inner.self_closing {
+            // A line break or a picture is at home anywhere; a rule or a
+            // field would close a paragraph.
+            if !matches!(inner.name, "br" | "wbr" | "img") {
+                return None;
+            }
+            continue;
+        }
+        if !PLAIN.contains(&inner.name) || open.would_close_for(inner.name) {
+            return None;
+        }
+        open.push(inner.name);
+    }
+}
+
+/// Elements a browser closes when another of their kind starts.
+const SAME_KIND_CLOSES: [&[&str]; 5] = [&["p"], &["li"], &["dd", "dt"], &["a"], &["h1", "h2", "h3", "h4", "h5", "h6"]];
+
+/// The elements open inside a hidden one, with counts kept as they change
+/// (one never closed can leave thousands open).
+#[derive(Default)]
+struct OpenElements<'a> {
+    names: Vec<&'a str>,
+    inline: usize,
+    of_kind: [usize; SAME_KIND_CLOSES.len()],
+}
+
+impl<'a> OpenElements<'a> {
+    fn kind(name: &str) -> Option<usize> {
+        SAME_KIND_CLOSES.iter().position(|kind| kind.contains(&name))
+    }
+
+    fn push(&mut self, name: &'a str) {
+        self.inline += usize::from(!SEPARATING.contains(&name));
+        if let Some(kind) = Self::kind(name) {
+            self.of_kind[kind] += 1;
+        }
+        self.names.push(name);
+    }
+
+    /// Closes the innermost element if it is `name` (whether it was).
+    fn pop(&mut self, name: &str) -> bool {
+        if self.names.last() != Some(&name) {
+            return false;
+        }
+        self.names.pop();
+        self.inline -= usize::from(!SEPARATING.contains(&name));
+        if let Some(kind) = Self::kind(name) {
+            self.of_kind[kind] -= 1;
+        }
+        true
+    }
+
+    /// Whether starting `name` would make a browser close what is open: one
+    /// of its kind, or, for a block, a paragraph or an inline element.
+    fn would_close_for(&self, name: &str) -> bool {
+        let block = SEPARATING.contains(&name);
+        Self::kind(name).is_some_and(|kind| self.of_kind[kind] > 0)
+            || (block && (self.inline > 0 || self.of_kind[0] > 0))
+    }
+}
+
 /// The words of HTML outside its tags: runs of characters with a letter
-/// outside an entity (`&nbsp;`) in them. A cheap look: what comments and
-/// scripts hold counts too.
+/// outside an entity (`&nbsp;`) in them; tags do not end a word. A cheap
+/// look: what comments and scripts hold counts too.
 fn words_outside_tags(html: &str) -> usize {
     let (mut words, mut in_tag, mut in_entity, mut in_word, mut lettered) = (0, false, false, false, false);
     for ch in html.chars().chain([' ']) {
@@ -319,121 +721,8 @@ fn words_outside_tags(html: &str) -> usize {
                 lettered |= ch.is_alphabetic() && !in_entity;
             }
         }
-        if ch == '<' {
-            words += usize::from(in_word && lettered);
-            (in_word, lettered) = (false, false);
-        }
     }
     words
-}
-
-/// Whether an inline style hides its element's text.
-fn hides(style: &str) -> bool {
-    let style: String = style.chars().filter(|ch| !ch.is_whitespace()).collect::<String>().to_ascii_lowercase();
-    let zero = |value: &str| {
-        let number = &value[..value.find(|ch: char| !(ch.is_ascii_digit() || ch == '.')).unwrap_or(value.len())];
-        number.parse::<f64>().is_ok_and(|number| number == 0.0)
-    };
-    let mut clipped = false;
-    let mut no_height = false;
-    for declaration in style.split(';') {
-        let Some((property, value)) = declaration.split_once(':') else { continue };
-        match property {
-            "display" if value.starts_with("none") => return true,
-            "visibility" if value.starts_with("hidden") => return true,
-            "font-size" | "opacity" if zero(value) => return true,
-            "max-height" | "height" if zero(value) => no_height = true,
-            "overflow" if value.starts_with("hidden") => clipped = true,
-            _ => {}
-        }
-    }
-    clipped && no_height
-}
-
-/// Where the element whose opening tag ends at `from` ends: after its
-/// closing tag, or where a browser would close it without one — at the
-/// closing tag of an element around it, or, for elements whose end tag may
-/// be left out (`p`, `li`, `td`...), at an element that may not be inside
-/// them. When unsure it ends early: text wrongly read costs less than text
-/// wrongly hidden, which would let a stray end tag hide a lure.
-fn end_of_element(lower: &str, from: usize, name: &str) -> usize {
-    const BLOCKS: &[&str] = &[
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "div",
-        "dl",
-        "fieldset",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "main",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "table",
-        "ul",
-    ];
-    let closes_it = |opening: &str| match name {
-        "p" => BLOCKS.contains(&opening),
-        "li" => opening == "li",
-        "td" | "th" => matches!(opening, "td" | "th" | "tr"),
-        "tr" => opening == "tr",
-        "dt" | "dd" => matches!(opening, "dt" | "dd"),
-        "option" => opening == "option",
-        _ => false,
-    };
-    let mut open: Vec<&str> = Vec::new();
-    let mut at = from;
-    while let Some(found) = lower[at..].find('<').map(|found| at + found) {
-        if lower[found..].starts_with("<!--") {
-            at = lower[found + 4..].find("-->").map_or(lower.len(), |end| found + 4 + end + 3);
-            continue;
-        }
-        let Some(close) = lower[found..].find('>').map(|end| found + end) else { break };
-        let tag = &lower[found + 1..close];
-        let inner = tag_name(tag);
-        at = close + 1;
-        if inner.is_empty() || VOID.contains(&inner) || tag.ends_with('/') {
-            continue;
-        }
-        if !tag.starts_with('/') {
-            if open.is_empty() && closes_it(inner) {
-                return found;
-            }
-            if matches!(inner, "script" | "style") {
-                let closing = format!("</{inner}");
-                at = lower[at..].find(&closing).map_or(lower.len(), |end| at + end);
-            } else {
-                open.push(inner);
-            }
-        } else if let Some(depth) = open.iter().rposition(|opened| *opened == inner) {
-            open.truncate(depth);
-        } else if inner == name {
-            return at;
-        } else {
-            // The end of an element around this one closes it too.
-            return found;
-        }
-    }
-    lower.len()
-}
-
-/// The element name of a tag's text (after its `<`, before its `>`).
-fn tag_name(tag: &str) -> &str {
-    let name = tag.trim_start_matches('/');
-    &name[..name.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == ':' || ch == '-')).unwrap_or(name.len())]
 }
 
 fn decode_entities(text: &str) -> String {
@@ -502,7 +791,8 @@ mod tests {
             text_of("<style>p{}</style><b>Hello</b>&nbsp;you<script>x()</script>!")
                 .split_whitespace()
                 .collect::<Vec<_>>(),
-            ["Hello", "you", "!"]
+            ["Hello", "you!"],
+            "a script takes no room"
         );
     }
 
@@ -534,21 +824,46 @@ mod tests {
             assert_eq!(words(&html), ["PayxyzPal"], "{style}");
             assert_eq!(shown(&html).hidden_words, 0, "{style}");
         }
-        // A hidden element ends at its own closing tag, elements of the same
-        // name nested in it counted; one never closed hides the rest.
+        // A hidden element ends at its own end tag, elements nested in it
+        // balanced; one never closed is read.
         assert_eq!(words(r#"<div style="display:none"><div>a</div><div>b</div>c</div>shown"#), ["shown"]);
-        assert_eq!(words(r#"before<div style="display:none"><div>a</div>b"#), ["before"]);
-        // Or where a browser closes it: at the end of an element around it
-        // (a stray end tag further on cannot stretch it over a lure), or at
-        // what may not be inside it.
-        assert_eq!(words(r#"<td><span style="display:none">pad</td><td>lure</span></td>"#), ["lure"]);
-        assert_eq!(words(r#"<p style="display:none">pad<div>lure</div>"#), ["lure"]);
-        assert_eq!(words(r#"<td style="display:none">pad<td>lure"#), ["lure"]);
-        assert_eq!(words(r#"<li style="display:none">pad<b>x</b><li>lure"#), ["lure"]);
         assert_eq!(words(r#"<p style="display:none">pad<span>x</span><br>y</p>shown"#), ["shown"]);
+        assert_eq!(words(r#"before<div style="display:none"><div>a</div>b"#), ["before", "a", "b"]);
+        // Where a browser would end or move it elsewhere than its end tag
+        // (a stray end tag further on, a block closing a paragraph, a list
+        // item another, a rule, table cells), or where something inside may
+        // show itself again, it is read: a lure is never hidden by mistake.
+        for html in [
+            r#"<td><span style="display:none">pad</td><td>lure</span></td>"#,
+            r#"<p style="display:none">pad<div>lure</div>"#,
+            r#"<p style="display:none">pad<hr>lure"#,
+            r#"<td style="display:none">pad<td>lure"#,
+            r#"<li style="display:none">pad<span>x<li>lure"#,
+            r#"<div style="font-size:0">pad<p style="font-size:16px">lure</p></div>"#,
+            r#"<span style="visibility:hidden">pad <b style="visibility:visible">lure</b></span>"#,
+            r#"<style>.x{display:block !important}</style><div class=x style="display:none">pad lure</div>"#,
+        ] {
+            assert!(words(html).contains(&"lure".to_owned()), "{html}");
+            assert_eq!(shown(html).hidden_words, 0, "{html}");
+        }
+        // The last declaration of a property counts; one a browser would
+        // ignore (a value that is no value), or a comment, hides nothing.
+        for style in ["display:none;display:block", "color:red/*;display:none*/", "display:nonex", "font-size:0x"] {
+            assert_eq!(words(&format!(r#"<span style="{style}">lure</span>"#)), ["lure"], "{style}");
+        }
+        // Tags read as a browser reads them: a quoted `>` or `style` is an
+        // attribute's value, `image` is void, `<` before a space is text.
+        assert_eq!(words(r#"<span title=" style=display:none">lure</span>"#), ["lure"]);
+        assert_eq!(words(r#"<img alt="><style>">lure"#), ["lure"]);
+        assert_eq!(words(r#"<image style="display:none"><p>lure</p>"#), ["lure"]);
+        assert_eq!(words("1 < 2 lure >"), ["1", "<", "2", "lure", ">"]);
+        // A hidden element takes no room: the words around it join, as they
+        // do around an element that is not a box of its own.
+        assert_eq!(words(r#"Pass<div style="display:none">x</div>word Pass<ins></ins>word"#), ["Password", "Password"]);
         // Comments (and what Outlook alone reads in them) are not shown.
         assert_eq!(words("a<!-- <b>x</b> > y -->b<!--[if mso]>mso<![endif]-->c"), ["abc"]);
         assert_eq!(words("a<!-- never closed b"), ["a"]);
+        assert_eq!(words("a<!-->b<!--->c<!-- x --!>d"), ["abcd"]);
         // Hidden padding counts in words with letters.
         let padding = r#"<p>Your invoice</p><div style="display:none">the quick brown fox 123 &nbsp; jumps</div>"#;
         assert_eq!(shown(padding).hidden_words, 5);

@@ -474,9 +474,20 @@ fn what_an_inline_style_hides_is_not_read_as_the_message() {
     let found = checks(&judge(&hidden_reset));
     assert!(!found.contains(&"language.credential_lure") && found.contains(&"html.hidden_text"), "{found:?}");
     assert!(checks(&judge(&html(&format!("<p>{reset}</p>")))).contains(&"language.credential_lure"));
-    // Nested hidden elements by the thousand, some never closed: linear.
-    let nested = html(&r#"<div style="display:none"><span style="opacity:0">x"#.repeat(20_000));
-    assert!(judge(&nested).score >= 0.0);
+    // Text only hidden is still said to be hidden.
+    let only_hidden = html(r#"<div style="display:none">Hot singles near you</div>"#);
+    assert!(checks(&judge(&only_hidden)).contains(&"html.hidden_text"));
+    // Hidden elements by the ten thousand, nested or never closed: each is
+    // looked through within a budget of the document's size, not to its
+    // end once for each.
+    for shape in [
+        r#"<div style="display:none">x"#,
+        r#"<div style="display:none"><span style="opacity:0">x"#,
+        r#"<span style="font-size:0">x<b>"#,
+    ] {
+        let hostile = html(&shape.repeat(20_000));
+        assert!(judge(&hostile).score >= 0.0);
+    }
 }
 
 #[test]
