@@ -310,10 +310,9 @@ const VOID: &[&str] = &[
     "link", "meta", "param", "source", "track", "wbr",
 ];
 /// Ordinary elements of text, whose nesting a browser does not rearrange
-/// (no tables, forms or lists of options): a hidden element is left out
-/// only when it and everything in it are of these.
+/// (no tables, lists, links or forms): a hidden element is left out only
+/// when it and everything in it are of these.
 const PLAIN: &[&str] = &[
-    "a",
     "abbr",
     "article",
     "b",
@@ -322,10 +321,7 @@ const PLAIN: &[&str] = &[
     "center",
     "cite",
     "code",
-    "dd",
     "div",
-    "dl",
-    "dt",
     "em",
     "font",
     "footer",
@@ -337,10 +333,7 @@ const PLAIN: &[&str] = &[
     "h6",
     "header",
     "i",
-    "label",
-    "li",
     "mark",
-    "ol",
     "p",
     "q",
     "s",
@@ -353,8 +346,27 @@ const PLAIN: &[&str] = &[
     "sup",
     "tt",
     "u",
-    "ul",
     "var",
+];
+/// Elements whose content a browser reads as text, not markup, up to their
+/// end tag (scripts and stylesheets, which are not shown, apart).
+const RAW_TEXT: &[&str] = &["iframe", "noembed", "noframes", "noscript", "plaintext", "textarea", "title", "xmp"];
+/// Elements in whose company a browser's reading of the rest is out of
+/// this reader's reach (raw text, option lists, foreign content, templates,
+/// what shows without scripts): where one is, nothing is hidden.
+const UNSURE: &[&str] = &[
+    "<iframe",
+    "<math",
+    "<noembed",
+    "<noframes",
+    "<noscript",
+    "<plaintext",
+    "<select",
+    "<svg",
+    "<template",
+    "<textarea",
+    "<title",
+    "<xmp",
 ];
 
 /// The text a person reads in HTML (see [`Shown`]).
@@ -372,7 +384,7 @@ pub fn shown(html: &str) -> Shown {
     let lower = html.to_ascii_lowercase();
     // A stylesheet's `!important` outranks an inline style: with one,
     // inline hiding says nothing for sure.
-    let inline_styles_hold = !overrides_inline_styles(&lower);
+    let inline_styles_hold = !overrides_inline_styles(&lower) && !UNSURE.iter().any(|tag| lower.contains(tag));
     let mut text = String::with_capacity(html.len() / 2);
     let mut hidden_words = 0;
     // Bytes the search for hidden elements' ends may read: a document of
@@ -388,9 +400,17 @@ pub fn shown(html: &str) -> Shown {
             }
             Markup::Comment(end) => end,
             Markup::Unclosed => html.len(),
-            Markup::Tag(tag) if tag.opens() && matches!(tag.name, "script" | "style") => {
-                let closing = format!("</{}", tag.name);
-                lower[tag.end..].find(&closing).map_or(html.len(), |found| tag.end + found)
+            // Raw text up to their end tag (a `/` before the `>` of the start
+            // tag does not make them empty).
+            Markup::Tag(tag) if !tag.closing && matches!(tag.name, "script" | "style") => {
+                end_of_raw_text(&lower, tag.end, tag.name)
+            }
+            // Text up to their end tag, markup or not: read as it is.
+            Markup::Tag(tag) if !tag.closing && RAW_TEXT.contains(&tag.name) => {
+                let end = if tag.name == "plaintext" { html.len() } else { end_of_raw_text(&lower, tag.end, tag.name) };
+                text.push(' ');
+                text.push_str(&html[tag.end..end]);
+                end
             }
             Markup::Tag(tag) => {
                 let hidden = if inline_styles_hold && tag.opens() {
@@ -462,12 +482,16 @@ fn markup_at(lower: &str, open: usize) -> Markup<'_> {
         } else if body.starts_with("->") {
             4 + 2
         } else {
-            match (body.find("-->"), body.find("--!>")) {
-                (Some(a), Some(b)) if b < a => 4 + b + 4,
-                (Some(a), _) => 4 + a + 3,
-                (None, Some(b)) => 4 + b + 4,
-                (None, None) => rest.len(),
-            }
+            // The first `--` followed by `>` or `!>` (one pass: a search for
+            // each ending would read a document of comments to its end once
+            // per comment).
+            body.match_indices("--")
+                .find_map(|(at, _)| match &body[at + 2..] {
+                    after if after.starts_with('>') => Some(4 + at + 3),
+                    after if after.starts_with("!>") => Some(4 + at + 4),
+                    _ => None,
+                })
+                .unwrap_or(rest.len())
         };
         return Markup::Comment(open + end);
     }
@@ -538,26 +562,45 @@ fn markup_at(lower: &str, open: usize) -> Markup<'_> {
     }
 }
 
-/// Whether a stylesheet of the document may override inline styles: one
-/// with `!important` in it, or one linked, whose rules are unknown.
+/// Whether a stylesheet of the document may override inline styles or
+/// show hidden text: one with `!` (`!important`, in any spelling), `@`
+/// (imports, animations) or a first line or letter's style in it, or one
+/// linked, whose rules are unknown.
 fn overrides_inline_styles(lower: &str) -> bool {
     let mut at = 0;
     while let Some(found) = lower[at..].find("<style").map(|found| at + found) {
         let body = found + "<style".len();
-        let end = lower[body..].find("</style").map_or(lower.len(), |end| body + end);
-        if lower[body..end].contains("!important") {
+        let end = end_of_raw_text(lower, body, "style");
+        let sheet = &lower[body..end];
+        if sheet.contains(['!', '@']) || sheet.contains("first-l") {
             return true;
         }
-        at = end;
+        at = end.max(body);
     }
     lower.contains("<link") && lower.contains("stylesheet")
+}
+
+/// Where the raw text of a `name` element (a script, a stylesheet) that
+/// starts at `from` ends: at `</name` followed by a space, `/` or `>`.
+fn end_of_raw_text(lower: &str, from: usize, name: &str) -> usize {
+    let closing = format!("</{name}");
+    lower[from..]
+        .match_indices(&closing)
+        .map(|(at, _)| from + at)
+        .find(|&at| {
+            lower
+                .as_bytes()
+                .get(at + closing.len())
+                .is_none_or(|&byte| is_html_space(byte) || matches!(byte, b'/' | b'>'))
+        })
+        .unwrap_or(lower.len())
 }
 
 /// How an inline style hides its element.
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Hiding {
-    /// The element and everything in it (`display:none`, `opacity:0`, no
-    /// height with its overflow hidden): nothing inside can show itself.
+    /// The element and everything in it (`display:none`, `opacity:0`):
+    /// nothing inside can show itself.
     Subtree,
     /// Its own text (`font-size:0`, `visibility:hidden`), which an element
     /// inside, or a stylesheet's rule for one, may show again.
@@ -567,38 +610,45 @@ enum Hiding {
 /// How a `style` attribute's value (lower-cased) hides its element, if it
 /// surely does: each property's last declaration counts, as in CSS, and a
 /// value that is not plainly valid hides nothing (a browser ignores it).
-/// Quotes, escapes and comments make it unsure.
+/// Anything beyond plain declarations — `!important`, brackets, escapes,
+/// entities, comments, quotes — makes it unsure.
 fn hiding(style: &str) -> Option<Hiding> {
-    if style.contains(['"', '\'', '\\']) || style.contains("/*") {
+    let plain = |ch: char| {
+        ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | ':' | ';' | '%' | '-' | '#' | ',')
+    };
+    if !style.bytes().all(|byte| plain(char::from(byte)) || is_html_space(byte)) {
         return None;
     }
     let mut declared: Vec<(&str, &str)> = Vec::new();
     for declaration in style.split(';') {
         let Some((property, value)) = declaration.split_once(':') else { continue };
-        let value = value.trim();
-        let value = value.strip_suffix("!important").map_or(value, str::trim_end);
-        declared.push((property.trim(), value));
+        declared.push((
+            property.trim_matches(|ch: char| is_html_space(ch as u8)),
+            value.trim_matches(|ch: char| is_html_space(ch as u8)),
+        ));
     }
     let value = |property: &str| declared.iter().rev().find(|(name, _)| *name == property).map(|(_, value)| *value);
-    let zero = |property: &str| value(property).is_some_and(is_zero);
-    if value("display") == Some("none")
-        || zero("opacity")
-        || ((zero("max-height") || zero("height")) && value("overflow") == Some("hidden"))
-    {
+    if value("display") == Some("none") || value("opacity").is_some_and(|value| is_zero(value, &["", "%"])) {
         Some(Hiding::Subtree)
-    } else if zero("font-size") || value("visibility") == Some("hidden") {
+    } else if value("font-size").is_some_and(|value| is_zero(value, LENGTH_UNITS))
+        || value("visibility") == Some("hidden")
+    {
         Some(Hiding::OwnText)
     } else {
         None
     }
 }
 
-/// Whether a CSS value is a zero (`0`, `0.0`, `0px`, `0%`...).
-fn is_zero(value: &str) -> bool {
-    const UNITS: &[&str] = &["", "%", "px", "pt", "pc", "em", "rem", "ex", "ch", "vw", "vh", "cm", "mm", "in", "q"];
+const LENGTH_UNITS: &[&str] = &["", "%", "px", "pt", "pc", "em", "rem", "ex", "ch", "vw", "vh", "cm", "mm", "in", "q"];
+
+/// Whether a CSS value is a zero with one of `units` (`0`, `0.0`, `.0px`;
+/// not `0.`, `-0` or `0e1`, which this need not know).
+fn is_zero(value: &str, units: &[&str]) -> bool {
     let digits = value.find(|ch: char| !(ch.is_ascii_digit() || ch == '.')).unwrap_or(value.len());
     let (number, unit) = value.split_at(digits);
-    number.parse::<f64>().is_ok_and(|number| number == 0.0) && UNITS.contains(&unit)
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
+    let zeros = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte == b'0');
+    (zeros(whole) || (whole.is_empty() && !fraction.is_empty())) && zeros(fraction) && units.contains(&unit)
 }
 
 /// Where the hidden element `tag` starts ends (just after its end tag),
@@ -808,18 +858,20 @@ mod tests {
         // Elements hidden by their inline style, whatever the spelling.
         for style in [
             "display:none",
-            "DISPLAY: None !important",
+            "DISPLAY: None",
             "color:red; visibility : hidden",
             "font-size:0px",
             "font-size: 0",
             "opacity:0.0",
-            "max-height:0; overflow:hidden; mso-hide:all",
+            "display:none; max-height:0; overflow:hidden; mso-hide:all",
         ] {
             let html = format!(r#"Pay<span style="{style}">xyz qwv</span>Pal"#);
             assert_eq!(words(&html), ["PayPal"], "{style}");
             assert_eq!(shown(&html).hidden_words, 2, "{style}");
         }
-        for style in ["display:block", "font-size:0.5em", "opacity:0.8", "max-height:0", "mso-display:none"] {
+        for style in
+            ["display:block", "font-size:0.5em", "opacity:0.8", "max-height:0; overflow:hidden", "mso-display:none"]
+        {
             let html = format!(r#"Pay<span style="{style}">xyz</span>Pal"#);
             assert_eq!(words(&html), ["PayxyzPal"], "{style}");
             assert_eq!(shown(&html).hidden_words, 0, "{style}");
@@ -842,13 +894,33 @@ mod tests {
             r#"<div style="font-size:0">pad<p style="font-size:16px">lure</p></div>"#,
             r#"<span style="visibility:hidden">pad <b style="visibility:visible">lure</b></span>"#,
             r#"<style>.x{display:block !important}</style><div class=x style="display:none">pad lure</div>"#,
+            r#"<style>.x{display:block ! important}</stylex></style><div class=x style="display:none">pad lure</div>"#,
+            r#"<style>@import url(x.css);</style><div style="display:none">pad lure</div>"#,
+            r#"<style>div::first-line{font-size:16px}</style><div style="font-size:0">pad lure</div>"#,
+            // A link inside a link closes both; a list item another, across a box.
+            r#"<a href=x>Click <span style="display:none">pad <a href=y>lure</a></span>"#,
+            r#"<li>Hi<div style="display:none">pad<li>lure</li></div>"#,
+            // Raw text, option lists: where these are, nothing is hidden.
+            r#"<title><!--</title>lure"#,
+            r#"<select><option>Pick <span style="display:none">lure</span>"#,
         ] {
             assert!(words(html).contains(&"lure".to_owned()), "{html}");
             assert_eq!(shown(html).hidden_words, 0, "{html}");
         }
         // The last declaration of a property counts; one a browser would
         // ignore (a value that is no value), or a comment, hides nothing.
-        for style in ["display:none;display:block", "color:red/*;display:none*/", "display:nonex", "font-size:0x"] {
+        for style in [
+            "display:none;display:block",
+            "color:red/*;display:none*/",
+            "display:nonex",
+            "font-size:0x",
+            "display:inline!important;display:none",
+            "color:red{;display:none",
+            "color:red&lbrace;display:none",
+            "display:\u{a0}none",
+            "font-size:0.",
+            "opacity:0px",
+        ] {
             assert_eq!(words(&format!(r#"<span style="{style}">lure</span>"#)), ["lure"], "{style}");
         }
         // Tags read as a browser reads them: a quoted `>` or `style` is an

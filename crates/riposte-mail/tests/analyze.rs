@@ -484,6 +484,8 @@ fn what_an_inline_style_hides_is_not_read_as_the_message() {
         r#"<div style="display:none">x"#,
         r#"<div style="display:none"><span style="opacity:0">x"#,
         r#"<span style="font-size:0">x<b>"#,
+        // Comments: each one's end is looked for once, not to the end of the document.
+        "<!---->",
     ] {
         let hostile = html(&shape.repeat(20_000));
         assert!(judge(&hostile).score >= 0.0);
