@@ -351,11 +351,12 @@ const PLAIN: &[&str] = &[
 /// Elements whose content a browser reads as text, not markup, up to their
 /// end tag (scripts and stylesheets, which are not shown, apart).
 const RAW_TEXT: &[&str] = &["iframe", "noembed", "noframes", "noscript", "plaintext", "textarea", "title", "xmp"];
-/// Elements in whose company a browser's reading of the rest is out of
-/// this reader's reach (option lists, foreign content, templates): where
-/// one is, nothing is hidden. (Raw text is read as text wherever it is, and
-/// no hidden element may hold it.)
-const UNSURE: &[&str] = &["<math", "<select", "<svg", "<template"];
+/// What puts a browser's reading of the rest out of this reader's reach
+/// (option lists, foreign content, templates, `noscript`, which mail read
+/// without scripts parses as markup, a security policy that may turn inline
+/// styles off): where one is, nothing is hidden. (Raw text is read as text
+/// wherever it is, and no hidden element may hold it.)
+const UNSURE: &[&str] = &["<math", "<noscript", "<select", "<svg", "<template", "content-security-policy"];
 
 /// The text a person reads in HTML (see [`Shown`]).
 pub fn text_of(html: &str) -> String {
@@ -373,6 +374,9 @@ pub fn shown(html: &str) -> Shown {
     // A stylesheet's `!important` outranks an inline style: with one,
     // inline hiding says nothing for sure.
     let inline_styles_hold = !overrides_inline_styles(&lower) && !UNSURE.iter().any(|tag| lower.contains(tag));
+    // In SVG and MathML a script or style element holds markup, which may
+    // be shown: with them in the document, none is skipped.
+    let foreign = lower.contains("<svg") || lower.contains("<math");
     let mut text = String::with_capacity(html.len() / 2);
     let mut hidden_words = 0;
     // Bytes the search for hidden elements' ends may read: a document of
@@ -390,7 +394,7 @@ pub fn shown(html: &str) -> Shown {
             Markup::Unclosed => html.len(),
             // Raw text up to their end tag (a `/` before the `>` of the start
             // tag does not make them empty).
-            Markup::Tag(tag) if !tag.closing && matches!(tag.name, "script" | "style") => {
+            Markup::Tag(tag) if !tag.closing && matches!(tag.name, "script" | "style") && !foreign => {
                 end_of_raw_text(&lower, tag.end, tag.name)
             }
             // Text up to their end tag, markup or not: read as it is.
@@ -470,18 +474,18 @@ fn markup_at(lower: &str, open: usize) -> Markup<'_> {
         } else if body.starts_with("->") {
             4 + 2
         } else {
-            // The first `--` followed by `>` or `!>` (one pass: a search for
-            // each ending would read a document of comments to its end once
-            // per comment).
-            body.match_indices("--")
-                .find_map(|(at, _)| match &body[at + 2..] {
-                    after if after.starts_with('>') => Some(4 + at + 3),
-                    after if after.starts_with("!>") => Some(4 + at + 4),
-                    _ => None,
-                })
-                .unwrap_or(rest.len())
+            // The first `>` after `--` or `--!` (one pass over the `>`s: a
+            // search for each ending would read a document of comments to
+            // its end once per comment).
+            body.match_indices('>')
+                .find(|&(at, _)| body[..at].ends_with("--") || body[..at].ends_with("--!"))
+                .map_or(rest.len(), |(at, _)| 4 + at + 1)
         };
         return Markup::Comment(open + end);
+    }
+    if rest.starts_with("<![cdata[") {
+        // Text in SVG and MathML; elsewhere a bogus comment. Read.
+        return Markup::Text;
     }
     let mut at = open + 1;
     let closing = bytes.get(at) == Some(&b'/');
@@ -654,11 +658,19 @@ fn hidden_end(lower: &str, tag: &Tag, hiding: Hiding, budget: &mut usize) -> Opt
     open.push(tag.name);
     let mut at = tag.end;
     loop {
-        let found = at + lower[at..].find('<')?;
+        // Reading to the end of the document without an answer spends the
+        // budget: it cannot be charged by the byte once read.
+        let Some(found) = lower[at..].find('<').map(|found| at + found) else {
+            *budget = 0;
+            return None;
+        };
         let (next, inner) = match markup_at(lower, found) {
             Markup::Text => (found + 1, None),
             Markup::Comment(end) => (end, None),
-            Markup::Unclosed => return None,
+            Markup::Unclosed => {
+                *budget = 0;
+                return None;
+            }
             Markup::Tag(inner) => (inner.end, Some(inner)),
         };
         *budget = budget.checked_sub(next - at)?;
@@ -891,9 +903,11 @@ mod tests {
             // Raw text, option lists: where these are, nothing is hidden.
             r#"<title><!--</title>lure"#,
             r#"<textarea><span style="display:none"></textarea>lure"#,
+            r#"<noscript><b title="</noscript><span style=display:none>">lure</span>"#,
+            r#"<meta http-equiv=content-security-policy content="style-src 'none'"><span style="display:none">lure</span>"#,
             r#"<select><option>Pick <span style="display:none">lure</span>"#,
         ] {
-            assert!(words(html).contains(&"lure".to_owned()), "{html}");
+            assert!(text_of(html).contains("lure"), "{html}");
             assert_eq!(shown(html).hidden_words, 0, "{html}");
         }
         // A title, as most mail has, is read as text and hides nothing.
@@ -926,7 +940,9 @@ mod tests {
         // Comments (and what Outlook alone reads in them) are not shown.
         assert_eq!(words("a<!-- <b>x</b> > y -->b<!--[if mso]>mso<![endif]-->c"), ["abc"]);
         assert_eq!(words("a<!-- never closed b"), ["a"]);
-        assert_eq!(words("a<!-->b<!--->c<!-- x --!>d"), ["abcd"]);
+        assert_eq!(words("a<!-->b<!--->c<!-- x --!>d<!-- y --->e<!----->f"), ["abcdef"]);
+        assert!(text_of("<svg><text><![CDATA[lure]]></text></svg>").contains("lure"));
+        assert_eq!(words("<svg><style><b>lure</b></style></svg>"), ["lure"]);
         // Hidden padding counts in words with letters.
         let padding = r#"<p>Your invoice</p><div style="display:none">the quick brown fox 123 &nbsp; jumps</div>"#;
         assert_eq!(shown(padding).hidden_words, 5);

@@ -490,6 +490,12 @@ fn what_an_inline_style_hides_is_not_read_as_the_message() {
         let hostile = html(&shape.repeat(20_000));
         assert!(judge(&hostile).score >= 0.0);
     }
+    // A tag never closed after hidden elements is read to its end once, not
+    // once for each of them.
+    {
+        let unclosed = r#"<span style="display:none">"#.repeat(2_000) + "<b" + &"x".repeat(2_000_000);
+        assert!(judge(&html(&unclosed)).score >= 0.0);
+    }
 }
 
 #[test]
