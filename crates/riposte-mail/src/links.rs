@@ -614,10 +614,8 @@ fn hiding(style: &str) -> Option<Hiding> {
     let mut declared: Vec<(&str, &str)> = Vec::new();
     for declaration in style.split(';') {
         let Some((property, value)) = declaration.split_once(':') else { continue };
-        declared.push((
-            property.trim_matches(|ch: char| is_html_space(ch as u8)),
-            value.trim_matches(|ch: char| is_html_space(ch as u8)),
-        ));
+        // The only spaces the check above lets through are HTML's.
+        declared.push((property.trim(), value.trim()));
     }
     let value = |property: &str| declared.iter().rev().find(|(name, _)| *name == property).map(|(_, value)| *value);
     if value("display") == Some("none") || value("opacity").is_some_and(|value| is_zero(value, &["", "%"])) {
@@ -647,7 +645,7 @@ fn is_zero(value: &str, units: &[&str]) -> bool {
 /// when a browser surely ends it there: it and everything in it are plain
 /// elements of text, balanced, none of which a browser would close on its
 /// own or move (a block inside a paragraph or an inline element, a
-/// paragraph in a paragraph, a link in a link), and for a hiding of its own
+/// paragraph in a paragraph, a heading in a heading), and for a hiding of its own
 /// text only, it holds nothing but text. Otherwise `None`: it is read (as
 /// when the search would read more than `budget` bytes).
 fn hidden_end(lower: &str, tag: &Tag, hiding: Hiding, budget: &mut usize) -> Option<usize> {
@@ -703,8 +701,10 @@ fn hidden_end(lower: &str, tag: &Tag, hiding: Hiding, budget: &mut usize) -> Opt
     }
 }
 
-/// Elements a browser closes when another of their kind starts.
-const SAME_KIND_CLOSES: [&[&str]; 5] = [&["p"], &["li"], &["dd", "dt"], &["a"], &["h1", "h2", "h3", "h4", "h5", "h6"]];
+/// Plain elements a browser closes when another of their kind starts (the
+/// paragraph first). Links and list items close each other too, but are
+/// never plain.
+const SAME_KIND_CLOSES: [&[&str]; 2] = [&["p"], &["h1", "h2", "h3", "h4", "h5", "h6"]];
 
 /// The elements open inside a hidden one, with counts kept as they change
 /// (one never closed can leave thousands open).
